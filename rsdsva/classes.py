@@ -1,0 +1,417 @@
+"""ClassSpace: the classes a model can name, each defined by its attribute vector.
+
+Value scale: attribute values run from 0 (absent) to ``scale`` (default 100, the
+scale of the human-annotated matrices in ZS-ViDAT). A class given as a list of
+present attributes gets ``scale`` for each of them and 0 for the rest. The model
+never sees this scale: it L2-normalises each class vector (see
+:func:`rsdsva.models.dsva.class_matrix_tensor`), so only the ratios matter.
+
+File formats (chosen by suffix):
+
+* ``.yaml`` / ``.yml`` / ``.json``::
+
+      scale: 100                      # optional
+      attributes: [has_water, ...]    # the vocabulary; optional when the caller
+                                      # passes one (e.g. the model's)
+      groups: {has_water: surface}    # optional
+      seen: false                     # default flag for the classes below
+      classes:
+        pond: [has_water, has_grass]              # present attributes
+        marina: {has_water: 90, has_boats: 100}   # mapping, the rest 0
+        river: [0, 12.5, ...]                     # full vector
+        harbor: {attributes: [has_boats], seen: true}
+
+* ``.csv``: as ``../shared/data/attributes/*_class_attributes.csv``: first column
+  the class name, header the attribute names, every class seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from rsdsva.errors import ClassSpaceError, MissingFileError, RsdsvaWarning
+
+DEFAULT_SCALE = 100.0
+
+
+@dataclass(frozen=True, eq=False)
+class ClassSpace:
+    """Ordered classes, the attribute vocabulary and the class-attribute matrix.
+
+    Attributes:
+        names: class names, in order (the class ids are their positions).
+        attributes: attribute names (the vocabulary), in order.
+        matrix: (C, A) float32 values in ``[0, scale]``.
+        seen: (C,) bool, True for classes the model was trained on.
+        groups: optional attribute -> group name (e.g. functions, materials).
+        scale: the value that means "fully present".
+    """
+
+    names: tuple[str, ...]
+    attributes: tuple[str, ...]
+    matrix: np.ndarray
+    seen: np.ndarray
+    groups: Mapping[str, str] = field(default_factory=dict)
+    scale: float = DEFAULT_SCALE
+
+    def __post_init__(self) -> None:
+        matrix = np.asarray(self.matrix, dtype=np.float32)
+        seen = np.asarray(self.seen, dtype=bool)
+        object.__setattr__(self, "names", tuple(self.names))
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "matrix", matrix)
+        object.__setattr__(self, "seen", seen)
+        object.__setattr__(self, "groups", dict(self.groups))
+        self._validate()
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate(self) -> None:
+        if not self.names:
+            raise ClassSpaceError("the class space is empty: define at least one class")
+        if not self.attributes:
+            raise ClassSpaceError("the attribute vocabulary is empty: list the attribute names")
+        _check_unique(self.names, "class")
+        _check_unique(self.attributes, "attribute")
+        c, a = len(self.names), len(self.attributes)
+        if self.matrix.shape != (c, a):
+            raise ClassSpaceError(
+                f"class-attribute matrix has shape {self.matrix.shape}, expected ({c}, {a}) "
+                "(one row per class, one column per attribute)"
+            )
+        if self.seen.shape != (c,):
+            raise ClassSpaceError(f"seen flags have shape {self.seen.shape}, expected ({c},)")
+        for i, name in enumerate(self.names):
+            _check_values(name, self.matrix[i], self.attributes)
+        unknown = sorted(set(self.groups) - set(self.attributes))
+        if unknown:
+            raise ClassSpaceError(
+                f"groups name unknown attribute {unknown[0]!r}{_suggest(unknown[0], self.attributes)}"
+            )
+        self._warn_unseen_duplicates()
+
+    def _warn_unseen_duplicates(self) -> None:
+        seen_rows = {tuple(self.matrix[i]): self.names[i] for i in np.flatnonzero(self.seen)}
+        for i in np.flatnonzero(~self.seen):
+            twin = seen_rows.get(tuple(self.matrix[i]))
+            if twin is not None:
+                warnings.warn(
+                    f"unseen class {self.names[i]!r} has the same attribute vector as seen class "
+                    f"{twin!r}: the model cannot tell them apart; change one of the vectors",
+                    RsdsvaWarning,
+                    stacklevel=3,
+                )
+
+    # -- views --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self.attributes)
+
+    @property
+    def unseen(self) -> np.ndarray:
+        return ~self.seen
+
+    def index(self, name: str) -> int:
+        """Position of class ``name``; a clear error with a suggestion if unknown."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ClassSpaceError(
+                f"unknown class {name!r}{_suggest(name, self.names)}"
+            ) from None
+
+    def vector(self, name: str) -> np.ndarray:
+        return self.matrix[self.index(name)]
+
+    def subset(self, names: Iterable[str]) -> ClassSpace:
+        """The classes ``names`` in that order, with their flags."""
+        idx = [self.index(n) for n in names]
+        return self._replace(
+            names=[self.names[i] for i in idx], matrix=self.matrix[idx], seen=self.seen[idx]
+        )
+
+    def with_seen(self, seen: bool | Sequence[bool] | np.ndarray) -> ClassSpace:
+        """A copy with every class (bool) or each class (sequence) flagged seen or unseen."""
+        flags = np.broadcast_to(np.asarray(seen, dtype=bool), (len(self),)).copy()
+        return self._replace(seen=flags)
+
+    def rescaled(self, scale: float) -> ClassSpace:
+        """The same space with values expressed on another scale."""
+        return self._replace(matrix=self.matrix * (scale / self.scale), scale=scale)
+
+    def concat(self, other: ClassSpace) -> ClassSpace:
+        """This space followed by ``other``, which must share the vocabulary."""
+        if other.attributes != self.attributes:
+            missing = [a for a in self.attributes if a not in other.attributes]
+            extra = [a for a in other.attributes if a not in self.attributes]
+            detail = f"missing {missing[:5]}" if missing else f"unknown {extra[:5]}"
+            if not missing and not extra:
+                detail = "same names in another order"
+            raise ClassSpaceError(
+                f"attribute vocabularies differ ({detail}); define the classes over the "
+                "same attributes, in the same order"
+            )
+        other = other.rescaled(self.scale)
+        return self._replace(
+            names=self.names + other.names,
+            matrix=np.concatenate([self.matrix, other.matrix]),
+            seen=np.concatenate([self.seen, other.seen]),
+        )
+
+    def _replace(self, **changes: Any) -> ClassSpace:
+        fields = dict(
+            names=self.names,
+            attributes=self.attributes,
+            matrix=self.matrix,
+            seen=self.seen,
+            groups=self.groups,
+            scale=self.scale,
+        )
+        fields.update(changes)
+        return ClassSpace(**fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClassSpace):
+            return NotImplemented
+        return (
+            self.names == other.names
+            and self.attributes == other.attributes
+            and np.array_equal(self.seen, other.seen)
+            and np.allclose(self.matrix, other.matrix, rtol=0, atol=1e-4)
+            and dict(self.groups) == dict(other.groups)
+            and self.scale == other.scale
+        )
+
+    # -- (de)serialisation -----------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able dict that :meth:`from_dict` reads back."""
+        out: dict[str, Any] = {"scale": self.scale, "attributes": list(self.attributes)}
+        if self.groups:
+            out["groups"] = dict(self.groups)
+        out["classes"] = {
+            name: {"seen": bool(flag), "vector": [round(float(v), 6) for v in row]}
+            for name, flag, row in zip(self.names, self.seen, self.matrix)
+        }
+        return out
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        vocabulary: Sequence[str] | None = None,
+        source: str = "class definition",
+    ) -> ClassSpace:
+        """Build from the YAML/JSON structure described in the module docstring.
+
+        Args:
+            data: the parsed file.
+            vocabulary: attribute names to use when ``data`` lists none (the model's).
+            source: the file name, for error messages.
+        """
+        try:
+            return _from_dict(cls, data, vocabulary)
+        except ClassSpaceError as err:
+            raise ClassSpaceError(f"{source}: {err}") from None
+
+    @classmethod
+    def load(cls, path: str | Path, vocabulary: Sequence[str] | None = None) -> ClassSpace:
+        """Read a ``.yaml``, ``.yml``, ``.json`` or ``.csv`` class file."""
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"classes file not found: {path}; check the path")
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            try:
+                return _read_csv(path)
+            except ClassSpaceError as err:
+                raise ClassSpaceError(f"{path}: {err}") from None
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as err:
+                raise ClassSpaceError(f"{path}: not valid YAML ({_first_line(err)})") from None
+        elif suffix == ".json":
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                raise ClassSpaceError(f"{path}: not valid JSON ({err})") from None
+        else:
+            raise ClassSpaceError(
+                f"{path}: unknown classes file type {suffix!r}; use .yaml, .json or .csv"
+            )
+        if not isinstance(data, Mapping):
+            raise ClassSpaceError(f"{path}: expected a mapping with a 'classes' key")
+        return cls.from_dict(data, vocabulary=vocabulary, source=str(path))
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``.yaml``, ``.json`` or ``.csv`` (CSV keeps neither flags nor groups)."""
+        from rsdsva._io import atomic_write_text
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            rows = [["", *self.attributes]]
+            rows += [[n, *(f"{v:g}" for v in r)] for n, r in zip(self.names, self.matrix)]
+            text = "\n".join(",".join(r) for r in rows) + "\n"
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        elif suffix == ".json":
+            text = json.dumps(self.to_dict(), indent=1)
+        else:
+            raise ClassSpaceError(f"{path}: unknown classes file type {suffix!r}; use .yaml, .json or .csv")
+        return atomic_write_text(path, text)
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Sequence[str] | None) -> ClassSpace:
+    attributes = data.get("attributes", vocabulary)
+    if attributes is None:
+        raise ClassSpaceError("no attribute vocabulary: add an 'attributes' list to the file")
+    if isinstance(attributes, str) or not isinstance(attributes, Sequence):
+        raise ClassSpaceError("'attributes' must be a list of attribute names")
+    attributes = [str(a) for a in attributes]
+    _check_unique(attributes, "attribute")
+    scale = float(data.get("scale", DEFAULT_SCALE))
+    if not math.isfinite(scale) or scale <= 0:
+        raise ClassSpaceError(f"scale must be a positive number, got {scale}")
+    default_seen = bool(data.get("seen", True))
+    classes = data.get("classes")
+    if not classes:
+        raise ClassSpaceError("the class space is empty: add classes under 'classes:'")
+    if not isinstance(classes, Mapping):
+        raise ClassSpaceError("'classes' must map each class name to its attributes")
+    rows, flags = [], []
+    for name, spec in classes.items():
+        seen = default_seen
+        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen"} & set(spec)):
+            seen = bool(spec.get("seen", default_seen))
+            spec = spec.get("vector", spec.get("attributes"))
+        rows.append(_parse_vector(str(name), spec, attributes, scale))
+        flags.append(seen)
+    return cls(
+        names=[str(n) for n in classes],
+        attributes=attributes,
+        matrix=np.array(rows, dtype=np.float32),
+        seen=np.array(flags, dtype=bool),
+        groups=data.get("groups") or {},
+        scale=scale,
+    )
+
+
+def _parse_vector(name: str, spec: Any, attributes: Sequence[str], scale: float) -> np.ndarray:
+    """One class's vector from a full list, a list of names or a {name: value} mapping."""
+    a = len(attributes)
+    if isinstance(spec, Mapping):
+        vec = np.zeros(a, dtype=np.float32)
+        for key, value in spec.items():
+            vec[_attribute_index(name, str(key), attributes)] = _number(name, key, value)
+        return vec
+    if isinstance(spec, Sequence) and not isinstance(spec, str):
+        if spec and all(isinstance(v, str) for v in spec):
+            vec = np.zeros(a, dtype=np.float32)
+            for key in spec:
+                vec[_attribute_index(name, key, attributes)] = scale
+            return vec
+        if len(spec) != a:
+            raise ClassSpaceError(
+                f"class {name!r} has a vector of length {len(spec)}, expected {a} "
+                "(one value per attribute); or list the present attributes by name"
+            )
+        return np.array([_number(name, i, v) for i, v in enumerate(spec)], dtype=np.float32)
+    raise ClassSpaceError(
+        f"class {name!r}: expected a list of attribute names, a {{attribute: value}} "
+        f"mapping or a full vector, got {spec!r}"
+    )
+
+
+def _attribute_index(name: str, key: str, attributes: Sequence[str]) -> int:
+    try:
+        return list(attributes).index(key)
+    except ValueError:
+        raise ClassSpaceError(
+            f"class {name!r} uses unknown attribute {key!r}{_suggest(key, attributes)}"
+        ) from None
+
+
+def _number(name: str, key: Any, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ClassSpaceError(f"class {name!r}: value {value!r} for {key!r} is not a number") from None
+
+
+def _check_values(name: str, row: np.ndarray, attributes: Sequence[str]) -> None:
+    bad = np.flatnonzero(~np.isfinite(row))
+    if bad.size:
+        raise ClassSpaceError(
+            f"class {name!r} has a NaN or infinite value for {attributes[bad[0]]!r}; give a number"
+        )
+    neg = np.flatnonzero(row < 0)
+    if neg.size:
+        raise ClassSpaceError(
+            f"class {name!r} has negative value {row[neg[0]]:g} for {attributes[neg[0]]!r}; "
+            "values run from 0 (absent) to the scale (present)"
+        )
+    if not row.any():
+        raise ClassSpaceError(f"class {name!r} has no attribute present; give it at least one")
+
+
+def _check_unique(items: Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            raise ClassSpaceError(f"duplicate {what} {item!r}; each {what} must appear once")
+        seen.add(item)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else "; see the vocabulary for valid names"
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0]
+
+
+def _read_csv(path: Path) -> ClassSpace:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise ClassSpaceError("expected a header of attribute names and one row per class")
+    attributes = [a.strip() for a in rows[0][1:]]
+    names, values = [], []
+    for r in rows[1:]:
+        name = r[0].strip()
+        if len(r) - 1 != len(attributes):
+            raise ClassSpaceError(
+                f"class {name!r} has a vector of length {len(r) - 1}, expected {len(attributes)} "
+                "(one value per header attribute)"
+            )
+        names.append(name)
+        values.append([_number(name, attributes[i], v) for i, v in enumerate(r[1:])])
+    return ClassSpace(
+        names=names,
+        attributes=attributes,
+        matrix=np.array(values, dtype=np.float32),
+        seen=np.ones(len(names), dtype=bool),
+    )

@@ -1,0 +1,40 @@
+"""``rsdsva info MODEL``: what a model file holds, readably."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rsdsva.models.checkpoint import ModelInfo, read_model_info
+
+
+def describe(info: ModelInfo) -> str:
+    """A human-readable summary of a model's metadata."""
+    pre, cls = info.preprocessing, info.classes
+    lines = [
+        f"backbone      {info.backbone.name} ({pre.image_size} px input)",
+        f"heads         score head: {info.dsva.score_head}; prototypes: {'yes' if info.dsva.prototypes else 'no'}",
+        f"attributes    {cls.num_attributes}: {', '.join(cls.attributes)}",
+        f"seen classes  {len(cls)}: {', '.join(cls.names)}",
+        f"input         bands {','.join(pre.bands)}; mean {list(pre.mean)}; std {list(pre.std)}",
+        f"ground        {_fmt(info.gsd_m, 'm/px')}; tile footprint {_fmt(info.tile_m, 'm')}",
+        f"calibration   {_fmt(info.calibration, '(GZSL lambda)')}",
+    ]
+    for key, value in info.provenance.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        lines.append(f"{key:<13} {text}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    return "unknown" if value is None else f"{value:g} {unit}"
+
+
+@click.command("info")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the full metadata as JSON.")
+def command(model: str, as_json: bool) -> None:
+    """Print what MODEL (an rsdsva .safetensors file) holds."""
+    info = read_model_info(model)
+    click.echo(json.dumps(info.to_dict(), indent=1) if as_json else describe(info))

@@ -1,0 +1,41 @@
+"""The click group; each command lives in its own module and only parses and calls."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from rsdsva.errors import RsdsvaError, RsdsvaWarning
+
+
+class _Group(click.Group):
+    """Turns library errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RsdsvaError as err:
+            raise click.ClickException(str(err)) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"Warning: {message}", err=True)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="rsdsva")
+def cli() -> None:
+    """Zero-shot scene classification of remote-sensing imagery (DSVA)."""
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", RsdsvaWarning)
+
+
+def _register() -> None:
+    from rsdsva.cli import info
+
+    for module in (info,):
+        cli.add_command(module.command)
+
+
+_register()

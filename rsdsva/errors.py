@@ -1,0 +1,46 @@
+"""The one exception tree. Every error a user can cause is an :class:`RsdsvaError`.
+
+Messages name the value, the file and the fix; the CLI prints them as one line.
+Subclasses also inherit the builtin a caller would expect (as rasterio does), so
+``except FileNotFoundError`` keeps working.
+"""
+
+
+class RsdsvaError(Exception):
+    """Root of every error rsdsva raises on purpose."""
+
+
+class RsdsvaWarning(UserWarning):
+    """Something suspicious that does not stop the run."""
+
+
+class MissingFileError(RsdsvaError, FileNotFoundError):
+    """A file the user named does not exist."""
+
+
+class ClassSpaceError(RsdsvaError, ValueError):
+    """A class-attribute definition is invalid."""
+
+
+class CheckpointError(RsdsvaError, ValueError):
+    """A model file is not a usable rsdsva checkpoint."""
+
+
+class WeightsError(RsdsvaError, ValueError):
+    """Weights do not fit the architecture (missing or unexpected keys, shapes)."""
+
+
+class BackboneError(RsdsvaError, ValueError):
+    """An unknown or unsupported backbone name or setting."""
+
+
+class DatasetError(RsdsvaError, ValueError):
+    """Training or evaluation data is missing or inconsistent."""
+
+
+class RasterError(RsdsvaError, OSError):
+    """An input raster cannot be used."""
+
+
+class OutputError(RsdsvaError, OSError):
+    """An output cannot be written where it was asked for."""

@@ -1,0 +1,194 @@
+"""Vision Transformer backbones that return every token, built offline by name.
+
+Names resolve in this order:
+
+* ``tiny-vit`` and ``tiny-clip``: tiny random architectures for tests (depth 1,
+  width 32, 32-px input, 8-px patches: a 4x4 grid).
+* an open_clip model name (``ViT-B-32``, ``ViT-B-32-quickgelu``, ...): its vision
+  tower. OpenAI CLIP and RemoteCLIP ViT-B/32 weights were trained with QuickGELU:
+  use ``ViT-B-32-quickgelu`` for them.
+* a timm model name (``vit_*``, ``deit_*``, hybrids such as ``vit_tiny_r_s16_p8_224``).
+
+Nothing is downloaded: architectures come from the packages' own configs, and
+weights only from :func:`load_backbone_weights` with a local file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from rsdsva.errors import BackboneError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """What is needed to rebuild a backbone exactly (stored in checkpoints)."""
+
+    name: str = "ViT-B-32"
+    image_size: int | None = None  # None: the architecture's default
+    options: dict[str, Any] = field(default_factory=dict)  # extra timm kwargs (drop_path_rate, ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackboneConfig:
+        return cls(name=data["name"], image_size=data.get("image_size"), options=dict(data.get("options") or {}))
+
+
+class Backbone(nn.Module):
+    """Common face of every backbone: ``forward(images) -> tokens (B, T, D)``.
+
+    ``T = num_prefix_tokens + grid[0] * grid[1]``; the prefix is the class token
+    (and a timm model's other prefix tokens); the rest is the patch grid in
+    row-major order.
+    """
+
+    family: str = ""
+    width: int
+    grid: tuple[int, int]
+    num_prefix_tokens: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __init__(self, config: BackboneConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def weight_prefix(self) -> str:
+        """Key prefix under which this backbone's weights sit in a full-model file."""
+        raise NotImplementedError
+
+
+class OpenClipBackbone(Backbone):
+    """The vision tower of an open_clip CLIP model, returning all tokens after ``ln_post``."""
+
+    family = "open_clip"
+
+    def __init__(self, config: BackboneConfig, visual: nn.Module) -> None:
+        super().__init__(config)
+        if not hasattr(visual, "conv1") or getattr(visual, "attn_pool", None) is not None:
+            raise BackboneError(
+                f"open_clip model {config.name!r} has no plain ViT vision tower; "
+                "choose a ViT model such as ViT-B-32"
+            )
+        self.visual = visual
+        self.width = visual.conv1.out_channels
+        self.grid = tuple(visual.grid_size)
+        self.num_prefix_tokens = 1
+        self.image_size = int(visual.image_size[0])
+        self.mean = tuple(getattr(visual, "image_mean", None) or IMAGENET_MEAN)
+        self.std = tuple(getattr(visual, "image_std", None) or IMAGENET_STD)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        v = self.visual
+        x = v.conv1(images).flatten(2).transpose(1, 2)
+        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+        x = v.patch_dropout(x)
+        x = v.ln_pre(x)
+        x = v.transformer(x)
+        return v.ln_post(x)
+
+    def weight_prefix(self) -> str:
+        return "visual."
+
+
+class TimmBackbone(Backbone):
+    """A timm Vision Transformer (plain, DeiT or hybrid) without its classifier head."""
+
+    family = "timm"
+
+    def __init__(self, config: BackboneConfig, model: nn.Module) -> None:
+        super().__init__(config)
+        if not hasattr(model, "patch_embed") or not hasattr(model, "num_prefix_tokens"):
+            raise BackboneError(
+                f"timm model {config.name!r} is not a Vision Transformer; choose a vit_* or deit_* model"
+            )
+        self.model = model
+        self.width = int(model.embed_dim)
+        self.grid = tuple(int(g) for g in model.patch_embed.grid_size)
+        self.num_prefix_tokens = int(model.num_prefix_tokens)
+        self.image_size = int(model.patch_embed.img_size[0])
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        self.mean = tuple(cfg.get("mean", IMAGENET_MEAN))
+        self.std = tuple(cfg.get("std", IMAGENET_STD))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(images)
+
+    def weight_prefix(self) -> str:
+        return ""
+
+
+TINY_NAMES = ("tiny-vit", "tiny-clip")
+
+
+def build_backbone(config: BackboneConfig | str) -> Backbone:
+    """Build a backbone by name, with random weights and without any network access."""
+    if isinstance(config, str):
+        config = BackboneConfig(name=config)
+    name = config.name
+    if name == "tiny-vit":
+        return _build_timm(config, tiny=True)
+    if name == "tiny-clip":
+        return OpenClipBackbone(config, build_tiny_clip(config.image_size or 32).visual)
+    import open_clip
+
+    if name in open_clip.list_models():
+        return OpenClipBackbone(config, _build_open_clip(config).visual)
+    import timm
+
+    if timm.is_model(name):
+        return _build_timm(config, tiny=False)
+    raise BackboneError(
+        f"unknown backbone {name!r}; use an open_clip ViT name (e.g. ViT-B-32), a timm ViT "
+        "(e.g. vit_tiny_patch16_224, deit_small_patch16_224) or tiny-vit for tests"
+    )
+
+
+def build_tiny_clip(image_size: int = 32) -> nn.Module:
+    """A whole tiny open_clip CLIP model (vision and text), for tests and examples."""
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    vision = CLIPVisionCfg(layers=1, width=32, head_width=16, patch_size=8, image_size=image_size)
+    text = CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=1)
+    return CLIP(embed_dim=16, vision_cfg=vision, text_cfg=text)
+
+
+def _build_open_clip(config: BackboneConfig) -> nn.Module:
+    import open_clip
+
+    kwargs: dict[str, Any] = {"pretrained": None, "pretrained_text": False}
+    if config.image_size:
+        kwargs["force_image_size"] = config.image_size
+    return open_clip.create_model(config.name, **kwargs)
+
+
+def _build_timm(config: BackboneConfig, tiny: bool) -> TimmBackbone:
+    import timm
+
+    kwargs: dict[str, Any] = {"pretrained": False, "num_classes": 0, **config.options}
+    if tiny:
+        from timm.models.vision_transformer import VisionTransformer
+
+        size = config.image_size or 32
+        model = VisionTransformer(
+            img_size=size, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=0
+        )
+        return TimmBackbone(config, model)
+    if config.image_size:
+        kwargs["img_size"] = config.image_size
+    try:
+        model = timm.create_model(config.name, **kwargs)
+    except TypeError as err:
+        raise BackboneError(f"timm model {config.name!r} does not take these settings: {err}") from None
+    return TimmBackbone(config, model)

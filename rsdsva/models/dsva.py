@@ -1,0 +1,138 @@
+"""DSVA: Deep Semantic-Visual Alignment (Xu et al., ISPRS J. 2023).
+
+A ViT backbone gives tokens (B, T, D). Two heads map them into the attribute space:
+
+* Visual-Attribute Mapping (VAM): mean of all tokens -> LayerNorm -> Linear(D, A).
+* Attribute prototypes: A learned vectors in token space. Each is matched (dot
+  product) against every patch token, giving an attention map per attribute over
+  the patch grid; an attribute's score is its map's maximum.
+
+Class logits are attribute scores times the class-attribute matrix (A, C), whose
+columns are the class vectors L2-normalised (:func:`class_matrix_tensor`). A class
+is only its vector, so classes can be added at prediction time without retraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import BackboneError
+from rsdsva.models.backbones import Backbone
+
+SCORE_HEADS = ("prototype", "vam", "sum")
+
+
+@dataclass(frozen=True)
+class DSVAConfig:
+    """Head settings.
+
+    Attributes:
+        num_attributes: size A of the attribute vocabulary.
+        score_head: which head's attribute scores give class logits at prediction
+            time: ``prototype`` (the official code's reported head), ``vam`` or ``sum``.
+        prototypes: False builds the VAM-only baseline (no prototypes, no attention).
+    """
+
+    num_attributes: int
+    score_head: str = "prototype"
+    prototypes: bool = True
+
+    def __post_init__(self) -> None:
+        if self.score_head not in SCORE_HEADS:
+            raise BackboneError(f"score_head {self.score_head!r} is not one of {SCORE_HEADS}")
+        if not self.prototypes and self.score_head != "vam":
+            raise BackboneError("a model without prototypes can only score with score_head='vam'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DSVAConfig:
+        return cls(**data)
+
+
+class DSVAOutput(NamedTuple):
+    """What one forward pass gives.
+
+    ``attributes`` and ``logits`` are those of the configured score head; the
+    per-head fields are for the losses. Prototype fields are None in a VAM-only
+    model; logits are None when no class matrix was given.
+    """
+
+    attributes: torch.Tensor  # (B, A)
+    logits: torch.Tensor | None  # (B, C)
+    vam_attributes: torch.Tensor  # (B, A)
+    vam_logits: torch.Tensor | None
+    prototype_attributes: torch.Tensor | None  # (B, A)
+    prototype_logits: torch.Tensor | None
+    attention: torch.Tensor | None  # (B, A, grid_h, grid_w)
+
+
+class DSVA(nn.Module):
+    """Backbone plus the VAM and attribute-prototype heads."""
+
+    def __init__(self, backbone: Backbone, config: DSVAConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.config = config
+        width, a = backbone.width, config.num_attributes
+        self.vam_norm = nn.LayerNorm(width)
+        self.vam = nn.Linear(width, a)
+        if config.prototypes:
+            self.prototypes = nn.Parameter(torch.randn(a, width) * width**-0.5)
+        else:
+            self.register_parameter("prototypes", None)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The parameters the paper's first training stage updates (prototypes, VAM linear)."""
+        params = list(self.vam.parameters())
+        if self.prototypes is not None:
+            params.append(self.prototypes)
+        return params
+
+    def forward(self, images: torch.Tensor, class_matrix: torch.Tensor | None = None) -> DSVAOutput:
+        """Score ``images`` (B, 3, H, W, normalised) against ``class_matrix`` (A, C)."""
+        tokens = self.backbone(images)
+        vam_attr = self.vam(self.vam_norm(tokens.mean(dim=1)))
+        proto_attr = attention = None
+        if self.prototypes is not None:
+            patches = tokens[:, self.backbone.num_prefix_tokens :]
+            maps = torch.einsum("bpd,ad->bap", patches, self.prototypes.to(patches.dtype))
+            proto_attr = maps.amax(dim=-1)
+            attention = maps.unflatten(-1, self.backbone.grid)
+
+        def logits(attr: torch.Tensor | None) -> torch.Tensor | None:
+            if attr is None or class_matrix is None:
+                return None
+            return attr @ class_matrix.to(attr.dtype)
+
+        head = self.config.score_head
+        attr = {"vam": vam_attr, "prototype": proto_attr}.get(head)
+        if head == "sum":
+            attr = vam_attr + proto_attr
+        return DSVAOutput(
+            attributes=attr,
+            logits=logits(attr),
+            vam_attributes=vam_attr,
+            vam_logits=logits(vam_attr),
+            prototype_attributes=proto_attr,
+            prototype_logits=logits(proto_attr),
+            attention=attention,
+        )
+
+
+def normalized_vectors(classes: ClassSpace) -> np.ndarray:
+    """(C, A) class vectors scaled to unit L2 norm: the targets the heads regress to."""
+    m = classes.matrix.astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def class_matrix_tensor(classes: ClassSpace, device: torch.device | str | None = None) -> torch.Tensor:
+    """The (A, C) matrix that turns attribute scores into class logits."""
+    return torch.from_numpy(normalized_vectors(classes).T.copy()).to(device)

@@ -1,0 +1,136 @@
+"""Load backbone weights from a local file, safely and strictly.
+
+Accepted files:
+
+* a full open_clip / CLIP state dict (OpenAI CLIP converted by open_clip,
+  RemoteCLIP, GeoRSCLIP): the vision tower (``visual.*``) is taken, the text
+  tower ignored;
+* a timm checkpoint (state dict, possibly under ``state_dict`` or ``model``);
+  its classifier head is ignored;
+* an rsdsva checkpoint: its ``backbone.*`` weights.
+
+``.safetensors`` files are read without pickle; other files go through
+``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
+Any other missing or unexpected key is an error that lists them: a backbone
+never silently keeps random weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rsdsva.errors import MissingFileError, WeightsError
+from rsdsva.models.backbones import Backbone
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a weights file, unwrapped from the usual containers."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"weights file not found: {path}; give the path of a local file")
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise WeightsError(f"{path}: not a readable safetensors file ({err}); is it truncated?") from None
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types here; all mean "not a plain state dict"
+        raise WeightsError(
+            f"{path}: cannot read as a plain state dict ({str(err).splitlines()[0][:160]}); "
+            "TorchScript archives such as OpenAI's original CLIP .pt need converting with open_clip "
+            "first (load it and save model.state_dict())"
+        ) from None
+    for key in ("state_dict", "model", "module"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise WeightsError(f"{path}: holds no state dict of tensors; save model.state_dict() instead")
+    if all(k.startswith("module.") for k in data):
+        data = {k[len("module."):]: v for k, v in data.items()}
+    return data
+
+
+def select_backbone_weights(backbone: Backbone, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The subset of ``state`` meant for ``backbone``, with prefixes stripped."""
+    if any(k.startswith("backbone.") for k in state):  # an rsdsva checkpoint
+        state = _strip(state, "backbone.")
+        inner = "visual." if backbone.family == "open_clip" else "model."
+        return _strip(state, inner)
+    if backbone.family == "open_clip":
+        if any(k.startswith("visual.") for k in state):
+            return _strip(state, "visual.")
+        return state
+    classifier = (getattr(backbone.model, "pretrained_cfg", None) or {}).get("classifier", "head")
+    heads = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    return {k: v for k, v in state.items() if not k.startswith(tuple(h + "." for h in heads))}
+
+
+def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
+    """Load ``path`` into ``backbone`` in place; any key mismatch is a :class:`WeightsError`."""
+    state = select_backbone_weights(backbone, read_state_dict(path))
+    target = backbone.visual if backbone.family == "open_clip" else backbone.model
+    state = _adapt_positions(backbone, target, state)
+    expected = target.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_short(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_short(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches {_short(shapes)}")
+        raise WeightsError(
+            f"{path} does not fit backbone {backbone.config.name!r}: " + "; ".join(parts)
+            + "; check --backbone matches the weights"
+        )
+    target.load_state_dict(state, strict=True)
+    return backbone
+
+
+def _adapt_positions(backbone: Backbone, target: torch.nn.Module, state: dict) -> dict:
+    """Resample position embeddings when the weights were made for another input size."""
+    if backbone.family == "open_clip" and "positional_embedding" in state:
+        from open_clip.model import resize_pos_embed
+
+        wrapped = {"visual." + k: v for k, v in state.items()}
+        resize_pos_embed(wrapped, _Wrap(target))
+        return _strip(wrapped, "visual.")
+    if backbone.family == "timm" and "pos_embed" in state:
+        from timm.models.vision_transformer import checkpoint_filter_fn
+
+        try:
+            return checkpoint_filter_fn(state, target)
+        except Exception:  # odd layouts: let the strict key check report them
+            return state
+    return state
+
+
+class _Wrap:
+    """open_clip's ``resize_pos_embed`` expects a CLIP model with a ``visual`` attribute."""
+
+    def __init__(self, visual: torch.nn.Module) -> None:
+        self.visual = visual
+
+
+def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _short(items: list[str], n: int = 8) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return "[" + ", ".join(items[:n]) + "]" + more

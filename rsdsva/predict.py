@@ -1,0 +1,147 @@
+"""Score images into seen and unseen classes.
+
+Modes:
+
+* ``seen``: the model's seen classes only;
+* ``zsl``: the unseen classes only (classic zero-shot);
+* ``gzsl``: all classes together, with calibrated stacking: ``calibration``
+  (lambda) is subtracted from the seen classes' logits before the softmax.
+  Logits are attribute scores times unit-norm class vectors, so lambda is in
+  those units (typically 0 to a few); probabilities are the softmax of the
+  calibrated logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import ClassSpaceError
+from rsdsva.models.checkpoint import ModelInfo
+from rsdsva.models.dsva import DSVA, class_matrix_tensor
+
+MODES = ("gzsl", "zsl", "seen")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Results for N images over the C classes of ``classes``."""
+
+    classes: ClassSpace
+    probabilities: np.ndarray  # (N, C)
+    logits: np.ndarray  # (N, C), calibrated
+    attributes: np.ndarray  # (N, A) attribute scores of the score head
+    top_k: np.ndarray  # (N, k) class indices, best first
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.classes.names[i] for i in self.top_k[:, 0]]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.take_along_axis(self.probabilities, self.top_k[:, :1], axis=1)[:, 0]
+
+
+def class_space_for_mode(classes: ClassSpace, mode: str) -> ClassSpace:
+    """The classes a prediction ranks in ``mode``."""
+    if mode not in MODES:
+        raise ClassSpaceError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    if mode == "gzsl":
+        return classes
+    keep = classes.seen if mode == "seen" else classes.unseen
+    if not keep.any():
+        fix = "add unseen classes (--classes FILE)" if mode == "zsl" else "use --mode zsl"
+        raise ClassSpaceError(f"mode {mode!r} needs {'unseen' if mode == 'zsl' else 'seen'} classes; {fix}")
+    return classes.subset([n for n, k in zip(classes.names, keep) if k])
+
+
+class Classifier:
+    """A model with a fixed set of classes, ready to score batches of images.
+
+    Args:
+        model: a DSVA (in eval mode).
+        info: its metadata (preprocessing).
+        classes: the classes to rank (seen and unseen flags matter for ``gzsl``).
+        mode: ``gzsl``, ``zsl`` or ``seen``.
+        calibration: lambda for calibrated stacking (``gzsl`` only).
+    """
+
+    def __init__(
+        self,
+        model: DSVA,
+        info: ModelInfo,
+        classes: ClassSpace,
+        mode: str = "gzsl",
+        calibration: float = 0.0,
+    ) -> None:
+        if classes.attributes != info.classes.attributes:
+            raise ClassSpaceError(
+                "the classes' attribute vocabulary differs from the model's "
+                f"({len(classes.attributes)} vs {len(info.classes.attributes)} attributes); "
+                "define the classes over the model's vocabulary (rsdsva info MODEL lists it)"
+            )
+        self.model = model
+        self.info = info
+        self.classes = class_space_for_mode(classes, mode)
+        self.mode = mode
+        device = next(model.parameters()).device
+        self.device = device
+        self.class_matrix = class_matrix_tensor(self.classes, device)
+        offset = self.classes.seen.astype(np.float32) * (calibration if mode == "gzsl" else 0.0)
+        self.offset = torch.from_numpy(offset).to(device)
+        pre = info.preprocessing
+        self.size = pre.image_size
+        self.mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images in [0, 1] (N, 3, H, W) -> normalised model input."""
+        images = images.to(self.device, torch.float32, non_blocking=True)
+        if images.shape[-2:] != (self.size, self.size):
+            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return (images - self.mean) / self.std
+
+    @torch.inference_mode()
+    def scores(self, images: torch.Tensor, prepared: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
+        x = images if prepared else self.prepare(images)
+        out = self.model(x, self.class_matrix)
+        return out.logits.float() - self.offset, out.attributes.float()
+
+    def predict(self, images: torch.Tensor, top_k: int = 3, batch_size: int = 64) -> Prediction:
+        """Rank the classes for ``images`` ([0, 1] floats, any size)."""
+        logits, attrs = [], []
+        for start in range(0, images.shape[0], batch_size):
+            lg, at = self.scores(images[start : start + batch_size])
+            logits.append(lg.cpu())
+            attrs.append(at.cpu())
+        lg = torch.cat(logits)
+        k = min(top_k, len(self.classes))
+        return Prediction(
+            classes=self.classes,
+            probabilities=lg.softmax(dim=-1).numpy(),
+            logits=lg.numpy(),
+            attributes=torch.cat(attrs).numpy(),
+            top_k=lg.topk(k, dim=-1).indices.numpy(),
+        )
+
+
+def classify(
+    model: DSVA,
+    info: ModelInfo,
+    images: torch.Tensor,
+    unseen: ClassSpace | None = None,
+    mode: str = "gzsl",
+    calibration: float | None = None,
+    top_k: int = 3,
+) -> Prediction:
+    """One-call prediction: the model's seen classes plus optional ``unseen`` ones."""
+    classes = info.classes.with_seen(True)
+    if unseen is not None:
+        classes = classes.concat(unseen.with_seen(False))
+    lam = info.calibration if calibration is None else calibration
+    return Classifier(model, info, classes, mode=mode, calibration=lam or 0.0).predict(images, top_k=top_k)

@@ -1,0 +1,100 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import ClassSpaceError, MissingFileError, RsdsvaWarning
+
+
+def test_ucm_csv_loads_as_21_by_33(ucm_csv):
+    space = ClassSpace.load(ucm_csv)
+    assert len(space) == 21 and space.num_attributes == 33
+    assert space.names[0] == "agriculture" and space.attributes[0] == "has_farmland"
+    assert space.vector("airplane")[space.attributes.index("has_planes")] == 100
+    assert space.seen.all()
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json", ".csv"])
+def test_round_trip(small_classes, tmp_path, suffix):
+    path = small_classes.save(tmp_path / f"classes{suffix}")
+    back = ClassSpace.load(path)
+    if suffix == ".csv":  # CSV keeps names, vocabulary and values only
+        assert back == small_classes.with_seen(True)
+    else:
+        assert back == small_classes
+
+
+def test_three_ways_to_give_a_class(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "attributes: [water, trees, sand]\n"
+        "seen: false\n"
+        "classes:\n"
+        "  lake: [water]\n"
+        "  park: {trees: 70, water: 5}\n"
+        "  dune: [0, 0, 100]\n"
+        "  wood: {attributes: [trees], seen: true}\n"
+    )
+    space = ClassSpace.load(path)
+    np.testing.assert_array_equal(space.matrix, [[100, 0, 0], [5, 70, 0], [0, 0, 100], [0, 100, 0]])
+    assert space.seen.tolist() == [False, False, False, True]
+
+
+def test_vocabulary_from_caller(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"classes": {"lake": ["water"]}}))
+    space = ClassSpace.load(path, vocabulary=["water", "trees"])
+    assert space.attributes == ("water", "trees")
+    with pytest.raises(ClassSpaceError, match="no attribute vocabulary"):
+        ClassSpace.load(path)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("  lake: [watr]\n", r"unknown attribute 'watr'; did you mean 'water'\?"),
+        ("  lake: [1, 2]\n", r"vector of length 2, expected 3"),
+        ("  lake: [.nan, 0, 1]\n", r"NaN or infinite value for 'water'"),
+        ("  lake: {water: -3}\n", r"negative value -3 for 'water'"),
+        ("  lake: {water: 0}\n", r"no attribute present"),
+        ("  lake: [water]\n  lake2: [water]\n  lake: [sand]\n", None),
+    ],
+)
+def test_bad_classes_are_refused_with_their_message(tmp_path, body, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text("attributes: [water, trees, sand]\nclasses:\n" + body)
+    if message is None:  # YAML itself keeps the last duplicate key; test duplicates via the API
+        with pytest.raises(ClassSpaceError, match=r"duplicate class 'a'"):
+            ClassSpace(names=["a", "a"], attributes=["x"], matrix=[[1], [2]], seen=[True, True])
+        return
+    with pytest.raises(ClassSpaceError, match=message) as info:
+        ClassSpace.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_empty_space_and_missing_file(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("attributes: [water]\nclasses: {}\n")
+    with pytest.raises(ClassSpaceError, match="empty"):
+        ClassSpace.load(path)
+    with pytest.raises(MissingFileError, match="not found"):
+        ClassSpace.load(tmp_path / "nope.yaml")
+
+
+def test_unseen_twin_of_a_seen_class_warns():
+    with pytest.warns(RsdsvaWarning, match="unseen class 'b' has the same attribute vector as seen class 'a'"):
+        ClassSpace(names=["a", "b"], attributes=["x", "y"], matrix=[[1, 2], [1, 2]], seen=[True, False])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ClassSpace(names=["a", "b"], attributes=["x", "y"], matrix=[[1, 2], [2, 1]], seen=[True, False])
+
+
+def test_concat_requires_same_vocabulary(small_classes):
+    other = ClassSpace(names=["x"], attributes=["a"], matrix=[[1]], seen=[False])
+    with pytest.raises(ClassSpaceError, match="vocabularies differ"):
+        small_classes.concat(other)
+    more = small_classes.subset(["forest"]).with_seen(False)._replace(names=["woods"], matrix=[[1, 50, 0, 0, 0, 0]])
+    joined = small_classes.concat(more)
+    assert joined.names[-1] == "woods" and not joined.seen[-1]
