@@ -54,6 +54,7 @@ class ClassSpace:
         seen: (C,) bool, True for classes the model was trained on.
         groups: optional attribute -> group name (e.g. functions, materials).
         scale: the value that means "fully present".
+        signed: allow negative values (class vectors that are embeddings, not attributes).
     """
 
     names: tuple[str, ...]
@@ -62,6 +63,7 @@ class ClassSpace:
     seen: np.ndarray
     groups: Mapping[str, str] = field(default_factory=dict)
     scale: float = DEFAULT_SCALE
+    signed: bool = False  # True for embedding-like vectors (e.g. word2vec) that may be negative
 
     def __post_init__(self) -> None:
         matrix = np.asarray(self.matrix, dtype=np.float32)
@@ -91,7 +93,7 @@ class ClassSpace:
         if self.seen.shape != (c,):
             raise ClassSpaceError(f"seen flags have shape {self.seen.shape}, expected ({c},)")
         for i, name in enumerate(self.names):
-            _check_values(name, self.matrix[i], self.attributes)
+            _check_values(name, self.matrix[i], self.attributes, self.signed)
         unknown = sorted(set(self.groups) - set(self.attributes))
         if unknown:
             raise ClassSpaceError(
@@ -179,6 +181,7 @@ class ClassSpace:
             seen=self.seen,
             groups=self.groups,
             scale=self.scale,
+            signed=self.signed,
         )
         fields.update(changes)
         return ClassSpace(**fields)
@@ -193,6 +196,7 @@ class ClassSpace:
             and np.allclose(self.matrix, other.matrix, rtol=0, atol=1e-4)
             and dict(self.groups) == dict(other.groups)
             and self.scale == other.scale
+            and self.signed == other.signed
         )
 
     # -- (de)serialisation -----------------------------------------------------
@@ -202,6 +206,8 @@ class ClassSpace:
         out: dict[str, Any] = {"scale": self.scale, "attributes": list(self.attributes)}
         if self.groups:
             out["groups"] = dict(self.groups)
+        if self.signed:
+            out["signed"] = True
         out["classes"] = {
             name: {"seen": bool(flag), "vector": [round(float(v), 6) for v in row]}
             for name, flag, row in zip(self.names, self.seen, self.matrix)
@@ -315,6 +321,7 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         seen=np.array(flags, dtype=bool),
         groups=data.get("groups") or {},
         scale=scale,
+        signed=bool(data.get("signed", False)),
     )
 
 
@@ -360,14 +367,14 @@ def _number(name: str, key: Any, value: Any) -> float:
         raise ClassSpaceError(f"class {name!r}: value {value!r} for {key!r} is not a number") from None
 
 
-def _check_values(name: str, row: np.ndarray, attributes: Sequence[str]) -> None:
+def _check_values(name: str, row: np.ndarray, attributes: Sequence[str], signed: bool = False) -> None:
     bad = np.flatnonzero(~np.isfinite(row))
     if bad.size:
         raise ClassSpaceError(
             f"class {name!r} has a NaN or infinite value for {attributes[bad[0]]!r}; give a number"
         )
     neg = np.flatnonzero(row < 0)
-    if neg.size:
+    if neg.size and not signed:
         raise ClassSpaceError(
             f"class {name!r} has negative value {row[neg[0]]:g} for {attributes[neg[0]]!r}; "
             "values run from 0 (absent) to the scale (present)"

@@ -32,10 +32,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import info
+    from rsdsva.cli import info, train
 
-    for module in (info,):
-        cli.add_command(module.command)
+    cli.add_command(info.command)
+    cli.add_command(train.train_command)
+    cli.add_command(train.evaluate_command)
 
 
 _register()

@@ -141,14 +141,14 @@ def build_backbone(config: BackboneConfig | str) -> Backbone:
         return _build_timm(config, tiny=True)
     if name == "tiny-clip":
         return OpenClipBackbone(config, build_tiny_clip(config.image_size or 32).visual)
-    import open_clip
-
-    if name in open_clip.list_models():
-        return OpenClipBackbone(config, _build_open_clip(config).visual)
     import timm
 
     if timm.is_model(name):
         return _build_timm(config, tiny=False)
+    import open_clip
+
+    if name in open_clip.list_models():
+        return OpenClipBackbone(config, _build_open_clip(config).visual)
     raise BackboneError(
         f"unknown backbone {name!r}; use an open_clip ViT name (e.g. ViT-B-32), a timm ViT "
         "(e.g. vit_tiny_patch16_224, deit_small_patch16_224) or tiny-vit for tests"

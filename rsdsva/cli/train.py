@@ -1,0 +1,68 @@
+"""``rsdsva train`` and ``rsdsva evaluate``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rsdsva.cli.options import device_option, experiment_options
+from rsdsva.models.losses import LossWeights
+from rsdsva.training.experiment import Experiment, evaluate_model, run_experiment
+from rsdsva.training.loop import TrainConfig
+
+
+@click.command("train")
+@experiment_options
+@click.option("--backbone", default="ViT-B-32", show_default=True, help="open_clip or timm ViT name.")
+@click.option("--image-size", type=int, default=None, help="Input size in pixels (default: the backbone's).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Local backbone weights file.")
+@click.option("--gsd", "gsd_m", type=float, default=None, help="Ground sample distance of the images, m/px.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write (.safetensors).")
+@click.option("--epochs", default=20, show_default=True)
+@click.option("--head-epochs", default=2, show_default=True, help="Stage 1: prototypes and VAM only.")
+@click.option("--head-lr", default=1e-3, show_default=True)
+@click.option("--lr", default=1e-4, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw", show_default=True)
+@click.option("--weight-decay", default=1e-4, show_default=True)
+@click.option("--sampler", type=click.Choice(["episodic", "shuffle"]), default="episodic", show_default=True)
+@click.option("--ways", default=8, show_default=True)
+@click.option("--shots", default=3, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--workers", "num_workers", default=2, show_default=True)
+@click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
+@click.option("--resume", is_flag=True, help="Continue from the work folder's last epoch.")
+@device_option
+def train_command(data, attributes, split, seed, folder_map, variant, word2vec, backbone, image_size, weights,
+                  gsd_m, out, epochs, head_epochs, head_lr, lr, optimizer, weight_decay, sampler, ways, shots,
+                  batch_size, num_workers, max_batches, resume, device) -> None:
+    """Train DSVA on an image folder and write one model file with its evaluation."""
+    exp = Experiment(data=data, attributes=attributes, split=split, seed=seed, backbone=backbone,
+                     image_size=image_size, weights=weights, folder_map=folder_map, variant=variant,
+                     word2vec=word2vec, gsd_m=gsd_m)
+    config = TrainConfig(epochs=epochs, head_epochs=head_epochs, head_lr=head_lr, lr=lr, optimizer=optimizer,
+                         weight_decay=weight_decay, sampler=sampler, ways=ways, shots=shots, batch_size=batch_size,
+                         num_workers=num_workers, seed=seed, max_batches=max_batches, loss=LossWeights())
+    result, report = run_experiment(exp, out, config, device=device, resume=resume)
+    click.echo(f"best epoch {result.best_epoch} (validation {result.best_metric:.3f}); wrote {out}")
+    click.echo(json.dumps(report.summary()))
+
+
+@click.command("evaluate")
+@click.argument("model", type=click.Path(dir_okay=False))
+@experiment_options
+@click.option("--calibration", type=float, default=None, help="Use this lambda instead of choosing on validation.")
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here (a PNG beside it).")
+def evaluate_command(model, data, attributes, split, seed, folder_map, variant, word2vec, calibration, report) -> None:
+    """Evaluate MODEL (ZSL, GZSL U/S/H) on the split it was trained with."""
+    from pathlib import Path
+
+    from rsdsva.training.evaluate import plot_report
+
+    exp = Experiment(data=data, attributes=attributes, split=split, seed=seed, folder_map=folder_map,
+                     variant=variant, word2vec=word2vec)
+    result = evaluate_model(model, exp, calibration=calibration)
+    if report:
+        result.to_json(report)
+        plot_report(result, Path(report).with_suffix(".png"))
+    click.echo(json.dumps(result.summary()))

@@ -1,0 +1,131 @@
+"""Scene images as (image, class name) samples: image folders and torchgeo datasets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from rsdsva.classes import ClassSpace
+from rsdsva.data.names import KNOWN_FOLDER_MAPS
+from rsdsva.errors import DatasetError, MissingFileError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image: where it is (a path, or an index into a torchgeo dataset) and its class."""
+
+    source: str | int
+    label: str
+
+
+def scan_image_folder(
+    root: str | Path,
+    classes: ClassSpace | None = None,
+    folder_map: Mapping[str, str] | str | None = None,
+) -> list[Sample]:
+    """Samples of a folder with one sub-folder of images per class.
+
+    Args:
+        root: the folder (e.g. ``../shared/data/ucm``).
+        classes: when given, every folder must map to one of its classes.
+        folder_map: folder name -> class name; a known name (``ucm``, ``aid``);
+            or None to use folder names as they are.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingFileError(f"image folder not found: {root}; give a folder with one sub-folder per class")
+    if isinstance(folder_map, str):
+        if folder_map not in KNOWN_FOLDER_MAPS:
+            raise DatasetError(f"unknown folder map {folder_map!r}; use one of {sorted(KNOWN_FOLDER_MAPS)}")
+        folder_map = KNOWN_FOLDER_MAPS[folder_map]
+    folder_map = dict(folder_map or {})
+    samples: list[Sample] = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        name = folder_map.get(folder.name, folder.name)
+        if classes is not None and name not in classes.names:
+            raise DatasetError(
+                f"{folder}: class {name!r} is not in the attribute file; map the folder name to a class "
+                "(folder_map, or --folder-map ucm|aid)"
+            )
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        samples += [Sample(str(f), name) for f in files]
+    if not samples:
+        raise DatasetError(f"{root}: no images found in class sub-folders ({', '.join(IMAGE_SUFFIXES)})")
+    return samples
+
+
+def read_image(path: str) -> torch.Tensor:
+    """An RGB image as a uint8 tensor (3, H, W)."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    try:
+        return decode_image(path, mode=ImageReadMode.RGB)
+    except RuntimeError:  # formats torchvision cannot decode (e.g. TIFF): fall back to PIL
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
+
+
+def torchgeo_samples(dataset: Any) -> list[Sample]:
+    """Samples of a torchgeo scene-classification dataset (UCMerced, RESISC45, EuroSAT, ...).
+
+    The dataset object is the user's, built over data they downloaded; we only
+    read its class list and its ``{"image", "label"}`` samples.
+    """
+    names = getattr(dataset, "classes", None)
+    if not names:
+        raise DatasetError(f"{type(dataset).__name__} has no 'classes' list; pass a torchgeo classification dataset")
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        targets = [int(dataset[i]["label"]) for i in range(len(dataset))]
+    return [Sample(i, names[int(t)]) for i, t in enumerate(targets)]
+
+
+class SceneDataset(Dataset):
+    """Samples -> (transformed image tensor, class index in ``class_names``)."""
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        class_names: Sequence[str],
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        torchgeo_dataset: Any = None,
+    ) -> None:
+        index = {n: i for i, n in enumerate(class_names)}
+        missing = sorted({s.label for s in samples} - set(index))
+        if missing:
+            raise DatasetError(f"samples of classes {missing[:5]} are not among the classes being trained")
+        self.samples = list(samples)
+        self.labels = [index[s.label] for s in self.samples]
+        self.transform = transform
+        self.torchgeo_dataset = torchgeo_dataset
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, i: int) -> torch.Tensor:
+        source = self.samples[i].source
+        if isinstance(source, int):
+            image = self.torchgeo_dataset[source]["image"]
+            return _to_uint8(image[:3])
+        return read_image(source)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.load(i)), self.labels[i]
+
+
+def _to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """torchgeo images come as float 0-255 (or uint8); our transforms expect uint8."""
+    if image.dtype == torch.uint8:
+        return image
+    if image.is_floating_point() and image.max() <= 1.0:
+        image = image * 255
+    return image.clamp(0, 255).round().to(torch.uint8)

@@ -1,0 +1,47 @@
+"""Train and eval transforms on uint8 image tensors (3, H, W)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torchvision.transforms import v2
+
+
+class RandomRotate90(torch.nn.Module):
+    """Rotate by a random multiple of 90 degrees: overhead scenes have no up."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        k = int(torch.randint(4, (1,)))
+        return torch.rot90(image, k, dims=(-2, -1)) if k else image
+
+
+def train_transform(
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    rotations: bool = True,
+    resize_ratio: float = 1.15,
+) -> v2.Compose:
+    """Resize -> RandomCrop -> flips (-> vertical flips and 90-degree rotations) -> normalise."""
+    steps: list[torch.nn.Module] = [
+        v2.Resize(int(round(size * resize_ratio)), antialias=True),
+        v2.RandomCrop(size),
+        v2.RandomHorizontalFlip(),
+    ]
+    if rotations:
+        steps += [v2.RandomVerticalFlip(), RandomRotate90()]
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    return v2.Compose(steps)
+
+
+def eval_transform(size: int, mean: Sequence[float], std: Sequence[float], resize_ratio: float = 1.0) -> v2.Compose:
+    """Resize -> CenterCrop -> normalise (ratio 1.0: the whole scene, as map tiles are seen)."""
+    return v2.Compose(
+        [
+            v2.Resize(int(round(size * resize_ratio)), antialias=True),
+            v2.CenterCrop(size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(mean), list(std)),
+        ]
+    )

@@ -1,0 +1,175 @@
+"""Evaluate a DSVA on a zero-shot split: ZSL, GZSL (U, S, H), calibration, reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rsdsva.classes import ClassSpace
+from rsdsva.data.folders import Sample, SceneDataset
+from rsdsva.data.splits import ZeroShotSplit
+from rsdsva.data.transforms import eval_transform
+from rsdsva.models.checkpoint import ModelInfo
+from rsdsva.models.dsva import DSVA, class_matrix_tensor
+from rsdsva.training import metrics as M
+
+
+@dataclass
+class EvalReport:
+    """Everything the evaluation measured; ``to_json`` writes it."""
+
+    classes: list[str]
+    seen_mask: list[bool]
+    zsl_accuracy: float
+    seen_accuracy: float
+    calibration: float
+    gzsl_test: dict[str, float]
+    gzsl_validation: dict[str, float]
+    gzsl_uncalibrated: dict[str, float]
+    us_curve: list[dict[str, float]]
+    per_class_accuracy: dict[str, float]
+    confusion: list[list[int]]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float]:
+        t = self.gzsl_test
+        return {
+            "zsl": self.zsl_accuracy,
+            "seen": self.seen_accuracy,
+            "u": t["u"],
+            "s": t["s"],
+            "h": t["h"],
+            "lambda": self.calibration,
+        }
+
+    def to_json(self, path: str | Path) -> Path:
+        from rsdsva._io import atomic_write_text
+
+        return atomic_write_text(path, json.dumps(asdict(self), indent=1))
+
+
+def logits_for(
+    model: DSVA,
+    info: ModelInfo,
+    classes: ClassSpace,
+    samples: Sequence[Sample],
+    batch_size: int = 64,
+    num_workers: int = 0,
+    torchgeo_dataset: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uncalibrated logits (N, C) over ``classes`` and the labels (N,) of ``samples``."""
+    if not samples:
+        return np.zeros((0, len(classes)), np.float32), np.zeros(0, np.int64)
+    pre = info.preprocessing
+    ds = SceneDataset(samples, classes.names, eval_transform(pre.image_size, pre.mean, pre.std), torchgeo_dataset)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+    device = next(model.parameters()).device
+    cm = class_matrix_tensor(classes, device)
+    out, labels = [], []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for x, y in loader:
+            out.append(model(x.to(device), cm).logits.float().cpu())
+            labels.append(y)
+    model.train(was_training)
+    return torch.cat(out).numpy(), torch.cat(labels).numpy()
+
+
+def evaluate_split(
+    model: DSVA,
+    info: ModelInfo,
+    classes: ClassSpace,
+    split: ZeroShotSplit,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    torchgeo_dataset: Any = None,
+    calibration: float | None = None,
+) -> EvalReport:
+    """ZSL and GZSL on ``split``'s test images; lambda chosen on its validation images.
+
+    Args:
+        classes: all classes (seen and unseen flags set), over the model's vocabulary.
+        calibration: use this lambda instead of choosing one on validation data.
+    """
+    run = lambda samples: logits_for(model, info, classes, samples, batch_size, num_workers, torchgeo_dataset)  # noqa: E731
+    seen = classes.seen
+    lv_u, yv_u = run(split.val_unseen)
+    lv_s, yv_s = run(split.val_seen)
+    lt_u, yt_u = run(split.test_unseen)
+    lt_s, yt_s = run(split.test_seen)
+    if calibration is None:
+        chosen = M.choose_calibration(lv_u, yv_u, lv_s, yv_s, seen) if len(yv_u) else M.GZSLScore(0.0, 0, 0, 0)
+        calibration = chosen.lam
+    val = M.gzsl_score(lv_u, yv_u, lv_s, yv_s, seen, calibration)
+    test = M.gzsl_score(lt_u, yt_u, lt_s, yt_s, seen, calibration)
+    raw = M.gzsl_score(lt_u, yt_u, lt_s, yt_s, seen, 0.0)
+    both = np.concatenate([lt_u, lt_s])
+    gaps = both[:, seen].max(1) - both[:, ~seen].max(1)
+    lo, hi = np.percentile(gaps, [1, 99]) if len(gaps) else (0.0, 1.0)
+    curve = [
+        asdict(M.gzsl_score(lt_u, yt_u, lt_s, yt_s, seen, float(lam)))
+        for lam in np.linspace(min(lo, 0.0), max(hi, calibration), 41)
+    ]
+    labels = np.concatenate([yt_u, yt_s])
+    preds = M.calibrated_predictions(both, seen, calibration)
+    per_class = {
+        classes.names[c]: float(np.mean(preds[labels == c] == c)) for c in np.unique(labels)
+    }
+    return EvalReport(
+        classes=list(classes.names),
+        seen_mask=[bool(x) for x in seen],
+        zsl_accuracy=M.zsl_accuracy(lt_u, yt_u, ~seen),
+        seen_accuracy=M.seen_accuracy(lt_s, yt_s, seen),
+        calibration=float(calibration),
+        gzsl_test=asdict(test),
+        gzsl_validation=asdict(val),
+        gzsl_uncalibrated=asdict(raw),
+        us_curve=curve,
+        per_class_accuracy=per_class,
+        confusion=M.confusion_matrix(labels, preds, len(classes)).tolist(),
+        counts={k: len(getattr(split, k)) for k in ("val_seen", "val_unseen", "test_seen", "test_unseen")},
+    )
+
+
+def plot_report(report: EvalReport, path: str | Path) -> Path:
+    """A PNG with the GZSL confusion matrix and the U/S curve over lambda."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rsdsva._io import atomic_path
+
+    cm = np.array(report.confusion, dtype=float)
+    cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(report.classes)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(14, 6.5), gridspec_kw={"width_ratios": [1.3, 1]})
+    a.imshow(cm, cmap="Blues", vmin=0, vmax=1)
+    names = [f"{c}{'' if s else ' *'}" for c, s in zip(report.classes, report.seen_mask)]
+    a.set_xticks(range(n), names, rotation=90, fontsize=7)
+    a.set_yticks(range(n), names, fontsize=7)
+    a.set_xlabel("predicted")
+    a.set_ylabel("true (* unseen)")
+    a.set_title(f"GZSL confusion, lambda={report.calibration:.3g}")
+    us = report.us_curve
+    b.plot([p["s"] for p in us], [p["u"] for p in us], "o-", ms=3, label="test, lambda sweep")
+    t = report.gzsl_test
+    b.plot([t["s"]], [t["u"]], "r*", ms=14, label=f"chosen on validation: H={t['h']:.3f}")
+    b.set_xlabel("S (seen accuracy)")
+    b.set_ylabel("U (unseen accuracy)")
+    b.set_xlim(0, 1)
+    b.set_ylim(0, 1)
+    b.legend(loc="upper right")
+    b.set_title(f"ZSL {report.zsl_accuracy:.3f}   U {t['u']:.3f}  S {t['s']:.3f}  H {t['h']:.3f}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,133 @@
+"""One call from data on disk to a trained, evaluated model file (what the CLI runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rsdsva.classes import ClassSpace
+from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.splits import choose_unseen, make_split, parse_split
+from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
+from rsdsva.training.evaluate import EvalReport, evaluate_split, plot_report
+from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
+
+VARIANTS = ("dsva", "vam", "word2vec", "official-loss")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What to train on and how.
+
+    Attributes:
+        data: image folder with one sub-folder per class.
+        attributes: class-attribute CSV/YAML (classes x attributes).
+        split: ``SEEN/UNSEEN`` sizes, e.g. ``16/5``; unseen classes drawn with ``seed``.
+        folder_map: ``ucm``, ``aid`` or None (folder names are class names).
+        variant: ``dsva`` (full), ``vam`` (VAM head only), ``word2vec`` (class
+            vectors from attribute word2vec), ``official-loss`` (double softmax).
+        word2vec: the ``<SET>_attribute_word2vec.npy`` file for ``variant='word2vec'``.
+        gsd_m: ground sample distance of the images, stored in the model for mapping.
+    """
+
+    data: str | Path
+    attributes: str | Path
+    split: str = "16/5"
+    seed: int = 0
+    backbone: str = "ViT-B-32"
+    image_size: int | None = None
+    weights: str | Path | None = None
+    folder_map: str | None = None
+    variant: str = "dsva"
+    word2vec: str | Path | None = None
+    gsd_m: float | None = None
+
+
+def prepare(exp: Experiment, unseen: list[str] | None = None):
+    """Classes (with seen flags) and the split, reproducibly from ``exp.seed``.
+
+    ``unseen`` overrides the drawn unseen classes (a saved model's own split).
+    """
+    from rsdsva.errors import DatasetError
+
+    if exp.variant not in VARIANTS:
+        raise DatasetError(f"variant {exp.variant!r} is not one of {', '.join(VARIANTS)}")
+    classes = ClassSpace.load(exp.attributes)
+    samples = scan_image_folder(exp.data, classes, exp.folder_map)
+    present = [n for n in classes.names if any(s.label == n for s in samples)]
+    classes = classes.subset(present)
+    if unseen is None:
+        _, n_unseen = parse_split(exp.split, len(classes))
+        unseen = choose_unseen(classes.names, n_unseen, exp.seed)
+    classes = classes.with_seen([n not in unseen for n in classes.names])
+    if exp.variant == "word2vec":
+        from rsdsva.attributes import load_word2vec, word2vec_classes
+
+        if exp.word2vec is None:
+            raise DatasetError("variant word2vec needs --word2vec FILE (<SET>_attribute_word2vec.npy)")
+        classes = word2vec_classes(classes, load_word2vec(exp.word2vec, classes))
+    return classes, make_split(samples, unseen, seed=exp.seed)
+
+
+def run_experiment(
+    exp: Experiment,
+    out: str | Path,
+    config: TrainConfig = TrainConfig(),
+    work_dir: str | Path | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> tuple[TrainResult, EvalReport]:
+    """Train, pick the best epoch on validation, evaluate on test, write ``out``.
+
+    ``out`` gets the model (with the validation-chosen calibration and the test
+    metrics in its provenance); beside it ``<out>.report.json`` and ``<out>.report.png``.
+    """
+    from dataclasses import replace
+
+    from rsdsva.models.losses import LossWeights
+
+    out = Path(out)
+    work_dir = Path(work_dir) if work_dir else out.with_suffix(".work")
+    classes, split = prepare(exp)
+    if exp.variant == "official-loss":
+        config = replace(config, loss=LossWeights.official())
+    vam_only = exp.variant == "vam"
+    from rsdsva.models.backbones import BackboneConfig
+
+    model, info = create_model(
+        classes.subset(split.seen),
+        backbone=BackboneConfig(exp.backbone, image_size=exp.image_size),
+        weights=exp.weights,
+        prototypes=not vam_only,
+        score_head="vam" if vam_only else "prototype",
+        gsd_m=exp.gsd_m,
+        provenance={"data": str(exp.data), "attributes": str(exp.attributes), "variant": exp.variant},
+    )
+    if exp.gsd_m:
+        info = info.replace(tile_m=round(exp.gsd_m * _typical_size(split), 1))
+    result = train_dsva(model, info, classes, split, work_dir, config, device, resume, progress=progress)
+    best, best_info = load_checkpoint(result.model_path, device=next(model.parameters()).device)
+    report = evaluate_split(best, best_info, classes, split, batch_size=config.batch_size)
+    prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
+    save_checkpoint(best, best_info.replace(calibration=report.calibration, provenance=prov), out)
+    report.to_json(out.with_suffix(".report.json"))
+    plot_report(report, out.with_suffix(".report.png"))
+    return result, report
+
+
+def evaluate_model(model_path: str | Path, exp: Experiment, calibration: float | None = None) -> EvalReport:
+    """Re-run the evaluation of a saved model; its recorded split wins over ``exp.split``."""
+    model, info = load_checkpoint(model_path)
+    recorded = (info.provenance.get("split") or {}).get("unseen")
+    classes, split = prepare(exp, unseen=recorded)
+    return evaluate_split(model, info, classes, split, calibration=calibration)
+
+
+def _typical_size(split) -> int:
+    """Pixel size of the first training image (scene datasets have one size)."""
+    from rsdsva.data.folders import read_image
+
+    src = split.train[0].source
+    return int(read_image(src).shape[-1]) if isinstance(src, str) else 256

@@ -1,0 +1,263 @@
+"""DSVA training: two stages, episodic batches, model selection on validation data.
+
+Stage 1 (``head_epochs``) trains only the attribute prototypes and the VAM linear
+layer at ``head_lr`` with the backbone frozen; stage 2 trains everything at
+``lr``. After every epoch the model is scored on the VALIDATION images (never the
+test images) and the best epoch by validation H (or seen accuracy, when the split
+has no unseen validation images) is kept. Every epoch writes ``last.pt`` (weights
+and optimiser state, read back with ``weights_only=True``) so ``resume=True``
+continues where a run stopped. Randomness is derived from ``seed`` and the epoch
+number, so a resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from rsdsva.classes import ClassSpace
+from rsdsva.data.folders import SceneDataset
+from rsdsva.data.samplers import EpisodicSampler, ShuffledSampler
+from rsdsva.data.splits import ZeroShotSplit
+from rsdsva.data.transforms import train_transform
+from rsdsva.errors import DatasetError
+from rsdsva.models.checkpoint import ModelInfo, save_checkpoint
+from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
+from rsdsva.models.losses import LossWeights, dsva_loss
+from rsdsva.training import metrics as M
+from rsdsva.training.evaluate import logits_for
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; defaults suit fine-tuning a pretrained backbone."""
+
+    epochs: int = 20
+    head_epochs: int = 2  # stage 1: prototypes + VAM linear only
+    head_lr: float = 1e-3
+    lr: float = 1e-4
+    optimizer: str = "adamw"  # or "sgd" (momentum 0.9)
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.0
+    sampler: str = "episodic"  # or "shuffle"
+    ways: int = 8
+    shots: int = 3
+    batch_size: int = 32  # shuffle sampler and evaluation
+    rotations: bool = True
+    amp: bool = True  # CUDA only
+    num_workers: int = 2
+    seed: int = 0
+    loss: LossWeights = field(default_factory=LossWeights)
+    max_batches: int | None = None  # per epoch; for quick runs and tests
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_metric: float
+    history: list[dict[str, float]]
+    model_path: Path
+    calibration: float
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DatasetError("--device cuda asked for, but no CUDA device is visible; use --device cpu or auto")
+    return torch.device(device)
+
+
+def _optimizer(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    raise DatasetError(f"optimizer {cfg.optimizer!r} is not 'adamw' or 'sgd'")
+
+
+def _stage(model: DSVA, epoch: int, cfg: TrainConfig) -> tuple[str, list, float]:
+    """Which parameters train in ``epoch``, and at which base learning rate."""
+    if epoch < cfg.head_epochs:
+        return "head", model.head_parameters(), cfg.head_lr
+    return "all", list(model.parameters()), cfg.lr
+
+
+def train_dsva(
+    model: DSVA,
+    info: ModelInfo,
+    classes: ClassSpace,
+    split: ZeroShotSplit,
+    out_dir: str | Path,
+    config: TrainConfig = TrainConfig(),
+    device: str = "auto",
+    resume: bool = False,
+    torchgeo_dataset: Any = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` on ``split.train`` and keep the best epoch by validation.
+
+    Args:
+        classes: all classes of the split (seen flags set), over the model's vocabulary.
+        out_dir: receives ``last.pt`` (resume state), ``best.safetensors`` and ``history.json``.
+    Returns:
+        where the best model is, its epoch and validation metric, and the history.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    torch.manual_seed(config.seed)
+    seen_classes = classes.subset(split.seen)
+    pre = info.preprocessing
+    ds = SceneDataset(
+        split.train,
+        seen_classes.names,
+        train_transform(pre.image_size, pre.mean, pre.std, rotations=config.rotations),
+        torchgeo_dataset,
+    )
+    if config.sampler == "episodic":
+        sampler: EpisodicSampler | ShuffledSampler = EpisodicSampler(ds.labels, config.ways, config.shots, config.seed)
+    else:
+        sampler = ShuffledSampler(len(ds), config.batch_size, config.seed)
+    gen = torch.Generator()
+    loader = DataLoader(
+        ds, batch_sampler=sampler, num_workers=config.num_workers, generator=gen,
+        persistent_workers=False, pin_memory=dev.type == "cuda",
+    )
+    seen_matrix = class_matrix_tensor(seen_classes, dev)
+    targets = torch.from_numpy(normalized_vectors(seen_classes)).to(dev)
+    model.to(dev)
+    use_amp = config.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    start, history, best = 0, [], (-math.inf, -1, 0.0)
+    state_path = out_dir / "last.pt"
+    stage_name, params, base_lr = _stage(model, 0, config)
+    opt = _optimizer(params, base_lr, config)
+    if resume:
+        if not state_path.is_file():
+            raise DatasetError(f"nothing to resume: {state_path} does not exist; drop --resume")
+        state = torch.load(state_path, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"])
+        start, history = int(state["epoch"]) + 1, json.loads(state["history"])
+        best = tuple(json.loads(state["best"]))
+        stage_name, params, base_lr = _stage(model, start, config)
+        opt = _optimizer(params, base_lr, config)
+        if state["stage"] == stage_name:
+            opt.load_state_dict(state["optimizer"])
+
+    for epoch in range(start, config.epochs):
+        name, params, base_lr = _stage(model, epoch, config)
+        if name != stage_name:
+            stage_name, opt = name, _optimizer(params, base_lr, config)
+        trainable = {id(p) for p in params}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in trainable)
+        sampler.set_epoch(epoch)
+        gen.manual_seed(config.seed * 100_003 + epoch)
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        model.train()
+        n_batches = len(sampler) if config.max_batches is None else min(len(sampler), config.max_batches)
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs} ({name})", disable=not progress, leave=False)
+        for step, (x, y) in enumerate(loader):
+            if step >= n_batches:
+                break
+            lr = _lr_at(epoch + step / n_batches, base_lr, config)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, parts = dsva_loss(model(x, seen_matrix), y, targets[y], config.loss)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.3f}")
+            bar.update()
+        bar.close()
+        record = {k: v / max(n_batches, 1) for k, v in sums.items()}
+        record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, images_per_s=n_batches * (x.shape[0]) / max(time.perf_counter() - t0, 1e-9))
+        record.update(_validate(model, info, classes, split, config, torchgeo_dataset))
+        history.append(record)
+        if progress:
+            tqdm.write(_describe(record))
+        if record["selection"] > best[0]:
+            best = (record["selection"], epoch + 1, record["val_lambda"])
+            save_checkpoint(model, _with_provenance(info, config, split, best, history), out_dir / "best.safetensors")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "stage": stage_name,
+                "history": json.dumps(history),
+                "best": json.dumps(list(best)),
+            },
+            out_dir / "last.pt.part",
+        )
+        (out_dir / "last.pt.part").replace(state_path)
+        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return TrainResult(
+        best_epoch=int(best[1]), best_metric=float(best[0]), history=history,
+        model_path=out_dir / "best.safetensors", calibration=float(best[2]),
+    )
+
+
+def _lr_at(progress: float, base: float, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 1% over the stage-2 epochs."""
+    if cfg.warmup_epochs and progress < cfg.warmup_epochs:
+        return base * max(progress / cfg.warmup_epochs, 0.01)
+    if progress < cfg.head_epochs:
+        return base
+    span = max(cfg.epochs - cfg.head_epochs, 1e-9)
+    t = min((progress - cfg.head_epochs) / span, 1.0)
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _validate(model, info, classes, split, cfg, torchgeo_dataset) -> dict[str, float]:
+    """Validation metrics; ``selection`` is what picks the best epoch."""
+    run = lambda s: logits_for(model, info, classes, s, cfg.batch_size, 0, torchgeo_dataset)  # noqa: E731
+    lv_s, yv_s = run(split.val_seen)
+    out = {"val_seen_acc": M.seen_accuracy(lv_s, yv_s, classes.seen)}
+    if split.val_unseen:
+        lv_u, yv_u = run(split.val_unseen)
+        g = M.choose_calibration(lv_u, yv_u, lv_s, yv_s, classes.seen)
+        out.update(val_zsl=M.zsl_accuracy(lv_u, yv_u, classes.unseen), val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam)
+        out["selection"] = g.h
+    else:
+        out.update(val_lambda=0.0, selection=out["val_seen_acc"])
+    return out
+
+
+def _describe(r: dict[str, float]) -> str:
+    keys = ("loss", "val_seen_acc", "val_zsl", "val_h", "images_per_s")
+    return f"epoch {int(r['epoch'])}: " + "  ".join(f"{k} {r[k]:.3f}" for k in keys if k in r)
+
+
+def _with_provenance(info: ModelInfo, cfg: TrainConfig, split: ZeroShotSplit, best, history) -> ModelInfo:
+    prov = dict(info.provenance)
+    prov.update(
+        split={"seen": split.seen, "unseen": split.unseen},
+        seed=cfg.seed,
+        train=replace(cfg, loss=cfg.loss).to_dict(),
+        best_epoch=int(best[1]),
+        validation=history[-1] if history else {},
+    )
+    return info.replace(calibration=float(best[2]), provenance=prov)

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import torch
+
+from rsdsva.classes import ClassSpace
+from rsdsva.data import (
+    EpisodicSampler,
+    SceneDataset,
+    ShuffledSampler,
+    choose_unseen,
+    eval_transform,
+    make_split,
+    parse_split,
+    scan_image_folder,
+    torchgeo_samples,
+    train_transform,
+)
+from rsdsva.data.names import AID_FOLDER_TO_CLASS, UCM_FOLDER_TO_CLASS
+from rsdsva.errors import DatasetError
+
+from .conftest import ATTRIBUTES, DATA
+
+
+@pytest.mark.parametrize(
+    "folder, csv, mapping",
+    [("ucm", "UCM", UCM_FOLDER_TO_CLASS), ("aid150", "AID", AID_FOLDER_TO_CLASS)],
+)
+def test_every_real_folder_maps_to_a_csv_class(folder, csv, mapping):
+    classes = ClassSpace.load(ATTRIBUTES / f"{csv}_class_attributes.csv")
+    folders = sorted(p.name for p in (DATA / folder).iterdir() if p.is_dir())
+    assert sorted(mapping) == folders
+    assert sorted(mapping.values()) == sorted(classes.names)
+
+
+def test_scan_ucm_with_the_map():
+    classes = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
+    samples = scan_image_folder(DATA / "ucm", classes, "ucm")
+    assert len(samples) == 2100 and {s.label for s in samples} == set(classes.names)
+    with pytest.raises(DatasetError, match="map the folder name"):
+        scan_image_folder(DATA / "ucm", classes, None)
+
+
+def test_splits_are_disjoint_and_reproducible():
+    classes = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
+    samples = scan_image_folder(DATA / "ucm", classes, "ucm")
+    assert parse_split("16/5", 21) == (16, 5)
+    with pytest.raises(DatasetError, match="does not fit 21 classes"):
+        parse_split("16/4", 21)
+    unseen = choose_unseen(classes.names, 5, seed=0)
+    assert unseen == choose_unseen(classes.names, 5, seed=0) != choose_unseen(classes.names, 5, seed=1)
+    a, b = make_split(samples, unseen, seed=0), make_split(samples, unseen, seed=0)
+    parts = ["train", "val_seen", "test_seen", "val_unseen", "test_unseen"]
+    assert all([s.source for s in getattr(a, p)] == [s.source for s in getattr(b, p)] for p in parts)
+    sources = [s.source for p in parts for s in getattr(a, p)]
+    assert len(sources) == len(set(sources)) == 2100
+    train = {s.source for s in a.train}
+    assert not train & {s.source for s in a.test_seen + a.val_seen}, "a seen test image reaches training"
+    assert not {s.label for s in a.train} & set(unseen), "an unseen class reaches training"
+    assert {s.label for s in a.test_seen} == set(a.seen)
+
+
+def test_episodic_sampler_ways_and_shots():
+    labels = np.repeat(np.arange(10), 7)
+    sampler = EpisodicSampler(labels, ways=4, shots=3, seed=0)
+    sampler.set_epoch(2)
+    batches = list(sampler)
+    assert batches == list(sampler)  # same epoch, same batches
+    for batch in batches:
+        classes = labels[batch]
+        assert len(batch) == 12 and len(set(classes)) == 4
+        assert all((classes == c).sum() == 3 for c in set(classes))
+    sampler.set_epoch(3)
+    assert list(sampler) != batches
+    with pytest.raises(DatasetError, match="lower --ways"):
+        EpisodicSampler(labels, ways=11)
+    shuffled = list(ShuffledSampler(70, batch_size=8, seed=0))
+    assert len(shuffled) == 8 and len({i for b in shuffled for i in b}) == 64
+
+
+def test_transforms_shapes_and_rotation():
+    img = torch.randint(0, 255, (3, 256, 256), dtype=torch.uint8)
+    assert train_transform(112, (0.5,) * 3, (0.5,) * 3)(img).shape == (3, 112, 112)
+    out = eval_transform(112, (0.5,) * 3, (0.5,) * 3)(img)
+    assert out.shape == (3, 112, 112) and out.dtype == torch.float32
+
+
+def test_torchgeo_dataset_is_adapted(tmp_path):
+    from torchgeo.datasets import NonGeoClassificationDataset
+
+    for folder in ("beach", "forest"):
+        (tmp_path / folder).mkdir()
+        for f in sorted((DATA / "ucm" / folder).iterdir())[:3]:
+            (tmp_path / folder / f.name).symlink_to(f)
+    ds = NonGeoClassificationDataset(root=str(tmp_path))
+    samples = torchgeo_samples(ds)
+    assert [s.label for s in samples] == ["beach"] * 3 + ["forest"] * 3
+    scene = SceneDataset(samples, ["forest", "beach"], eval_transform(32, (0.5,) * 3, (0.5,) * 3), ds)
+    x, y = scene[0]
+    assert x.shape == (3, 32, 32) and y == 1

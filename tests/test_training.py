@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rsdsva.cli import cli
+from rsdsva.models import load_checkpoint
+from rsdsva.training import metrics as M
+from rsdsva.training.experiment import Experiment, prepare
+from rsdsva.training.loop import TrainConfig, train_dsva
+
+from .conftest import ATTRIBUTES, DATA
+
+
+def test_metrics_match_hand_computed_values():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    preds = np.array([0, 1, 0, 1, 0, 2])
+    # class 0: 2/3, class 1: 1, class 2: 1/2
+    assert M.mean_per_class_accuracy(labels, preds) == pytest.approx((2 / 3 + 1 + 0.5) / 3)
+    assert M.harmonic_mean(0.5, 1.0) == pytest.approx(2 / 3)
+    seen = np.array([True, True, False])
+    logits = np.array([[1.0, 0.0, 0.8], [0.0, 0.5, 0.9]])
+    assert M.calibrated_predictions(logits, seen, 0.0).tolist() == [0, 2]
+    assert M.calibrated_predictions(logits, seen, 0.3).tolist() == [2, 2]
+    assert M.zsl_accuracy(logits, np.array([2, 2]), ~seen) == 1.0
+    cm = M.confusion_matrix(labels, preds, 3)
+    assert cm.tolist() == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_lambda_search_maximises_h():
+    seen = np.array([True, False])
+    # seen images: gaps (seen - unseen) 3, 2, 1; unseen images: gaps 1.5, 0.5, -1
+    logits_s = np.array([[3.0, 0.0], [2.0, 0.0], [1.0, 0.0]])
+    logits_u = np.array([[1.5, 0.0], [0.5, 0.0], [-1.0, 0.0]])
+    ys, yu = np.zeros(3, int), np.ones(3, int)
+    best = M.choose_calibration(logits_u, yu, logits_s, ys, seen)
+    brute = max(
+        (M.gzsl_score(logits_u, yu, logits_s, ys, seen, lam) for lam in np.linspace(-2, 4, 6001)),
+        key=lambda g: g.h,
+    )
+    assert best.h == pytest.approx(brute.h)
+    # H = 0.8 for lambda in (0.5, 1] (U=2/3, S=1) and in (1.5, 2] (U=1, S=2/3);
+    # ties go to the smaller |lambda|
+    assert best.h == pytest.approx(0.8)
+    assert 0.5 < best.lam <= 1.0
+
+
+@pytest.fixture(scope="module")
+def four_classes(tmp_path_factory):
+    """4 real UCM classes (2 seen, 2 unseen), 20 images each."""
+    root = tmp_path_factory.mktemp("ucm4")
+    for folder in ("beach", "forest", "river", "harbor"):
+        (root / folder).mkdir()
+        for f in sorted((DATA / "ucm" / folder).iterdir())[:20]:
+            (root / folder / f.name).symlink_to(f)
+    attrs = ClassSpaceSubset.write(root)
+    return Experiment(data=root, attributes=attrs, split="2/2", seed=0, backbone="tiny-vit", folder_map="ucm", gsd_m=0.3)
+
+
+class ClassSpaceSubset:
+    @staticmethod
+    def write(root):
+        from rsdsva.classes import ClassSpace
+
+        full = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
+        return full.subset(["beach", "forest", "river", "harbour"]).save(root / "attributes.csv")
+
+
+def test_two_epochs_lower_the_loss_and_resume(four_classes, tmp_path):
+    from rsdsva.models import create_model
+
+    classes, split = prepare(four_classes)
+    cfg = TrainConfig(epochs=2, head_epochs=0, lr=3e-3, ways=2, shots=4, num_workers=0, batch_size=16)
+    model, info = create_model(classes.subset(split.seen), backbone="tiny-vit")
+    res = train_dsva(model, info, classes, split, tmp_path / "run", cfg, device="cpu", progress=False)
+    assert len(res.history) == 2 and res.history[1]["loss"] < res.history[0]["loss"]
+    loaded, info2 = load_checkpoint(res.model_path)
+    assert info2.classes.names == tuple(split.seen)
+    assert info2.provenance["split"]["unseen"] == split.unseen
+    # resume: a 3-epoch config continues from epoch 2 and keeps the history
+    cfg3 = TrainConfig(epochs=3, head_epochs=0, lr=3e-3, ways=2, shots=4, num_workers=0, batch_size=16)
+    model, info = create_model(classes.subset(split.seen), backbone="tiny-vit")
+    res3 = train_dsva(model, info, classes, split, tmp_path / "run", cfg3, device="cpu", resume=True, progress=False)
+    assert [h["epoch"] for h in res3.history] == [1, 2, 3]
+    assert res3.history[:2] == res.history
+
+
+def test_cli_train_and_evaluate(four_classes, tmp_path):
+    out = tmp_path / "m.safetensors"
+    args = ["--data", str(four_classes.data), "--attributes", str(four_classes.attributes), "--split", "2/2",
+            "--folder-map", "ucm"]
+    result = CliRunner().invoke(cli, ["train", *args, "--backbone", "tiny-vit", "--epochs", "2", "--head-epochs", "1",
+                                      "--ways", "2", "--shots", "4", "--workers", "0", "--out", str(out), "--gsd", "0.3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert set(summary) == {"zsl", "seen", "u", "s", "h", "lambda"}
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["calibration"] == summary["lambda"] and len(report["confusion"]) == 4
+    assert out.with_suffix(".report.png").stat().st_size > 1000
+    _, info = load_checkpoint(out)
+    assert info.tile_m == pytest.approx(76.8) and info.provenance["test"]["h"] == summary["h"]
+    again = CliRunner().invoke(cli, ["evaluate", str(out), *args])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["zsl"] == pytest.approx(summary["zsl"])
