@@ -22,8 +22,10 @@ def describe(info: ModelInfo) -> str:
         f"calibration   {_fmt(info.calibration, '(GZSL lambda)')}",
     ]
     for key, value in info.provenance.items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        lines.append(f"{key:<13} {text}")
+        if key == "unseen_classes":  # a whole ClassSpace: its names are what a reader wants
+            value = ", ".join(value.get("classes", {}))
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        lines.append(f"{key:<13} {text if len(text) <= 160 else text[:157] + '...'}")
     return "\n".join(lines)
 
 

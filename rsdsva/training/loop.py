@@ -233,7 +233,7 @@ def _lr_at(progress: float, base: float, cfg: TrainConfig) -> float:
 
 def _validate(model, info, classes, split, cfg, torchgeo_dataset) -> dict[str, float]:
     """Validation metrics; ``selection`` is what picks the best epoch."""
-    run = lambda s: logits_for(model, info, classes, s, cfg.batch_size, 0, torchgeo_dataset)  # noqa: E731
+    run = lambda s: logits_for(model, info, classes, s, cfg.batch_size, cfg.num_workers, torchgeo_dataset)  # noqa: E731
     lv_s, yv_s = run(split.val_seen)
     out = {"val_seen_acc": M.seen_accuracy(lv_s, yv_s, classes.seen)}
     if split.val_unseen:
