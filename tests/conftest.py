@@ -63,3 +63,43 @@ def tiny_model(small_classes):
     seen = small_classes.subset(["forest", "city", "beach"])
     model, info = create_model(seen, backbone="tiny-vit", gsd_m=0.3, tile_m=9.6)
     return model.eval(), info
+
+
+@pytest.fixture()
+def make_geotiff(tmp_path):
+    """Factory: write a GeoTIFF and return its path.
+
+    Args: data (bands, H, W) array, or shape/bands/dtype for random data; crs; nodata;
+    transform (default: 0.3 m pixels at an UTM origin); colorinterp.
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+
+    counter = iter(range(1000))
+
+    def make(data=None, *, shape=(64, 64), bands=3, dtype="uint8", crs="EPSG:32618", nodata=None,
+             transform=None, res=0.3, name=None, colorinterp=None):
+        if data is None:
+            rng = np.random.default_rng(0)
+            high = 255 if dtype == "uint8" else 4000
+            data = rng.integers(0, high, size=(bands, *shape)).astype(dtype)
+        path = tmp_path / (name or f"r{next(counter)}.tif")
+        profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=str(data.dtype), crs=crs, nodata=nodata,
+                       transform=transform or from_origin(500000, 4000000, res, res))
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+            if colorinterp:
+                dst.colorinterp = colorinterp
+        return path
+
+    return make
+
+
+@pytest.fixture()
+def tiny_checkpoint(tiny_model, tmp_path):
+    """The tiny model saved to a file, with a 9.6 m (32 px at 0.3 m) tile footprint."""
+    from rsdsva.models import save_checkpoint
+
+    model, info = tiny_model
+    return save_checkpoint(model, info, tmp_path / "tiny.safetensors")

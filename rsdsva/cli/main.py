@@ -32,9 +32,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import info, train
+    from rsdsva.cli import info, map, train
 
     cli.add_command(info.command)
+    cli.add_command(map.command)
     cli.add_command(train.train_command)
     cli.add_command(train.evaluate_command)
 

@@ -184,18 +184,20 @@ def _read_header(path: Path) -> dict[str, Any]:
         head = f.read(8)
         if len(head) < 8:
             raise CheckpointError(f"{path}: file is too short to be a model ({size} bytes); it is truncated")
-        if head[:1] == b"\x80" or head[:2] == b"PK":
+        (n,) = struct.unpack("<Q", head)
+        header = None
+        if n <= min(_MAX_HEADER, size - 8):
+            try:
+                header = json.loads(f.read(n))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                header = None
+    if not isinstance(header, dict):
+        if (head[0] == 0x80 and head[1] <= 5) or head[:2] == b"PK":
             raise CheckpointError(
                 f"{path}: is a pickle/PyTorch .pt file, which rsdsva never loads (unpickling can run code); "
                 "use an rsdsva .safetensors model, or pass backbone weights with --weights"
             )
-        (n,) = struct.unpack("<Q", head)
-        if n > min(_MAX_HEADER, size - 8):
-            raise CheckpointError(f"{path}: not a safetensors model, or truncated (header of {n} bytes in {size})")
-        try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CheckpointError(f"{path}: header is not valid JSON; the file is damaged or not a model") from None
+        raise CheckpointError(f"{path}: not a safetensors model, or its header is damaged; use a model written by rsdsva")
     end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
     if 8 + n + end > size:
         raise CheckpointError(f"{path}: truncated ({size} bytes, {8 + n + end} expected); copy the file again")

@@ -1,0 +1,3 @@
+from rsdsva.cli import cli
+
+cli(prog_name="rsdsva")

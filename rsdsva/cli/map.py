@@ -1,0 +1,89 @@
+"""``rsdsva map``: classify the tiles of a raster into a GeoPackage."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+import click
+
+from rsdsva.cli.options import device_option
+from rsdsva.mapping.pipeline import MapSettings, map_scene
+
+
+def _numbers(kind, n=None):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            parts = tuple(kind(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+        if n is not None and len(parts) != n:
+            raise click.BadParameter(f"{value!r}: give {n} numbers")
+        return parts
+
+    return convert
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@click.command("map")
+@click.argument("raster", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="GeoPackage to write (.gpkg).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
+@click.option("--classes", type=click.Path(dir_okay=False), default=None, help="Unseen classes file (YAML/JSON/CSV).")
+@click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True)
+@click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's).")
+@click.option("--tile-size", type=int, default=None, help="Tile size in pixels.")
+@click.option("--stride", type=int, default=None, help="Stride in pixels (default: tile size).")
+@click.option("--tile-m", type=float, default=None, help="Tile footprint in metres (default: the model's).")
+@click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
+@click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
+@click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
+@click.option("--max-nodata", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Skip tiles with more nodata.")
+@click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")
+@device_option
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
+@click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast on CUDA.")
+@click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
+              help="json: one JSON object per line on stderr.")
+def command(raster, out, progress, **options) -> None:
+    """Classify the tiles of RASTER into seen and unseen classes; write a GeoPackage."""
+    settings = MapSettings(**options)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cleans up like Ctrl-C
+    bar = None
+
+    def report(p: dict) -> None:
+        nonlocal bar
+        if progress == "json":
+            click.echo(json.dumps({"event": "progress", **p}), err=True)
+        elif progress == "bar":
+            if bar is None:  # created at the first tile, so an input error stays one line
+                from tqdm.auto import tqdm
+
+                bar = tqdm(unit="tile", desc="mapping", file=sys.stderr, total=p["total"])
+            bar.total = p["total"]
+            bar.n = p["done"]
+            bar.set_postfix(skipped=p["skipped"], refresh=False)
+            bar.refresh()
+
+    try:
+        result = map_scene(raster, out, settings, progress=report)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = {"event": "done", "out": str(result.out), "tiles": result.tiles, "classified": result.classified,
+               "skipped": result.skipped, "seconds": round(result.seconds, 2), "labels": result.counts}
+    if progress == "json":
+        click.echo(json.dumps(summary), err=True)
+    top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
+    click.echo(f"wrote {result.out}: {result.classified} tiles classified, {result.skipped} skipped "
+               f"in {result.seconds:.1f} s" + (f"; most common: {top}" if top else ""))

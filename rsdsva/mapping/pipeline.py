@@ -1,0 +1,190 @@
+"""``map_scene``: the tool's main job, raster in, labelled GeoPackage out.
+
+All-nodata rasters: every tile is skipped, the GeoPackage is written with empty
+``tiles`` and ``regions`` layers, and a warning says so (an empty map is a valid
+answer for an empty scene; a batch job over many scenes should not stop on one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Sequence
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import OutputError, RasterError, RsdsvaWarning
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(str(resources.files("rsdsva") / "resources" / "default_model.safetensors"))
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """Everything ``rsdsva map`` can be told; CLI flags map one to one."""
+
+    model: str | None = None  # None: the embedded default model
+    classes: str | None = None  # unseen classes file
+    mode: str = "gzsl"
+    calibration: float | None = None  # None: the model's own
+    tile_size: int | None = None  # pixels; None: from tile_m
+    stride: int | None = None  # pixels; None: = tile size
+    tile_m: float | None = None  # metres; None: the model's training footprint
+    bands: tuple[int, ...] | None = None
+    scale: tuple[float, float] | None = None
+    nodata: float | None = None
+    max_nodata: float = 0.5
+    aoi: str | None = None
+    device: str = "auto"
+    batch_size: int = 64
+    workers: int = 2
+    top_k: int = 3
+    amp: str | None = None
+    allow_no_crs: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class MapResult:
+    out: Path
+    tiles: int
+    classified: int
+    skipped: int
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple[int, int]:
+    """Tile size and stride in pixels from the settings and the model's footprint."""
+    from rsdsva.mapping.raster import pixel_size_m
+
+    size = settings.tile_size
+    if size is None:
+        tile_m = settings.tile_m or model_tile_m
+        if tile_m is None:
+            raise RasterError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
+        size = max(1, round(tile_m / pixel_size_m(src)))
+    return size, settings.stride or size
+
+
+def load_classes(info, settings: MapSettings) -> ClassSpace:
+    """The model's seen classes plus the user's unseen classes file, if any."""
+    classes = info.classes.with_seen(True)
+    if settings.classes:
+        extra = ClassSpace.load(settings.classes, vocabulary=info.classes.attributes)
+        classes = classes.concat(extra.with_seen(False))
+    return classes
+
+
+def map_scene(
+    raster: str | Path,
+    out: str | Path,
+    settings: MapSettings = MapSettings(),
+    progress: Callable[[dict], None] | None = None,
+) -> MapResult:
+    """Classify the tiles of ``raster`` and write ``out`` (GeoPackage) atomically.
+
+    Args:
+        progress: called with ``{"done", "total", "skipped", "tiles_per_s"}`` dicts.
+    """
+    from rsdsva import __version__
+    from rsdsva._io import atomic_path, check_output_path
+    from rsdsva.mapping.predict import classify_tiles
+    from rsdsva.mapping.raster import iter_windows, make_spec, open_raster, window_bounds
+    from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.predict import Classifier
+    from rsdsva.training.loop import pick_device
+
+    raster, out = Path(raster), Path(out)
+    if out.suffix.lower() != ".gpkg":
+        raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
+    if raster.exists() and out.exists() and out.resolve() == raster.resolve():
+        raise OutputError(f"output {out} is the input raster; choose another --out (the input is never overwritten)")
+    check_output_path(out, settings.overwrite)
+    model_path = Path(settings.model) if settings.model else default_model_path()
+    t0 = time.perf_counter()
+    with open_raster(raster, settings.allow_no_crs) as src:
+        spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
+        model, info = load_checkpoint(model_path, device=pick_device(settings.device))
+        classes = load_classes(info, settings)
+        lam = settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
+        classifier = Classifier(model, info, classes, mode=settings.mode, calibration=lam)
+        size, stride = tile_pixels(src, settings, info.tile_m)
+        tiles = list(iter_windows(src.width, src.height, size, stride))
+        if settings.aoi:
+            tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
+    total = len(tiles)
+    names, unseen = classifier.classes.names, classifier.classes.unseen
+    rows, t_start = [], time.perf_counter()
+
+    def report(done: int, skipped: int) -> None:
+        if progress is not None:
+            rate = done / max(time.perf_counter() - t_start, 1e-9)
+            progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
+
+    for r in classify_tiles(classifier, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
+                            settings.workers, amp=settings.amp, on_batch=report):
+        best = int(r.top_k[0])
+        rows.append({
+            "bounds": window_bounds(spec, r.tile.window),
+            "row": r.tile.row, "col": r.tile.col,
+            "label": names[best], "class_id": best, "score": float(r.top_scores[0]),
+            "is_unseen": bool(unseen[best]),
+            "top_labels": ";".join(names[int(i)] for i in r.top_k),
+            "top_scores": ";".join(f"{s:.4f}" for s in r.top_scores),
+            "valid_fraction": round(r.valid_fraction, 4),
+        })
+    if not rows:
+        warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
+    frame = tiles_frame(rows, spec.crs)
+    cs = classifier.classes
+    run = {
+        "rsdsva_version": __version__,
+        "input": str(raster.resolve()),
+        "model": str(model_path.resolve()),
+        "model_sha256": _sha256(model_path),
+        "classes_file": settings.classes,
+        "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
+        "settings": asdict(settings),
+        "tile_size_px": size, "stride_px": stride, "calibration": lam,
+        "tiles": total, "classified": len(rows), "skipped": total - len(rows),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with atomic_path(out) as tmp:
+        write_geopackage(tmp, frame, classes_frame(cs.names, cs.seen, cs.matrix, cs.attributes), run)
+    counts = frame["label"].value_counts().to_dict() if len(frame) else {}
+    return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
+
+
+def _restrict_to_aoi(tiles: Sequence, spec, aoi: str | Path) -> list:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from rsdsva.errors import MissingFileError
+    from rsdsva.mapping.raster import window_bounds
+
+    aoi = Path(aoi)
+    if not aoi.exists():
+        raise MissingFileError(f"AOI file not found: {aoi}; give a vector file (GeoPackage, GeoJSON, shapefile)")
+    try:
+        shapes = gpd.read_file(aoi)
+    except Exception as err:  # pyogrio raises several types for unreadable files
+        raise RasterError(f"{aoi}: not a vector file GDAL can read ({str(err)[:100]})") from None
+    if shapes.crs is None:
+        raise RasterError(f"{aoi}: the AOI has no CRS; save it with one")
+    area = shapes.to_crs(spec.crs).union_all()
+    return [t for t in tiles if box(*window_bounds(spec, t.window)).intersects(area)]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,115 @@
+"""Batched tile classification with reading overlapped with the model.
+
+Reader threads (each with its own rasterio handle; GDAL releases the GIL while it
+decodes) read the next batches while the model runs on the current one. At most
+``prefetch`` batches are in flight, so memory stays bounded whatever the mosaic's
+size.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import rasterio
+import torch
+
+from rsdsva.mapping.raster import RasterSpec, Tile, read_tile
+from rsdsva.predict import Classifier
+
+
+@dataclass
+class TileResult:
+    """One classified tile."""
+
+    tile: Tile
+    valid_fraction: float
+    top_k: np.ndarray  # class indices, best first
+    top_scores: np.ndarray  # their probabilities
+    attributes: np.ndarray  # (A,) attribute scores
+
+
+@dataclass
+class _Batch:
+    tiles: list[Tile]
+    images: np.ndarray  # (n, 3, S, S) uint8
+    valid: np.ndarray  # (n,)
+
+
+def _reader(spec: RasterSpec, size: int) -> Callable[[Sequence[Tile]], _Batch]:
+    local = threading.local()
+
+    def read(tiles: Sequence[Tile]) -> _Batch:
+        src = getattr(local, "src", None)
+        if src is None:
+            src = local.src = rasterio.open(spec.path)
+        images = np.empty((len(tiles), 3, size, size), dtype=np.uint8)
+        valid = np.empty(len(tiles), dtype=np.float32)
+        for i, t in enumerate(tiles):
+            images[i], valid[i] = read_tile(src, spec, t.window, size)
+        return _Batch(list(tiles), images, valid)
+
+    return read
+
+
+def _batches(tiles: Sequence[Tile], n: int) -> Iterator[list[Tile]]:
+    for start in range(0, len(tiles), n):
+        yield list(tiles[start : start + n])
+
+
+def classify_tiles(
+    classifier: Classifier,
+    spec: RasterSpec,
+    tiles: Sequence[Tile],
+    batch_size: int = 64,
+    top_k: int = 3,
+    max_nodata: float = 0.5,
+    workers: int = 2,
+    prefetch: int = 3,
+    amp: str | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> Iterator[TileResult]:
+    """Classify ``tiles``; tiles more than ``max_nodata`` invalid are skipped (not yielded).
+
+    Args:
+        amp: ``fp16`` or ``bf16`` autocast on CUDA; None for full precision.
+        on_batch: called with (tiles done, tiles skipped) after each batch.
+    """
+    # Read at the window's own size; the classifier resizes (antialiased) to the model input,
+    # exactly as it does for any image handed to it.
+    size = int(tiles[0].window.width) if tiles else classifier.size
+    read = _reader(spec, size)
+    k = min(top_k, len(classifier.classes))
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp or "")
+    use_amp = dtype is not None and classifier.device.type == "cuda"
+    done = skipped = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rsdsva-read") as pool:
+        pending: deque = deque()
+        source = _batches(tiles, batch_size)
+        for chunk in source:
+            pending.append(pool.submit(read, chunk))
+            if len(pending) >= prefetch:
+                break
+        while pending:
+            batch = pending.popleft().result()
+            nxt = next(source, None)
+            if nxt is not None:
+                pending.append(pool.submit(read, nxt))
+            keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
+            skipped += len(batch.tiles) - len(keep)
+            if len(keep):
+                images = torch.from_numpy(batch.images[keep]).to(classifier.device, non_blocking=True)
+                with torch.autocast(classifier.device.type, dtype=dtype or torch.float32, enabled=use_amp):
+                    logits, attrs = classifier.scores(images.float().div_(255))
+                probs = logits.softmax(dim=-1)
+                scores, idx = probs.topk(k, dim=-1)
+                scores, idx, attrs = scores.cpu().numpy(), idx.cpu().numpy(), attrs.cpu().numpy()
+                for j, i in enumerate(keep):
+                    yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j])
+            done += len(batch.tiles)
+            if on_batch is not None:
+                on_batch(done, skipped)

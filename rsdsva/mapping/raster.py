@@ -1,0 +1,196 @@
+"""Open, validate and tile a raster; read tiles as uint8 RGB. Knows nothing of torch.
+
+Scaling: uint8 bands are used as they are. Other types go through a per-band
+linear stretch from the 2nd to the 98th percentile of valid pixels, computed once
+from a decimated read (GDAL uses overviews when the file has them) and applied to
+every tile alike; ``scale=(min, max)`` sets it for all bands.
+
+Nodata: ``nodata`` if given, else the file's nodata value, its mask band or an
+alpha band (GDAL's dataset mask covers all three).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from rsdsva.errors import MissingFileError, RasterError
+
+_RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
+@dataclass(frozen=True)
+class RasterSpec:
+    """What reading needs to know about a raster, decided once."""
+
+    path: str
+    width: int
+    height: int
+    crs: object
+    transform: object
+    bands: tuple[int, ...]  # 1-based, three of them
+    low: tuple[float, ...] | None  # per-band stretch; None for uint8
+    high: tuple[float, ...] | None
+    nodata: float | None  # explicit value, or None to use the dataset mask
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One window of the grid; ``row``/``col`` are grid positions."""
+
+    row: int
+    col: int
+    window: Window
+
+
+def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.DatasetReader:
+    """Open read-only, with one clear error per way a file can be unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"input raster not found: {path}; check the path")
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as err:
+        raise RasterError(f"{path}: not a raster GDAL can read, or corrupt ({str(err)[:120]})") from None
+    if src.width == 0 or src.height == 0:
+        src.close()
+        raise RasterError(f"{path}: raster has zero size ({src.width} x {src.height})")
+    if src.crs is None and not allow_no_crs:
+        src.close()
+        raise RasterError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs) or pass --allow-no-crs")
+    t = src.transform
+    if t.b != 0 or t.d != 0:
+        src.close()
+        raise RasterError(f"{path}: rotated or sheared geotransform is not supported; warp it north-up with gdalwarp first")
+    return src
+
+
+def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None) -> tuple[int, int, int]:
+    """Three 1-based band indexes: as asked, else RGB by colour interpretation, else the first three."""
+    n = src.count
+    if bands:
+        bad = [b for b in bands if not 1 <= b <= n]
+        if bad or len(bands) not in (1, 3):
+            why = f"band {bad[0]} does not exist (the file has {n})" if bad else "give 1 or 3 bands"
+            raise RasterError(f"{src.name}: --bands {','.join(map(str, bands))}: {why}")
+        return tuple(bands) * 3 if len(bands) == 1 else tuple(bands)  # type: ignore[return-value]
+    interp = list(src.colorinterp)
+    if all(c in interp for c in _RGB):
+        return tuple(interp.index(c) + 1 for c in _RGB)  # type: ignore[return-value]
+    if n >= 3:
+        return (1, 2, 3)
+    return (1, 1, 1)
+
+
+def stretch_limits(
+    src: rasterio.DatasetReader, bands: Sequence[int], nodata: float | None, max_side: int = 1024
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-band 2nd and 98th percentiles of valid pixels from a decimated read."""
+    f = max(1, math.ceil(max(src.width, src.height) / max_side))
+    shape = (len(bands), max(1, src.height // f), max(1, src.width // f))
+    data = src.read(list(bands), out_shape=shape, resampling=Resampling.nearest, masked=True)
+    lows, highs = [], []
+    for b in range(len(bands)):
+        band = data[b]
+        values = band.compressed() if np.ma.isMaskedArray(band) else band.ravel()
+        if nodata is not None:
+            values = values[values != nodata]
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            lows.append(0.0)
+            highs.append(1.0)
+            continue
+        lo, hi = np.percentile(values, [2, 98])
+        lows.append(float(lo))
+        highs.append(float(hi if hi > lo else lo + 1))
+    return tuple(lows), tuple(highs)
+
+
+def make_spec(
+    src: rasterio.DatasetReader,
+    bands: Sequence[int] | None = None,
+    scale: tuple[float, float] | None = None,
+    nodata: float | None = None,
+) -> RasterSpec:
+    """Decide bands, scaling and nodata for ``src`` once, before tiling."""
+    chosen = choose_bands(src, bands)
+    nodata = nodata if nodata is not None else src.nodata
+    low = high = None
+    if scale is not None:
+        low, high = (float(scale[0]),) * 3, (float(scale[1]),) * 3
+    elif any(src.dtypes[b - 1] != "uint8" for b in chosen):
+        low, high = stretch_limits(src, chosen, nodata)
+    return RasterSpec(str(src.name), src.width, src.height, src.crs, src.transform, chosen, low, high, nodata)
+
+
+def pixel_size_m(src: rasterio.DatasetReader) -> float:
+    """Ground size of a pixel in metres (Web Mercator corrected by latitude)."""
+    crs = src.crs
+    if crs is None or not crs.is_projected:
+        raise RasterError(
+            f"{src.name}: CRS is not projected, so --tile-m cannot be turned into pixels; give --tile-size in pixels"
+        )
+    size = abs(src.transform.a) * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
+    if crs.to_epsg() in (3857, 900913):
+        from rasterio.warp import transform as reproject_points
+
+        cx, cy = src.xy(src.height // 2, src.width // 2)
+        _, lat = reproject_points(crs, "EPSG:4326", [cx], [cy])
+        size *= math.cos(math.radians(lat[0]))
+    return size
+
+
+def iter_windows(width: int, height: int, size: int, stride: int) -> Iterator[Tile]:
+    """A grid of ``size`` windows every ``stride`` pixels covering the raster.
+
+    Edge windows reach past the raster (they are padded when read), so every
+    pixel is covered; a window larger than the raster gives one padded tile.
+    """
+    if size < 1 or stride < 1:
+        raise RasterError(f"tile size ({size}) and stride ({stride}) must be positive")
+    rows = max(1, math.ceil((height - size) / stride) + 1)
+    cols = max(1, math.ceil((width - size) / stride) + 1)
+    for r in range(rows):
+        for c in range(cols):
+            yield Tile(r, c, Window(c * stride, r * stride, size, size))
+
+
+def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out_size: int) -> tuple[np.ndarray, float]:
+    """A tile as uint8 (3, out_size, out_size) and the fraction of it that is valid data.
+
+    ``out_size`` different from the window's size resamples bilinearly (GDAL).
+
+    Pixels outside the raster or nodata read as 0 and count as invalid.
+    """
+    shape = (3, out_size, out_size)
+    data = src.read(list(spec.bands), window=window, out_shape=shape, boundless=True, fill_value=0,
+                    resampling=Resampling.bilinear)
+    if spec.nodata is not None:
+        valid = np.all(data != spec.nodata, axis=0)
+        inside = src.read_masks(1, window=window, out_shape=shape[1:], boundless=True) > 0
+        valid &= inside
+    else:
+        valid = src.dataset_mask(window=window, out_shape=shape[1:], boundless=True) > 0
+    if spec.low is not None:
+        low = np.array(spec.low, dtype=np.float32)[:, None, None]
+        high = np.array(spec.high, dtype=np.float32)[:, None, None]
+        data = np.clip((data.astype(np.float32) - low) / (high - low) * 255.0, 0, 255).round().astype(np.uint8)
+    else:
+        data = data.astype(np.uint8, copy=False)
+    data[:, ~valid] = 0
+    return data, float(valid.mean())
+
+
+def window_bounds(spec: RasterSpec, window: Window) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) of a window in the raster's CRS."""
+    from rasterio.windows import bounds
+
+    return bounds(window, spec.transform)

@@ -1,0 +1,133 @@
+"""GeoPackage output: tiles, regions, classes, the run's metadata and a QGIS style.
+
+Knows nothing of torch: it takes plain rows and writes them with geopandas/pyogrio.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+from xml.sax.saxutils import escape
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import box
+
+TILE_FIELDS = ("row", "col", "label", "class_id", "score", "is_unseen", "top_labels", "top_scores", "valid_fraction")
+
+
+def class_colors(n: int) -> list[tuple[int, int, int]]:
+    """``n`` distinct colours (golden-ratio hues), stable for a class order."""
+    out = []
+    for i in range(n):
+        h = (i * 0.618033988749895) % 1.0
+        r, g, b = colorsys.hsv_to_rgb(h, 0.65 if i % 2 else 0.85, 0.95 if i % 3 else 0.8)
+        out.append((int(r * 255), int(g * 255), int(b * 255)))
+    return out
+
+
+def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
+    """Rows with ``bounds`` plus :data:`TILE_FIELDS` -> the tiles layer."""
+    if not rows:
+        empty = {f: pd.Series(dtype=t) for f, t in zip(TILE_FIELDS, ["int64", "int64", "str", "int64", "float64", "bool", "str", "str", "float64"])}
+        return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    geoms = [box(*r["bounds"]) for r in rows]
+    data = {f: [r[f] for r in rows] for f in TILE_FIELDS}
+    extra = [k for k in rows[0] if k not in TILE_FIELDS and k != "bounds"]
+    data.update({k: [r[k] for r in rows] for k in extra})
+    return gpd.GeoDataFrame(data, geometry=geoms, crs=crs)
+
+
+def regions_frame(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Touching or overlapping tiles of one label dissolved into regions, with area and mean score."""
+    if tiles.empty:
+        return gpd.GeoDataFrame({"label": pd.Series(dtype="str"), "tiles": pd.Series(dtype="int64"),
+                                 "area": pd.Series(dtype="float64"), "mean_score": pd.Series(dtype="float64")},
+                                geometry=gpd.GeoSeries([], crs=tiles.crs), crs=tiles.crs)
+    parts = tiles[["label", "geometry"]].dissolve(by="label").explode(index_parts=False).reset_index()
+    joined = gpd.sjoin(
+        gpd.GeoDataFrame({"label": tiles["label"], "score": tiles["score"]}, geometry=tiles.geometry.centroid, crs=tiles.crs),
+        parts.reset_index(names="region"), predicate="within",
+    )
+    joined = joined[joined["label_left"] == joined["label_right"]]
+    stats = joined.groupby("region")["score"].agg(["count", "mean"])
+    parts["tiles"] = stats["count"].reindex(parts.index).fillna(0).astype("int64")
+    parts["mean_score"] = stats["mean"].reindex(parts.index)
+    parts["area"] = parts.geometry.area
+    return parts[["label", "tiles", "area", "mean_score", "geometry"]]
+
+
+def write_geopackage(
+    path: str | Path,
+    tiles: gpd.GeoDataFrame,
+    classes: pd.DataFrame,
+    run: dict[str, Any],
+) -> None:
+    """Write layers ``tiles``, ``regions``, ``classes`` and ``run`` to a new GeoPackage at ``path``."""
+    import pyogrio
+
+    path = str(path)
+    pyogrio.write_dataframe(tiles, path, layer="tiles", driver="GPKG")
+    pyogrio.write_dataframe(regions_frame(tiles), path, layer="regions", driver="GPKG", append=False)
+    pyogrio.write_dataframe(classes, path, layer="classes", driver="GPKG")
+    table = pd.DataFrame({"key": list(run), "value": [json.dumps(v, default=str) for v in run.values()]})
+    pyogrio.write_dataframe(table, path, layer="run", driver="GPKG")
+    names = list(classes["name"])
+    _write_styles(path, names, class_colors(len(names)))
+
+
+def classes_frame(names: Sequence[str], seen: np.ndarray, matrix: np.ndarray, attributes: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "class_id": np.arange(len(names)),
+        "name": list(names),
+        "seen": [bool(s) for s in seen],
+        "attributes": [json.dumps({a: round(float(v), 4) for a, v in zip(attributes, row) if v}) for row in matrix],
+    })
+
+
+def _qml(names: Sequence[str], colors: Sequence[tuple[int, int, int]], geometry: str = "polygon") -> str:
+    cats, syms = [], []
+    for i, (name, (r, g, b)) in enumerate(zip(names, colors)):
+        cats.append(f'<category render="true" symbol="{i}" value="{escape(name)}" label="{escape(name)}"/>')
+        syms.append(
+            f'<symbol type="fill" name="{i}" alpha="0.6" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleFill" enabled="1" locked="0" pass="0">'
+            f'<prop k="color" v="{r},{g},{b},255"/><prop k="outline_color" v="60,60,60,120"/>'
+            f'<prop k="outline_width" v="0.1"/><prop k="style" v="solid"/></layer></symbol>'
+        )
+    return (
+        '<!DOCTYPE qgis PUBLIC \'http://mrcc.com/qgis.dtd\' \'SYSTEM\'>'
+        '<qgis version="3.22" styleCategories="Symbology">'
+        '<renderer-v2 type="categorizedSymbol" attr="label" enableorderby="0" forceraster="0" symbollevels="0">'
+        f'<categories>{"".join(cats)}</categories><symbols>{"".join(syms)}</symbols>'
+        '</renderer-v2></qgis>'
+    )
+
+
+def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> None:
+    """QGIS's ``layer_styles`` table: the tiles and regions layers open coloured by label."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), "
+            "f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), "
+            "styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), "
+            "update_time DATETIME)"
+        )
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        qml = _qml(names, colors)
+        for layer in ("tiles", "regions"):
+            db.execute(
+                "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName, "
+                "styleQML, styleSLD, useAsDefault, description, owner, ui, update_time) "
+                "VALUES ('', '', ?, 'geom', ?, ?, '', 1, 'rsdsva: coloured by label', '', '', ?)",
+                (layer, f"{layer} by label", qml, now),
+            )
+        db.execute(
+            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
+            "VALUES ('layer_styles', 'attributes', 'layer_styles', '', ?)", (now,)
+        )

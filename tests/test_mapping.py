@@ -1,0 +1,192 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import torch
+from click.testing import CliRunner
+from rasterio.windows import Window, bounds
+
+from rsdsva.cli import cli
+from rsdsva.data.folders import read_image
+from rsdsva.errors import ClassSpaceError, OutputError, RasterError
+from rsdsva.mapping import MapSettings, default_model_path, map_scene
+from rsdsva.mapping.raster import iter_windows
+from rsdsva.models import load_checkpoint
+from rsdsva.predict import classify
+
+from .conftest import DATA, GEOTIFFS
+
+
+def run_map(*args):
+    return CliRunner().invoke(cli, ["map", *map(str, args)])
+
+
+def test_grid_covers_the_raster_with_padded_edges():
+    tiles = list(iter_windows(100, 70, 32, 32))
+    assert len(tiles) == 3 * 4 and tiles[-1].window == Window(96, 64, 32, 32)
+    assert len(list(iter_windows(100, 70, 32, 16))) == 4 * 6  # overlap: rows at 0,16,32,48; cols 0..80
+    assert [t.window for t in iter_windows(10, 10, 64, 64)] == [Window(0, 0, 64, 64)]
+
+
+def test_tile_polygons_equal_window_bounds(make_geotiff, tiny_checkpoint, tmp_path):
+    path = make_geotiff(shape=(70, 100))
+    out = tmp_path / "out.gpkg"
+    res = map_scene(path, out, MapSettings(model=str(tiny_checkpoint), tile_size=32, max_nodata=1.0))
+    assert res.tiles == res.classified == 12
+    tiles = gpd.read_file(out, layer="tiles")
+    assert tiles.crs == "EPSG:32618"
+    with rasterio.open(path) as src:
+        for t in tiles.itertuples():
+            expected = bounds(Window(t.col * 32, t.row * 32, 32, 32), src.transform)
+            np.testing.assert_allclose(t.geometry.bounds, expected)
+    edge = tiles[(tiles.row == 2) & (tiles.col == 3)].iloc[0]
+    assert edge.valid_fraction == pytest.approx((4 * 6) / (32 * 32), abs=1e-4)
+    assert set(pyogrio.list_layers(out)[:, 0]) >= {"tiles", "regions", "classes", "run"}
+    regions = gpd.read_file(out, layer="regions")
+    assert regions["tiles"].sum() == 12 and set(regions.label) == set(tiles.label)
+    run = dict(zip(*gpd.read_file(out, layer="run")[["key", "value"]].values.T))
+    assert json.loads(run["tile_size_px"]) == 32 and json.loads(run["classified"]) == 12
+
+
+def test_ucm_mosaic_gives_the_same_labels_as_the_images(make_geotiff, tmp_path):
+    """2x2 real UCM images as one georeferenced mosaic, mapped with tile = stride = 256."""
+    files = [DATA / "ucm" / c / f"{c}00.jpg" for c in ("beach", "forest", "harbor", "freeway")]
+    images = [read_image(str(f)) for f in files]
+    mosaic = torch.cat([torch.cat(images[:2], dim=2), torch.cat(images[2:], dim=2)], dim=1).numpy()
+    path = make_geotiff(mosaic)
+    out = tmp_path / "ucm.gpkg"
+    map_scene(path, out, MapSettings(tile_size=256, mode="seen"))
+    tiles = gpd.read_file(out, layer="tiles").sort_values(["row", "col"])
+    model, info = load_checkpoint(default_model_path())
+    direct = classify(model, info, torch.stack(images).float() / 255, mode="seen")
+    assert list(tiles.label) == direct.labels
+    np.testing.assert_allclose(tiles.score, direct.scores, rtol=1e-4)
+
+
+def test_uint16_and_four_bands(make_geotiff, tiny_checkpoint, tmp_path):
+    path = make_geotiff(bands=4, dtype="uint16", shape=(64, 64))
+    out = tmp_path / "u16.gpkg"
+    result = run_map(path, "--out", out, "--model", tiny_checkpoint, "--tile-size", 32, "--bands", "3,2,1")
+    assert result.exit_code == 0, result.output
+    assert len(gpd.read_file(out, layer="tiles")) == 4
+    result = run_map(path, "--out", tmp_path / "x.gpkg", "--model", tiny_checkpoint, "--tile-size", 32, "--bands", "5,2,1")
+    assert result.exit_code == 1 and "band 5 does not exist (the file has 4)" in result.output
+
+
+def test_nodata_tiles_are_skipped_and_all_nodata_is_an_empty_map(make_geotiff, tiny_checkpoint, tmp_path):
+    data = np.full((3, 64, 64), 100, dtype=np.uint8)
+    data[:, :32, :32] = 0  # the top-left tile is nodata
+    res = map_scene(make_geotiff(data, nodata=0), tmp_path / "a.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32))
+    assert (res.tiles, res.classified, res.skipped) == (4, 3, 1)
+    empty = np.zeros((3, 64, 64), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="the map is empty"):
+        res = map_scene(make_geotiff(empty, nodata=0), tmp_path / "b.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32))
+    assert res.classified == 0 and len(gpd.read_file(tmp_path / "b.gpkg", layer="tiles")) == 0
+
+
+def test_aoi_restricts_the_grid(make_geotiff, tiny_checkpoint, tmp_path):
+    from shapely.geometry import box
+
+    path = make_geotiff(shape=(64, 64))
+    # a small box in the top-left tile, given in lon/lat to exercise reprojection
+    aoi = gpd.GeoDataFrame(geometry=[box(500001, 3999995, 500002, 3999996)], crs="EPSG:32618").to_crs("EPSG:4326")
+    aoi.to_file(tmp_path / "aoi.geojson")
+    res = map_scene(path, tmp_path / "aoi.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, aoi=str(tmp_path / "aoi.geojson")))
+    assert res.tiles == 1
+    tiles = gpd.read_file(tmp_path / "aoi.gpkg", layer="tiles")
+    assert (tiles.row.iloc[0], tiles.col.iloc[0]) == (0, 0)
+
+
+def test_overwrite_and_progress_json(make_geotiff, tiny_checkpoint, tmp_path):
+    path = make_geotiff(shape=(64, 64))
+    out = tmp_path / "o.gpkg"
+    args = [path, "--out", out, "--model", tiny_checkpoint, "--tile-size", 32, "--progress", "json"]
+    first = run_map(*args)
+    assert first.exit_code == 0, first.output
+    events = [json.loads(line) for line in first.stderr.splitlines() if line.startswith("{")]
+    assert events[-1]["event"] == "done" and events[-1]["classified"] == 4
+    assert any(e["event"] == "progress" and e["total"] == 4 for e in events)
+    again = run_map(*args)
+    assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output
+    assert run_map(*args, "--overwrite").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_sigterm_leaves_no_output(make_geotiff, tiny_checkpoint, tmp_path):
+    path = make_geotiff(shape=(2048, 2048))
+    out = tmp_path / "killed.gpkg"
+    cmd = [sys.executable, "-m", "rsdsva.cli", "map", str(path), "--out", str(out), "--model", str(tiny_checkpoint),
+           "--tile-size", "8", "--batch-size", "16", "--progress", "json"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until tiles are being classified
+        if '"progress"' in line:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if "killed" in p.name] == []
+
+
+@pytest.mark.parametrize("case", ["missing", "not_raster", "no_crs", "bands", "classes_bad", "vocabulary",
+                                  "no_folder", "same_path", "not_gpkg"])
+def test_bad_input_is_one_line_and_writes_nothing(case, make_geotiff, tiny_checkpoint, tmp_path):
+    good = make_geotiff(shape=(64, 64))
+    out = tmp_path / "out.gpkg"
+    extra = []
+    raster = good
+    if case == "missing":
+        raster, message = tmp_path / "nope.tif", "input raster not found"
+    elif case == "not_raster":
+        raster = tmp_path / "text.tif"
+        raster.write_text("hello")
+        message = "not a raster GDAL can read"
+    elif case == "no_crs":
+        raster, message = make_geotiff(shape=(64, 64), crs=None), "has no CRS; assign one"
+    elif case == "bands":
+        extra, message = ["--bands", "1,2,4"], "band 4 does not exist (the file has 3)"
+    elif case == "classes_bad":
+        (tmp_path / "c.yaml").write_text("classes:\n  lake: [watr]\n")
+        extra, message = ["--classes", tmp_path / "c.yaml"], "did you mean 'water'"
+    elif case == "vocabulary":
+        (tmp_path / "c.yaml").write_text("attributes: [a, b]\nclasses:\n  lake: [a]\n")
+        extra, message = ["--classes", tmp_path / "c.yaml"], "vocabularies differ"
+    elif case == "no_folder":
+        out, message = tmp_path / "missing" / "out.gpkg", "does not exist; create it first"
+    elif case == "same_path":
+        raster = tmp_path / "scene.gpkg"
+        with rasterio.open(good) as src, rasterio.open(raster, "w", driver="GPKG", **{k: v for k, v in src.profile.items() if k not in ("driver", "tiled", "interleave", "blockxsize", "blockysize", "compress")}) as dst:
+            dst.write(src.read())
+        out, extra, message = raster, ["--overwrite"], "is the input raster"
+    elif case == "not_gpkg":
+        out, message = tmp_path / "out.shp", "must end in .gpkg"
+    before = {p: p.stat().st_mtime for p in tmp_path.rglob("*")}
+    result = run_map(raster, "--out", out, "--model", tiny_checkpoint, "--tile-size", 32, *extra)
+    assert result.exit_code == 1, result.output
+    assert message in result.output and result.output.strip().count("\n") == 0, result.output
+    assert {p: p.stat().st_mtime for p in tmp_path.rglob("*")} == before
+
+
+def test_tile_larger_than_raster_is_one_padded_tile(make_geotiff, tiny_checkpoint, tmp_path):
+    res = map_scene(make_geotiff(shape=(20, 20)), tmp_path / "big.gpkg",
+                    MapSettings(model=str(tiny_checkpoint), tile_size=32, max_nodata=0.9))
+    assert res.tiles == res.classified == 1
+
+
+def test_real_geotiffs_map_with_the_default_model(tmp_path):
+    out = tmp_path / "cogeo.gpkg"
+    res = map_scene(GEOTIFFS / "rasterio_cogeo_0p6m_3857.tif", out)
+    tiles = gpd.read_file(out, layer="tiles")
+    assert res.tiles == 49 and len(tiles) == res.classified > 0
+    assert tiles.crs == "EPSG:3857"
+    res = map_scene(GEOTIFFS / "rasterio_RGB.byte_landsat_300m.tif", tmp_path / "l.gpkg", MapSettings(tile_size=128))
+    assert res.skipped > 0  # the nodata border
