@@ -12,6 +12,7 @@ alpha band (GDAL's dataset mask covers all three).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -25,6 +26,10 @@ from rasterio.windows import Window
 from rsdsva.errors import MissingFileError, RasterError
 
 _RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+# Tiles are read once, row by row: a modest block cache keeps memory flat on huge mosaics
+# (GDAL's default is 5% of RAM). A user's own GDAL_CACHEMAX wins.
+os.environ.setdefault("GDAL_CACHEMAX", "256")
 
 
 @dataclass(frozen=True)
@@ -166,26 +171,35 @@ def iter_windows(width: int, height: int, size: int, stride: int) -> Iterator[Ti
 def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out_size: int) -> tuple[np.ndarray, float]:
     """A tile as uint8 (3, out_size, out_size) and the fraction of it that is valid data.
 
-    ``out_size`` different from the window's size resamples bilinearly (GDAL).
-
-    Pixels outside the raster or nodata read as 0 and count as invalid.
+    Only the part of the window inside the raster is read (rasterio's boundless
+    reads are ~100x slower); the rest is padding: 0 and invalid. ``out_size``
+    different from the window's size resamples bilinearly (GDAL).
     """
-    shape = (3, out_size, out_size)
-    data = src.read(list(spec.bands), window=window, out_shape=shape, boundless=True, fill_value=0,
-                    resampling=Resampling.bilinear)
+    f = out_size / window.width
+    data = np.zeros((3, out_size, out_size), dtype=np.uint8)
+    valid = np.zeros((out_size, out_size), dtype=bool)
+    c0, r0 = max(int(window.col_off), 0), max(int(window.row_off), 0)
+    c1 = min(int(window.col_off + window.width), spec.width)
+    r1 = min(int(window.row_off + window.height), spec.height)
+    if c1 <= c0 or r1 <= r0:
+        return data, 0.0
+    inside = Window(c0, r0, c1 - c0, r1 - r0)
+    y0, x0 = round((r0 - window.row_off) * f), round((c0 - window.col_off) * f)
+    h, w = max(1, round(inside.height * f)), max(1, round(inside.width * f))
+    h, w = min(h, out_size - y0), min(w, out_size - x0)
+    part = src.read(list(spec.bands), window=inside, out_shape=(3, h, w), resampling=Resampling.bilinear)
     if spec.nodata is not None:
-        valid = np.all(data != spec.nodata, axis=0)
-        inside = src.read_masks(1, window=window, out_shape=shape[1:], boundless=True) > 0
-        valid &= inside
+        ok = np.all(part != spec.nodata, axis=0)
     else:
-        valid = src.dataset_mask(window=window, out_shape=shape[1:], boundless=True) > 0
+        ok = src.dataset_mask(window=inside, out_shape=(h, w)) > 0
     if spec.low is not None:
         low = np.array(spec.low, dtype=np.float32)[:, None, None]
         high = np.array(spec.high, dtype=np.float32)[:, None, None]
-        data = np.clip((data.astype(np.float32) - low) / (high - low) * 255.0, 0, 255).round().astype(np.uint8)
-    else:
-        data = data.astype(np.uint8, copy=False)
-    data[:, ~valid] = 0
+        part = np.clip((part.astype(np.float32) - low) / (high - low) * 255.0, 0, 255).round()
+    part = part.astype(np.uint8, copy=False)
+    part[:, ~ok] = 0
+    data[:, y0 : y0 + h, x0 : x0 + w] = part
+    valid[y0 : y0 + h, x0 : x0 + w] = ok
     return data, float(valid.mean())
 
 

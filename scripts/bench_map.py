@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""Mapping benchmark: pipeline overhead, speed against torchgeo, memory on a huge mosaic.
+
+All figures come from one run with the same model (the embedded default):
+
+(a) overhead ratio = end-to-end ``map_scene`` time / the same model's forward
+    time alone (resize + normalise + forward, on tiles already in memory), same
+    tiles, same batch size. Target <= 1.10 on CPU.
+(b) speed-up over a torchgeo pipeline: RasterDataset + GridGeoSampler +
+    DataLoader(stack_samples) + the same classifier on the same grid. Target >= 1.5.
+(c) peak RSS of ``rsdsva map`` on a >= 16k x 16k mosaic over a 2k x 2k one
+    (mosaics are VRTs tiling the real 0.6 m sample scene). Target <= 1.3.
+
+  python scripts/bench_map.py --quick     # about two minutes on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
+from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402
+from rsdsva.models import load_checkpoint  # noqa: E402
+from rsdsva.predict import Classifier  # noqa: E402
+
+SCENE = ROOT.parent / "shared" / "data" / "geotiff" / "rasterio_cogeo_0p6m_3857.tif"
+
+
+def mosaic_vrt(path: Path, copies: int) -> Path:
+    """A VRT of ``copies`` x ``copies`` copies of the sample scene, side by side."""
+    import rasterio
+
+    with rasterio.open(SCENE) as src:
+        w, h, t = src.width, src.height, src.transform
+        crs_wkt = src.crs.to_wkt()
+        bands = src.count
+    gt = f"{t.c}, {t.a}, 0, {t.f}, 0, {t.e}"
+    parts = [f'<VRTDataset rasterXSize="{w * copies}" rasterYSize="{h * copies}">',
+             f"<SRS>{crs_wkt.replace('<', '&lt;')}</SRS><GeoTransform>{gt}</GeoTransform>"]
+    for b in range(1, bands + 1):
+        parts.append(f'<VRTRasterBand dataType="Byte" band="{b}"><ColorInterp>{["Red", "Green", "Blue"][b - 1]}</ColorInterp>')
+        for r in range(copies):
+            for c in range(copies):
+                parts.append(
+                    f'<SimpleSource><SourceFilename relativeToVRT="0">{SCENE.resolve()}</SourceFilename>'
+                    f"<SourceBand>{b}</SourceBand>"
+                    f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+                    f'<DstRect xOff="{c * w}" yOff="{r * h}" xSize="{w}" ySize="{h}"/></SimpleSource>'
+                )
+        parts.append("</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    path.write_text("".join(parts))
+    return path
+
+
+def forward_only(classifier: Classifier, spec, tiles, batch: int) -> float:
+    """Seconds for resize + normalise + forward on tiles read beforehand."""
+    import rasterio
+
+    with rasterio.open(spec.path) as src:
+        size = int(tiles[0].window.width)
+        images = np.stack([read_tile(src, spec, t.window, size)[0] for t in tiles])
+    t0 = time.perf_counter()
+    for s in range(0, len(images), batch):
+        classifier.scores(torch.from_numpy(images[s : s + batch]).float().div_(255))
+    return time.perf_counter() - t0
+
+
+def torchgeo_pipeline(classifier: Classifier, path: Path, size: int, batch: int) -> tuple[float, int]:
+    from torch.utils.data import DataLoader
+    from torchgeo.datasets import RasterDataset, stack_samples
+    from torchgeo.samplers import GridGeoSampler
+
+    class Scene(RasterDataset):
+        filename_glob = path.name
+        is_image = True
+
+    t0 = time.perf_counter()
+    ds = Scene(paths=str(path.parent))
+    sampler = GridGeoSampler(ds, size=size, stride=size)
+    loader = DataLoader(ds, sampler=sampler, batch_size=batch, collate_fn=stack_samples, num_workers=2)
+    n = 0
+    for sample in loader:
+        images = sample["image"][:, :3].float() / 255
+        classifier.scores(images)
+        n += images.shape[0]
+    return time.perf_counter() - t0, n
+
+
+def peak_rss_mb(raster: Path, out: Path, tile: int, batch: int) -> float:
+    """Peak RSS of a separate ``rsdsva map`` process, in MB."""
+    code = (
+        "import resource, sys; from rsdsva.mapping import map_scene, MapSettings; "
+        f"map_scene(sys.argv[1], sys.argv[2], MapSettings(tile_size={tile}, batch_size={batch}, overwrite=True)); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(raster), str(out)], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    return int(res.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--batch-size", type=int, default=64)
+    a = p.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tile = 64 if a.quick else 128
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        small = mosaic_vrt(tmp / "mosaic_2k.vrt", 2)
+        model, info = load_checkpoint(default_model_path())
+        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True)
+        import rasterio
+
+        with rasterio.open(small) as src:
+            spec = make_spec(src)
+            tiles = list(iter_windows(src.width, src.height, tile, tile))
+        classifier = Classifier(model, info, info.classes.with_seen(True), mode="seen")
+        forward_only(classifier, spec, tiles[: a.batch_size], a.batch_size)  # warm-up
+        t_fwd = forward_only(classifier, spec, tiles, a.batch_size)
+        t0 = time.perf_counter()
+        map_scene(small, tmp / "a.gpkg", settings)
+        t_map = time.perf_counter() - t0
+        print(f"(a) {len(tiles)} tiles of {tile} px on a 2048 x 2048 mosaic: map {t_map:.2f} s, "
+              f"forward alone {t_fwd:.2f} s")
+        print(f"overhead ratio {t_map / t_fwd:.2f}")
+
+        try:
+            t_tg, n_tg = torchgeo_pipeline(classifier, small, tile, a.batch_size)
+            print(f"(b) torchgeo RasterDataset+GridGeoSampler+DataLoader: {n_tg} tiles in {t_tg:.2f} s; "
+                  f"rsdsva map: {len(tiles)} tiles in {t_map:.2f} s")
+            print(f"speed-up over torchgeo {(t_tg / n_tg) / (t_map / len(tiles)):.2f}")
+        except Exception as err:  # report, do not hide, a torchgeo API mismatch
+            print(f"(b) torchgeo pipeline failed: {type(err).__name__}: {err}")
+
+        big_copies = 16
+        big = mosaic_vrt(tmp / "mosaic_16k.vrt", big_copies)
+        # same tile and batch size for both, and several full batches even on the small mosaic
+        rss_tile, rss_batch = 256, 16
+        rss_small = peak_rss_mb(small, tmp / "s.gpkg", rss_tile, rss_batch)
+        rss_big = peak_rss_mb(big, tmp / "b.gpkg", rss_tile, rss_batch)
+        side = 1024 * big_copies
+        print(f"(c) peak RSS, {rss_tile}-px tiles, batch {rss_batch}: 2048 x 2048 {rss_small:.0f} MB, "
+              f"{side} x {side} {rss_big:.0f} MB")
+        print(f"peak RSS ratio {rss_big / rss_small:.2f}")
+
+
+if __name__ == "__main__":
+    main()
