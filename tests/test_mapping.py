@@ -190,3 +190,22 @@ def test_real_geotiffs_map_with_the_default_model(tmp_path):
     assert tiles.crs == "EPSG:3857"
     res = map_scene(GEOTIFFS / "rasterio_RGB.byte_landsat_300m.tif", tmp_path / "l.gpkg", MapSettings(tile_size=128))
     assert res.skipped > 0  # the nodata border
+
+
+def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):
+    data = np.full((3, 64, 96), 100, dtype=np.uint8)
+    data[:, 32:, 64:] = 0
+    path = make_geotiff(data, nodata=0)
+    out, tif = tmp_path / "l.gpkg", tmp_path / "labels.tif"
+    result = run_map(path, "--out", out, "--model", tiny_checkpoint, "--tile-size", 32, "--raster", tif)
+    assert result.exit_code == 0, result.output
+    tiles = gpd.read_file(out, layer="tiles")
+    with rasterio.open(tif) as lab, rasterio.open(path) as src:
+        assert lab.crs == src.crs and (lab.width, lab.height) == (3, 2)
+        assert lab.transform.a == src.transform.a * 32 and lab.bounds.left == src.bounds.left
+        ids, scores = lab.read(1), lab.read(2)
+        assert lab.nodata == 65535 and ids[1, 2] == 65535  # the skipped nodata tile
+        for t in tiles.itertuples():
+            assert ids[t.row, t.col] == t.class_id
+            assert scores[t.row, t.col] * lab.scales[1] == pytest.approx(t.score, abs=1e-4)
+        assert lab.colormap(1)[0][:3] != (0, 0, 0)

@@ -32,7 +32,7 @@ def _raise_interrupt(signum, frame):
 
 
 @click.command("map")
-@click.argument("raster", type=click.Path(dir_okay=False))
+@click.argument("input_raster", metavar="RASTER", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="GeoPackage to write (.gpkg).")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
 @click.option("--classes", type=click.Path(dir_okay=False), default=None, help="Unseen classes file (YAML/JSON/CSV).")
@@ -51,11 +51,13 @@ def _raise_interrupt(signum, frame):
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
 @click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast on CUDA.")
+@click.option("--raster", type=click.Path(dir_okay=False), default=None,
+              help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
 @click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
               help="json: one JSON object per line on stderr.")
-def command(raster, out, progress, **options) -> None:
+def command(input_raster, out, progress, **options) -> None:
     """Classify the tiles of RASTER into seen and unseen classes; write a GeoPackage."""
     settings = MapSettings(**options)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cleans up like Ctrl-C
@@ -76,7 +78,7 @@ def command(raster, out, progress, **options) -> None:
             bar.refresh()
 
     try:
-        result = map_scene(raster, out, settings, progress=report)
+        result = map_scene(input_raster, out, settings, progress=report)
     finally:
         if bar is not None:
             bar.close()

@@ -47,6 +47,7 @@ class MapSettings:
     amp: str | None = None
     allow_no_crs: bool = False
     overwrite: bool = False
+    raster: str | None = None  # optional label GeoTIFF (one pixel per grid cell)
 
 
 @dataclass
@@ -96,7 +97,7 @@ def map_scene(
     from rsdsva._io import atomic_path, check_output_path
     from rsdsva.mapping.predict import classify_tiles
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster, window_bounds
-    from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage
+    from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
     from rsdsva.models.checkpoint import load_checkpoint
     from rsdsva.predict import Classifier
     from rsdsva.training.loop import pick_device
@@ -107,6 +108,11 @@ def map_scene(
     if raster.exists() and out.exists() and out.resolve() == raster.resolve():
         raise OutputError(f"output {out} is the input raster; choose another --out (the input is never overwritten)")
     check_output_path(out, settings.overwrite)
+    if settings.raster:
+        label_tif = Path(settings.raster)
+        if raster.exists() and label_tif.exists() and label_tif.resolve() == raster.resolve():
+            raise OutputError(f"--raster {label_tif} is the input raster; choose another name")
+        check_output_path(label_tif, settings.overwrite)
     model_path = Path(settings.model) if settings.model else default_model_path()
     t0 = time.perf_counter()
     with open_raster(raster, settings.allow_no_crs) as src:
@@ -158,6 +164,12 @@ def map_scene(
     }
     with atomic_path(out) as tmp:
         write_geopackage(tmp, frame, classes_frame(cs.names, cs.seen, cs.matrix, cs.attributes), run)
+        if settings.raster:
+            from rasterio.transform import Affine
+
+            grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
+            with atomic_path(settings.raster) as tmp_tif:
+                write_label_raster(tmp_tif, frame, grid, spec.transform * Affine.scale(stride), spec.crs, cs.names)
     counts = frame["label"].value_counts().to_dict() if len(frame) else {}
     return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
 

@@ -131,3 +131,45 @@ def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, i
             "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
             "VALUES ('layer_styles', 'attributes', 'layer_styles', '', ?)", (now,)
         )
+
+
+LABEL_NODATA = 65535
+
+
+def write_label_raster(
+    path: str | Path,
+    tiles: gpd.GeoDataFrame,
+    grid_shape: tuple[int, int],
+    transform: Any,
+    crs: Any,
+    class_names: Sequence[str],
+) -> None:
+    """A GeoTIFF with one pixel per grid cell: band 1 class id, band 2 score.
+
+    Cell (row, col) covers ``stride`` x ``stride`` raster pixels from the tile's
+    top-left corner (``transform`` is the raster's, scaled by the stride). Both
+    bands are uint16: band 2 stores score x 10000 with a band scale of 1e-4, so GDAL
+    and QGIS read it as 0-1. Skipped tiles are nodata (65535); band 1 carries a
+    colour table in the colours of the GeoPackage style.
+    """
+    import rasterio
+
+    rows, cols = grid_shape
+    ids = np.full((rows, cols), LABEL_NODATA, dtype=np.uint16)
+    scores = np.full((rows, cols), LABEL_NODATA, dtype=np.uint16)
+    if len(tiles):
+        r, c = tiles["row"].to_numpy(), tiles["col"].to_numpy()
+        ids[r, c] = tiles["class_id"].to_numpy()
+        scores[r, c] = np.round(tiles["score"].to_numpy() * 10000).astype(np.uint16)
+    block = 256 if rows >= 256 and cols >= 256 else None
+    profile = dict(driver="GTiff", width=cols, height=rows, count=2, dtype="uint16", crs=crs, transform=transform,
+                   nodata=LABEL_NODATA, compress="deflate", tiled=block is not None,
+                   **({"blockxsize": block, "blockysize": block} if block else {}))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(ids, 1)
+        dst.write(scores, 2)
+        dst.scales = (1.0, 1e-4)
+        dst.set_band_description(1, "class_id")
+        dst.set_band_description(2, "score")
+        dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(class_colors(len(class_names)))})
+        dst.update_tags(1, **{f"class_{i}": n for i, n in enumerate(class_names)})
