@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError
 from rsdsva.models.checkpoint import ModelInfo
-from rsdsva.models.dsva import DSVA, class_matrix_tensor
+from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor
 
 MODES = ("gzsl", "zsl", "seen")
 
@@ -106,11 +106,24 @@ class Classifier:
         return (images - self.mean) / self.std
 
     @torch.inference_mode()
-    def scores(self, images: torch.Tensor, prepared: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
+    def forward(self, images: torch.Tensor, prepared: bool = False) -> tuple[torch.Tensor, DSVAOutput]:
+        """Calibrated logits (N, C) and the model's whole output, on the device."""
         x = images if prepared else self.prepare(images)
         out = self.model(x, self.class_matrix)
-        return out.logits.float() - self.offset, out.attributes.float()
+        return out.logits.float() - self.offset, out
+
+    def scores(self, images: torch.Tensor, prepared: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
+        logits, out = self.forward(images, prepared)
+        return logits, out.attributes.float()
+
+    def contributions(self, attributes: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:
+        """Per-attribute terms (N, A) of each image's score for ``class_ids``.
+
+        They sum to the class's uncalibrated logit: attribute score x the class's
+        (unit-norm) attribute value.
+        """
+        return attributes.float() * self.class_matrix.T[class_ids].float()
 
     def predict(self, images: torch.Tensor, top_k: int = 3, batch_size: int = 64) -> Prediction:
         """Rank the classes for ``images`` ([0, 1] floats, any size)."""

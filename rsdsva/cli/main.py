@@ -32,8 +32,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import info, map, train
+    from rsdsva.cli import explain, info, map, train
 
+    cli.add_command(explain.command)
     cli.add_command(info.command)
     cli.add_command(map.command)
     cli.add_command(train.train_command)

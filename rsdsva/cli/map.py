@@ -53,6 +53,11 @@ def _raise_interrupt(signum, frame):
 @click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast on CUDA.")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
+@click.option("--explain", is_flag=True, help="Add attribute evidence columns to the tiles layer.")
+@click.option("--attention-raster", type=click.Path(dir_okay=False), default=None,
+              help="Write the prototype attention maps, stitched, as a float GeoTIFF on the input's grid.")
+@click.option("--attributes", "attention_attributes", callback=lambda c, p, v: tuple(v.split(",")) if v else None,
+              default=None, help="Attributes for --attention-raster, e.g. has_water,has_buildings (default: first 3).")
 @click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import OutputError, RasterError, RsdsvaWarning
 
@@ -48,6 +50,9 @@ class MapSettings:
     allow_no_crs: bool = False
     overwrite: bool = False
     raster: str | None = None  # optional label GeoTIFF (one pixel per grid cell)
+    explain: bool = False  # attribute evidence columns in the tiles layer
+    attention_raster: str | None = None  # float GeoTIFF of attention maps
+    attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
 
 
 @dataclass
@@ -95,6 +100,7 @@ def map_scene(
     """
     from rsdsva import __version__
     from rsdsva._io import atomic_path, check_output_path
+    from rsdsva.mapping.attention import AttentionMosaic
     from rsdsva.mapping.predict import classify_tiles
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster, window_bounds
     from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
@@ -113,6 +119,8 @@ def map_scene(
         if raster.exists() and label_tif.exists() and label_tif.resolve() == raster.resolve():
             raise OutputError(f"--raster {label_tif} is the input raster; choose another name")
         check_output_path(label_tif, settings.overwrite)
+    if settings.attention_raster:
+        check_output_path(settings.attention_raster, settings.overwrite)
     model_path = Path(settings.model) if settings.model else default_model_path()
     t0 = time.perf_counter()
     with open_raster(raster, settings.allow_no_crs) as src:
@@ -123,6 +131,7 @@ def map_scene(
         classifier = Classifier(model, info, classes, mode=settings.mode, calibration=lam)
         size, stride = tile_pixels(src, settings, info.tile_m)
         tiles = list(iter_windows(src.width, src.height, size, stride))
+        att_names, att_index = _attention_attributes(info, settings)
         if settings.aoi:
             tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
     total = len(tiles)
@@ -134,9 +143,13 @@ def map_scene(
             rate = done / max(time.perf_counter() - t_start, 1e-9)
             progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
 
+    mosaic = AttentionMosaic(spec.width, spec.height, len(att_index)) if att_index else None
     for r in classify_tiles(classifier, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                            settings.workers, amp=settings.amp, on_batch=report):
+                            settings.workers, amp=settings.amp, on_batch=report, explain=settings.explain,
+                            attention_attributes=att_index):
         best = int(r.top_k[0])
+        if mosaic is not None:
+            mosaic.add(r.tile.window, r.attention)
         rows.append({
             "bounds": window_bounds(spec, r.tile.window),
             "row": r.tile.row, "col": r.tile.col,
@@ -145,6 +158,7 @@ def map_scene(
             "top_labels": ";".join(names[int(i)] for i in r.top_k),
             "top_scores": ";".join(f"{s:.4f}" for s in r.top_scores),
             "valid_fraction": round(r.valid_fraction, 4),
+            **(_evidence(r, classifier.classes.attributes) if settings.explain else {}),
         })
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
@@ -170,8 +184,43 @@ def map_scene(
             grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
             with atomic_path(settings.raster) as tmp_tif:
                 write_label_raster(tmp_tif, frame, grid, spec.transform * Affine.scale(stride), spec.crs, cs.names)
+        if mosaic is not None:
+            with atomic_path(settings.attention_raster) as tmp_att:
+                mosaic.write(tmp_att, spec.crs, spec.transform, att_names)
     counts = frame["label"].value_counts().to_dict() if len(frame) else {}
     return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
+
+
+def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[int]]:
+    """Names and indexes of the attributes whose attention maps go to the attention raster."""
+    from rsdsva.errors import ClassSpaceError
+    from rsdsva.classes import _suggest
+
+    if not settings.attention_raster:
+        return [], []
+    if not info.dsva.prototypes:
+        raise ClassSpaceError("this model has no attribute prototypes, so no attention maps; drop --attention-raster")
+    vocab = list(info.classes.attributes)
+    names = list(settings.attention_attributes or vocab[:3])
+    for n in names:
+        if n not in vocab:
+            raise ClassSpaceError(f"--attributes: unknown attribute {n!r}{_suggest(n, vocab)}")
+    return names, [vocab.index(n) for n in names]
+
+
+def _evidence(r, attributes, k: int = 3) -> dict:
+    """Explain columns: strongest predicted attributes and the terms of the winning score."""
+    import json
+
+    top = np.argsort(-r.attributes)[:k]
+    ev = np.argsort(-r.contributions)[:k]
+    return {
+        "attributes": "; ".join(f"{attributes[i]} {r.attributes[i]:.2f}" for i in top),
+        "attributes_json": json.dumps({a: round(float(v), 4) for a, v in zip(attributes, r.attributes)}),
+        "evidence": "; ".join(f"{attributes[i]} {r.contributions[i]:.3f}" for i in ev),
+        "evidence_json": json.dumps({a: round(float(v), 5) for a, v in zip(attributes, r.contributions)}),
+        "class_logit": float(r.contributions.sum()),
+    }
 
 
 def _restrict_to_aoi(tiles: Sequence, spec, aoi: str | Path) -> list:

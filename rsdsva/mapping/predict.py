@@ -31,6 +31,8 @@ class TileResult:
     top_k: np.ndarray  # class indices, best first
     top_scores: np.ndarray  # their probabilities
     attributes: np.ndarray  # (A,) attribute scores
+    contributions: np.ndarray | None = None  # (A,) terms of the winning class's score (explain)
+    attention: np.ndarray | None = None  # (k, size, size) chosen attention maps at tile size
 
 
 @dataclass
@@ -72,12 +74,17 @@ def classify_tiles(
     prefetch: int = 3,
     amp: str | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    explain: bool = False,
+    attention_attributes: Sequence[int] = (),
 ) -> Iterator[TileResult]:
     """Classify ``tiles``; tiles more than ``max_nodata`` invalid are skipped (not yielded).
 
     Args:
         amp: ``fp16`` or ``bf16`` autocast on CUDA; None for full precision.
         on_batch: called with (tiles done, tiles skipped) after each batch.
+        explain: also give each tile the terms of its winning class's score.
+        attention_attributes: attribute indexes whose prototype attention maps are
+            returned, upsampled (bilinear) from the patch grid to the tile's size.
     """
     # Read at the window's own size; the classifier resizes (antialiased) to the model input,
     # exactly as it does for any image handed to it.
@@ -104,12 +111,19 @@ def classify_tiles(
             if len(keep):
                 images = torch.from_numpy(batch.images[keep]).to(classifier.device, non_blocking=True)
                 with torch.autocast(classifier.device.type, dtype=dtype or torch.float32, enabled=use_amp):
-                    logits, attrs = classifier.scores(images.float().div_(255))
-                probs = logits.softmax(dim=-1)
-                scores, idx = probs.topk(k, dim=-1)
+                    logits, out = classifier.forward(images.float().div_(255))
+                attrs = out.attributes.float()
+                scores, idx = logits.softmax(dim=-1).topk(k, dim=-1)
+                contrib = classifier.contributions(attrs, idx[:, 0]).cpu().numpy() if explain else None
+                maps = None
+                if attention_attributes:
+                    chosen = out.attention[:, list(attention_attributes)].float()
+                    maps = torch.nn.functional.interpolate(chosen, size=(size, size), mode="bilinear",
+                                                           align_corners=False).cpu().numpy()
                 scores, idx, attrs = scores.cpu().numpy(), idx.cpu().numpy(), attrs.cpu().numpy()
                 for j, i in enumerate(keep):
-                    yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j])
+                    yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j],
+                                     None if contrib is None else contrib[j], None if maps is None else maps[j])
             done += len(batch.tiles)
             if on_batch is not None:
                 on_batch(done, skipped)

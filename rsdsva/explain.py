@@ -1,0 +1,101 @@
+"""Why a scene got its label: attention maps of its strongest attributes and the class ranking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import ClassSpaceError
+
+
+@dataclass
+class Explanation:
+    classes: list[tuple[str, float]]  # (name, probability), best first
+    attributes: list[tuple[str, float]]  # (name, score), strongest first
+    evidence: list[tuple[str, float]]  # (name, term of the winning class's score), largest first
+    attention: np.ndarray  # (k, H, W) maps of ``attributes`` at the image's size
+    image: np.ndarray  # (H, W, 3) uint8
+
+
+def explain_image(
+    image: str | Path,
+    model: str | Path | None = None,
+    unseen: ClassSpace | None = None,
+    mode: str = "gzsl",
+    top_attributes: int = 4,
+    top_classes: int = 5,
+) -> Explanation:
+    """Classify one image and collect what the prototype head looked at."""
+    from rsdsva.data.folders import read_image
+    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.predict import Classifier
+
+    from rsdsva.errors import MissingFileError
+
+    if not Path(image).is_file():
+        raise MissingFileError(f"image not found: {image}; give a JPEG, PNG or TIFF file")
+    net, info = load_checkpoint(model or default_model_path())
+    if not info.dsva.prototypes:
+        raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
+    classes = info.classes.with_seen(True)
+    if unseen is not None:
+        classes = classes.concat(unseen.with_seen(False))
+    clf = Classifier(net, info, classes, mode=mode, calibration=info.calibration or 0.0)
+    pixels = read_image(str(image))
+    logits, out = clf.forward(pixels[None].float() / 255)
+    probs = logits.softmax(-1)[0]
+    order = probs.argsort(descending=True)[:top_classes]
+    attrs = out.attributes[0].float()
+    best_attr = attrs.argsort(descending=True)[:top_attributes]
+    contrib = clf.contributions(attrs[None], order[:1])[0]
+    maps = torch.nn.functional.interpolate(out.attention[:, best_attr].float(), size=pixels.shape[-2:],
+                                           mode="bilinear", align_corners=False)[0]
+    names, vocab = clf.classes.names, clf.classes.attributes
+    return Explanation(
+        classes=[(names[i], float(probs[i])) for i in order],
+        attributes=[(vocab[i], float(attrs[i])) for i in best_attr],
+        evidence=[(vocab[i], float(contrib[i])) for i in contrib.argsort(descending=True)[:top_attributes]],
+        attention=maps.cpu().numpy(),
+        image=pixels.permute(1, 2, 0).numpy(),
+    )
+
+
+def plot_explanation(ex: Explanation, path: str | Path, title: str = "") -> Path:
+    """A PNG: the image, one attention overlay per top attribute, and the class ranking."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rsdsva._io import atomic_path
+
+    k = len(ex.attributes)
+    fig, axes = plt.subplots(1, k + 2, figsize=(3.2 * (k + 2), 3.6),
+                             gridspec_kw={"width_ratios": [1] * (k + 1) + [1.4]})
+    axes[0].imshow(ex.image)
+    axes[0].set_title(title or "image", fontsize=9)
+    for ax, (name, score), amap in zip(axes[1 : k + 1], ex.attributes, ex.attention):
+        ax.imshow(ex.image)
+        ax.imshow(amap, cmap="inferno", alpha=0.55)
+        ax.set_title(f"{name}\nscore {score:.2f}", fontsize=9)
+    for ax in axes[: k + 1]:
+        ax.set_axis_off()
+    bars = axes[-1]
+    labels = [n for n, _ in ex.classes][::-1]
+    bars.barh(labels, [p for _, p in ex.classes][::-1], color="tab:blue")
+    bars.set_xlim(0, 1)
+    bars.set_title("class probability", fontsize=9)
+    bars.tick_params(labelsize=8)
+    evidence = "\n".join(f"{n} {v:+.2f}" for n, v in ex.evidence)
+    bars.text(0.98, 0.02, f"evidence for {ex.classes[0][0]}:\n{evidence}", transform=bars.transAxes,
+              ha="right", va="bottom", fontsize=7, family="monospace")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return Path(path)
