@@ -30,7 +30,7 @@ def test_evidence_columns_reproduce_the_class_score(make_geotiff, tiny_checkpoin
             # the tile's own logit for its label, recomputed from the model
             x = torch.from_numpy(src.read(window=((t.row * 32, t.row * 32 + 32), (t.col * 32, t.col * 32 + 32)))).float() / 255
             x = (x[None] - torch.tensor(info.preprocessing.mean).view(1, 3, 1, 1)) / torch.tensor(info.preprocessing.std).view(1, 3, 1, 1)
-            logits = model(x, class_matrix_tensor(info.classes)).logits[0]
+            logits = model(x, class_matrix_tensor(info.classes)).logits[0].detach()
             assert float(logits[t.class_id]) == pytest.approx(t.class_logit, abs=1e-3)
 
 
