@@ -48,7 +48,7 @@ def _raise_interrupt(signum, frame):
 @click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")
 @device_option
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
+@click.option("--read-threads", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
 @click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast on CUDA.")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,

@@ -44,7 +44,7 @@ class MapSettings:
     aoi: str | None = None
     device: str = "auto"
     batch_size: int = 64
-    workers: int = 2
+    read_threads: int = 2  # tile reader threads (--workers is kept for Dask workers)
     top_k: int = 3
     amp: str | None = None
     allow_no_crs: bool = False
@@ -87,6 +87,75 @@ def load_classes(info, settings: MapSettings) -> ClassSpace:
     return classes
 
 
+@dataclass
+class MapPlan:
+    """Everything decided before the first tile is read (checked inputs, grid, classifier)."""
+
+    raster: Path
+    model_path: Path
+    spec: object  # RasterSpec
+    classifier: object  # Classifier
+    tiles: list
+    size: int
+    stride: int
+    calibration: float
+    attention_names: list[str]
+    attention_index: list[int]
+
+
+def check_outputs(raster: Path, out: Path, settings: MapSettings) -> None:
+    """Refuse bad output paths before any work is done."""
+    from rsdsva._io import check_output_path
+
+    if out.suffix.lower() != ".gpkg":
+        raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
+    for target, flag in ((out, "--out"), (Path(settings.raster) if settings.raster else None, "--raster")):
+        if target is not None and raster.exists() and target.exists() and target.resolve() == raster.resolve():
+            raise OutputError(f"{flag} {target} is the input raster; choose another name (the input is never overwritten)")
+    for target in (out, settings.raster, settings.attention_raster):
+        if target:
+            check_output_path(target, settings.overwrite)
+
+
+def plan_map(raster: Path, settings: MapSettings) -> MapPlan:
+    """Open and validate the raster, load the model and classes, build the tile grid."""
+    from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.predict import Classifier
+    from rsdsva.training.loop import pick_device
+
+    model_path = Path(settings.model) if settings.model else default_model_path()
+    with open_raster(raster, settings.allow_no_crs) as src:
+        spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
+        model, info = load_checkpoint(model_path, device=pick_device(settings.device))
+        lam = settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
+        classifier = Classifier(model, info, load_classes(info, settings), mode=settings.mode, calibration=lam)
+        size, stride = tile_pixels(src, settings, info.tile_m)
+        tiles = list(iter_windows(src.width, src.height, size, stride))
+        names, index = _attention_attributes(info, settings)
+        if settings.aoi:
+            tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
+    return MapPlan(raster, model_path, spec, classifier, tiles, size, stride, lam, names, index)
+
+
+def tile_row(plan: MapPlan, r, explain: bool) -> dict:
+    """One tiles-layer row from a classified tile."""
+    from rsdsva.mapping.raster import window_bounds
+
+    classes = plan.classifier.classes
+    best = int(r.top_k[0])
+    return {
+        "bounds": window_bounds(plan.spec, r.tile.window),
+        "row": r.tile.row, "col": r.tile.col,
+        "label": classes.names[best], "class_id": best, "score": float(r.top_scores[0]),
+        "is_unseen": bool(classes.unseen[best]),
+        "top_labels": ";".join(classes.names[int(i)] for i in r.top_k),
+        "top_scores": ";".join(f"{s:.4f}" for s in r.top_scores),
+        "valid_fraction": round(r.valid_fraction, 4),
+        **(_evidence(r, classes.attributes) if explain else {}),
+    }
+
+
 def map_scene(
     raster: str | Path,
     out: str | Path,
@@ -98,97 +167,68 @@ def map_scene(
     Args:
         progress: called with ``{"done", "total", "skipped", "tiles_per_s"}`` dicts.
     """
-    from rsdsva import __version__
-    from rsdsva._io import atomic_path, check_output_path
     from rsdsva.mapping.attention import AttentionMosaic
     from rsdsva.mapping.predict import classify_tiles
-    from rsdsva.mapping.raster import iter_windows, make_spec, open_raster, window_bounds
-    from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.predict import Classifier
-    from rsdsva.training.loop import pick_device
 
     raster, out = Path(raster), Path(out)
-    if out.suffix.lower() != ".gpkg":
-        raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
-    if raster.exists() and out.exists() and out.resolve() == raster.resolve():
-        raise OutputError(f"output {out} is the input raster; choose another --out (the input is never overwritten)")
-    check_output_path(out, settings.overwrite)
-    if settings.raster:
-        label_tif = Path(settings.raster)
-        if raster.exists() and label_tif.exists() and label_tif.resolve() == raster.resolve():
-            raise OutputError(f"--raster {label_tif} is the input raster; choose another name")
-        check_output_path(label_tif, settings.overwrite)
-    if settings.attention_raster:
-        check_output_path(settings.attention_raster, settings.overwrite)
-    model_path = Path(settings.model) if settings.model else default_model_path()
+    check_outputs(raster, out, settings)
     t0 = time.perf_counter()
-    with open_raster(raster, settings.allow_no_crs) as src:
-        spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
-        model, info = load_checkpoint(model_path, device=pick_device(settings.device))
-        classes = load_classes(info, settings)
-        lam = settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
-        classifier = Classifier(model, info, classes, mode=settings.mode, calibration=lam)
-        size, stride = tile_pixels(src, settings, info.tile_m)
-        tiles = list(iter_windows(src.width, src.height, size, stride))
-        att_names, att_index = _attention_attributes(info, settings)
-        if settings.aoi:
-            tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
-    total = len(tiles)
-    names, unseen = classifier.classes.names, classifier.classes.unseen
-    rows, t_start = [], time.perf_counter()
+    plan = plan_map(raster, settings)
+    total, spec = len(plan.tiles), plan.spec
 
     def report(done: int, skipped: int) -> None:
         if progress is not None:
-            rate = done / max(time.perf_counter() - t_start, 1e-9)
+            rate = done / max(time.perf_counter() - t0, 1e-9)
             progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
 
-    mosaic = AttentionMosaic(spec.width, spec.height, len(att_index)) if att_index else None
-    for r in classify_tiles(classifier, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                            settings.workers, amp=settings.amp, on_batch=report, explain=settings.explain,
-                            attention_attributes=att_index):
-        best = int(r.top_k[0])
+    mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
+    rows = []
+    for r in classify_tiles(plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
+                            settings.max_nodata, settings.read_threads, amp=settings.amp, on_batch=report,
+                            explain=settings.explain, attention_attributes=plan.attention_index):
         if mosaic is not None:
             mosaic.add(r.tile.window, r.attention)
-        rows.append({
-            "bounds": window_bounds(spec, r.tile.window),
-            "row": r.tile.row, "col": r.tile.col,
-            "label": names[best], "class_id": best, "score": float(r.top_scores[0]),
-            "is_unseen": bool(unseen[best]),
-            "top_labels": ";".join(names[int(i)] for i in r.top_k),
-            "top_scores": ";".join(f"{s:.4f}" for s in r.top_scores),
-            "valid_fraction": round(r.valid_fraction, 4),
-            **(_evidence(r, classifier.classes.attributes) if settings.explain else {}),
-        })
+        rows.append(tile_row(plan, r, settings.explain))
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
+    frame = write_outputs(plan, out, rows, settings, mosaic)
+    counts = frame["label"].value_counts().to_dict() if len(frame) else {}
+    return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
+
+
+def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None):
+    """The GeoPackage, and the optional label and attention rasters, each written atomically."""
+    from rasterio.transform import Affine
+
+    from rsdsva import __version__
+    from rsdsva._io import atomic_path
+    from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
+
+    spec, cs = plan.spec, plan.classifier.classes
     frame = tiles_frame(rows, spec.crs)
-    cs = classifier.classes
     run = {
         "rsdsva_version": __version__,
-        "input": str(raster.resolve()),
-        "model": str(model_path.resolve()),
-        "model_sha256": _sha256(model_path),
+        "input": str(plan.raster.resolve()),
+        "model": str(plan.model_path.resolve()),
+        "model_sha256": _sha256(plan.model_path),
         "classes_file": settings.classes,
         "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
         "settings": asdict(settings),
-        "tile_size_px": size, "stride_px": stride, "calibration": lam,
-        "tiles": total, "classified": len(rows), "skipped": total - len(rows),
+        "tile_size_px": plan.size, "stride_px": plan.stride, "calibration": plan.calibration,
+        "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with atomic_path(out) as tmp:
         write_geopackage(tmp, frame, classes_frame(cs.names, cs.seen, cs.matrix, cs.attributes), run)
         if settings.raster:
-            from rasterio.transform import Affine
-
+            tiles = plan.tiles
             grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
             with atomic_path(settings.raster) as tmp_tif:
-                write_label_raster(tmp_tif, frame, grid, spec.transform * Affine.scale(stride), spec.crs, cs.names)
+                write_label_raster(tmp_tif, frame, grid, spec.transform * Affine.scale(plan.stride), spec.crs, cs.names)
         if mosaic is not None:
             with atomic_path(settings.attention_raster) as tmp_att:
-                mosaic.write(tmp_att, spec.crs, spec.transform, att_names)
-    counts = frame["label"].value_counts().to_dict() if len(frame) else {}
-    return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
+                mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
+    return frame
 
 
 def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[int]]:

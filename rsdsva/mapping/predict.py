@@ -70,7 +70,7 @@ def classify_tiles(
     batch_size: int = 64,
     top_k: int = 3,
     max_nodata: float = 0.5,
-    workers: int = 2,
+    read_threads: int = 2,
     prefetch: int = 3,
     amp: str | None = None,
     on_batch: Callable[[int, int], None] | None = None,
@@ -94,7 +94,7 @@ def classify_tiles(
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp or "")
     use_amp = dtype is not None and classifier.device.type == "cuda"
     done = skipped = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rsdsva-read") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="rsdsva-read") as pool:
         pending: deque = deque()
         source = _batches(tiles, batch_size)
         for chunk in source:
