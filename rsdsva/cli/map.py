@@ -32,8 +32,12 @@ def _raise_interrupt(signum, frame):
 
 
 @click.command("map")
-@click.argument("input_raster", metavar="RASTER", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="GeoPackage to write (.gpkg).")
+@click.argument("input_rasters", metavar="RASTER...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="GeoPackage to write (.gpkg); with several rasters, one merged file with a 'scene' column.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="One GeoPackage per raster here.")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT) to run on a cluster.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Start a local Dask cluster of N worker processes.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
 @click.option("--classes", type=click.Path(dir_okay=False), default=None, help="Unseen classes file (YAML/JSON/CSV).")
 @click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True)
@@ -62,9 +66,17 @@ def _raise_interrupt(signum, frame):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
               help="json: one JSON object per line on stderr.")
-def command(input_raster, out, progress, **options) -> None:
-    """Classify the tiles of RASTER into seen and unseen classes; write a GeoPackage."""
+def command(input_rasters, out, out_dir, scheduler, workers, progress, **options) -> None:
+    """Classify the tiles of RASTER into seen and unseen classes; write a GeoPackage.
+
+    Several rasters, --out-dir, --scheduler or --workers run the job on Dask.
+    """
     settings = MapSettings(**options)
+    if len(input_rasters) > 1 or out_dir or scheduler or workers:
+        return _distributed(input_rasters, out, out_dir, scheduler, workers, progress, settings)
+    if out is None:
+        raise click.UsageError("give --out FILE.gpkg")
+    input_raster = input_rasters[0]
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cleans up like Ctrl-C
     bar = None
 
@@ -94,3 +106,27 @@ def command(input_raster, out, progress, **options) -> None:
     top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
     click.echo(f"wrote {result.out}: {result.classified} tiles classified, {result.skipped} skipped "
                f"in {result.seconds:.1f} s" + (f"; most common: {top}" if top else ""))
+
+
+def _distributed(rasters, out, out_dir, scheduler, workers, progress, settings) -> None:
+    from rsdsva.mapping.distributed import map_scenes
+
+    def report(p: dict) -> None:
+        if progress == "json":
+            click.echo(json.dumps({"event": "progress", **p}), err=True)
+        elif progress == "bar":
+            click.echo(f"\rmapping: {p['done']}/{p['total']} tiles, {p['tiles_per_s']} tiles/s", err=True, nl=False)
+
+    results = map_scenes(rasters, settings, out_dir=out_dir, out=out, scheduler=scheduler, workers=workers,
+                         progress=report)
+    if progress == "bar":
+        click.echo("", err=True)
+    failed = [r for r in results if r.error]
+    for r in results:
+        line = f"{r.raster}: failed: {r.error}" if r.error else f"{r.raster}: {r.classified} of {r.tiles} tiles -> {r.out or out}"
+        if progress == "json":
+            click.echo(json.dumps({"event": "scene", "raster": str(r.raster), "error": r.error,
+                                   "classified": r.classified, "tiles": r.tiles}), err=True)
+        click.echo(line, err=bool(r.error))
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} scenes failed (see above); the others were written")

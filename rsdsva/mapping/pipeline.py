@@ -138,14 +138,14 @@ def plan_map(raster: Path, settings: MapSettings) -> MapPlan:
     return MapPlan(raster, model_path, spec, classifier, tiles, size, stride, lam, names, index)
 
 
-def tile_row(plan: MapPlan, r, explain: bool) -> dict:
+def tile_row(classifier, spec, r, explain: bool) -> dict:
     """One tiles-layer row from a classified tile."""
     from rsdsva.mapping.raster import window_bounds
 
-    classes = plan.classifier.classes
+    classes = classifier.classes
     best = int(r.top_k[0])
     return {
-        "bounds": window_bounds(plan.spec, r.tile.window),
+        "bounds": window_bounds(spec, r.tile.window),
         "row": r.tile.row, "col": r.tile.col,
         "label": classes.names[best], "class_id": best, "score": float(r.top_scores[0]),
         "is_unseen": bool(classes.unseen[best]),
@@ -188,7 +188,7 @@ def map_scene(
                             explain=settings.explain, attention_attributes=plan.attention_index):
         if mosaic is not None:
             mosaic.add(r.tile.window, r.attention)
-        rows.append(tile_row(plan, r, settings.explain))
+        rows.append(tile_row(plan.classifier, spec, r, settings.explain))
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
     frame = write_outputs(plan, out, rows, settings, mosaic)

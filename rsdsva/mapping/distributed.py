@@ -1,0 +1,147 @@
+"""Map many scenes, or a huge mosaic, on a Dask cluster.
+
+The client plans each scene (validation, grid, classes) and splits its tiles into
+blocks; each block is one task. A task reads its windows with its own rasterio
+handle, classifies them with a model that is loaded once per worker process (a
+module-level cache, not once per task), and returns plain rows. Only the client
+writes GeoPackages. Failed tasks are retried by Dask (a killed worker's tasks run
+again elsewhere); a scene that fails with a user error is reported and the
+others complete. Workers must see the model and rasters at the same paths (or
+URLs GDAL reads) as the client.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from rsdsva.errors import OutputError, RsdsvaError
+from rsdsva.mapping.pipeline import MapSettings, check_outputs, plan_map, tile_row, write_outputs
+
+_CLASSIFIERS: dict = {}  # per worker process: (model, classes, mode, lambda, device) -> Classifier
+
+
+@dataclass
+class SceneResult:
+    raster: Path
+    out: Path | None
+    tiles: int = 0
+    classified: int = 0
+    error: str | None = None
+
+
+def _classifier(settings: MapSettings, calibration: float):
+    """This worker's classifier for ``settings``, built on first use."""
+    key = (settings.model, settings.classes, settings.mode, calibration, settings.device)
+    if key not in _CLASSIFIERS:
+        from rsdsva.mapping.pipeline import default_model_path, load_classes
+        from rsdsva.models.checkpoint import load_checkpoint
+        from rsdsva.predict import Classifier
+        from rsdsva.training.loop import pick_device
+
+        model, info = load_checkpoint(settings.model or default_model_path(), device=pick_device(settings.device))
+        _CLASSIFIERS[key] = Classifier(model, info, load_classes(info, settings), settings.mode, calibration)
+    return _CLASSIFIERS[key]
+
+
+def classify_block(spec, tiles: Sequence, settings: MapSettings, calibration: float) -> tuple[list[dict], int]:
+    """One task: rows of the classified tiles of a block, and how many tiles it saw."""
+    import torch
+
+    from rsdsva.mapping.predict import classify_tiles
+
+    torch.set_num_threads(1)  # one task per worker thread; Dask provides the parallelism
+    clf = _classifier(settings, calibration)
+    rows = [
+        tile_row(clf, spec, r, settings.explain)
+        for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
+                                read_threads=1, amp=settings.amp, explain=settings.explain)
+    ]
+    return rows, len(tiles)
+
+
+def map_scenes(
+    rasters: Sequence[str | Path],
+    settings: MapSettings = MapSettings(),
+    out_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    block_tiles: int = 256,
+    progress: Callable[[dict], None] | None = None,
+) -> list[SceneResult]:
+    """Map ``rasters`` on a Dask cluster: one GeoPackage each in ``out_dir``, or all in ``out``.
+
+    Args:
+        scheduler: address of a running scheduler (``tcp://host:8786``); else a
+            LocalCluster of ``workers`` processes (default 2) is started.
+        out: one merged GeoPackage with a ``scene`` column (all rasters in one CRS).
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if (out_dir is None) == (out is None):
+        raise OutputError("give either --out-dir (one GeoPackage per scene) or --out (one merged GeoPackage)")
+    if settings.raster or settings.attention_raster:
+        raise OutputError("--raster and --attention-raster are single-scene options; run those scenes without Dask")
+    rasters = [Path(r) for r in rasters]
+    results = {r: SceneResult(r, None) for r in rasters}
+    plans = {}
+    for r in rasters:
+        target = Path(out_dir) / f"{r.stem}.gpkg" if out_dir else Path(out)
+        try:
+            if out_dir:
+                check_outputs(r, target, settings)
+            plans[r] = plan_map(r, settings)
+            results[r] = SceneResult(r, target, tiles=len(plans[r].tiles))
+        except RsdsvaError as err:  # report this scene, map the others
+            results[r].error = str(err)
+    if out is not None:
+        check_outputs(rasters[0], Path(out), settings)
+        crs = {str(p.spec.crs) for p in plans.values()}
+        if len(crs) > 1:
+            raise OutputError("the rasters are in different CRSs; use --out-dir for one GeoPackage per scene")
+
+    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+    total = sum(len(p.tiles) for p in plans.values())
+    rows: dict[Path, list] = {r: [] for r in plans}
+    done, t0 = 0, time.perf_counter()
+    try:
+        with Client(scheduler or cluster) as client:
+            futures = {}
+            for r, plan in plans.items():
+                for start in range(0, len(plan.tiles), block_tiles):
+                    block = plan.tiles[start : start + block_tiles]
+                    f = client.submit(classify_block, plan.spec, block, settings, plan.calibration,
+                                      retries=3, pure=False)
+                    futures[f] = r
+            for f in as_completed(futures):
+                r = futures[f]
+                try:
+                    block_rows, n = f.result()
+                except RsdsvaError as err:
+                    results[r].error = str(err)
+                    continue
+                rows[r].extend(block_rows)
+                done += n
+                if progress is not None:
+                    rate = done / max(time.perf_counter() - t0, 1e-9)
+                    progress({"done": done, "total": total, "tiles_per_s": round(rate, 1)})
+    finally:
+        if cluster is not None:
+            cluster.close()
+    for r, plan in plans.items():
+        rows[r].sort(key=lambda row: (row["row"], row["col"]))
+        results[r].classified = len(rows[r])
+    if out_dir:
+        for r, plan in plans.items():
+            if results[r].error is None:
+                write_outputs(plan, results[r].out, rows[r], settings)
+    else:
+        merged = [dict(row, scene=r.name) for r, plan in plans.items() if results[r].error is None for row in rows[r]]
+        first = next(iter(plans.values()), None)
+        if first is not None:
+            write_outputs(replace(first, tiles=[t for p in plans.values() for t in p.tiles]), Path(out), merged,
+                          settings)
+    return [results[r] for r in rasters]
