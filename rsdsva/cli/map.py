@@ -89,10 +89,8 @@ def command(input_rasters, out, out_dir, scheduler, workers, progress, **options
                 from tqdm.auto import tqdm
 
                 bar = tqdm(unit="tile", desc="mapping", file=sys.stderr, total=p["total"])
-            bar.total = p["total"]
-            bar.n = p["done"]
             bar.set_postfix(skipped=p["skipped"], refresh=False)
-            bar.refresh()
+            bar.update(p["done"] - bar.n)  # update() keeps tqdm's tiles/s honest
 
     try:
         result = map_scene(input_raster, out, settings, progress=report)
