@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,7 @@ def _with_provenance(info: ModelInfo, cfg: TrainConfig, split: ZeroShotSplit, be
     prov.update(
         split={"seen": split.seen, "unseen": split.unseen},
         seed=cfg.seed,
-        train=replace(cfg, loss=cfg.loss).to_dict(),
+        train=cfg.to_dict(),
         best_epoch=int(best[1]),
         validation=history[-1] if history else {},
     )
