@@ -20,11 +20,20 @@ import torch
 import torch.nn.functional as F
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import ClassSpaceError
+from rsdsva.errors import ClassSpaceError, RsdsvaError
 from rsdsva.models.checkpoint import ModelInfo
 from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor
 
 MODES = ("gzsl", "zsl", "seen")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``; asking for a missing GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RsdsvaError("--device cuda asked for, but no CUDA device is visible; use --device cpu or auto")
+    return torch.device(device)
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 
@@ -41,6 +42,8 @@ def test_equal_to_the_single_process_run_and_a_bad_scene_is_reported(cluster, ma
     map_scenes([a, b], settings, out=merged, scheduler=cluster.scheduler_address)
     tiles = gpd.read_file(merged, layer="tiles")
     assert sorted(tiles.scene.unique()) == sorted([a.name, b.name]) and len(tiles) == 9 + 8
+    run = dict(zip(*gpd.read_file(merged, layer="run")[["key", "value"]].values.T))
+    assert json.loads(run["input"]) == [str(a.resolve()), str(b.resolve())]
 
 
 def test_a_killed_worker_does_not_stop_the_job(cluster, make_geotiff, tiny_checkpoint, tmp_path):

@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ from rasterio.windows import Window, bounds
 
 from rsdsva.cli import cli
 from rsdsva.data.folders import read_image
-from rsdsva.errors import ClassSpaceError, OutputError, RasterError
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint

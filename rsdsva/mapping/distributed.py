@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rsdsva.errors import OutputError, RsdsvaError
-from rsdsva.mapping.pipeline import MapSettings, check_outputs, plan_map, tile_row, write_outputs
+from rsdsva.mapping.pipeline import MapSettings, build_classifier, check_outputs, plan_map, tile_row, write_outputs
 
-_CLASSIFIERS: dict = {}  # per worker process: (model, classes, mode, lambda, device) -> Classifier
+_CLASSIFIERS: dict = {}  # per worker process: (model, classes, mode, calibration, device) -> Classifier
 
 
 @dataclass
@@ -32,28 +32,22 @@ class SceneResult:
     error: str | None = None
 
 
-def _classifier(settings: MapSettings, calibration: float):
+def _classifier(settings: MapSettings):
     """This worker's classifier for ``settings``, built on first use."""
-    key = (settings.model, settings.classes, settings.mode, calibration, settings.device)
+    key = (settings.model, settings.classes, settings.mode, settings.calibration, settings.device)
     if key not in _CLASSIFIERS:
-        from rsdsva.mapping.pipeline import default_model_path, load_classes
-        from rsdsva.models.checkpoint import load_checkpoint
-        from rsdsva.predict import Classifier
-        from rsdsva.training.loop import pick_device
-
-        model, info = load_checkpoint(settings.model or default_model_path(), device=pick_device(settings.device))
-        _CLASSIFIERS[key] = Classifier(model, info, load_classes(info, settings), settings.mode, calibration)
+        _CLASSIFIERS[key] = build_classifier(settings)[0]
     return _CLASSIFIERS[key]
 
 
-def classify_block(spec, tiles: Sequence, settings: MapSettings, calibration: float) -> tuple[list[dict], int]:
+def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[dict], int]:
     """One task: rows of the classified tiles of a block, and how many tiles it saw."""
     import torch
 
     from rsdsva.mapping.predict import classify_tiles
 
     torch.set_num_threads(1)  # one task per worker thread; Dask provides the parallelism
-    clf = _classifier(settings, calibration)
+    clf = _classifier(settings)
     rows = [
         tile_row(clf, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
@@ -88,12 +82,14 @@ def map_scenes(
     rasters = [Path(r) for r in rasters]
     results = {r: SceneResult(r, None) for r in rasters}
     plans = {}
+    built = None  # the model is loaded once on the client too, not once per scene
     for r in rasters:
         target = Path(out_dir) / f"{r.stem}.gpkg" if out_dir else Path(out)
         try:
             if out_dir:
                 check_outputs(r, target, settings)
-            plans[r] = plan_map(r, settings)
+            built = built or build_classifier(settings)
+            plans[r] = plan_map(r, settings, built)
             results[r] = SceneResult(r, target, tiles=len(plans[r].tiles))
         except RsdsvaError as err:  # report this scene, map the others
             results[r].error = str(err)
@@ -113,8 +109,7 @@ def map_scenes(
             for r, plan in plans.items():
                 for start in range(0, len(plan.tiles), block_tiles):
                     block = plan.tiles[start : start + block_tiles]
-                    f = client.submit(classify_block, plan.spec, block, settings, plan.calibration,
-                                      retries=3, pure=False)
+                    f = client.submit(classify_block, plan.spec, block, settings, retries=3, pure=False)
                     futures[f] = r
             for f in as_completed(futures):
                 r = futures[f]
@@ -142,6 +137,7 @@ def map_scenes(
         merged = [dict(row, scene=r.name) for r, plan in plans.items() if results[r].error is None for row in rows[r]]
         first = next(iter(plans.values()), None)
         if first is not None:
-            write_outputs(replace(first, tiles=[t for p in plans.values() for t in p.tiles]), Path(out), merged,
-                          settings)
+            ok = [r for r in plans if results[r].error is None]
+            write_outputs(replace(first, tiles=[t for r in ok for t in plans[r].tiles]), Path(out), merged,
+                          settings, inputs=[str(r.resolve()) for r in ok])
     return [results[r] for r in rasters]

@@ -117,19 +117,24 @@ def check_outputs(raster: Path, out: Path, settings: MapSettings) -> None:
             check_output_path(target, settings.overwrite)
 
 
-def plan_map(raster: Path, settings: MapSettings) -> MapPlan:
-    """Open and validate the raster, load the model and classes, build the tile grid."""
-    from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
+def build_classifier(settings: MapSettings):
+    """Load the model once and set up its classes, mode and calibration; returns (classifier, info, lambda)."""
     from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.predict import Classifier
-    from rsdsva.training.loop import pick_device
+    from rsdsva.predict import Classifier, pick_device
+
+    model, info = load_checkpoint(settings.model or default_model_path(), device=pick_device(settings.device))
+    lam = settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
+    return Classifier(model, info, load_classes(info, settings), mode=settings.mode, calibration=lam), info, lam
+
+
+def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
+    """Open and validate the raster, build the tile grid; ``built`` reuses a :func:`build_classifier` result."""
+    from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
 
     model_path = Path(settings.model) if settings.model else default_model_path()
     with open_raster(raster, settings.allow_no_crs) as src:
         spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
-        model, info = load_checkpoint(model_path, device=pick_device(settings.device))
-        lam = settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
-        classifier = Classifier(model, info, load_classes(info, settings), mode=settings.mode, calibration=lam)
+        classifier, info, lam = built or build_classifier(settings)
         size, stride = tile_pixels(src, settings, info.tile_m)
         tiles = list(iter_windows(src.width, src.height, size, stride))
         names, index = _attention_attributes(info, settings)
@@ -196,8 +201,12 @@ def map_scene(
     return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
 
 
-def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None):
-    """The GeoPackage, and the optional label and attention rasters, each written atomically."""
+def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None,
+                  inputs: list[str] | None = None):
+    """The GeoPackage, and the optional label and attention rasters, each written atomically.
+
+    ``inputs`` lists the scenes of a merged GeoPackage (default: the plan's raster).
+    """
     from rasterio.transform import Affine
 
     from rsdsva import __version__
@@ -208,7 +217,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     frame = tiles_frame(rows, spec.crs)
     run = {
         "rsdsva_version": __version__,
-        "input": str(plan.raster.resolve()),
+        "input": inputs or str(plan.raster.resolve()),
         "model": str(plan.model_path.resolve()),
         "model_sha256": _sha256(plan.model_path),
         "classes_file": settings.classes,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rsdsva.classes import ClassSpace
 from rsdsva.data.folders import scan_image_folder

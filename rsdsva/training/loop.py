@@ -32,6 +32,7 @@ from rsdsva.errors import DatasetError
 from rsdsva.models.checkpoint import ModelInfo, save_checkpoint
 from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
 from rsdsva.models.losses import LossWeights, dsva_loss
+from rsdsva.predict import pick_device
 from rsdsva.training import metrics as M
 from rsdsva.training.evaluate import logits_for
 
@@ -69,14 +70,6 @@ class TrainResult:
     history: list[dict[str, float]]
     model_path: Path
     calibration: float
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DatasetError("--device cuda asked for, but no CUDA device is visible; use --device cpu or auto")
-    return torch.device(device)
 
 
 def _optimizer(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
