@@ -40,6 +40,8 @@ def _raise_interrupt(signum, frame):
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local Dask cluster of N worker processes.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
 @click.option("--classes", type=click.Path(dir_okay=False), default=None, help="Unseen classes file (YAML/JSON/CSV).")
+@click.option("--held-out/--no-held-out", default=True, show_default=True,
+              help="Also name the classes the model was evaluated on as unseen (recorded in the model).")
 @click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True)
 @click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's).")
 @click.option("--tile-size", type=int, default=None, help="Tile size in pixels.")

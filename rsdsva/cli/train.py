@@ -6,9 +6,9 @@ import json
 
 import click
 
-from rsdsva.cli.options import device_option, experiment_options
+from rsdsva.cli.options import device_option, experiment_from, experiment_options
 from rsdsva.models.losses import LossWeights
-from rsdsva.training.experiment import Experiment, evaluate_model, run_experiment
+from rsdsva.training.experiment import evaluate_model, run_experiment
 from rsdsva.training.loop import TrainConfig
 
 
@@ -33,13 +33,12 @@ from rsdsva.training.loop import TrainConfig
 @click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
 @click.option("--resume", is_flag=True, help="Continue from the work folder's last epoch.")
 @device_option
-def train_command(data, attributes, split, seed, folder_map, variant, word2vec, backbone, image_size, weights,
+def train_command(data, attributes, split, unseen, seed, folder_map, variant, word2vec, backbone, image_size, weights,
                   gsd_m, out, epochs, head_epochs, head_lr, lr, optimizer, weight_decay, sampler, ways, shots,
                   batch_size, num_workers, max_batches, resume, device) -> None:
     """Train DSVA on an image folder and write one model file with its evaluation."""
-    exp = Experiment(data=data, attributes=attributes, split=split, seed=seed, backbone=backbone,
-                     image_size=image_size, weights=weights, folder_map=folder_map, variant=variant,
-                     word2vec=word2vec, gsd_m=gsd_m)
+    exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed, backbone=backbone,
+                          image_size=image_size, weights=weights, variant=variant, word2vec=word2vec, gsd_m=gsd_m)
     config = TrainConfig(epochs=epochs, head_epochs=head_epochs, head_lr=head_lr, lr=lr, optimizer=optimizer,
                          weight_decay=weight_decay, sampler=sampler, ways=ways, shots=shots, batch_size=batch_size,
                          num_workers=num_workers, seed=seed, max_batches=max_batches, loss=LossWeights())
@@ -53,14 +52,14 @@ def train_command(data, attributes, split, seed, folder_map, variant, word2vec, 
 @experiment_options
 @click.option("--calibration", type=float, default=None, help="Use this lambda instead of choosing on validation.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here (a PNG beside it).")
-def evaluate_command(model, data, attributes, split, seed, folder_map, variant, word2vec, calibration, report) -> None:
+def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, variant, word2vec, calibration, report) -> None:
     """Evaluate MODEL (ZSL, GZSL U/S/H) on the split it was trained with."""
     from pathlib import Path
 
     from rsdsva.training.evaluate import plot_report
 
-    exp = Experiment(data=data, attributes=attributes, split=split, seed=seed, folder_map=folder_map,
-                     variant=variant, word2vec=word2vec)
+    exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed,
+                          variant=variant, word2vec=word2vec)
     result = evaluate_model(model, exp, calibration=calibration)
     if report:
         result.to_json(report)

@@ -64,3 +64,142 @@ AID_FOLDER_TO_CLASS: dict[str, str] = {
 }
 
 KNOWN_FOLDER_MAPS = {"ucm": UCM_FOLDER_TO_CLASS, "aid": AID_FOLDER_TO_CLASS}
+
+
+# -- the unified class names of the class library -------------------------------
+# Each ZS-ViDAT csv class -> one plain name shared across the four sets. Classes
+# merged here mean the same scene type (UCM 'park_lot', AID 'parking' and WHU-RS19
+# 'parking' are all 'parking_lot'); classes that only look alike stay apart
+# (UCM 'harbour' is a marina, AID 'port' a cargo port; 'overpass' vs 'viaduct').
+
+UCM_TO_UNIFIED: dict[str, str] = {
+    "agriculture": "farmland",
+    "airplane": "airplane",
+    "baseball_diamond": "baseball_field",
+    "beach": "beach",
+    "buildings": "buildings",
+    "chaparral": "chaparral",
+    "denser_residential": "dense_residential",
+    "forest": "forest",
+    "freeway": "freeway",
+    "golf_corse": "golf_course",
+    "harbour": "harbor",
+    "intersection": "intersection",
+    "medium_residential": "medium_residential",
+    "mobile_home_park": "mobile_home_park",
+    "overpass": "overpass",
+    "park_lot": "parking_lot",
+    "river": "river",
+    "runway": "runway",
+    "sparse_residential": "sparse_residential",
+    "storgetanks": "storage_tanks",
+    "tenniscourt": "tennis_court",
+}
+
+AID_TO_UNIFIED: dict[str, str] = {
+    "airport": "airport",
+    "bareland": "bare_land",
+    "baseballfield": "baseball_field",
+    "beach": "beach",
+    "bridge": "bridge",
+    "center": "center",
+    "church": "church",
+    "commercial": "commercial",
+    "denser_residential": "dense_residential",
+    "desert": "desert",
+    "farmland": "farmland",
+    "forest": "forest",
+    "industrial": "industrial",
+    "meadow": "meadow",
+    "medium_residential": "medium_residential",
+    "mountain": "mountain",
+    "park": "park",
+    "parking": "parking_lot",
+    "playground": "playground",
+    "pond": "pond",
+    "port": "port",
+    "railway_station": "railway_station",
+    "resort": "resort",
+    "river": "river",
+    "school": "school",
+    "sparse_residential": "sparse_residential",
+    "square": "square",
+    "stadium": "stadium",
+    "storgetanks": "storage_tanks",
+    "viaduct": "viaduct",
+}
+
+NWPU_TO_UNIFIED: dict[str, str] = {
+    "airplane": "airplane",
+    "airport": "airport",
+    "baseball_diamond": "baseball_field",
+    "basketball_court": "basketball_court",
+    "beach": "beach",
+    "bridge": "bridge",
+    "chaparral": "chaparral",
+    "church": "church",
+    "circular_farmland": "circular_farmland",
+    "cloud": "cloud",
+    "commercial_area": "commercial",
+    "denser_residential": "dense_residential",
+    "desert": "desert",
+    "forest": "forest",
+    "freeway": "freeway",
+    "golf_corse": "golf_course",
+    "ground_track_field": "ground_track_field",
+    "harbour": "harbor",
+    "industrial_area": "industrial",
+    "intersection": "intersection",
+    "island": "island",
+    "lake": "lake",
+    "meadow": "meadow",
+    "medium_residential": "medium_residential",
+    "mobile_home_park": "mobile_home_park",
+    "mountain": "mountain",
+    "overpass": "overpass",
+    "palace": "palace",
+    "park_lot": "parking_lot",
+    "railway": "railway",
+    "railway_station": "railway_station",
+    "rectangular_farmland": "rectangular_farmland",
+    "river": "river",
+    "roundabout": "roundabout",
+    "runway": "runway",
+    "sea_ice": "sea_ice",
+    "ship": "ship",
+    "snowberg": "snowberg",
+    "sparse_residential": "sparse_residential",
+    "stadium": "stadium",
+    "storgetanks": "storage_tanks",
+    "tenniscourt": "tennis_court",
+    "terrace": "terrace",
+    "thermal_power_station": "thermal_power_station",
+    "wetland": "wetland",
+}
+
+RSD_TO_UNIFIED: dict[str, str] = {
+    "airport": "airport",
+    "beach": "beach",
+    "bridge": "bridge",
+    "commercial": "commercial",
+    "desert": "desert",
+    "farmland": "farmland",
+    "footballField": "football_field",
+    "forest": "forest",
+    "industrial": "industrial",
+    "meadow": "meadow",
+    "mountain": "mountain",
+    "park": "park",
+    "parking": "parking_lot",
+    "pond": "pond",
+    "port": "port",
+    "railway_station": "railway_station",
+    "residential": "residential",
+    "river": "river",
+    "viaduct": "viaduct",
+}
+
+TO_UNIFIED = {"ucm": UCM_TO_UNIFIED, "aid": AID_TO_UNIFIED, "nwpu": NWPU_TO_UNIFIED, "rsd": RSD_TO_UNIFIED}
+
+KNOWN_FOLDER_MAPS["ucm-unified"] = {f: UCM_TO_UNIFIED[c] for f, c in UCM_FOLDER_TO_CLASS.items()}
+KNOWN_FOLDER_MAPS["aid-unified"] = {f: AID_TO_UNIFIED[c] for f, c in AID_FOLDER_TO_CLASS.items()}

@@ -32,6 +32,7 @@ class MapSettings:
 
     model: str | None = None  # None: the embedded default model
     classes: str | None = None  # unseen classes file
+    held_out: bool = True  # also rank the classes the model was evaluated on as unseen
     mode: str = "gzsl"
     calibration: float | None = None  # None: the model's own
     tile_size: int | None = None  # pixels; None: from tile_m
@@ -79,12 +80,20 @@ def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple
 
 
 def load_classes(info, settings: MapSettings) -> ClassSpace:
-    """The model's seen classes plus the user's unseen classes file, if any."""
+    """The model's seen classes, its held-out (unseen) classes, and the user's classes file.
+
+    A class of the user's file replaces a held-out class of the same name.
+    """
     classes = info.classes.with_seen(True)
+    extra = None
     if settings.classes:
-        extra = ClassSpace.load(settings.classes, vocabulary=info.classes.attributes)
-        classes = classes.concat(extra.with_seen(False))
-    return classes
+        extra = ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
+    held = info.held_out_classes() if settings.held_out else None
+    if held is not None:
+        keep = [n for n in held.names if extra is None or n not in extra.names]
+        if keep:
+            classes = classes.concat(held.subset(keep))
+    return classes.concat(extra) if extra is not None else classes
 
 
 @dataclass

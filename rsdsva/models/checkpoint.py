@@ -70,6 +70,14 @@ class ModelInfo:
     def replace(self, **changes: Any) -> ModelInfo:
         return replace(self, **changes)
 
+    def held_out_classes(self) -> ClassSpace | None:
+        """The classes held out of training for the model's evaluation (unseen), if recorded."""
+        data = self.provenance.get("unseen_classes")
+        if not data:
+            return None
+        held = ClassSpace.from_dict(data, source="checkpoint held-out classes")
+        return held.rescaled(self.classes.scale).with_seen(False)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsdsva.classes import ClassSpace
+from rsdsva.library import LIBRARIES, load_library
 from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
@@ -20,27 +21,47 @@ class Experiment:
     """What to train on and how.
 
     Attributes:
-        data: image folder with one sub-folder per class.
+        data: image folder with one sub-folder per class, or several such folders
+            (their images pooled; a class may have images in several).
         attributes: class-attribute CSV/YAML (classes x attributes).
         split: ``SEEN/UNSEEN`` sizes, e.g. ``16/5``; unseen classes drawn with ``seed``.
-        folder_map: ``ucm``, ``aid`` or None (folder names are class names).
+        folder_map: ``ucm``, ``aid``, ``ucm-unified``, ``aid-unified`` or None (folder
+            names are class names); with several folders, one per folder.
+        unseen: the held-out classes, named (instead of drawn by ``split``).
         variant: ``dsva`` (full), ``vam`` (VAM head only), ``word2vec`` (class
             vectors from attribute word2vec), ``official-loss`` (double softmax).
         word2vec: the ``<SET>_attribute_word2vec.npy`` file for ``variant='word2vec'``.
         gsd_m: ground sample distance of the images, stored in the model for mapping.
     """
 
-    data: str | Path
+    data: str | Path | tuple[str | Path, ...]
     attributes: str | Path
     split: str = "16/5"
     seed: int = 0
     backbone: str = "ViT-B-32"
     image_size: int | None = None
     weights: str | Path | None = None
-    folder_map: str | None = None
+    folder_map: str | tuple[str | None, ...] | None = None
     variant: str = "dsva"
     word2vec: str | Path | None = None
     gsd_m: float | None = None
+    unseen: tuple[str, ...] | None = None
+
+    def sources(self) -> list[tuple[str | Path, str | None]]:
+        """(folder, folder map) pairs."""
+        folders = list(self.data) if isinstance(self.data, (list, tuple)) else [self.data]
+        maps = list(self.folder_map) if isinstance(self.folder_map, (list, tuple)) else [self.folder_map]
+        maps = maps * len(folders) if len(maps) == 1 else maps
+        if len(maps) != len(folders):
+            from rsdsva.errors import DatasetError
+
+            raise DatasetError(f"{len(folders)} data folders but {len(maps)} folder maps; give one map per folder")
+        return list(zip(folders, maps))
+
+
+def load_classes_spec(spec: str | Path) -> ClassSpace:
+    """A classes file, or a class library by name (``unified``, ``ucm``, ...)."""
+    return load_library(str(spec)) if str(spec) in LIBRARIES else ClassSpace.load(spec)
 
 
 def prepare(exp: Experiment, unseen: list[str] | None = None):
@@ -52,10 +73,15 @@ def prepare(exp: Experiment, unseen: list[str] | None = None):
 
     if exp.variant not in VARIANTS:
         raise DatasetError(f"variant {exp.variant!r} is not one of {', '.join(VARIANTS)}")
-    classes = ClassSpace.load(exp.attributes)
-    samples = scan_image_folder(exp.data, classes, exp.folder_map)
+    classes = load_classes_spec(exp.attributes)
+    samples = [s for root, fmap in exp.sources() for s in scan_image_folder(root, classes, fmap)]
     present = [n for n in classes.names if any(s.label == n for s in samples)]
     classes = classes.subset(present)
+    if unseen is None and exp.unseen:
+        unseen = list(exp.unseen)
+        missing = sorted(set(unseen) - set(present))
+        if missing:
+            raise DatasetError(f"held-out classes {missing} have no images in {exp.data}; name classes of the data")
     if unseen is None:
         _, n_unseen = parse_split(exp.split, len(classes))
         unseen = choose_unseen(classes.names, n_unseen, exp.seed)

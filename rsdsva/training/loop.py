@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     loss: LossWeights = field(default_factory=LossWeights)
     max_batches: int | None = None  # per epoch; for quick runs and tests
+    max_minutes: float | None = None  # time budget: fewer epochs (whole cosine schedule) if the first is slow
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,7 +151,9 @@ def train_dsva(
         if state["stage"] == stage_name:
             opt.load_state_dict(state["optimizer"])
 
-    for epoch in range(start, config.epochs):
+    run_start = time.perf_counter()
+    epoch = start
+    while epoch < config.epochs:
         name, params, base_lr = _stage(model, epoch, config)
         if name != stage_name:
             stage_name, opt = name, _optimizer(params, base_lr, config)
@@ -205,12 +208,27 @@ def train_dsva(
         )
         (out_dir / "last.pt.part").replace(state_path)
         (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+        epoch += 1
+        if config.max_minutes and epoch == start + 1:
+            config = _fit_budget(config, epoch, time.perf_counter() - run_start, progress)
     for p in model.parameters():
         p.requires_grad_(True)
     return TrainResult(
         best_epoch=int(best[1]), best_metric=float(best[0]), history=history,
         model_path=out_dir / "best.safetensors", calibration=float(best[2]),
     )
+
+
+def _fit_budget(config: TrainConfig, done: int, seconds: float, progress: bool) -> TrainConfig:
+    """Fewer epochs when the first one shows the budget cannot hold them all."""
+    from dataclasses import replace
+
+    fits = max(int(config.max_minutes * 60 / seconds), done, config.head_epochs + 1)
+    if fits >= config.epochs:
+        return config
+    if progress:
+        tqdm.write(f"time budget {config.max_minutes} min: {fits} epochs instead of {config.epochs}")
+    return replace(config, epochs=fits)
 
 
 def _lr_at(progress: float, base: float, cfg: TrainConfig) -> float:

@@ -1,0 +1,76 @@
+"""The class library shipped with rsdsva: known classes to pick by name.
+
+``rsdsva/resources/library/`` holds, for each human-annotated set (UC Merced,
+AID, NWPU-RESISC45, WHU-RS19), its class-attribute matrix as a ClassSpace file
+(``<set>.yaml``, plain class names, the csv's values) and its vocabulary with
+groups and phrases (``<set>_vocabulary.yaml``); and the unified library
+(``unified.yaml``, ``unified_vocabulary.yaml``), where attributes and classes that
+mean the same thing in several sets are one. ``scripts/build_class_library.py``
+writes every file but ``unified_vocabulary.yaml`` (hand-written) from the csvs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from rsdsva.attributes.vocabulary import Vocabulary
+from rsdsva.classes import ClassSpace, _suggest
+from rsdsva.errors import ClassSpaceError
+
+LIBRARY_DIR = Path(__file__).resolve().parent / "resources" / "library"
+
+
+@dataclass(frozen=True)
+class LibrarySet:
+    key: str  # file stem, and the csv prefix in lower case
+    title: str
+    citation: str
+
+
+SETS = {
+    s.key: s
+    for s in (
+        LibrarySet("ucm", "UC Merced Land Use", "Yang & Newsam, Bag-of-visual-words and spatial extensions for land-use classification, ACM SIGSPATIAL 2010"),
+        LibrarySet("aid", "AID, Aerial Image Dataset", "Xia et al., AID: a benchmark data set for performance evaluation of aerial scene classification, IEEE TGRS 2017"),
+        LibrarySet("nwpu", "NWPU-RESISC45", "Cheng, Han & Lu, Remote sensing image scene classification: benchmark and state of the art, Proc. IEEE 2017"),
+        LibrarySet("rsd", "WHU-RS19", "Xia et al., Structural high-resolution satellite image indexing, ISPRS TC VII Symposium 2010"),
+    )
+}
+ATTRIBUTES_CITATION = "class attributes: ZS-ViDAT, Ghosh et al., zero-shot remote-sensing scene classification"
+LIBRARIES = ("unified", *SETS)
+
+
+def _library_file(name: str, suffix: str) -> Path:
+    if name not in LIBRARIES:
+        raise ClassSpaceError(f"unknown class library {name!r}{_suggest(name, LIBRARIES)}; libraries: {', '.join(LIBRARIES)}")
+    return LIBRARY_DIR / f"{name}{suffix}"
+
+
+def load_library(name: str = "unified") -> ClassSpace:
+    """The library's classes (all flagged seen), e.g. ``load_library('aid')``."""
+    return ClassSpace.load(_library_file(name, ".yaml"))
+
+
+def load_vocabulary(spec: str | Path) -> Vocabulary:
+    """A library vocabulary by name (``unified``, ``ucm``, ...) or a vocabulary YAML file."""
+    if str(spec) in LIBRARIES:
+        return Vocabulary.load(_library_file(str(spec), "_vocabulary.yaml"))
+    return Vocabulary.load(spec)
+
+
+def library_sources(name: str = "unified") -> dict[str, dict[str, str]]:
+    """class -> {set: the class's name in that set's csv}."""
+    import yaml
+
+    data = yaml.safe_load(_library_file(name, ".yaml").read_text(encoding="utf-8"))
+    return {c: dict(s) for c, s in (data.get("sources") or {}).items()}
+
+
+def pick(names: Iterable[str], library: str = "unified", seen: bool = False) -> ClassSpace:
+    """Known classes by name, flagged unseen by default (to add to a model's classes)."""
+    names = list(names)
+    if not names:
+        raise ClassSpaceError("no class names given; see `rsdsva classes list` for the library's classes")
+    return load_library(library).subset(names).with_seen(seen)
