@@ -207,3 +207,24 @@ def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):
             assert ids[t.row, t.col] == t.class_id
             assert scores[t.row, t.col] * lab.scales[1] == pytest.approx(t.score, abs=1e-4)
         assert lab.colormap(1)[0][:3] != (0, 0, 0)
+
+
+def test_map_names_the_models_held_out_classes(make_geotiff, tiny_model, small_classes, tmp_path):
+    from rsdsva.mapping.pipeline import load_classes
+    from rsdsva.models import save_checkpoint
+
+    model, info = tiny_model
+    info = info.replace(provenance={"unseen_classes": small_classes.subset(["harbor"]).to_dict()})
+    ckpt = save_checkpoint(model, info, tmp_path / "held.safetensors")
+    classes = load_classes(info, MapSettings())
+    assert classes.names == ("forest", "city", "beach", "harbor") and list(classes.seen) == [True] * 3 + [False]
+    assert load_classes(info, MapSettings(held_out=False)).names == ("forest", "city", "beach")
+    user = tmp_path / "user.yaml"
+    user.write_text("classes:\n  harbor: [boats]\n  marsh: [water, trees]\n")
+    mine = load_classes(info, MapSettings(classes=str(user)))
+    assert mine.names == ("forest", "city", "beach", "harbor", "marsh")
+    assert mine.vector("harbor")[info.classes.attributes.index("water")] == 0  # the user's harbor won
+    out = tmp_path / "held.gpkg"
+    map_scene(make_geotiff(shape=(64, 64)), out, MapSettings(model=str(ckpt)))
+    layer = gpd.read_file(out, layer="classes")
+    assert list(layer.name) == ["forest", "city", "beach", "harbor"] and list(layer.seen) == [True] * 3 + [False]

@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from rsdsva.cli import cli
+from rsdsva.errors import DatasetError
 from rsdsva.models import load_checkpoint
 from rsdsva.training import metrics as M
 from rsdsva.training.experiment import Experiment, prepare
@@ -103,3 +104,35 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     again = CliRunner().invoke(cli, ["evaluate", str(out), *args])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["zsl"] == pytest.approx(summary["zsl"])
+
+
+def test_pooled_folders_over_the_unified_library_with_named_held_out_classes(tmp_path):
+    """UCM and AID folders pooled: a class in both (beach) gets the images of both."""
+    ucm, aid = tmp_path / "ucm", tmp_path / "aid"
+    for root, folders in ((ucm, ("beach", "forest", "harbor")), (aid, ("Beach", "Pond", "Desert"))):
+        src = DATA / ("ucm" if root == ucm else "aid150")
+        for folder in folders:
+            (root / folder).mkdir(parents=True)
+            for f in sorted((src / folder).iterdir())[:12]:
+                (root / folder / f.name).symlink_to(f)
+    exp = Experiment(data=(ucm, aid), folder_map=("ucm-unified", "aid-unified"), attributes="unified",
+                     unseen=("pond", "harbor"), backbone="tiny-vit")
+    classes, split = prepare(exp)
+    assert set(classes.names) == {"beach", "forest", "harbor", "pond", "desert"}
+    assert split.unseen == ["harbor", "pond"] and sorted(split.seen) == ["beach", "desert", "forest"]
+    beach = [s for part in (split.train, split.val_seen, split.test_seen) for s in part if s.label == "beach"]
+    assert len(beach) == 24 and {"ucm", "aid"} == {"aid" if "/aid/" in s.source else "ucm" for s in beach}
+    with pytest.raises(DatasetError, match="no images"):
+        prepare(Experiment(data=(ucm, aid), folder_map=("ucm-unified", "aid-unified"), attributes="unified",
+                           unseen=("airport",)))
+    with pytest.raises(DatasetError, match="one map per folder"):
+        prepare(Experiment(data=(ucm, aid, ucm), folder_map=("ucm-unified", "aid-unified"), attributes="unified"))
+
+
+def test_time_budget_shortens_the_schedule_after_the_first_epoch():
+    from rsdsva.training.loop import _fit_budget
+
+    cfg = TrainConfig(epochs=50, head_epochs=2, max_minutes=1.0)
+    assert _fit_budget(cfg, 1, seconds=6.0, progress=False).epochs == 10
+    assert _fit_budget(cfg, 1, seconds=0.5, progress=False).epochs == 50
+    assert _fit_budget(cfg, 1, seconds=600.0, progress=False).epochs == 3  # at least one stage-2 epoch

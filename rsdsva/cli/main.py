@@ -32,8 +32,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import explain, info, map, train
+    from rsdsva.cli import attributes, classes, explain, info, map, train
 
+    cli.add_command(attributes.group)
+    cli.add_command(classes.group)
     cli.add_command(explain.command)
     cli.add_command(info.command)
     cli.add_command(map.command)

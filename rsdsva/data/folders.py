@@ -129,3 +129,16 @@ def _to_uint8(image: torch.Tensor) -> torch.Tensor:
     if image.is_floating_point() and image.max() <= 1.0:
         image = image * 255
     return image.clamp(0, 255).round().to(torch.uint8)
+
+
+def images_by_class(
+    root: str | Path, folder_map: Mapping[str, str] | str | None = None, max_images: int | None = None
+) -> dict[str, list[str]]:
+    """class -> image paths of a folder with one sub-folder per class (the first
+    ``max_images`` of each, in name order, when given)."""
+    out: dict[str, list[str]] = {}
+    for s in scan_image_folder(root, None, folder_map):
+        paths = out.setdefault(s.label, [])
+        if max_images is None or len(paths) < max_images:
+            paths.append(str(s.source))
+    return out

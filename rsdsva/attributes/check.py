@@ -1,0 +1,104 @@
+"""Check a classes file against a model: unknown attributes, nearest classes, near-duplicates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from rsdsva.classes import ClassSpace, _suggest
+from rsdsva.errors import ClassSpaceError, MissingFileError
+from rsdsva.models.dsva import normalized_vectors
+
+DUPLICATE_COSINE = 0.95  # above this two classes are all but indistinguishable to the model
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    name: str
+    cosine: float
+    kind: str  # "seen", "held-out" or "new"
+
+
+@dataclass(frozen=True)
+class ClassCheck:
+    name: str
+    neighbours: tuple[Neighbour, ...]
+    same_name: str | None = None  # "seen" or "held-out" when the model already has a class of this name
+
+    @property
+    def duplicate(self) -> Neighbour | None:
+        first = self.neighbours[0] if self.neighbours else None
+        return first if first is not None and first.cosine >= DUPLICATE_COSINE else None
+
+
+def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tuple[str, str]]:
+    """(class, attribute) pairs of a classes file that name attributes outside ``vocabulary``."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"classes file not found: {path}; check the path")
+    known = set(vocabulary)
+    if path.suffix.lower() == ".csv":
+        header = path.read_text(encoding="utf-8").splitlines()[0].split(",")[1:]
+        return [("(header)", a.strip()) for a in header if a.strip() not in known]
+    try:
+        data = _parse(path)
+    except Exception:  # not parseable: ClassSpace.load gives the one-line reason
+        return []
+    found = []
+    if isinstance(data.get("attributes"), list):
+        found += [("(attributes list)", str(a)) for a in data["attributes"] if str(a) not in known]
+        return found
+    for name, spec in (data.get("classes") or {}).items():
+        if isinstance(spec, Mapping) and {"vector", "attributes", "seen"} & set(spec):
+            spec = spec.get("vector", spec.get("attributes"))
+        keys = spec.keys() if isinstance(spec, Mapping) else spec if isinstance(spec, list) else []
+        found += [(str(name), str(k)) for k in keys if isinstance(k, str) and k not in known]
+    return found
+
+
+def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
+    """Validate ``path`` against the model ``info`` and find each new class's nearest classes.
+
+    Raises one ClassSpaceError naming every unknown attribute (with suggestions).
+    """
+    vocab = info.classes.attributes
+    unknown = unknown_attributes(path, vocab)
+    if unknown:
+        listed = ", ".join(f"{a!r} ({c}{_suggest(a, vocab).replace('; ', ': ', 1)})" for c, a in unknown[:6])
+        more = f" and {len(unknown) - 6} more" if len(unknown) > 6 else ""
+        raise ClassSpaceError(f"{path}: unknown attributes {listed}{more}; `rsdsva info MODEL` lists the model's vocabulary")
+    new = ClassSpace.load(path, vocabulary=vocab)
+    if new.attributes != vocab:
+        raise ClassSpaceError(f"{path}: its attribute list differs from the model's (order or names); "
+                              "drop the 'attributes' list to use the model's")
+    existing = [(info.classes.with_seen(True), "seen")]
+    held = info.held_out_classes()
+    if held is not None:
+        existing.append((held, "held-out"))
+    names = [n for space, _ in existing for n in space.names] + list(new.names)
+    kinds = [kind for space, kind in existing for _ in space.names] + ["new"] * len(new)
+    vectors = np.concatenate([normalized_vectors(space) for space, _ in existing] + [normalized_vectors(new)])
+    cos = normalized_vectors(new) @ vectors.T
+    offset = len(names) - len(new)
+    report = []
+    for i, name in enumerate(new.names):
+        same = [j for j in range(offset) if names[j] == name]
+        order = [j for j in np.argsort(-cos[i]) if j != offset + i and j not in same][:k]
+        neighbours = tuple(Neighbour(names[j], float(cos[i, j]), kinds[j]) for j in order)
+        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None))
+    return report
+
+
+def _parse(path: Path) -> Mapping[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+    else:
+        import yaml
+
+        data = yaml.safe_load(text)
+    return data if isinstance(data, Mapping) else {}

@@ -1,0 +1,64 @@
+"""A class's attribute vector estimated from a few example images by a trained DSVA.
+
+The model's Visual-Attribute Mapping is trained to regress each image onto its
+class's (unit-norm) attribute vector, so its output for a handful of images of a
+new class, averaged, estimates that class's vector. Negative values are set to 0
+(attributes run from absent to present) and the vector is rescaled so that its
+strongest attribute gets the vocabulary's scale, like the human matrices.
+``head='prototype'`` uses the prototype attribute scores instead.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import ClassSpaceError
+
+HEADS = ("vam", "prototype")
+
+
+@torch.inference_mode()
+def attributes_from_images(
+    model,
+    info,
+    images: Mapping[str, Sequence[str]],
+    head: str = "vam",
+    seen: bool = False,
+    batch_size: int = 32,
+) -> ClassSpace:
+    """Estimated vectors of the classes in ``images`` (class -> a few image paths)."""
+    from rsdsva.data.folders import read_image
+    from rsdsva.predict import Classifier
+
+    if head not in HEADS:
+        raise ClassSpaceError(f"head {head!r} is not one of {', '.join(HEADS)}")
+    if head == "prototype" and model.prototypes is None:
+        raise ClassSpaceError("this model has no attribute prototypes; use head 'vam'")
+    from torchvision.transforms import v2
+
+    runner = Classifier(model, info, info.classes)  # for its input preparation
+    resize = v2.Resize((runner.size, runner.size), antialias=True)  # example images may differ in size
+    vocab = info.classes
+    rows = []
+    for name, paths in images.items():
+        if not paths:
+            raise ClassSpaceError(f"class {name!r} has no example images; give at least one")
+        scores = []
+        for start in range(0, len(paths), batch_size):
+            batch = torch.stack([resize(read_image(p)) for p in paths[start : start + batch_size]])
+            x = runner.prepare(batch.float() / 255)
+            out = model(x)
+            scores.append((out.vam_attributes if head == "vam" else out.prototype_attributes).float().cpu())
+        mean = torch.cat(scores).mean(dim=0).clamp(min=0).numpy()
+        if not mean.any():
+            raise ClassSpaceError(f"class {name!r}: the model predicts no attribute present for its images")
+        rows.append(mean / mean.max() * vocab.scale)
+    return ClassSpace(
+        names=list(images), attributes=vocab.attributes, matrix=np.stack(rows),
+        seen=np.full(len(images), seen), groups=vocab.groups, scale=vocab.scale,
+    )
+
