@@ -20,7 +20,6 @@ from rsdsva.data.names import TO_UNIFIED
 from rsdsva.errors import ClassSpaceError, MissingFileError, WeightsError
 from rsdsva.library import LIBRARIES, SETS, library_sources, load_library, load_vocabulary, pick
 from rsdsva.models.checkpoint import read_model_info
-from rsdsva.models.dsva import normalized_vectors
 from tests.conftest import ATTRIBUTES, DATA
 
 # -- vocabularies -----------------------------------------------------------------
