@@ -72,7 +72,8 @@ def write_geopackage(
     import pyogrio
 
     path = str(path)
-    pyogrio.write_dataframe(tiles, path, layer="tiles", driver="GPKG")
+    # GeoPackage 1.2: read without warnings by the older GDAL of QGIS LTR installs (3.22 ships GDAL 3.6)
+    pyogrio.write_dataframe(tiles, path, layer="tiles", driver="GPKG", dataset_options={"VERSION": "1.2"})
     pyogrio.write_dataframe(regions_frame(tiles), path, layer="regions", driver="GPKG", append=False)
     pyogrio.write_dataframe(classes, path, layer="classes", driver="GPKG")
     table = pd.DataFrame({"key": list(run), "value": [json.dumps(v, default=str) for v in run.values()]})
@@ -118,7 +119,7 @@ def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, i
             "styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), "
             "update_time DATETIME)"
         )
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # GeoPackage DATETIME form
         qml = _qml(names, colors)
         for layer in ("tiles", "regions"):
             db.execute(

@@ -1,0 +1,50 @@
+"""Processing algorithm "Check classes file": runs ``rsdsva classes check``."""
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingOutputString,
+    QgsProcessingParameterFile,
+)
+
+from .map_algorithm import CLASS_FILES
+from .runner import run_rsdsva
+
+HELP = (
+    "Validates an unseen-classes file against a model's attribute vocabulary (every unknown attribute is "
+    "named, with the closest valid name) and lists each class's nearest existing classes. A class all but "
+    "identical to an existing one is warned about: the model cannot tell the two apart."
+)
+
+
+class CheckClassesAlgorithm(QgsProcessingAlgorithm):
+    def name(self):
+        return "checkclasses"
+
+    def displayName(self):  # noqa: N802
+        return "Check classes file"
+
+    def group(self):
+        return "Scene classification"
+
+    def groupId(self):  # noqa: N802
+        return "sceneclassification"
+
+    def shortHelpString(self):  # noqa: N802
+        return HELP
+
+    def createInstance(self):  # noqa: N802
+        return CheckClassesAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterFile("CLASSES", "Classes file", fileFilter=CLASS_FILES))
+        self.addParameter(QgsProcessingParameterFile(
+            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True))
+        self.addOutput(QgsProcessingOutputString("REPORT", "Report"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        args = ["classes", "check", self.parameterAsFile(parameters, "CLASSES", context)]
+        model = self.parameterAsFile(parameters, "MODEL", context)
+        if model:
+            args += ["--model", model]
+        lines = run_rsdsva(args, feedback, progress_json=False)
+        return {"REPORT": "\n".join(lines or [])}

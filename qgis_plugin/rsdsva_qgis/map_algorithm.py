@@ -1,0 +1,137 @@
+"""Processing algorithm "Map scene classes (DSVA zero-shot)": runs ``rsdsva map``."""
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from .runner import run_rsdsva
+
+MODES = ["gzsl", "zsl", "seen"]
+MODE_LABELS = ["All classes (seen and unseen, calibrated)", "Unseen classes only", "Seen classes only"]
+DEVICES = ["auto", "cpu", "cuda"]
+CLASS_FILES = "Classes files (*.yaml *.yml *.json *.csv)"
+
+HELP = (
+    "Tiles the input raster and classifies every tile with a DSVA model into the model's classes (seen in "
+    "training), the classes it was evaluated on (held out) and the unseen classes of your classes file. "
+    "Writes a GeoPackage with the layers <b>tiles</b> (label, score and top-k per tile, coloured by label), "
+    "<b>regions</b> (adjacent tiles of one label merged), <b>classes</b> and <b>run</b>."
+    "<p><b>Unseen classes file</b>: YAML such as <code>classes: {marsh: [has_water, has_grass]}</code> over the "
+    "model's attribute vocabulary (<code>rsdsva info</code> lists it; <i>Check classes file</i> validates one).</p>"
+    "<p><b>Tile size</b> and <b>stride</b> are in pixels, the <b>footprint</b> in metres; empty fields use the "
+    "model's defaults.</p>"
+    "<p>Runs the <code>rsdsva</code> executable, set under Processing options, Providers, rsdsva. Cancelling "
+    "stops it and leaves no output.</p>"
+)
+
+
+class MapScenesAlgorithm(QgsProcessingAlgorithm):
+    def name(self):
+        return "mapsceneclasses"
+
+    def displayName(self):  # noqa: N802
+        return "Map scene classes (DSVA zero-shot)"
+
+    def group(self):
+        return "Scene classification"
+
+    def groupId(self):  # noqa: N802
+        return "sceneclassification"
+
+    def shortHelpString(self):  # noqa: N802
+        return HELP
+
+    def createInstance(self):  # noqa: N802
+        return MapScenesAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
+        self.addParameter(QgsProcessingParameterFile(
+            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True))
+        self.addParameter(QgsProcessingParameterFile(
+            "CLASSES", "Unseen classes file", fileFilter=CLASS_FILES, optional=True))
+        self.addParameter(QgsProcessingParameterEnum("MODE", "Classes to choose from", MODE_LABELS, defaultValue=0))
+        self.addParameter(_number("TILE_SIZE", "Tile size (pixels)"))
+        self.addParameter(_number("STRIDE", "Stride (pixels; below tile size: overlap)"))
+        self.addParameter(_number("TILE_M", "Tile footprint (metres)", double=True))
+        self.addParameter(QgsProcessingParameterString(
+            "BANDS", "Bands as R,G,B (e.g. 1,2,3; empty: RGB)", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "TOP_K", "Labels kept per tile (top-k)", QgsProcessingParameterNumber.Integer, 3, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MAX_NODATA", "Skip tiles with more nodata than (0-1)", QgsProcessingParameterNumber.Double,
+            0.5, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", DEVICES, defaultValue=0))
+        for param in (
+            QgsProcessingParameterNumber("BATCH_SIZE", "Batch size", QgsProcessingParameterNumber.Integer, 64, minValue=1),
+            QgsProcessingParameterNumber("CALIBRATION", "Calibration (lambda; empty: the model's)",
+                                         QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterBoolean("HELD_OUT", "Also name the model's held-out classes", True),
+        ):
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(param)
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "OUTPUT", "Output GeoPackage", "GeoPackage (*.gpkg)"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            "LABEL_RASTER", "Label raster (class id, score)", optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputVectorLayer("TILES", "Tiles", QgsProcessing.TypeVectorPolygon))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        if layer is None:
+            raise QgsProcessingException("no input raster")
+        source = layer.source()
+        if layer.providerType() != "gdal" or not source:
+            raise QgsProcessingException(f"{layer.name()}: rsdsva reads raster files; save the layer to a GeoTIFF first")
+        out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        args = ["map", source, "--out", out, "--overwrite",
+                "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
+                "--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
+                "--top-k", str(self.parameterAsInt(parameters, "TOP_K", context)),
+                "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
+                "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context))]
+        for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
+            value = self.parameterAsFile(parameters, key, context)
+            if value:
+                args += [flag, value]
+        for key, flag, as_int in (("TILE_SIZE", "--tile-size", True), ("STRIDE", "--stride", True),
+                                  ("TILE_M", "--tile-m", False), ("CALIBRATION", "--calibration", False)):
+            if parameters.get(key) not in (None, ""):
+                value = (self.parameterAsInt if as_int else self.parameterAsDouble)(parameters, key, context)
+                args += [flag, str(value)]
+        bands = self.parameterAsString(parameters, "BANDS", context).strip()
+        if bands:
+            args += ["--bands", bands]
+        if not self.parameterAsBool(parameters, "HELD_OUT", context):
+            args.append("--no-held-out")
+        label_raster = self.parameterAsOutputLayer(parameters, "LABEL_RASTER", context)
+        if label_raster:
+            args += ["--raster", label_raster]
+        if run_rsdsva(args, feedback) is None:
+            return {}
+        tiles = f"{out}|layername=tiles"
+        # loads into the project when run from the toolbox; the layer's default style (in the file) colours it
+        details = QgsProcessingContext.LayerDetails("rsdsva tiles", context.project(), "TILES")
+        context.addLayerToLoadOnCompletion(tiles, details)
+        result = {"OUTPUT": out, "TILES": tiles}
+        if label_raster:
+            result["LABEL_RASTER"] = label_raster
+        return result
+
+
+def _number(name, description, double=False):
+    kind = QgsProcessingParameterNumber.Double if double else QgsProcessingParameterNumber.Integer
+    return QgsProcessingParameterNumber(name, description, kind, optional=True, minValue=0 if double else 1)

@@ -1,0 +1,133 @@
+"""Find and run the rsdsva executable; its JSON progress lines drive the feedback.
+
+QGIS's Python never imports torch or rsdsva: QGIS's numpy and GDAL never meet
+PyTorch's. The command writes its output to a temporary file and renames it at
+the end, and treats SIGTERM like Ctrl-C, so a cancelled run leaves nothing.
+"""
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+
+from qgis.core import QgsProcessingException
+
+EXECUTABLE_SETTING = "RSDSVA_EXECUTABLE"
+INSTALL_HELP = (
+    "rsdsva executable not found. Install rsdsva in its own Python environment "
+    "(python3 -m venv ~/rsdsva-env && ~/rsdsva-env/bin/pip install rsdsva, or pip install -e . in a "
+    "checkout), then set Processing > Options > Providers > rsdsva > rsdsva executable to "
+    "~/rsdsva-env/bin/rsdsva, or set the RSDSVA_EXECUTABLE environment variable, or put rsdsva on PATH."
+)
+
+
+def find_executable():
+    """The plugin setting, then RSDSVA_EXECUTABLE, then PATH; else a QgsProcessingException."""
+    candidates = []
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+
+        candidates.append(ProcessingConfig.getSetting(EXECUTABLE_SETTING) or "")
+    except Exception:  # provider not loaded (e.g. a bare test): the other sources still work
+        pass
+    candidates.append(os.environ.get(EXECUTABLE_SETTING, ""))
+    for candidate in candidates:
+        if candidate:
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+            raise QgsProcessingException(f"rsdsva executable {candidate} does not exist or is not executable. "
+                                         + INSTALL_HELP)
+    found = shutil.which("rsdsva")
+    if found:
+        return found
+    raise QgsProcessingException(INSTALL_HELP)
+
+
+def run_rsdsva(args, feedback, progress_json=True):
+    """Run ``rsdsva ARGS``; return its stdout lines. Cancelling terminates it (no output is left)."""
+    command = [find_executable(), *args]
+    if progress_json:
+        command += ["--progress", "json"]
+    feedback.pushCommandInfo(" ".join(command))
+    env = dict(os.environ)
+    for key in ("PYTHONPATH", "PYTHONHOME"):  # QGIS's Python paths must not leak into rsdsva's interpreter
+        env.pop(key, None)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = queue.Queue()
+    stdout = []
+    readers = [
+        threading.Thread(target=_pump, args=(proc.stderr, lines), daemon=True),
+        threading.Thread(target=lambda: stdout.extend(proc.stdout), daemon=True),
+    ]
+    for t in readers:
+        t.start()
+    errors = []
+    while True:
+        if feedback.isCanceled():
+            _stop(proc)
+            proc.stdout.close()
+            proc.stderr.close()
+            feedback.reportError("cancelled: rsdsva stopped, no output written")
+            return None
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            if proc.poll() is not None and not readers[0].is_alive() and lines.empty():
+                break
+            continue
+        if line is None:
+            continue
+        _handle(line, feedback, errors)
+    proc.wait()
+    readers[1].join(timeout=5)
+    proc.stdout.close()
+    proc.stderr.close()
+    for line in stdout:
+        feedback.pushInfo(line.rstrip())
+    if proc.returncode != 0:
+        message = errors[-1] if errors else f"rsdsva exited with status {proc.returncode}"
+        raise QgsProcessingException(message)
+    return [line.rstrip() for line in stdout]
+
+
+def _pump(stream, lines):
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _handle(line, feedback, errors):
+    line = line.rstrip()
+    if not line:
+        return
+    try:
+        event = json.loads(line)
+    except ValueError:
+        event = None
+    if isinstance(event, dict) and event.get("event") == "progress":
+        total = event.get("total") or 0
+        if total:
+            feedback.setProgress(100.0 * event.get("done", 0) / total)
+        return
+    if isinstance(event, dict):
+        feedback.pushInfo(json.dumps(event))
+        return
+    if line.startswith("Error: "):
+        errors.append(line[len("Error: "):])
+        feedback.reportError(line)
+    elif line.startswith("Warning: "):
+        feedback.pushWarning(line[len("Warning: "):]) if hasattr(feedback, "pushWarning") else feedback.pushInfo(line)
+    else:
+        feedback.pushInfo(line)
+
+
+def _stop(proc):
+    """SIGTERM (rsdsva removes its temporary output), then SIGKILL if it does not go."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

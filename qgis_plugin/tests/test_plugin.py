@@ -1,0 +1,129 @@
+"""The plugin in a real, headless QGIS: provider, processing.run, qgis_process, cancel, errors, dialog."""
+
+import os
+import subprocess
+
+import pytest
+from conftest import ARTIFACTS, PLUGIN_DIR, SCENE
+
+MAP = "rsdsva:mapsceneclasses"
+CHECK = "rsdsva:checkclasses"
+
+
+def test_provider_lists_its_algorithms(plugin):
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("rsdsva")
+    assert provider is not None
+    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, MAP]
+    alg = QgsApplication.processingRegistry().algorithmById(MAP)
+    names = {p.name() for p in alg.parameterDefinitions()}
+    assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "BANDS", "MODE", "DEVICE", "TOP_K",
+            "MAX_NODATA", "OUTPUT", "LABEL_RASTER"} <= names
+
+
+def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback, QgsRasterLayer, QgsVectorLayer
+
+    seen = []
+
+    class Feedback(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802
+            seen.append(value)
+            super().setProgress(value)
+
+    out = tmp_path / "labels.gpkg"
+    labels = tmp_path / "labels.tif"
+    result = processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "LABEL_RASTER": str(labels),
+                                  "TOP_K": 2}, feedback=Feedback())
+    assert result["OUTPUT"] == str(out) and result["TILES"] == f"{out}|layername=tiles"
+    tiles = QgsVectorLayer(result["TILES"], "tiles", "ogr")
+    assert tiles.isValid() and tiles.featureCount() > 0
+    assert tiles.crs().authid() == "EPSG:3857"
+    fields = {f.name() for f in tiles.fields()}
+    assert {"row", "col", "label", "class_id", "score", "is_unseen", "top_labels", "valid_fraction"} <= fields
+    assert tiles.renderer().type() == "categorizedSymbol"  # the file's default style, coloured by label
+    assert QgsVectorLayer(f"{out}|layername=regions", "regions", "ogr").isValid()
+    assert QgsRasterLayer(str(labels), "labels").isValid()
+    assert seen and max(seen) == pytest.approx(100.0)
+
+
+def test_qgis_process_runs_the_algorithm_from_the_command_line(executable, tmp_path):
+    env = dict(os.environ, QGIS_PLUGINPATH=str(PLUGIN_DIR), QGIS_CUSTOM_CONFIG_PATH=str(tmp_path / "profile"),
+               QT_QPA_PLATFORM="offscreen", RSDSVA_EXECUTABLE=executable)
+    enable = subprocess.run(["qgis_process.bin", "plugins", "enable", "rsdsva_qgis"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    listing = subprocess.run(["qgis_process.bin", "list"], env=env, capture_output=True, text=True, timeout=120)
+    assert MAP in listing.stdout and CHECK in listing.stdout
+    out = tmp_path / "cli.gpkg"
+    run = subprocess.run(["qgis_process.bin", "run", MAP, "--", f"INPUT={SCENE}", f"OUTPUT={out}", "MODE=2"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert out.is_file() and "TILES:" in run.stdout
+
+
+def test_cancel_stops_the_command_and_leaves_no_output(plugin, executable, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class CancelAtFirstTile(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802
+            super().setProgress(value)
+            if value > 0:
+                self.cancel()
+
+    feedback = CancelAtFirstTile()
+    out = tmp_path / "cancelled.gpkg"
+    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "BATCH_SIZE": 1, "TILE_SIZE": 64},
+                   feedback=feedback)
+    assert feedback.isCanceled()
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
+
+
+def test_missing_executable_gives_the_install_message(plugin, tmp_path, monkeypatch):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    monkeypatch.setenv("RSDSVA_EXECUTABLE", str(tmp_path / "no-such-rsdsva"))
+    with pytest.raises(QgsProcessingException, match="does not exist"):
+        processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg")})
+    monkeypatch.delenv("RSDSVA_EXECUTABLE")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(QgsProcessingException, match="pip install rsdsva"):
+        processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg")})
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_the_commands_error_line_becomes_the_processing_error(plugin, executable, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    classes = tmp_path / "bad.yaml"
+    classes.write_text("classes:\n  marsh: [has_watr]\n")
+    with pytest.raises(QgsProcessingException, match="unknown attribute 'has_watr'.*did you mean 'has_water'"):
+        processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg"), "CLASSES": str(classes)})
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_check_classes_algorithm_reports_nearest_classes(plugin, executable, tmp_path):
+    import processing
+
+    classes = tmp_path / "new.yaml"
+    classes.write_text("classes:\n  marsh: [has_water, has_grass, has_vegetation]\n")
+    report = processing.run(CHECK, {"CLASSES": str(classes)})["REPORT"]
+    assert "marsh" in report and "nearest:" in report
+
+
+def test_algorithm_dialog_screenshot(plugin):
+    import processing
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    dialog = processing.createAlgorithmDialog(MAP, {})
+    dialog.resize(1000, 860)
+    dialog.show()
+    path = ARTIFACTS / "qgis_map_dialog.png"
+    assert dialog.grab().save(str(path))
+    dialog.close()
+    assert path.stat().st_size > 10_000
