@@ -46,6 +46,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-scale", type=float, default=0.0, help="random resized crops of this much area and more (0: off)")
+    p.add_argument("--color-jitter", type=float, default=0.0, help="brightness/contrast/saturation jitter (0: off)")
     p.add_argument("--tile-m", type=float, default=77.0,
                    help="ground footprint of a map tile, stored in the model (UCM scenes: 77 m; AID scenes, 300 m and more, have no single one)")
     p.add_argument("--workers", type=int, default=2)
@@ -59,7 +61,7 @@ def main() -> None:
                      split=a.split, seed=a.seed, backbone=a.backbone, image_size=a.image_size)
     config = TrainConfig(epochs=a.epochs, head_epochs=0, lr=a.lr, weight_decay=0.05, warmup_epochs=3,
                          sampler="shuffle", batch_size=a.batch_size, num_workers=a.workers, seed=a.seed,
-                         max_minutes=a.max_minutes)
+                         max_minutes=a.max_minutes, min_scale=a.min_scale or None, color_jitter=a.color_jitter)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     result, report = run_experiment(exp, a.out, config, device=a.device, progress=False)
     print(f"best epoch {result.best_epoch}: {json.dumps(report.summary())}")

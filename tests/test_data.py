@@ -84,6 +84,21 @@ def test_transforms_shapes_and_rotation():
     assert out.shape == (3, 112, 112) and out.dtype == torch.float32
 
 
+def test_scale_and_colour_augmentation():
+    # a left half black, right half white image: crops of 0.35 of the area and more vary the mix
+    img = torch.zeros((3, 256, 256), dtype=torch.uint8)
+    img[:, :, 128:] = 255
+    torch.manual_seed(0)
+    aug = train_transform(64, (0.5,) * 3, (0.5,) * 3, rotations=False, min_scale=0.35)
+    means = {round(float(aug(img).mean()), 2) for _ in range(20)}
+    assert len(means) > 5  # the same image seen at many footprints and offsets
+    grey = torch.zeros((3, 64, 64), dtype=torch.uint8)
+    grey[0] = 200  # a red image: saturation and grey-scale jitter change its channels' balance
+    jitter = train_transform(64, (0.5,) * 3, (0.5,) * 3, rotations=False, resize_ratio=1.0, color_jitter=0.4)
+    reds = {round(float(jitter(grey)[0].mean()), 2) for _ in range(20)}
+    assert len(reds) > 5
+
+
 def test_torchgeo_dataset_is_adapted(tmp_path):
     from torchgeo.datasets import NonGeoClassificationDataset
 

@@ -22,13 +22,25 @@ def train_transform(
     std: Sequence[float],
     rotations: bool = True,
     resize_ratio: float = 1.15,
+    min_scale: float | None = None,
+    color_jitter: float = 0.0,
 ) -> v2.Compose:
-    """Resize -> RandomCrop -> flips (-> vertical flips and 90-degree rotations) -> normalise."""
-    steps: list[torch.nn.Module] = [
-        v2.Resize(int(round(size * resize_ratio)), antialias=True),
-        v2.RandomCrop(size),
-        v2.RandomHorizontalFlip(),
-    ]
+    """Resize -> RandomCrop -> flips (-> vertical flips and 90-degree rotations) -> normalise.
+
+    ``min_scale``: instead of resize and crop, a random crop of ``min_scale`` to all of
+    the image's area, resized to ``size`` (scenes seen at several ground footprints, as
+    map tiles are). ``color_jitter``: random brightness, contrast and saturation of up to
+    that fraction, and 10 % of images in grey (sensors and seasons differ from the
+    training set's).
+    """
+    if min_scale:
+        steps: list[torch.nn.Module] = [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True)]
+    else:
+        steps = [v2.Resize(int(round(size * resize_ratio)), antialias=True), v2.RandomCrop(size)]
+    steps.append(v2.RandomHorizontalFlip())
+    if color_jitter:
+        steps += [v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter),
+                  v2.RandomGrayscale(0.1)]
     if rotations:
         steps += [v2.RandomVerticalFlip(), RandomRotate90()]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]

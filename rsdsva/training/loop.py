@@ -53,6 +53,8 @@ class TrainConfig:
     shots: int = 3
     batch_size: int = 32  # shuffle sampler and evaluation
     rotations: bool = True
+    min_scale: float | None = None  # random resized crops of this much of the area and more
+    color_jitter: float = 0.0  # brightness/contrast/saturation jitter, and some grey images
     amp: bool = True  # CUDA only
     num_workers: int = 2
     seed: int = 0
@@ -117,7 +119,8 @@ def train_dsva(
     ds = SceneDataset(
         split.train,
         seen_classes.names,
-        train_transform(pre.image_size, pre.mean, pre.std, rotations=config.rotations),
+        train_transform(pre.image_size, pre.mean, pre.std, rotations=config.rotations,
+                        min_scale=config.min_scale, color_jitter=config.color_jitter),
         torchgeo_dataset,
     )
     if config.sampler == "episodic":
