@@ -1,39 +1,23 @@
 """Processing algorithm "Check classes file": runs ``rsdsva classes check``."""
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingOutputString,
     QgsProcessingParameterFile,
 )
 
+from .base import RsdsvaAlgorithm
 from .map_algorithm import CLASS_FILES
 from .runner import run_rsdsva
 
-HELP = (
-    "Validates an unseen-classes file against a model's attribute vocabulary (every unknown attribute is "
-    "named, with the closest valid name) and lists each class's nearest existing classes. A class all but "
-    "identical to an existing one is warned about: the model cannot tell the two apart."
-)
 
-
-class CheckClassesAlgorithm(QgsProcessingAlgorithm):
-    def name(self):
-        return "checkclasses"
-
-    def displayName(self):  # noqa: N802
-        return "Check classes file"
-
-    def group(self):
-        return "Scene classification"
-
-    def groupId(self):  # noqa: N802
-        return "sceneclassification"
-
-    def shortHelpString(self):  # noqa: N802
-        return HELP
-
-    def createInstance(self):  # noqa: N802
-        return CheckClassesAlgorithm()
+class CheckClassesAlgorithm(RsdsvaAlgorithm):
+    NAME = "checkclasses"
+    DISPLAY_NAME = "Check classes file"
+    HELP = (
+        "Validates an unseen-classes file against a model's attribute vocabulary (every unknown attribute is "
+        "named, with the closest valid name) and lists each class's nearest existing classes. A class all but "
+        "identical to an existing one is warned about: the model cannot tell the two apart."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFile("CLASSES", "Classes file", fileFilter=CLASS_FILES))

@@ -2,7 +2,6 @@
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputVectorLayer,
@@ -17,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from .base import RsdsvaAlgorithm
 from .runner import run_rsdsva
 
 MODES = ["gzsl", "zsl", "seen"]
@@ -24,38 +24,22 @@ MODE_LABELS = ["All classes (seen and unseen, calibrated)", "Unseen classes only
 DEVICES = ["auto", "cpu", "cuda"]
 CLASS_FILES = "Classes files (*.yaml *.yml *.json *.csv)"
 
-HELP = (
-    "Tiles the input raster and classifies every tile with a DSVA model into the model's classes (seen in "
-    "training), the classes it was evaluated on (held out) and the unseen classes of your classes file. "
-    "Writes a GeoPackage with the layers <b>tiles</b> (label, score and top-k per tile, coloured by label), "
-    "<b>regions</b> (adjacent tiles of one label merged), <b>classes</b> and <b>run</b>."
-    "<p><b>Unseen classes file</b>: YAML such as <code>classes: {marsh: [has_water, has_grass]}</code> over the "
-    "model's attribute vocabulary (<code>rsdsva info</code> lists it; <i>Check classes file</i> validates one).</p>"
-    "<p><b>Tile size</b> and <b>stride</b> are in pixels, the <b>footprint</b> in metres; empty fields use the "
-    "model's defaults.</p>"
-    "<p>Runs the <code>rsdsva</code> executable, set under Processing options, Providers, rsdsva. Cancelling "
-    "stops it and leaves no output.</p>"
-)
 
-
-class MapScenesAlgorithm(QgsProcessingAlgorithm):
-    def name(self):
-        return "mapsceneclasses"
-
-    def displayName(self):  # noqa: N802
-        return "Map scene classes (DSVA zero-shot)"
-
-    def group(self):
-        return "Scene classification"
-
-    def groupId(self):  # noqa: N802
-        return "sceneclassification"
-
-    def shortHelpString(self):  # noqa: N802
-        return HELP
-
-    def createInstance(self):  # noqa: N802
-        return MapScenesAlgorithm()
+class MapScenesAlgorithm(RsdsvaAlgorithm):
+    NAME = "mapsceneclasses"
+    DISPLAY_NAME = "Map scene classes (DSVA zero-shot)"
+    HELP = (
+        "Tiles the input raster and classifies every tile with a DSVA model into the model's classes (seen in "
+        "training), the classes it was evaluated on (held out) and the unseen classes of your classes file. "
+        "Writes a GeoPackage with the layers <b>tiles</b> (label, score and top-k per tile, coloured by label), "
+        "<b>regions</b> (adjacent tiles of one label merged), <b>classes</b> and <b>run</b>."
+        "<p><b>Unseen classes file</b>: YAML such as <code>classes: {marsh: [has_water, has_grass]}</code> over the "
+        "model's attribute vocabulary (<code>rsdsva info</code> lists it; <i>Check classes file</i> validates one).</p>"
+        "<p><b>Tile size</b> and <b>stride</b> are in pixels, the <b>footprint</b> in metres; empty fields use the "
+        "model's defaults.</p>"
+        "<p>Runs the <code>rsdsva</code> executable, set under Processing options, Providers, rsdsva. Cancelling "
+        "stops it and leaves no output.</p>"
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
