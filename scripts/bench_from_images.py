@@ -7,7 +7,8 @@ each class's vector, and compare with the human vectors: cosine similarity per
 class, and ZSL accuracy over the held-out classes on the unseen TEST images with
 estimated versus human vectors. Repeated over several draws of the examples.
 
-  python scripts/bench_from_images.py            # default model, UCM + AID originals
+  python scripts/bench_from_images.py              # default model, UCM + AID originals
+  python scripts/bench_from_images.py --only ucm   # its held-out classes that UC Merced has
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main() -> None:
     p.add_argument("--model", default=str(default_model_path()))
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--draws", type=int, default=3)
+    p.add_argument("--only", choices=["ucm", "aid150"], default=None,
+                   help="use only this dataset's images (and the held-out classes it has)")
     a = p.parse_args()
 
     model, info = load_checkpoint(a.model)
@@ -60,6 +63,10 @@ def main() -> None:
     exp = Experiment(data=(SHARED / "ucm", SHARED / "aid150"), folder_map=("ucm-unified", "aid-unified"),
                      attributes="unified", seed=int(info.provenance.get("seed", 0)))
     _, split = prepare(exp, unseen=list(human.names))
+    if a.only:
+        keep = lambda samples: [s for s in samples if f"/{a.only}/" in s.source]  # noqa: E731
+        split.val_unseen, split.test_unseen = keep(split.val_unseen), keep(split.test_unseen)
+        human = human.subset([n for n in human.names if any(s.label == n for s in split.test_unseen)])
     test = split.test_unseen
     truth = np.array([human.names.index(s.label) for s in test])
     scores = attribute_scores(model, info, [s.source for s in test])
@@ -68,7 +75,7 @@ def main() -> None:
         logits = scores @ normalized_vectors(space).T
         return float((logits.argmax(1) == truth).mean())
 
-    print(f"{len(human)} held-out classes, {len(test)} unseen test images, {a.shots} examples per class, {a.draws} draws")
+    print(f"{len(human)} held-out classes{' of ' + a.only if a.only else ''}, {len(test)} unseen test images, {a.shots} examples per class, {a.draws} draws")
     print(f"ZSL accuracy with the human vectors: {zsl(human):.3f}")
     for head in ("vam", "prototype"):
         cosines, accs = [], []
