@@ -34,6 +34,9 @@ def test_plugin_in_a_real_qgis():
     env = dict(os.environ, RSDSVA_EXECUTABLE=str(executable), RSDSVA_SHARED=str(SHARED), QT_QPA_PLATFORM="offscreen")
     for key in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
         env.pop(key, None)
+    # QGIS's embedded Python finds its standard library from the python on PATH: with this
+    # venv (or another Python) first, it loads the wrong one and qgis_process crashes
+    env["PATH"] = "/usr/bin:/bin"
     run = subprocess.run([QGIS_PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "qgis_plugin/tests"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
