@@ -52,6 +52,7 @@ def main() -> None:
                    help="ground footprint of a map tile, stored in the model (UCM scenes: 77 m; AID scenes, 300 m and more, have no single one)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue from <out>.work/last.pt")
     p.add_argument("--out", default=str(ROOT / "runs" / "default" / "model.safetensors"))
     p.add_argument("--package", default=str(ROOT / "rsdsva" / "resources" / "default_model.safetensors"),
                    help="where the fp16 copy shipped with the package goes ('' to skip)")
@@ -63,7 +64,7 @@ def main() -> None:
                          sampler="shuffle", batch_size=a.batch_size, num_workers=a.workers, seed=a.seed,
                          max_minutes=a.max_minutes, min_scale=a.min_scale or None, color_jitter=a.color_jitter)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    result, report = run_experiment(exp, a.out, config, device=a.device, progress=False)
+    result, report = run_experiment(exp, a.out, config, device=a.device, resume=a.resume, progress=False)
     print(f"best epoch {result.best_epoch}: {json.dumps(report.summary())}")
     model, info = load_checkpoint(a.out)
     command = "python scripts/train_default_model.py " + " ".join(sys.argv[1:])
