@@ -60,7 +60,9 @@ class TrainConfig:
     seed: int = 0
     loss: LossWeights = field(default_factory=LossWeights)
     max_batches: int | None = None  # per epoch; for quick runs and tests
-    max_minutes: float | None = None  # time budget: fewer epochs (whole cosine schedule) if the first is slow
+    # time budget for the epochs (not start-up or the final test evaluation): after the first
+    # epoch, fewer epochs (the whole cosine schedule) if the planned ones would not fit
+    max_minutes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
