@@ -128,7 +128,8 @@ def run_experiment(
         prototypes=not vam_only,
         score_head="vam" if vam_only else "prototype",
         gsd_m=exp.gsd_m,
-        provenance={"data": str(exp.data), "attributes": str(exp.attributes), "variant": exp.variant},
+        provenance={"data": [str(root) for root, _ in exp.sources()], "attributes": str(exp.attributes),
+                    "variant": exp.variant},
     )
     if exp.gsd_m:
         info = info.replace(tile_m=round(exp.gsd_m * _typical_size(split), 1))
