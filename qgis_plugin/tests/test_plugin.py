@@ -127,3 +127,35 @@ def test_algorithm_dialog_screenshot(plugin):
     assert dialog.grab().save(str(path))
     dialog.close()
     assert path.stat().st_size > 10_000
+
+
+def test_the_algorithm_runs_inside_a_graphical_model(plugin, executable, tmp_path):
+    """A model of the modeller: a raster input feeds the map algorithm, whose tiles are the model's output."""
+    import processing
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFileDestination,
+        QgsProcessingParameterRasterLayer,
+        QgsVectorLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("map in a model", "tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("scene", "Scene"), QgsProcessingModelParameter("scene"))
+    child = QgsProcessingModelChildAlgorithm(MAP)
+    child.setChildId("map")
+    child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
+    child.addParameterSources("MODE", [QgsProcessingModelChildParameterSource.fromStaticValue(2)])
+    output = QgsProcessingModelOutput("labels", "labels")
+    output.setChildOutputName("OUTPUT")
+    child.setModelOutputs({"labels": output})
+    model.addChildAlgorithm(child)
+    model.addModelParameter(QgsProcessingParameterFileDestination("map:labels", "labels", "GeoPackage (*.gpkg)"),
+                            QgsProcessingModelParameter("map:labels"))
+    out = tmp_path / "modelled.gpkg"
+    result = processing.run(model, {"scene": str(SCENE), "map:labels": str(out)})
+    assert result["map:labels"] == str(out)
+    assert QgsVectorLayer(f"{out}|layername=tiles", "tiles", "ogr").featureCount() > 0
