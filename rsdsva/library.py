@@ -53,6 +53,11 @@ def load_library(name: str = "unified") -> ClassSpace:
     return ClassSpace.load(_library_file(name, ".yaml"))
 
 
+def classes_or_library(spec: str | Path) -> ClassSpace:
+    """A classes file, or a class library by name (``unified``, ``ucm``, ...)."""
+    return load_library(str(spec)) if str(spec) in LIBRARIES else ClassSpace.load(spec)
+
+
 def load_vocabulary(spec: str | Path) -> Vocabulary:
     """A library vocabulary by name (``unified``, ``ucm``, ...) or a vocabulary YAML file."""
     if str(spec) in LIBRARIES:

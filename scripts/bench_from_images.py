@@ -18,34 +18,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rsdsva.attributes.examples import attributes_from_images  # noqa: E402
-from rsdsva.data.folders import read_image  # noqa: E402
+from rsdsva.attributes.examples import attributes_from_images, image_attributes  # noqa: E402
 from rsdsva.mapping.pipeline import default_model_path  # noqa: E402
 from rsdsva.models.checkpoint import load_checkpoint  # noqa: E402
 from rsdsva.models.dsva import normalized_vectors  # noqa: E402
-from rsdsva.predict import Classifier  # noqa: E402
 from rsdsva.training.experiment import Experiment, prepare  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-
-
-@torch.inference_mode()
-def attribute_scores(model, info, paths: list[str], batch: int = 64) -> np.ndarray:
-    """The model's attribute scores (its configured head) for every test image."""
-    from torchvision.transforms import v2
-
-    runner = Classifier(model, info, info.classes)
-    resize = v2.Resize((runner.size, runner.size), antialias=True)
-    out = []
-    for i in range(0, len(paths), batch):
-        x = torch.stack([resize(read_image(p)) for p in paths[i : i + batch]]).float() / 255
-        out.append(model(runner.prepare(x)).attributes.float().numpy())
-    return np.concatenate(out)
 
 
 def main() -> None:
@@ -69,7 +52,7 @@ def main() -> None:
         human = human.subset([n for n in human.names if any(s.label == n for s in split.test_unseen)])
     test = split.test_unseen
     truth = np.array([human.names.index(s.label) for s in test])
-    scores = attribute_scores(model, info, [s.source for s in test])
+    scores = image_attributes(model, info, [s.source for s in test], head="model", batch_size=64)
 
     def zsl(space) -> float:
         logits = scores @ normalized_vectors(space).T

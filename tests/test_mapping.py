@@ -15,6 +15,7 @@ from rasterio.windows import Window, bounds
 
 from rsdsva.cli import cli
 from rsdsva.data.folders import read_image
+from rsdsva.errors import ClassSpaceError
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint
@@ -224,6 +225,10 @@ def test_map_names_the_models_held_out_classes(make_geotiff, tiny_model, small_c
     mine = load_classes(info, MapSettings(classes=str(user)))
     assert mine.names == ("forest", "city", "beach", "harbor", "marsh")
     assert mine.vector("harbor")[info.classes.attributes.index("water")] == 0  # the user's harbor won
+    clash = tmp_path / "clash.yaml"
+    clash.write_text("classes:\n  forest: [trees, water]\n")
+    with pytest.raises(ClassSpaceError, match=r"clash.yaml: 'forest' is already one of the model's seen classes"):
+        load_classes(info, MapSettings(classes=str(clash)))
     out = tmp_path / "held.gpkg"
     map_scene(make_geotiff(shape=(64, 64)), out, MapSettings(model=str(ckpt)))
     layer = gpd.read_file(out, layer="classes")

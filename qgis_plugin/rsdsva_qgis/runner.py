@@ -118,7 +118,7 @@ def _handle(line, feedback, errors):
         errors.append(line[len("Error: "):])
         feedback.reportError(line)
     elif line.startswith("Warning: "):
-        feedback.pushWarning(line[len("Warning: "):]) if hasattr(feedback, "pushWarning") else feedback.pushInfo(line)
+        feedback.pushWarning(line[len("Warning: "):])
     else:
         feedback.pushInfo(line)
 

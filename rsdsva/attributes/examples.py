@@ -18,10 +18,33 @@ import torch
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError
 
-HEADS = ("vam", "prototype")
+HEADS = ("vam", "prototype", "model")
 
 
 @torch.inference_mode()
+def image_attributes(model, info, paths: Sequence[str], head: str = "vam", batch_size: int = 32) -> np.ndarray:
+    """(N, A) attribute scores of image files: the VAM head, the prototype head, or the
+    model's configured score head (``model``, what its class logits use)."""
+    from torchvision.transforms import v2
+
+    from rsdsva.data.folders import read_image
+    from rsdsva.predict import Classifier
+
+    if head not in HEADS:
+        raise ClassSpaceError(f"head {head!r} is not one of {', '.join(HEADS)}")
+    if head == "prototype" and model.prototypes is None:
+        raise ClassSpaceError("this model has no attribute prototypes; use head 'vam'")
+    runner = Classifier(model, info, info.classes)  # for its input preparation
+    resize = v2.Resize((runner.size, runner.size), antialias=True)  # images may differ in size
+    out = []
+    for start in range(0, len(paths), batch_size):
+        batch = torch.stack([resize(read_image(p)) for p in paths[start : start + batch_size]])
+        result = model(runner.prepare(batch.float() / 255))
+        scores = {"vam": result.vam_attributes, "prototype": result.prototype_attributes}.get(head, result.attributes)
+        out.append(scores.float().cpu().numpy())
+    return np.concatenate(out)
+
+
 def attributes_from_images(
     model,
     info,
@@ -31,29 +54,12 @@ def attributes_from_images(
     batch_size: int = 32,
 ) -> ClassSpace:
     """Estimated vectors of the classes in ``images`` (class -> a few image paths)."""
-    from rsdsva.data.folders import read_image
-    from rsdsva.predict import Classifier
-
-    if head not in HEADS:
-        raise ClassSpaceError(f"head {head!r} is not one of {', '.join(HEADS)}")
-    if head == "prototype" and model.prototypes is None:
-        raise ClassSpaceError("this model has no attribute prototypes; use head 'vam'")
-    from torchvision.transforms import v2
-
-    runner = Classifier(model, info, info.classes)  # for its input preparation
-    resize = v2.Resize((runner.size, runner.size), antialias=True)  # example images may differ in size
     vocab = info.classes
     rows = []
     for name, paths in images.items():
         if not paths:
             raise ClassSpaceError(f"class {name!r} has no example images; give at least one")
-        scores = []
-        for start in range(0, len(paths), batch_size):
-            batch = torch.stack([resize(read_image(p)) for p in paths[start : start + batch_size]])
-            x = runner.prepare(batch.float() / 255)
-            out = model(x)
-            scores.append((out.vam_attributes if head == "vam" else out.prototype_attributes).float().cpu())
-        mean = torch.cat(scores).mean(dim=0).clamp(min=0).numpy()
+        mean = image_attributes(model, info, list(paths), head, batch_size).mean(axis=0).clip(min=0)
         if not mean.any():
             raise ClassSpaceError(f"class {name!r}: the model predicts no attribute present for its images")
         rows.append(mean / mean.max() * vocab.scale)
@@ -61,4 +67,3 @@ def attributes_from_images(
         names=list(images), attributes=vocab.attributes, matrix=np.stack(rows),
         seen=np.full(len(images), seen), groups=vocab.groups, scale=vocab.scale,
     )
-

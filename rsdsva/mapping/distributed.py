@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from rsdsva.errors import OutputError, RsdsvaError
 from rsdsva.mapping.pipeline import MapSettings, build_classifier, check_outputs, plan_map, tile_row, write_outputs
 
-_CLASSIFIERS: dict = {}  # per worker process: (model, classes, mode, calibration, device) -> Classifier
+_CLASSIFIERS: dict = {}  # per worker process: the settings that shape a classifier -> Classifier
 
 
 @dataclass
@@ -34,7 +34,7 @@ class SceneResult:
 
 def _classifier(settings: MapSettings):
     """This worker's classifier for ``settings``, built on first use."""
-    key = (settings.model, settings.classes, settings.mode, settings.calibration, settings.device)
+    key = (settings.model, settings.classes, settings.held_out, settings.mode, settings.calibration, settings.device)
     if key not in _CLASSIFIERS:
         _CLASSIFIERS[key] = build_classifier(settings)[0]
     return _CLASSIFIERS[key]

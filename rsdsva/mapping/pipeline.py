@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import OutputError, RasterError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
 
 
 def default_model_path() -> Path:
@@ -88,6 +88,10 @@ def load_classes(info, settings: MapSettings) -> ClassSpace:
     extra = None
     if settings.classes:
         extra = ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
+        taken = [n for n in extra.names if n in classes.names]
+        if taken:
+            raise ClassSpaceError(f"{settings.classes}: {taken[0]!r} is already one of the model's seen classes; "
+                                  "rename it or drop it from the file")
     held = info.held_out_classes() if settings.held_out else None
     if held is not None:
         keep = [n for n in held.names if extra is None or n not in extra.names]
@@ -251,7 +255,6 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
 
 def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[int]]:
     """Names and indexes of the attributes whose attention maps go to the attention raster."""
-    from rsdsva.errors import ClassSpaceError
     from rsdsva.classes import _suggest
 
     if not settings.attention_raster:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsdsva.classes import ClassSpace
-from rsdsva.library import LIBRARIES, load_library
 from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
+from rsdsva.library import classes_or_library
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
 from rsdsva.training.evaluate import EvalReport, evaluate_split, plot_report
 from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
@@ -59,11 +58,6 @@ class Experiment:
         return list(zip(folders, maps))
 
 
-def load_classes_spec(spec: str | Path) -> ClassSpace:
-    """A classes file, or a class library by name (``unified``, ``ucm``, ...)."""
-    return load_library(str(spec)) if str(spec) in LIBRARIES else ClassSpace.load(spec)
-
-
 def prepare(exp: Experiment, unseen: list[str] | None = None):
     """Classes (with seen flags) and the split, reproducibly from ``exp.seed``.
 
@@ -73,7 +67,7 @@ def prepare(exp: Experiment, unseen: list[str] | None = None):
 
     if exp.variant not in VARIANTS:
         raise DatasetError(f"variant {exp.variant!r} is not one of {', '.join(VARIANTS)}")
-    classes = load_classes_spec(exp.attributes)
+    classes = classes_or_library(exp.attributes)
     samples = [s for root, fmap in exp.sources() for s in scan_image_folder(root, classes, fmap)]
     present = [n for n in classes.names if any(s.label == n for s in samples)]
     classes = classes.subset(present)
