@@ -50,6 +50,8 @@ def main() -> None:
     p.add_argument("--color-jitter", type=float, default=0.0, help="brightness/contrast/saturation jitter (0: off)")
     p.add_argument("--tile-m", type=float, default=77.0,
                    help="ground footprint of a map tile, stored in the model (UCM scenes: 77 m; AID scenes, 300 m and more, have no single one)")
+    p.add_argument("--warmup-epochs", type=float, default=3)
+    p.add_argument("--resident", action="store_true", help="decode once, augment on the device (GPU runs)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue from <out>.work/last.pt")
@@ -60,9 +62,10 @@ def main() -> None:
 
     exp = Experiment(data=(a.ucm, a.aid), folder_map=("ucm-unified", "aid-unified"), attributes=a.attributes,
                      split=a.split, seed=a.seed, backbone=a.backbone, image_size=a.image_size)
-    config = TrainConfig(epochs=a.epochs, head_epochs=0, lr=a.lr, weight_decay=0.05, warmup_epochs=3,
+    config = TrainConfig(epochs=a.epochs, head_epochs=0, lr=a.lr, weight_decay=0.05, warmup_epochs=a.warmup_epochs,
                          sampler="shuffle", batch_size=a.batch_size, num_workers=a.workers, seed=a.seed,
-                         max_minutes=a.max_minutes, min_scale=a.min_scale or None, color_jitter=a.color_jitter)
+                         max_minutes=a.max_minutes, min_scale=a.min_scale or None, color_jitter=a.color_jitter,
+                         resident=a.resident)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     result, report = run_experiment(exp, a.out, config, device=a.device, resume=a.resume, progress=False)
     print(f"best epoch {result.best_epoch}: {json.dumps(report.summary())}")

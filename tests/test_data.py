@@ -99,6 +99,64 @@ def test_scale_and_colour_augmentation():
     assert len(reds) > 5
 
 
+def _batch(seed=0, b=6, size=32):
+    return torch.randint(0, 256, (b, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_resident_augmentation_with_everything_off_is_normalisation():
+    from rsdsva.data.resident import Augment, augment_batch
+
+    x = _batch()
+    off = Augment(rotations=False, flips=False, resize_ratio=1.0)
+    out = augment_batch(x, (0.5,) * 3, (0.25,) * 3, off, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, (x.float() / 255 - 0.5) / 0.25, atol=1e-5)
+
+
+def test_resident_augmentation_turns_and_flips_exactly():
+    from rsdsva.data.resident import Augment, augment_batch
+
+    x = _batch(b=64)
+    out = augment_batch(x, (0.0,) * 3, (1.0,) * 3, Augment(resize_ratio=1.0), torch.Generator().manual_seed(1))
+    # every output is the input under one of the 8 symmetries of the square, and all 8 occur
+    seen = set()
+    for i in range(len(x)):
+        img = x[i].float() / 255
+        for k in range(4):
+            for flip in (False, True):
+                cand = torch.rot90(img.flip(-1) if flip else img, k, dims=(-2, -1))
+                if torch.allclose(out[i], cand, atol=1e-5):
+                    seen.add((k, flip))
+                    break
+            else:
+                continue
+            break
+        else:
+            raise AssertionError(f"image {i} is not a rotation or flip of its input")
+    assert len(seen) == 8
+
+
+def test_resident_augmentation_crops_jitters_and_is_reproducible():
+    from rsdsva.data.resident import Augment, augment_batch
+
+    # left half black, right half white: crops of 0.35 of the area and more vary the mix
+    half = torch.zeros((40, 3, 64, 64), dtype=torch.uint8)
+    half[..., 32:] = 255
+    crop = Augment(rotations=False, flips=False, min_scale=0.35)
+    out = augment_batch(half, (0.0,) * 3, (1.0,) * 3, crop, torch.Generator().manual_seed(0))
+    assert out.shape == half.shape[:1] + (3, 64, 64)
+    assert len({round(float(m), 2) for m in out.mean(dim=(1, 2, 3))}) > 10
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    red = torch.zeros((40, 3, 16, 16), dtype=torch.uint8)
+    red[:, 0] = 200
+    jitter = Augment(rotations=False, flips=False, resize_ratio=1.0, color_jitter=0.4, grey_fraction=0.25)
+    a = augment_batch(red, (0.0,) * 3, (1.0,) * 3, jitter, torch.Generator().manual_seed(3))
+    b = augment_batch(red, (0.0,) * 3, (1.0,) * 3, jitter, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    grey = (a[:, 0] == a[:, 1]).all(dim=(1, 2)) & (a[:, 1] == a[:, 2]).all(dim=(1, 2))
+    assert 2 <= int(grey.sum()) <= 20  # a quarter grey, the rest red of several shades
+    assert len({round(float(v), 2) for v in a[~grey, 0].mean(dim=(1, 2))}) > 10
+
+
 def test_torchgeo_dataset_is_adapted(tmp_path):
     from torchgeo.datasets import NonGeoClassificationDataset
 

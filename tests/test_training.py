@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from rsdsva.cli import cli
@@ -87,12 +88,36 @@ def test_two_epochs_lower_the_loss_and_resume(four_classes, tmp_path):
     assert res3.history[:2] == res.history
 
 
+def test_resident_images_train_and_validate_like_the_loader(four_classes, tmp_path):
+    from rsdsva.data.resident import ResidentImages
+    from rsdsva.models import create_model
+    from rsdsva.training.evaluate import logits_for, logits_resident
+
+    classes, split = prepare(four_classes)
+    model, info = create_model(classes.subset(split.seen), backbone="tiny-vit")
+    size = info.preprocessing.image_size
+    # decoded once, the eval view of each image gives the loader's logits
+    val = ResidentImages(split.val_seen + split.val_unseen, classes.names, size)
+    assert val.images.dtype == torch.uint8 and val.images.shape[1:] == (3, size, size)
+    got, labels = logits_resident(model, info, classes, val, batch_size=5)
+    want, want_labels = logits_for(model, info, classes, split.val_seen + split.val_unseen, batch_size=5)
+    assert np.array_equal(labels, want_labels) and np.allclose(got, want, atol=1e-4)
+    cfg = TrainConfig(epochs=2, head_epochs=0, lr=3e-3, sampler="shuffle", batch_size=8, num_workers=0,
+                      resident=True, min_scale=0.5, color_jitter=0.3)
+    res = train_dsva(model, info, classes, split, tmp_path / "run", cfg, device="cpu", progress=False)
+    assert len(res.history) == 2 and res.history[1]["loss"] < res.history[0]["loss"]
+    assert {"val_seen_acc", "val_h", "val_lambda"} <= set(res.history[1])
+    _, info2 = load_checkpoint(res.model_path)
+    assert info2.provenance["train"]["resident"] is True
+
+
 def test_cli_train_and_evaluate(four_classes, tmp_path):
     out = tmp_path / "m.safetensors"
     args = ["--data", str(four_classes.data), "--attributes", str(four_classes.attributes), "--split", "2/2",
             "--folder-map", "ucm"]
     result = CliRunner().invoke(cli, ["train", *args, "--backbone", "tiny-vit", "--epochs", "2", "--head-epochs", "1",
-                                      "--ways", "2", "--shots", "4", "--workers", "0", "--out", str(out), "--gsd", "0.3"])
+                                      "--ways", "2", "--shots", "4", "--workers", "0", "--out", str(out), "--gsd", "0.3",
+                                      "--resident", "--min-scale", "0.5", "--color-jitter", "0.2"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert set(summary) == {"zsl", "seen", "u", "s", "h", "lambda"}
@@ -101,6 +126,7 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     assert out.with_suffix(".report.png").stat().st_size > 1000
     _, info = load_checkpoint(out)
     assert info.tile_m == pytest.approx(76.8) and info.provenance["test"]["h"] == summary["h"]
+    assert info.provenance["train"]["resident"] and info.provenance["train"]["min_scale"] == 0.5
     again = CliRunner().invoke(cli, ["evaluate", str(out), *args])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["zsl"] == pytest.approx(summary["zsl"])
@@ -133,6 +159,9 @@ def test_time_budget_shortens_the_schedule_after_the_first_epoch():
     from rsdsva.training.loop import _fit_budget
 
     cfg = TrainConfig(epochs=50, head_epochs=2, max_minutes=1.0)
-    assert _fit_budget(cfg, 1, seconds=6.0, progress=False).epochs == 10
-    assert _fit_budget(cfg, 1, seconds=0.5, progress=False).epochs == 50
-    assert _fit_budget(cfg, 1, seconds=600.0, progress=False).epochs == 3  # at least one stage-2 epoch
+    fit = lambda done, elapsed, per_epoch: _fit_budget(cfg, 50, done, elapsed, per_epoch, progress=False).epochs  # noqa: E731
+    assert fit(1, 6.0, 6.0) == 10
+    assert fit(1, 0.5, 0.5) == 50  # never more than planned
+    assert fit(1, 600.0, 600.0) == 3  # at least one stage-2 epoch
+    # after the fifth epoch, from the steady epochs: a slow first epoch no longer cuts the run short
+    assert fit(5, 12.0, 1.0) == 50 and fit(5, 12.0, 2.0) == 29

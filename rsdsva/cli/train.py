@@ -31,17 +31,24 @@ from rsdsva.training.loop import TrainConfig
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--workers", "num_workers", default=2, show_default=True)
 @click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
+@click.option("--min-scale", type=click.FloatRange(0.05, 1.0), default=None,
+              help="Random resized crops of this much of the area and more.")
+@click.option("--color-jitter", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Brightness/contrast/saturation jitter, and 10% of images in grey.")
+@click.option("--resident", is_flag=True,
+              help="Decode the images once and augment on the device (fast on a GPU; needs memory for all images).")
 @click.option("--resume", is_flag=True, help="Continue from the work folder's last epoch.")
 @device_option
 def train_command(data, attributes, split, unseen, seed, folder_map, variant, word2vec, backbone, image_size, weights,
                   gsd_m, out, epochs, head_epochs, head_lr, lr, optimizer, weight_decay, sampler, ways, shots,
-                  batch_size, num_workers, max_batches, resume, device) -> None:
+                  batch_size, num_workers, max_batches, min_scale, color_jitter, resident, resume, device) -> None:
     """Train DSVA on an image folder and write one model file with its evaluation."""
     exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed, backbone=backbone,
                           image_size=image_size, weights=weights, variant=variant, word2vec=word2vec, gsd_m=gsd_m)
     config = TrainConfig(epochs=epochs, head_epochs=head_epochs, head_lr=head_lr, lr=lr, optimizer=optimizer,
                          weight_decay=weight_decay, sampler=sampler, ways=ways, shots=shots, batch_size=batch_size,
-                         num_workers=num_workers, seed=seed, max_batches=max_batches, loss=LossWeights())
+                         num_workers=num_workers, seed=seed, max_batches=max_batches, min_scale=min_scale,
+                         color_jitter=color_jitter, resident=resident, loss=LossWeights())
     result, report = run_experiment(exp, out, config, device=device, resume=resume)
     click.echo(f"best epoch {result.best_epoch} (validation {result.best_metric:.3f}); wrote {out}")
     click.echo(json.dumps(report.summary()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from rsdsva.classes import ClassSpace
 from rsdsva.data.folders import Sample, SceneDataset
+from rsdsva.data.resident import ResidentImages
 from rsdsva.data.splits import ZeroShotSplit
 from rsdsva.data.transforms import eval_transform
 from rsdsva.models.checkpoint import ModelInfo
@@ -68,18 +69,36 @@ def logits_for(
         return np.zeros((0, len(classes)), np.float32), np.zeros(0, np.int64)
     pre = info.preprocessing
     ds = SceneDataset(samples, classes.names, eval_transform(pre.image_size, pre.mean, pre.std), torchgeo_dataset)
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+    return logits_over(model, classes, DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False))
+
+
+def logits_resident(
+    model: DSVA, info: ModelInfo, classes: ClassSpace, images: ResidentImages, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`logits_for` on images already decoded (labels over ``classes``)."""
+    pre = info.preprocessing
+    batches = (
+        (images.normalised(s, s + batch_size, pre.mean, pre.std), images.labels[s : s + batch_size])
+        for s in range(0, len(images), batch_size)
+    )
+    return logits_over(model, classes, batches)
+
+
+def logits_over(
+    model: DSVA, classes: ClassSpace, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's logits over ``classes`` for each (images, labels) batch, in eval mode."""
     device = next(model.parameters()).device
     cm = class_matrix_tensor(classes, device)
-    out, labels = [], []
+    out, labels = [np.zeros((0, len(classes)), np.float32)], [np.zeros(0, np.int64)]
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        for x, y in loader:
-            out.append(model(x.to(device), cm).logits.float().cpu())
-            labels.append(y)
+        for x, y in batches:
+            out.append(model(x.to(device), cm).logits.float().cpu().numpy())
+            labels.append(y.cpu().numpy())
     model.train(was_training)
-    return torch.cat(out).numpy(), torch.cat(labels).numpy()
+    return np.concatenate(out), np.concatenate(labels)
 
 
 def evaluate_split(

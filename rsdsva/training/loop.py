@@ -4,9 +4,10 @@ Stage 1 (``head_epochs``) trains only the attribute prototypes and the VAM linea
 layer at ``head_lr`` with the backbone frozen; stage 2 trains everything at
 ``lr``. After every epoch the model is scored on the VALIDATION images (never the
 test images) and the best epoch by validation H (or seen accuracy, when the split
-has no unseen validation images) is kept. Every epoch writes ``last.pt`` (weights
-and optimiser state, read back with ``weights_only=True``) so ``resume=True``
-continues where a run stopped. Randomness is derived from ``seed`` and the epoch
+has no unseen validation images) is kept. ``last.pt`` (weights and optimiser
+state, read back with ``weights_only=True``; written at most every
+``STATE_EVERY_S`` seconds and after the last epoch) lets ``resume=True`` continue
+where a run stopped. Randomness is derived from ``seed`` and the epoch
 number, so a resumed run sees the same batches as an uninterrupted one.
 """
 
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 
 from rsdsva.classes import ClassSpace
 from rsdsva.data.folders import SceneDataset
+from rsdsva.data.resident import Augment, ResidentImages
 from rsdsva.data.samplers import EpisodicSampler, ShuffledSampler
 from rsdsva.data.splits import ZeroShotSplit
 from rsdsva.data.transforms import train_transform
@@ -34,7 +36,9 @@ from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
 from rsdsva.models.losses import LossWeights, dsva_loss
 from rsdsva.predict import pick_device
 from rsdsva.training import metrics as M
-from rsdsva.training.evaluate import logits_for
+from rsdsva.training.evaluate import logits_for, logits_resident
+
+STATE_EVERY_S = 30.0  # last.pt holds weights and optimiser state: too big to write every short epoch
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,17 @@ class TrainConfig:
     rotations: bool = True
     min_scale: float | None = None  # random resized crops of this much of the area and more
     color_jitter: float = 0.0  # brightness/contrast/saturation jitter, and some grey images
+    # decode the images once, keep them on the training device and augment there (a GPU
+    # trains a small model faster than loader workers can decode JPEGs); needs the memory
+    # for train + validation images at the input size (about 38 KB each at 112 px)
+    resident: bool = False
     amp: bool = True  # CUDA only
     num_workers: int = 2
     seed: int = 0
     loss: LossWeights = field(default_factory=LossWeights)
     max_batches: int | None = None  # per epoch; for quick runs and tests
     # time budget for the epochs (not start-up or the final test evaluation): after the first
-    # epoch, fewer epochs (the whole cosine schedule) if the planned ones would not fit
+    # and the fifth epoch, fewer epochs (the whole cosine schedule) if the planned ones would not fit
     max_minutes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,23 +125,12 @@ def train_dsva(
     dev = pick_device(device)
     torch.manual_seed(config.seed)
     seen_classes = classes.subset(split.seen)
-    pre = info.preprocessing
-    ds = SceneDataset(
-        split.train,
-        seen_classes.names,
-        train_transform(pre.image_size, pre.mean, pre.std, rotations=config.rotations,
-                        min_scale=config.min_scale, color_jitter=config.color_jitter),
-        torchgeo_dataset,
-    )
+    labels, epoch_batches, logits_of = _data(model, info, classes, split, config, dev, torchgeo_dataset)
     if config.sampler == "episodic":
-        sampler: EpisodicSampler | ShuffledSampler = EpisodicSampler(ds.labels, config.ways, config.shots, config.seed)
+        sampler: EpisodicSampler | ShuffledSampler = EpisodicSampler(labels, config.ways, config.shots, config.seed)
     else:
-        sampler = ShuffledSampler(len(ds), config.batch_size, config.seed)
+        sampler = ShuffledSampler(len(labels), config.batch_size, config.seed)
     gen = torch.Generator()
-    loader = DataLoader(
-        ds, batch_sampler=sampler, num_workers=config.num_workers, generator=gen,
-        persistent_workers=False, pin_memory=dev.type == "cuda",
-    )
     seen_matrix = class_matrix_tensor(seen_classes, dev)
     targets = torch.from_numpy(normalized_vectors(seen_classes)).to(dev)
     model.to(dev)
@@ -156,8 +153,8 @@ def train_dsva(
         if state["stage"] == stage_name:
             opt.load_state_dict(state["optimizer"])
 
-    run_start = time.perf_counter()
-    epoch = start
+    run_start = saved_at = time.perf_counter()
+    epoch, planned = start, config.epochs
     while epoch < config.epochs:
         name, params, base_lr = _stage(model, epoch, config)
         if name != stage_name:
@@ -173,7 +170,7 @@ def train_dsva(
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs} ({name})", disable=not progress, leave=False)
-        for step, (x, y) in enumerate(loader):
+        for step, (x, y) in enumerate(epoch_batches(sampler, gen)):
             if step >= n_batches:
                 break
             lr = _lr_at(epoch + step / n_batches, base_lr, config)
@@ -193,29 +190,27 @@ def train_dsva(
         bar.close()
         record = {k: v / max(n_batches, 1) for k, v in sums.items()}
         record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, images_per_s=n_batches * (x.shape[0]) / max(time.perf_counter() - t0, 1e-9))
-        record.update(_validate(model, info, classes, split, config, torchgeo_dataset))
+        record.update(_validate(logits_of, classes, split))
         history.append(record)
         if progress:
             tqdm.write(_describe(record))
         if record["selection"] > best[0]:
             best = (record["selection"], epoch + 1, record["val_lambda"])
             save_checkpoint(model, _with_provenance(info, config, split, best, history), out_dir / "best.safetensors")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "epoch": epoch,
-                "stage": stage_name,
-                "history": json.dumps(history),
-                "best": json.dumps(list(best)),
-            },
-            out_dir / "last.pt.part",
-        )
-        (out_dir / "last.pt.part").replace(state_path)
         (out_dir / "history.json").write_text(json.dumps(history, indent=1))
         epoch += 1
-        if config.max_minutes and epoch == start + 1:
-            config = _fit_budget(config, epoch, time.perf_counter() - run_start, progress)
+        elapsed = time.perf_counter() - run_start
+        if epoch == start + 1:
+            first_epoch_s = elapsed
+        if config.max_minutes and epoch in (start + 1, start + 5):
+            per_epoch = elapsed if epoch == start + 1 else (elapsed - first_epoch_s) / 4
+            config = _fit_budget(config, planned, epoch, elapsed, per_epoch, progress)
+        if epoch >= config.epochs or time.perf_counter() - saved_at >= STATE_EVERY_S:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch - 1,
+                     "stage": stage_name, "history": json.dumps(history), "best": json.dumps(list(best))}
+            torch.save(state, out_dir / "last.pt.part")
+            (out_dir / "last.pt.part").replace(state_path)
+            saved_at = time.perf_counter()
     for p in model.parameters():
         p.requires_grad_(True)
     return TrainResult(
@@ -224,15 +219,22 @@ def train_dsva(
     )
 
 
-def _fit_budget(config: TrainConfig, done: int, seconds: float, progress: bool) -> TrainConfig:
-    """Fewer epochs when the first one shows the budget cannot hold them all."""
+def _fit_budget(
+    config: TrainConfig, planned: int, done: int, elapsed: float, per_epoch: float, progress: bool
+) -> TrainConfig:
+    """The epochs that fit the time budget at ``per_epoch`` seconds each, at most ``planned``.
+
+    Called after the first epoch (its time includes warm-up, so it errs short) and again
+    after the fifth, from the steady epochs' time.
+    """
     from dataclasses import replace
 
-    fits = max(int(config.max_minutes * 60 / seconds), done, config.head_epochs + 1)
-    if fits >= config.epochs:
+    left = int((config.max_minutes * 60 - elapsed) / max(per_epoch, 1e-9))
+    fits = min(max(done + left, done, config.head_epochs + 1), planned)
+    if fits == config.epochs:
         return config
     if progress:
-        tqdm.write(f"time budget {config.max_minutes} min: {fits} epochs instead of {config.epochs}")
+        tqdm.write(f"time budget {config.max_minutes} min: {fits} epochs instead of {planned}")
     return replace(config, epochs=fits)
 
 
@@ -247,13 +249,47 @@ def _lr_at(progress: float, base: float, cfg: TrainConfig) -> float:
     return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _validate(model, info, classes, split, cfg, torchgeo_dataset) -> dict[str, float]:
+def _data(model, info, classes, split, cfg, dev, torchgeo_dataset):
+    """Training labels, a function of (batch sampler, generator) giving the epoch's
+    batches, and one giving validation logits for "val_seen" or "val_unseen"."""
+    pre = info.preprocessing
+    seen_names = classes.subset(split.seen).names
+    if cfg.resident:
+        aug = Augment(rotations=cfg.rotations, min_scale=cfg.min_scale, color_jitter=cfg.color_jitter)
+        load = lambda samples, names: ResidentImages(samples, names, pre.image_size, dev, cfg.num_workers, torchgeo_dataset)  # noqa: E731
+        train = load(split.train, seen_names)
+        val = {"val_seen": load(split.val_seen, classes.names), "val_unseen": load(split.val_unseen, classes.names)}
+        return (
+            train.labels.tolist(),
+            lambda sampler, gen: train.batches(sampler, pre.mean, pre.std, aug, gen),
+            lambda which: logits_resident(model, info, classes, val[which], cfg.batch_size),
+        )
+    ds = SceneDataset(
+        split.train,
+        seen_names,
+        train_transform(pre.image_size, pre.mean, pre.std, rotations=cfg.rotations,
+                        min_scale=cfg.min_scale, color_jitter=cfg.color_jitter),
+        torchgeo_dataset,
+    )
+
+    def epoch_batches(sampler, gen):
+        return DataLoader(ds, batch_sampler=sampler, num_workers=cfg.num_workers, generator=gen,
+                          pin_memory=dev.type == "cuda")
+
+    return (
+        ds.labels,
+        epoch_batches,
+        lambda which: logits_for(model, info, classes, getattr(split, which), cfg.batch_size, cfg.num_workers,
+                                 torchgeo_dataset),
+    )
+
+
+def _validate(logits_of, classes: ClassSpace, split: ZeroShotSplit) -> dict[str, float]:
     """Validation metrics; ``selection`` is what picks the best epoch."""
-    run = lambda s: logits_for(model, info, classes, s, cfg.batch_size, cfg.num_workers, torchgeo_dataset)  # noqa: E731
-    lv_s, yv_s = run(split.val_seen)
+    lv_s, yv_s = logits_of("val_seen")
     out = {"val_seen_acc": M.seen_accuracy(lv_s, yv_s, classes.seen)}
     if split.val_unseen:
-        lv_u, yv_u = run(split.val_unseen)
+        lv_u, yv_u = logits_of("val_unseen")
         g = M.choose_calibration(lv_u, yv_u, lv_s, yv_s, classes.seen)
         out.update(val_zsl=M.zsl_accuracy(lv_u, yv_u, classes.unseen), val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam)
         out["selection"] = g.h
