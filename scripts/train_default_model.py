@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--split", default="33/8")
     p.add_argument("--backbone", default="vit_tiny_patch16_224")
     p.add_argument("--image-size", type=int, default=112)
+    p.add_argument("--weights", default=None, help="start the backbone from this file (an rsdsva model, timm or open_clip)")
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--max-minutes", type=float, default=None, help="time budget (fewer epochs if needed)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -61,13 +62,13 @@ def main() -> None:
     a = p.parse_args()
 
     exp = Experiment(data=(a.ucm, a.aid), folder_map=("ucm-unified", "aid-unified"), attributes=a.attributes,
-                     split=a.split, seed=a.seed, backbone=a.backbone, image_size=a.image_size)
+                     split=a.split, seed=a.seed, backbone=a.backbone, image_size=a.image_size, weights=a.weights)
     config = TrainConfig(epochs=a.epochs, head_epochs=0, lr=a.lr, weight_decay=0.05, warmup_epochs=a.warmup_epochs,
                          sampler="shuffle", batch_size=a.batch_size, num_workers=a.workers, seed=a.seed,
                          max_minutes=a.max_minutes, min_scale=a.min_scale or None, color_jitter=a.color_jitter,
                          resident=a.resident)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    result, report = run_experiment(exp, a.out, config, device=a.device, resume=a.resume, progress=False)
+    result, report = run_experiment(exp, a.out, config, device=a.device, resume=a.resume, progress=True)
     print(f"best epoch {result.best_epoch}: {json.dumps(report.summary())}")
     model, info = load_checkpoint(a.out)
     command = "python scripts/train_default_model.py " + " ".join(sys.argv[1:])

@@ -125,7 +125,10 @@ def train_dsva(
     dev = pick_device(device)
     torch.manual_seed(config.seed)
     seen_classes = classes.subset(split.seen)
+    t_data = time.perf_counter()
     labels, epoch_batches, logits_of = _data(model, info, classes, split, config, dev, torchgeo_dataset)
+    if progress and config.resident:
+        tqdm.write(f"training and validation images decoded in {time.perf_counter() - t_data:.0f} s")
     if config.sampler == "episodic":
         sampler: EpisodicSampler | ShuffledSampler = EpisodicSampler(labels, config.ways, config.shots, config.seed)
     else:
@@ -169,7 +172,9 @@ def train_dsva(
         n_batches = len(sampler) if config.max_batches is None else min(len(sampler), config.max_batches)
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs} ({name})", disable=not progress, leave=False)
+        # disable=None: no bar when not writing to a terminal (logs keep the epoch lines)
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs} ({name})",
+                   disable=None if progress else True, leave=False)
         for step, (x, y) in enumerate(epoch_batches(sampler, gen)):
             if step >= n_batches:
                 break
