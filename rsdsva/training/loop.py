@@ -68,8 +68,8 @@ class TrainConfig:
     seed: int = 0
     loss: LossWeights = field(default_factory=LossWeights)
     max_batches: int | None = None  # per epoch; for quick runs and tests
-    # time budget for the epochs (not start-up or the final test evaluation): after the first
-    # and the fifth epoch, fewer epochs (the whole cosine schedule) if the planned ones would not fit
+    # time budget for the epochs (not start-up or the final test evaluation): from the time
+    # per epoch so far, fewer epochs (the whole cosine schedule) if the planned ones would not fit
     max_minutes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,8 +207,9 @@ def train_dsva(
         elapsed = time.perf_counter() - run_start
         if epoch == start + 1:
             first_epoch_s = elapsed
-        if config.max_minutes and epoch in (start + 1, start + 5):
-            per_epoch = elapsed if epoch == start + 1 else (elapsed - first_epoch_s) / 4
+        if config.max_minutes and (epoch == start + 1 or epoch >= start + 5):
+            # the first epoch alone at first (it errs short: warm-up), then the mean of the others
+            per_epoch = elapsed if epoch == start + 1 else (elapsed - first_epoch_s) / (epoch - start - 1)
             config = _fit_budget(config, planned, epoch, elapsed, per_epoch, progress)
         if epoch >= config.epochs or time.perf_counter() - saved_at >= STATE_EVERY_S:
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch - 1,
@@ -229,8 +230,8 @@ def _fit_budget(
 ) -> TrainConfig:
     """The epochs that fit the time budget at ``per_epoch`` seconds each, at most ``planned``.
 
-    Called after the first epoch (its time includes warm-up, so it errs short) and again
-    after the fifth, from the steady epochs' time.
+    Called after the first epoch and after every epoch from the fifth on, so a run that
+    slows down (or speeds up) still ends inside its budget.
     """
     from dataclasses import replace
 
@@ -238,8 +239,8 @@ def _fit_budget(
     fits = min(max(done + left, done, config.head_epochs + 1), planned)
     if fits == config.epochs:
         return config
-    if progress:
-        tqdm.write(f"time budget {config.max_minutes} min: {fits} epochs instead of {planned}")
+    if progress and config.epochs == planned:  # said once; later refits move it an epoch or two
+        tqdm.write(f"time budget {config.max_minutes} min: about {fits} epochs instead of {planned}")
     return replace(config, epochs=fits)
 
 
