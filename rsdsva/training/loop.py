@@ -5,9 +5,9 @@ layer at ``head_lr`` with the backbone frozen; stage 2 trains everything at
 ``lr``. After every epoch the model is scored on the VALIDATION images (never the
 test images) and the best epoch by validation H (or seen accuracy, when the split
 has no unseen validation images) is kept. ``last.pt`` (weights and optimiser
-state, read back with ``weights_only=True``; written at most every
-``STATE_EVERY_S`` seconds and after the last epoch) lets ``resume=True`` continue
-where a run stopped. Randomness is derived from ``seed`` and the epoch
+state, read back with ``weights_only=True``; written on each new best, at most
+every ``STATE_EVERY_S`` seconds otherwise, and after the last epoch) lets
+``resume=True`` continue where a run stopped. Randomness is derived from ``seed`` and the epoch
 number, so a resumed run sees the same batches as an uninterrupted one.
 """
 
@@ -199,7 +199,8 @@ def train_dsva(
         history.append(record)
         if progress:
             tqdm.write(_describe(record))
-        if record["selection"] > best[0]:
+        improved = record["selection"] > best[0]
+        if improved:
             best = (record["selection"], epoch + 1, record["val_lambda"])
             save_checkpoint(model, _with_provenance(info, config, split, best, history), out_dir / "best.safetensors")
         (out_dir / "history.json").write_text(json.dumps(history, indent=1))
@@ -211,7 +212,8 @@ def train_dsva(
             # the first epoch alone at first (it errs short: warm-up), then the mean of the others
             per_epoch = elapsed if epoch == start + 1 else (elapsed - first_epoch_s) / (epoch - start - 1)
             config = _fit_budget(config, planned, epoch, elapsed, per_epoch, progress)
-        if epoch >= config.epochs or time.perf_counter() - saved_at >= STATE_EVERY_S:
+        # also on a new best, so a resumed run never replaces best.safetensors with a worse epoch
+        if improved or epoch >= config.epochs or time.perf_counter() - saved_at >= STATE_EVERY_S:
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch - 1,
                      "stage": stage_name, "history": json.dumps(history), "best": json.dumps(list(best))}
             torch.save(state, out_dir / "last.pt.part")
