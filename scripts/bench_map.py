@@ -39,10 +39,8 @@ from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E4
 from rsdsva.models import load_checkpoint  # noqa: E402
 from rsdsva.predict import Classifier  # noqa: E402
 
-# the sample scene; sample_data holds the same file, for machines without ../shared
-SCENE = ROOT.parent / "shared" / "data" / "geotiff" / "rasterio_cogeo_0p6m_3857.tif"
-if not SCENE.is_file():
-    SCENE = ROOT / "sample_data" / "gangwon_0p6m_3857.tif"
+# the sample scene (a copy of ../shared/data/geotiff/rasterio_cogeo_0p6m_3857.tif)
+SCENE = ROOT / "sample_data" / "gangwon_0p6m_3857.tif"
 
 
 def mosaic_vrt(path: Path, copies: int) -> Path:
