@@ -15,6 +15,9 @@ is the fastest of ``--repeat`` runs after one untimed run:
 (c) peak RSS of ``rsdsva map`` on a >= 16k x 16k mosaic over a 2k x 2k one
     (mosaics are VRTs tiling the real 0.6 m sample scene). Target <= 1.3.
 
+``--amp bf16`` runs all three (forward alone, ``map``, the torchgeo loop) under the
+same bf16 autocast, on CPU or CUDA.
+
   python scripts/bench_map.py --quick     # about two minutes on 2 CPU cores
 """
 
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
 from rsdsva.mapping.pipeline import build_classifier  # noqa: E402
+from rsdsva.mapping.predict import autocast_dtype  # noqa: E402
 from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402
 from rsdsva.models import load_checkpoint  # noqa: E402
 from rsdsva.predict import Classifier  # noqa: E402
@@ -70,7 +74,13 @@ def mosaic_vrt(path: Path, copies: int) -> Path:
     return path
 
 
-def forward_only(classifier: Classifier, spec, tiles, batch: int) -> float:
+def autocast(classifier: Classifier, amp: str | None):
+    """The same autocast ``map`` uses for ``amp`` on the classifier's device."""
+    dtype = autocast_dtype(amp, classifier.device)
+    return torch.autocast(classifier.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def forward_only(classifier: Classifier, spec, tiles, batch: int, amp: str | None) -> float:
     """Seconds for resize + normalise + forward on tiles read beforehand."""
     import rasterio
 
@@ -79,7 +89,8 @@ def forward_only(classifier: Classifier, spec, tiles, batch: int) -> float:
         images = np.stack([read_tile(src, spec, t.window, size)[0] for t in tiles])
     t0 = time.perf_counter()
     for s in range(0, len(images), batch):
-        classifier.scores(torch.from_numpy(images[s : s + batch]).float().div_(255))
+        with autocast(classifier, amp):
+            classifier.scores(torch.from_numpy(images[s : s + batch]).float().div_(255))
     return time.perf_counter() - t0
 
 
@@ -101,7 +112,8 @@ def torchgeo_pipeline(settings: MapSettings, path: Path, size: int, batch: int) 
     n = 0
     for sample in loader:
         images = sample["image"][:, :3].float() / 255
-        classifier.scores(images)
+        with autocast(classifier, settings.amp):
+            classifier.scores(images)
         n += images.shape[0]
     return time.perf_counter() - t0, n
 
@@ -128,6 +140,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast for all three pipelines")
     p.add_argument("--repeat", type=int, default=3, help="timed runs of each; the fastest counts (noise only adds)")
     a = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -136,15 +149,15 @@ def main() -> None:
         tmp = Path(tmp)
         small = mosaic_vrt(tmp / "mosaic_2k.vrt", 2)
         model, info = load_checkpoint(default_model_path())
-        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True)
+        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, amp=a.amp)
         import rasterio
 
         with rasterio.open(small) as src:
             spec = make_spec(src)
             tiles = list(iter_windows(src.width, src.height, tile, tile))
         classifier = Classifier(model, info, info.classes.with_seen(True), mode="seen")
-        forward_only(classifier, spec, tiles[: a.batch_size], a.batch_size)  # warm-up
-        t_fwd = min(forward_only(classifier, spec, tiles, a.batch_size) for _ in range(a.repeat))
+        forward_only(classifier, spec, tiles[: a.batch_size], a.batch_size, a.amp)  # warm-up
+        t_fwd = min(forward_only(classifier, spec, tiles, a.batch_size, a.amp) for _ in range(a.repeat))
         timed_map(small, tmp / "a.gpkg", settings)  # warm-up
         t_map = min(timed_map(small, tmp / "a.gpkg", settings) for _ in range(a.repeat))
         print(f"(a) {len(tiles)} tiles of {tile} px on a 2048 x 2048 mosaic: map {t_map:.2f} s, "

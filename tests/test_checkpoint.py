@@ -31,6 +31,19 @@ def test_save_load_gives_identical_outputs(saved, small_classes):
     assert not list(path.parent.glob(".*part*")), "temporary file left behind"
 
 
+def test_timm_vit_loads_without_its_random_init(small_classes, tmp_path):
+    """Loading skips timm's weight init (every weight comes from the file): outputs stay exact."""
+    from rsdsva.models import BackboneConfig, create_model
+
+    torch.manual_seed(0)
+    model, info = create_model(small_classes, backbone=BackboneConfig("vit_tiny_patch16_224", image_size=32))
+    path = save_checkpoint(model.eval(), info, tmp_path / "vit.safetensors")
+    loaded, _ = load_checkpoint(path)
+    x, cm = torch.rand(2, 3, 32, 32), class_matrix_tensor(small_classes)
+    torch.testing.assert_close(model(x, cm).logits, loaded(x, cm).logits, rtol=0, atol=0)
+    assert loaded.backbone.model.weight_init_mode == "reset"  # what timm records for weight_init="skip"
+
+
 def test_fp16_checkpoint_is_smaller_and_close(saved, tmp_path, small_classes):
     model, info, path = saved
     half = save_checkpoint(model, info, tmp_path / "h.safetensors", dtype=torch.float16)

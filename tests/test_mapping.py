@@ -15,7 +15,7 @@ from rasterio.windows import Window, bounds
 
 from rsdsva.cli import cli
 from rsdsva.data.folders import read_image
-from rsdsva.errors import ClassSpaceError
+from rsdsva.errors import ClassSpaceError, RsdsvaWarning
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint
@@ -68,6 +68,25 @@ def test_ucm_mosaic_gives_the_same_labels_as_the_images(make_geotiff, tmp_path):
     direct = classify(model, info, torch.stack(images).float() / 255, mode="seen")
     assert list(tiles.label) == direct.labels
     np.testing.assert_allclose(tiles.score, direct.scores, rtol=1e-4)
+
+
+def test_bf16_on_cpu_keeps_the_labels_and_fp16_falls_back(make_geotiff, tmp_path):
+    files = [DATA / "ucm" / c / f"{c}00.jpg" for c in ("beach", "forest", "harbor", "freeway")]
+    path = make_geotiff(torch.cat([read_image(str(f)) for f in files], dim=2).numpy())
+    frames = {}
+    for amp in (None, "bf16", "fp16"):
+        out = tmp_path / f"{amp}.gpkg"
+        if amp == "fp16":
+            with pytest.warns(RsdsvaWarning, match="--amp fp16 is not supported on cpu; running in float32"):
+                map_scene(path, out, MapSettings(tile_size=256, mode="seen", amp=amp, device="cpu"))
+        else:
+            map_scene(path, out, MapSettings(tile_size=256, mode="seen", amp=amp, device="cpu"))
+        frames[amp] = gpd.read_file(out, layer="tiles").sort_values("col")
+    full, bf16, fp16 = frames[None], frames["bf16"], frames["fp16"]
+    assert list(bf16.label) == list(full.label)
+    np.testing.assert_allclose(bf16.score, full.score, atol=0.03)
+    assert not np.array_equal(bf16.score, full.score)  # bf16 really ran
+    np.testing.assert_array_equal(fp16.score, full.score)
 
 
 def test_uint16_and_four_bands(make_geotiff, tiny_checkpoint, tmp_path):

@@ -56,7 +56,7 @@ def _raise_interrupt(signum, frame):
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--read-threads", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
 @click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast on CUDA.")
+@click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX).")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
 @click.option("--explain", is_flag=True, help="Add attribute evidence columns to the tiles layer.")

@@ -8,8 +8,10 @@ answer for an empty scene; a batch job over many scenes should not stop on one).
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import warnings
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -102,18 +104,26 @@ def load_classes(info, settings: MapSettings) -> ClassSpace:
 
 @dataclass
 class MapPlan:
-    """Everything decided before the first tile is read (checked inputs, grid, classifier)."""
+    """Everything decided before the first tile is read (checked inputs, grid, classifier).
+
+    The classifier is built in a background thread while the raster is checked and
+    the first tiles are read; ``classifier`` waits for it (and raises its errors).
+    """
 
     raster: Path
     model_path: Path
     spec: object  # RasterSpec
-    classifier: object  # Classifier
+    loading: Future  # of the Classifier
     tiles: list
     size: int
     stride: int
     calibration: float
     attention_names: list[str]
     attention_index: list[int]
+
+    @property
+    def classifier(self):
+        return self.loading.result()
 
 
 def check_outputs(raster: Path, out: Path, settings: MapSettings) -> None:
@@ -136,24 +146,55 @@ def build_classifier(settings: MapSettings):
     from rsdsva.predict import Classifier, pick_device
 
     model, info = load_checkpoint(settings.model or default_model_path(), device=pick_device(settings.device))
-    lam = settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
+    lam = calibration_of(settings, info)
     return Classifier(model, info, load_classes(info, settings), mode=settings.mode, calibration=lam), info, lam
 
 
+def calibration_of(settings: MapSettings, info) -> float:
+    """The GZSL lambda: the user's, else the model's own."""
+    return settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
+
+
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
-    """Open and validate the raster, build the tile grid; ``built`` reuses a :func:`build_classifier` result."""
+    """Open and validate the raster, build the tile grid; ``built`` reuses a :func:`build_classifier` result.
+
+    Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
+    the grid needs only the model file's header.
+    """
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
+    from rsdsva.models.checkpoint import read_model_info
 
     model_path = Path(settings.model) if settings.model else default_model_path()
+    info = built[1] if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
+    loading = _done(built[0]) if built else _in_background(lambda: build_classifier(settings)[0])
     with open_raster(raster, settings.allow_no_crs) as src:
         spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
-        classifier, info, lam = built or build_classifier(settings)
         size, stride = tile_pixels(src, settings, info.tile_m)
         tiles = list(iter_windows(src.width, src.height, size, stride))
         names, index = _attention_attributes(info, settings)
         if settings.aoi:
             tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
-    return MapPlan(raster, model_path, spec, classifier, tiles, size, stride, lam, names, index)
+    return MapPlan(raster, model_path, spec, loading, tiles, size, stride, calibration_of(settings, info), names, index)
+
+
+def _in_background(fn: Callable[[], object]) -> Future:
+    """Run ``fn`` in a daemon thread (an input error raised meanwhile does not wait for it)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as err:  # handed to whoever waits on the future
+            future.set_exception(err)
+
+    threading.Thread(target=run, name="rsdsva-model", daemon=True).start()
+    return future
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def tile_row(classifier, spec, r, explain: bool) -> dict:
@@ -201,7 +242,8 @@ def map_scene(
 
     mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
     rows = []
-    for r in classify_tiles(plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
+    # the classifier is resolved once the first reads are queued, so loading the model overlaps them
+    for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
                             settings.max_nodata, settings.read_threads, amp=settings.amp, on_batch=report,
                             explain=settings.explain, attention_attributes=plan.attention_index):
         if mosaic is not None:

@@ -132,19 +132,23 @@ class TimmBackbone(Backbone):
 TINY_NAMES = ("tiny-vit", "tiny-clip")
 
 
-def build_backbone(config: BackboneConfig | str) -> Backbone:
-    """Build a backbone by name, with random weights and without any network access."""
+def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:
+    """Build a backbone by name, with random weights and without any network access.
+
+    ``init=False`` skips timm ViTs' weight initialisation (half their build time) for a
+    model whose every weight is loaded next; other backbones ignore it.
+    """
     if isinstance(config, str):
         config = BackboneConfig(name=config)
     name = config.name
     if name == "tiny-vit":
-        return _build_timm(config, tiny=True)
+        return _build_timm(config, tiny=True, init=init)
     if name == "tiny-clip":
         return OpenClipBackbone(config, build_tiny_clip(config.image_size or 32).visual)
     import timm
 
     if timm.is_model(name):
-        return _build_timm(config, tiny=False)
+        return _build_timm(config, tiny=False, init=init)
     import open_clip
 
     if name in open_clip.list_models():
@@ -173,7 +177,7 @@ def _build_open_clip(config: BackboneConfig) -> nn.Module:
     return open_clip.create_model(config.name, **kwargs)
 
 
-def _build_timm(config: BackboneConfig, tiny: bool) -> TimmBackbone:
+def _build_timm(config: BackboneConfig, tiny: bool, init: bool = True) -> TimmBackbone:
     import timm
 
     kwargs: dict[str, Any] = {"pretrained": False, "num_classes": 0, **config.options}
@@ -187,6 +191,8 @@ def _build_timm(config: BackboneConfig, tiny: bool) -> TimmBackbone:
         return TimmBackbone(config, model)
     if config.image_size:
         kwargs["img_size"] = config.image_size
+    if not init and timm.models.model_entrypoint(config.name).__module__ == "timm.models.vision_transformer":
+        kwargs["weight_init"] = "skip"
     try:
         model = timm.create_model(config.name, **kwargs)
     except TypeError as err:

@@ -166,7 +166,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
 
     path = Path(path)
     info = ModelInfo.from_dict(_read_header(path))
-    model = DSVA(build_backbone(info.backbone), info.dsva)
+    model = DSVA(build_backbone(info.backbone, init=False), info.dsva)  # every weight is loaded below
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
