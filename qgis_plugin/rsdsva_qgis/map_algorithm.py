@@ -22,6 +22,8 @@ from .runner import run_rsdsva
 MODES = ["gzsl", "zsl", "seen"]
 MODE_LABELS = ["All classes (seen and unseen, calibrated)", "Unseen classes only", "Seen classes only"]
 DEVICES = ["auto", "cpu", "cuda"]
+PRECISIONS = [None, "bf16", "fp16"]
+PRECISION_LABELS = ["float32 (exact)", "bf16 (faster on GPUs and on CPUs with AVX512-BF16 or AMX)", "fp16 (CUDA only)"]
 CLASS_FILES = "Classes files (*.yaml *.yml *.json *.csv)"
 
 
@@ -64,6 +66,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             QgsProcessingParameterNumber("CALIBRATION", "Calibration (lambda; empty: the model's)",
                                          QgsProcessingParameterNumber.Double, optional=True),
             QgsProcessingParameterBoolean("HELD_OUT", "Also name the model's held-out classes", True),
+            QgsProcessingParameterEnum("PRECISION", "Precision", PRECISION_LABELS, defaultValue=0),
         ):
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(param)
@@ -101,6 +104,9 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             args += ["--bands", bands]
         if not self.parameterAsBool(parameters, "HELD_OUT", context):
             args.append("--no-held-out")
+        precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
+        if precision:
+            args += ["--amp", precision]
         label_raster = self.parameterAsOutputLayer(parameters, "LABEL_RASTER", context)
         if label_raster:
             args += ["--raster", label_raster]

@@ -19,7 +19,7 @@ def test_provider_lists_its_algorithms(plugin):
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
     assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "BANDS", "MODE", "DEVICE", "TOP_K",
-            "MAX_NODATA", "OUTPUT", "LABEL_RASTER"} <= names
+            "MAX_NODATA", "PRECISION", "OUTPUT", "LABEL_RASTER"} <= names
 
 
 def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path):
@@ -36,7 +36,7 @@ def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path)
     out = tmp_path / "labels.gpkg"
     labels = tmp_path / "labels.tif"
     result = processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "LABEL_RASTER": str(labels),
-                                  "TOP_K": 2}, feedback=Feedback())
+                                  "TOP_K": 2, "PRECISION": 1}, feedback=Feedback())
     assert result["OUTPUT"] == str(out) and result["TILES"] == f"{out}|layername=tiles"
     tiles = QgsVectorLayer(result["TILES"], "tiles", "ogr")
     assert tiles.isValid() and tiles.featureCount() > 0
@@ -47,6 +47,9 @@ def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path)
     assert QgsVectorLayer(f"{out}|layername=regions", "regions", "ogr").isValid()
     assert QgsRasterLayer(str(labels), "labels").isValid()
     assert seen and max(seen) == pytest.approx(100.0)
+    run = QgsVectorLayer(f"{out}|layername=run", "run", "ogr")
+    settings = next(f["value"] for f in run.getFeatures() if f["key"] == "settings")
+    assert '"amp": "bf16"' in settings and '"top_k": 2' in settings
 
 
 def test_qgis_process_runs_the_algorithm_from_the_command_line(executable, tmp_path):
