@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from shapely.geometry import box
+import shapely
 
 TILE_FIELDS = ("row", "col", "label", "class_id", "score", "is_unseen", "top_labels", "top_scores", "valid_fraction")
 
@@ -36,7 +36,7 @@ def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
     if not rows:
         empty = {f: pd.Series(dtype=t) for f, t in zip(TILE_FIELDS, ["int64", "int64", "str", "int64", "float64", "bool", "str", "str", "float64"])}
         return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    geoms = [box(*r["bounds"]) for r in rows]
+    geoms = shapely.box(*np.asarray([r["bounds"] for r in rows], dtype=np.float64).T)
     data = {f: [r[f] for r in rows] for f in TILE_FIELDS}
     extra = [k for k in rows[0] if k not in TILE_FIELDS and k != "bounds"]
     data.update({k: [r[k] for r in rows] for k in extra})
