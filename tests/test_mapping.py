@@ -89,6 +89,43 @@ def test_bf16_on_cpu_keeps_the_labels_and_fp16_falls_back(make_geotiff, tmp_path
     np.testing.assert_array_equal(fp16.score, full.score)
 
 
+@pytest.mark.parametrize("kind", ["nodata", "alpha", "uint16"])
+def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
+    """Touching tiles of a grid row are read as one strip: same pixels and valid fractions as one by one."""
+    from rasterio.enums import ColorInterp
+
+    from rsdsva.mapping import predict
+    from rsdsva.mapping.raster import make_spec, read_tile
+
+    rng = np.random.default_rng(1)
+    if kind == "uint16":
+        path = make_geotiff(bands=4, dtype="uint16", shape=(70, 100))
+    else:
+        data = rng.integers(1, 255, size=(4 if kind == "alpha" else 3, 70, 100)).astype(np.uint8)
+        data[:3, 10:30, 40:75] = 0  # nodata (a value, or alpha 0 below)
+        if kind == "alpha":
+            data[3] = np.where(data[0] == 0, 0, 255)
+        path = make_geotiff(data, nodata=0 if kind == "nodata" else None,
+                            colorinterp=[ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+                            if kind == "alpha" else None)
+    with rasterio.open(path) as src:
+        spec = make_spec(src, bands=(3, 2, 1) if kind == "uint16" else None)
+        assert (spec.low is not None) == (kind == "uint16") and (spec.nodata is None) == (kind != "nodata")
+        for size, stride, keep in ((32, 32, None), (32, 16, None), (24, 40, None), (32, 16, slice(None, None, 3))):
+            tiles = list(iter_windows(100, 70, size, stride))[keep or slice(None)]
+            for limit in (predict.STRIP_PIXELS, 3 * size * size):  # and strips cut at 3 tiles
+                monkeypatch.setattr(predict, "STRIP_PIXELS", limit)
+                batch = predict._reader(spec, size)(tiles)
+                one_by_one = [read_tile(src, spec, t.window, size) for t in tiles]
+                np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in one_by_one]))
+                np.testing.assert_array_equal(batch.valid, np.array([v for _, v in one_by_one], dtype=np.float32))
+    grid = list(iter_windows(100, 70, 32, 32))
+    assert [len(run) for _, run in predict._runs(grid, 32)] == [3, 1] * 3  # cut at the 3-tile limit
+    monkeypatch.undo()
+    assert [len(run) for _, run in predict._runs(grid, 32)] == [4, 4, 4]  # one strip per grid row
+    assert [len(run) for _, run in predict._runs(list(iter_windows(100, 70, 24, 40)), 24)] == [1] * 9  # gaps
+
+
 def test_uint16_and_four_bands(make_geotiff, tiny_checkpoint, tmp_path):
     path = make_geotiff(bands=4, dtype="uint16", shape=(64, 64))
     out = tmp_path / "u16.gpkg"

@@ -3,7 +3,8 @@
 Reader threads (each with its own rasterio handle; GDAL releases the GIL while it
 decodes) read the next batches while the model runs on the current one. At most
 ``prefetch`` batches are in flight, so memory stays bounded whatever the mosaic's
-size.
+size. The touching tiles of a grid row are read as one strip and sliced (one GDAL
+call instead of one per tile: half the pipeline's cost a tile on 64-px tiles).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import rasterio
 import torch
+from rasterio.windows import Window
 
 from rsdsva.errors import RsdsvaWarning
-from rsdsva.mapping.raster import RasterSpec, Tile, read_tile
+from rsdsva.mapping.raster import RasterSpec, Tile, read_strip, read_tile
 from rsdsva.predict import Classifier
 
 
@@ -44,6 +46,10 @@ class _Batch:
     valid: np.ndarray  # (n,)
 
 
+# a strip is at most this many pixels (its uint8 copy beside the batch: 12 MB)
+STRIP_PIXELS = 1 << 22
+
+
 def _reader(spec: RasterSpec, size: int) -> Callable[[Sequence[Tile]], _Batch]:
     local = threading.local()
 
@@ -53,11 +59,32 @@ def _reader(spec: RasterSpec, size: int) -> Callable[[Sequence[Tile]], _Batch]:
             src = local.src = rasterio.open(spec.path)
         images = np.empty((len(tiles), 3, size, size), dtype=np.uint8)
         valid = np.empty(len(tiles), dtype=np.float32)
-        for i, t in enumerate(tiles):
-            images[i], valid[i] = read_tile(src, spec, t.window, size)
+        for first, run in _runs(tiles, size):
+            if len(run) == 1:
+                images[first], valid[first] = read_tile(src, spec, run[0].window, size)
+                continue
+            left = int(run[0].window.col_off)
+            strip = Window(left, run[0].window.row_off, int(run[-1].window.col_off) + size - left, size)
+            data, ok = read_strip(src, spec, strip)
+            for i, t in enumerate(run, start=first):
+                x = int(t.window.col_off) - left
+                images[i], valid[i] = data[:, :, x : x + size], ok[:, x : x + size].mean()
         return _Batch(list(tiles), images, valid)
 
     return read
+
+
+def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
+    """(index of the first, tiles) for each run of tiles in one grid row that touch or overlap."""
+    start = 0
+    for i in range(1, len(tiles) + 1):
+        if i < len(tiles):
+            a, b = tiles[i - 1].window, tiles[i].window
+            same_row = b.row_off == a.row_off and a.col_off < b.col_off <= a.col_off + size
+            if same_row and (b.col_off + size - tiles[start].window.col_off) * size <= STRIP_PIXELS:
+                continue
+        yield start, list(tiles[start:i])
+        start = i
 
 
 def autocast_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:

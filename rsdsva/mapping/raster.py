@@ -175,18 +175,31 @@ def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out
     reads were ~40x slower on the sample COG); the rest is padding: 0 and invalid. ``out_size``
     different from the window's size resamples bilinearly (GDAL).
     """
-    f = out_size / window.width
-    data = np.zeros((3, out_size, out_size), dtype=np.uint8)
-    valid = np.zeros((out_size, out_size), dtype=bool)
+    data, valid = _read_padded(src, spec, window, (out_size, out_size))
+    return data, float(valid.mean())
+
+
+def read_strip(src: rasterio.DatasetReader, spec: RasterSpec, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Any window at full resolution as uint8 (3, h, w) and its valid-pixel mask (h, w), padded
+    like :func:`read_tile`: a row of touching tiles read at once, then sliced, equals the tiles
+    read one by one (one GDAL call instead of one per tile)."""
+    return _read_padded(src, spec, window, (int(window.height), int(window.width)))
+
+
+def _read_padded(src, spec: RasterSpec, window: Window, out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    out_h, out_w = out_shape
+    fy, fx = out_h / window.height, out_w / window.width
+    data = np.zeros((3, out_h, out_w), dtype=np.uint8)
+    valid = np.zeros((out_h, out_w), dtype=bool)
     c0, r0 = max(int(window.col_off), 0), max(int(window.row_off), 0)
     c1 = min(int(window.col_off + window.width), spec.width)
     r1 = min(int(window.row_off + window.height), spec.height)
     if c1 <= c0 or r1 <= r0:
-        return data, 0.0
+        return data, valid
     inside = Window(c0, r0, c1 - c0, r1 - r0)
-    y0, x0 = round((r0 - window.row_off) * f), round((c0 - window.col_off) * f)
-    h, w = max(1, round(inside.height * f)), max(1, round(inside.width * f))
-    h, w = min(h, out_size - y0), min(w, out_size - x0)
+    y0, x0 = round((r0 - window.row_off) * fy), round((c0 - window.col_off) * fx)
+    h, w = max(1, round(inside.height * fy)), max(1, round(inside.width * fx))
+    h, w = min(h, out_h - y0), min(w, out_w - x0)
     part = src.read(list(spec.bands), window=inside, out_shape=(3, h, w), resampling=Resampling.bilinear)
     if spec.nodata is not None:
         ok = np.all(part != spec.nodata, axis=0)
@@ -200,7 +213,7 @@ def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out
     part[:, ~ok] = 0
     data[:, y0 : y0 + h, x0 : x0 + w] = part
     valid[y0 : y0 + h, x0 : x0 + w] = ok
-    return data, float(valid.mean())
+    return data, valid
 
 
 def window_bounds(spec: RasterSpec, window: Window) -> tuple[float, float, float, float]:
