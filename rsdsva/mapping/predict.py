@@ -4,7 +4,7 @@ Reader threads (each with its own rasterio handle; GDAL releases the GIL while i
 decodes) read the next batches while the model runs on the current one. At most
 ``prefetch`` batches are in flight, so memory stays bounded whatever the mosaic's
 size. The touching tiles of a grid row are read as one strip and sliced (one GDAL
-call instead of one per tile: half the pipeline's cost a tile on 64-px tiles).
+call instead of one per tile).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from rasterio.windows import Window
 
 from rsdsva.errors import RsdsvaWarning
-from rsdsva.mapping.raster import RasterSpec, Tile, read_strip, read_tile
+from rsdsva.mapping.raster import RasterSpec, Tile, read_strip
 from rsdsva.predict import Classifier
 
 
@@ -60,9 +60,6 @@ def _reader(spec: RasterSpec, size: int) -> Callable[[Sequence[Tile]], _Batch]:
         images = np.empty((len(tiles), 3, size, size), dtype=np.uint8)
         valid = np.empty(len(tiles), dtype=np.float32)
         for first, run in _runs(tiles, size):
-            if len(run) == 1:
-                images[first], valid[first] = read_tile(src, spec, run[0].window, size)
-                continue
             left = int(run[0].window.col_off)
             strip = Window(left, run[0].window.row_off, int(run[-1].window.col_off) + size - left, size)
             data, ok = read_strip(src, spec, strip)
