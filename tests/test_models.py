@@ -24,11 +24,42 @@ def test_backbone_tokens_and_grid(name, prefix):
     assert tokens.shape == (2, prefix + 16, net.width)
 
 
+def test_cnn_feature_map_cells_are_the_tokens():
+    net = build_backbone("tiny-cnn").eval()
+    x = torch.rand(2, 3, 32, 32)
+    tokens = net(x)
+    assert (net.num_prefix_tokens, net.grid) == (0, (8, 8))
+    assert tokens.shape == (2, 64, net.width)
+    fmap = net.model.forward_features(x)  # (B, C, 8, 8): token r * 8 + c is cell (r, c)
+    torch.testing.assert_close(tokens[:, 8 * 3 + 5], fmap[:, :, 3, 5])
+
+
+def test_cnn_dsva_attention_maps_and_checkpoint_round_trip(small_classes, tmp_path):
+    from rsdsva.models import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model, info = create_model(small_classes.subset(["forest", "city", "beach"]), backbone="tiny-cnn")
+    x = torch.rand(2, 3, 32, 32)
+    out = model.eval()(x, class_matrix_tensor(small_classes))
+    assert out.attention.shape == (2, small_classes.num_attributes, 8, 8)
+    torch.testing.assert_close(out.prototype_attributes, out.attention.flatten(2).amax(-1))
+    save_checkpoint(model, info, tmp_path / "cnn.safetensors")
+    loaded, loaded_info = load_checkpoint(tmp_path / "cnn.safetensors")
+    assert loaded_info.backbone.name == "tiny-cnn" and loaded_info.preprocessing.mean == (0.5, 0.5, 0.5)
+    again = loaded.eval()(x, class_matrix_tensor(small_classes))
+    torch.testing.assert_close(again.logits, out.logits, rtol=0, atol=0)
+
+
 def test_real_architectures_build_offline():
     clip = build_backbone("ViT-B-32")
     assert (clip.width, clip.grid, clip.image_size) == (768, (7, 7), 224)
     vit = build_backbone(BackboneConfig("vit_tiny_patch16_224", image_size=112))
     assert vit.grid == (7, 7) and vit(torch.rand(1, 3, 112, 112)).shape == (1, 50, 192)
+    lite = build_backbone(BackboneConfig("tf_efficientnet_lite0", image_size=128))
+    assert (lite.width, lite.grid, lite.num_prefix_tokens, lite.mean) == (1280, (4, 4), 0, (0.5, 0.5, 0.5))
+    assert lite(torch.rand(1, 3, 128, 128)).shape == (1, 16, 1280)
+    resnet = build_backbone(BackboneConfig("resnet18", image_size=100))
+    assert (resnet.width, resnet.grid) == (512, (4, 4))
 
 
 def test_unknown_backbone_is_a_clear_error():

@@ -32,7 +32,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import attributes, classes, explain, info, map, train
+    from rsdsva.cli import attributes, classes, explain, info, map, train, weights
 
     cli.add_command(attributes.group)
     cli.add_command(classes.group)
@@ -41,6 +41,7 @@ def _register() -> None:
     cli.add_command(map.command)
     cli.add_command(train.train_command)
     cli.add_command(train.evaluate_command)
+    cli.add_command(weights.group)
 
 
 _register()

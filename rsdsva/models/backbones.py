@@ -1,13 +1,21 @@
-"""Vision Transformer backbones that return every token, built offline by name.
+"""Backbones that return a sequence of tokens, built offline by name.
+
+A Vision Transformer's tokens are its class token(s) and patch tokens; a
+convolutional network's are the cells of its last feature map (H' x W' positions,
+row-major), as in the attribute-prototype networks DSVA builds on.
 
 Names resolve in this order:
 
 * ``tiny-vit`` and ``tiny-clip``: tiny random architectures for tests (depth 1,
-  width 32, 32-px input, 8-px patches: a 4x4 grid).
+  width 32, 32-px input, 8-px patches: a 4x4 grid); ``tiny-cnn``: a two-stage
+  EfficientNet-like network (32-px input: a 16x16 feature map).
 * an open_clip model name (``ViT-B-32``, ``ViT-B-32-quickgelu``, ...): its vision
   tower. OpenAI CLIP and RemoteCLIP ViT-B/32 weights were trained with QuickGELU:
   use ``ViT-B-32-quickgelu`` for them.
-* a timm model name (``vit_*``, ``deit_*``, hybrids such as ``vit_tiny_r_s16_p8_224``).
+* a timm model name: a ViT (``vit_*``, ``deit_*``, hybrids such as
+  ``vit_tiny_r_s16_p8_224``) or a convolutional network (``tf_efficientnet_lite0``,
+  ``efficientnet_lite0``, ``resnet18``, ...; anything whose ``forward_features``
+  returns a feature map).
 
 Nothing is downloaded: architectures come from the packages' own configs, and
 weights only from :func:`load_backbone_weights` with a local file.
@@ -129,7 +137,38 @@ class TimmBackbone(Backbone):
         return ""
 
 
-TINY_NAMES = ("tiny-vit", "tiny-clip")
+class TimmCnnBackbone(Backbone):
+    """A timm convolutional network; the cells of its last feature map are the tokens.
+
+    There is no prefix token, and the grid is the feature map's size at the
+    configured input size (``ceil(size / 32)`` for EfficientNets and ResNets).
+    """
+
+    family = "timm"
+
+    def __init__(self, config: BackboneConfig, model: nn.Module, image_size: int) -> None:
+        super().__init__(config)
+        self.model = model
+        self.width = int(model.num_features)
+        self.num_prefix_tokens = 0
+        self.image_size = image_size
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        self.mean = tuple(cfg.get("mean", IMAGENET_MEAN))
+        self.std = tuple(cfg.get("std", IMAGENET_STD))
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():  # a dry run: the grid depends on padding and strides, not only on size / 32
+            fmap = model.forward_features(torch.zeros(1, 3, image_size, image_size))
+        model.train(was_training)
+        if fmap.ndim != 4:
+            raise BackboneError(f"timm model {config.name!r} gives no feature map (shape {tuple(fmap.shape)})")
+        self.grid = (int(fmap.shape[2]), int(fmap.shape[3]))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(images).flatten(2).transpose(1, 2)
+
+    def weight_prefix(self) -> str:
+        return ""
 
 
 def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:
@@ -143,6 +182,8 @@ def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:
     name = config.name
     if name == "tiny-vit":
         return _build_timm(config, tiny=True, init=init)
+    if name == "tiny-cnn":
+        return _build_tiny_cnn(config)
     if name == "tiny-clip":
         return OpenClipBackbone(config, build_tiny_clip(config.image_size or 32).visual)
     import timm
@@ -154,8 +195,8 @@ def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:
     if name in open_clip.list_models():
         return OpenClipBackbone(config, _build_open_clip(config).visual)
     raise BackboneError(
-        f"unknown backbone {name!r}; use an open_clip ViT name (e.g. ViT-B-32), a timm ViT "
-        "(e.g. vit_tiny_patch16_224, deit_small_patch16_224) or tiny-vit for tests"
+        f"unknown backbone {name!r}; use an open_clip ViT name (e.g. ViT-B-32), a timm model "
+        "(e.g. vit_tiny_patch16_224, tf_efficientnet_lite0, resnet18) or tiny-vit / tiny-cnn for tests"
     )
 
 
@@ -189,6 +230,8 @@ def _build_timm(config: BackboneConfig, tiny: bool, init: bool = True) -> TimmBa
             img_size=size, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=0
         )
         return TimmBackbone(config, model)
+    if not _is_vit(config.name):
+        return _build_timm_cnn(config, kwargs)
     if config.image_size:
         kwargs["img_size"] = config.image_size
     if not init and timm.models.model_entrypoint(config.name).__module__ == "timm.models.vision_transformer":
@@ -198,3 +241,33 @@ def _build_timm(config: BackboneConfig, tiny: bool, init: bool = True) -> TimmBa
     except TypeError as err:
         raise BackboneError(f"timm model {config.name!r} does not take these settings: {err}") from None
     return TimmBackbone(config, model)
+
+
+def _is_vit(name: str) -> bool:
+    import timm
+
+    module = timm.models.model_entrypoint(name).__module__
+    return module.rsplit(".", 1)[-1] in ("vision_transformer", "vision_transformer_hybrid", "deit")
+
+
+def _build_timm_cnn(config: BackboneConfig, kwargs: dict[str, Any]) -> TimmCnnBackbone:
+    import timm
+
+    kwargs["global_pool"] = ""
+    try:
+        model = timm.create_model(config.name, **kwargs)
+    except TypeError as err:
+        raise BackboneError(f"timm model {config.name!r} does not take these settings: {err}") from None
+    size = config.image_size or int(model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
+    return TimmCnnBackbone(config, model, size)
+
+
+def _build_tiny_cnn(config: BackboneConfig) -> TimmCnnBackbone:
+    """A two-stage EfficientNet-Lite-like network of a few thousand weights (tests)."""
+    from timm.models._efficientnet_builder import decode_arch_def
+    from timm.models.efficientnet import EfficientNet
+
+    arch = decode_arch_def([["ds_r1_k3_s1_e1_c8"], ["ir_r2_k3_s2_e2_c16"]])
+    model = EfficientNet(arch, num_features=24, stem_size=8, num_classes=0, global_pool="", fix_stem=True)
+    model.pretrained_cfg = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    return TimmCnnBackbone(config, model, config.image_size or 32)

