@@ -40,6 +40,14 @@ SETS = {
 }
 ATTRIBUTES_CITATION = "class attributes: ZS-ViDAT, Ghosh et al., zero-shot remote-sensing scene classification"
 LIBRARIES = ("unified", *SETS)
+DEFINING_FLOOR = 50.0  # of 100: a unified class's defining attribute is at least this
+
+
+def defining_attributes() -> dict[str, list[str]]:
+    """Unified class -> the attributes its name says it has (``unified_defining.yaml``)."""
+    import yaml
+
+    return yaml.safe_load((LIBRARY_DIR / "unified_defining.yaml").read_text())
 
 
 def _library_file(name: str, suffix: str) -> Path:

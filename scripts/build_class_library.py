@@ -8,7 +8,10 @@ plain class names from rsdsva.data.names, the csv spelling kept under
 groups and phrases), and ``unified.yaml``: every class of the four sets over the
 unified vocabulary. A class found in several sets takes, for each attribute, the
 mean over the sets that annotate that attribute; an attribute no set of the class
-annotates is 0.
+annotates is 0. Then each class's defining attributes
+(``unified_defining.yaml``: what its name says it has) below 50 are raised to 100,
+so that, for example, residential (from WHU-RS19, which has no is_residential)
+has is_residential.
 
   python scripts/build_class_library.py
 """
@@ -29,7 +32,7 @@ from rsdsva._io import atomic_write_text  # noqa: E402
 from rsdsva.attributes.vocabulary import Attribute, Vocabulary  # noqa: E402
 from rsdsva.classes import ClassSpace  # noqa: E402
 from rsdsva.data.names import TO_UNIFIED  # noqa: E402
-from rsdsva.library import ATTRIBUTES_CITATION, LIBRARY_DIR, SETS  # noqa: E402
+from rsdsva.library import ATTRIBUTES_CITATION, DEFINING_FLOOR, LIBRARY_DIR, SETS, defining_attributes  # noqa: E402
 
 
 def set_name_map(unified: Vocabulary, key: str) -> dict[str, str]:
@@ -87,13 +90,16 @@ def main() -> None:
             sources.setdefault(name, {})[key] = c
 
     names = sorted(sums)
+    merged = {n: np.divide(sums[n], counts[n], out=np.zeros(len(index)), where=counts[n] > 0) for n in names}
+    for name, attrs in defining_attributes().items():
+        for attr in attrs:
+            if merged[name][index[attr]] < DEFINING_FLOOR:
+                print(f"{name}: {attr} {merged[name][index[attr]]:.1f} -> {unified.scale:g} (defining)")
+                merged[name][index[attr]] = unified.scale
     write_yaml(LIBRARY_DIR / "unified.yaml", {
         "name": "unified", "source": unified.source, "scale": unified.scale, "attributes": list(unified.names),
         "groups": unified.group_of(), "seen": True, "sources": {n: sources[n] for n in names},
-        "classes": {
-            n: [round(float(v), 6) for v in np.divide(sums[n], counts[n], out=np.zeros(len(index)), where=counts[n] > 0)]
-            for n in names
-        },
+        "classes": {n: [round(float(v), 6) for v in merged[n]] for n in names},
     })
     print(f"{len(names)} unified classes over {len(index)} attributes")
 

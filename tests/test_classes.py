@@ -98,3 +98,32 @@ def test_concat_requires_same_vocabulary(small_classes):
     more = small_classes.subset(["forest"]).with_seen(False)._replace(names=["woods"], matrix=[[1, 50, 0, 0, 0, 0]])
     joined = small_classes.concat(more)
     assert joined.names[-1] == "woods" and not joined.seen[-1]
+
+
+def test_unified_classes_have_the_attributes_their_names_say():
+    """A class whose defining attribute is 0 (residential without is_residential) misleads
+    every comparison with a user's class; the library build lifts such values."""
+    from rsdsva.library import DEFINING_FLOOR, defining_attributes, load_library
+
+    unified = load_library("unified")
+    table = defining_attributes()
+    assert set(table) <= set(unified.names)
+    assert len(table) >= 50
+    low = [
+        f"{name}.{attr} = {unified.matrix[unified.names.index(name), unified.attributes.index(attr)]:.0f}"
+        for name, attrs in table.items()
+        for attr in attrs
+        if unified.matrix[unified.names.index(name), unified.attributes.index(attr)] < DEFINING_FLOOR
+    ]
+    assert not low, f"defining attributes below {DEFINING_FLOOR}: {low}"
+
+
+def test_a_grass_class_is_nearest_meadow():
+    from rsdsva.library import load_library
+
+    unified = load_library("unified")
+    grass = np.array([100.0 if a in ("has_grass", "has_green_field", "has_vegetation") else 0.0
+                      for a in unified.attributes])
+    m = unified.matrix / np.linalg.norm(unified.matrix, axis=1, keepdims=True)
+    order = np.argsort(-(m @ (grass / np.linalg.norm(grass))))
+    assert unified.names[order[0]] == "meadow", [unified.names[i] for i in order[:3]]
