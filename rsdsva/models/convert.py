@@ -99,9 +99,12 @@ def convert_efficientnet_pytorch(
     return out
 
 
-def convert_packaged_weights(source: str | Path, out: str | Path, architecture: str | None = None) -> Path:
+def convert_packaged_weights(
+    source: str | Path, out: str | Path, architecture: str | None = None, fp16: bool = False
+) -> Path:
     """Convert packaged weights (a name such as ``efficientnet-lite0``, or their ``.pth``) to
-    a timm-layout ``.safetensors`` file, classifier included; checked to load strictly."""
+    a timm-layout ``.safetensors`` file, classifier included; checked to load strictly.
+    ``fp16`` stores the floating-point tensors in half precision (half the size)."""
     import timm
     from safetensors.torch import save_file
 
@@ -122,7 +125,8 @@ def convert_packaged_weights(source: str | Path, out: str | Path, architecture: 
         raise WeightsError(f"{path} does not fit {architecture!r}: {str(err).splitlines()[0]}") from None
     out = Path(out)
     with atomic_path(out) as tmp:
-        save_file({k: v.contiguous() for k, v in converted.items()}, str(tmp),
+        dtype = torch.float16 if fp16 else torch.float32
+        save_file({k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in converted.items()}, str(tmp),
                   metadata={"architecture": architecture, "source": path.name})
     return out
 
