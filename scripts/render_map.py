@@ -1,12 +1,16 @@
 #!/usr/bin/env python
 """Render a mapped GeoPackage over its raster to a PNG (the README's picture).
 
-  python scripts/render_map.py sample_data/gangwon_0p6m_3857.tif labels.gpkg docs/sample_map.png
+  python scripts/render_map.py sample_data/autzen_0p3m_2994.tif labels.gpkg /tmp/sample_map.png
+
+Left the scene, right the tiles coloured by label (the GeoPackage style's colours), the
+legend listing the labels present by tile count. Scores are printed on the tiles only when
+there are few enough to read (--scores auto: up to 300).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import geopandas as gpd
 import matplotlib
@@ -15,36 +19,50 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import rasterio  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from rasterio.enums import Resampling  # noqa: E402
 
 from rsdsva.mapping.writers import class_colors  # noqa: E402
 
+MAX_SCORED = 300
 
-def main(raster: str, gpkg: str, out: str) -> None:
-    tiles = gpd.read_file(gpkg, layer="tiles")
-    classes = gpd.read_file(gpkg, layer="classes")
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("raster")
+    p.add_argument("gpkg")
+    p.add_argument("out")
+    p.add_argument("--scores", choices=("auto", "yes", "no"), default="auto")
+    p.add_argument("--title", default="rsdsva map: label per tile")
+    a = p.parse_args()
+    tiles = gpd.read_file(a.gpkg, layer="tiles")
+    classes = gpd.read_file(a.gpkg, layer="classes")
     colors = dict(zip(classes["name"], [tuple(c / 255 for c in rgb) for rgb in class_colors(len(classes))]))
-    with rasterio.open(raster) as src:
-        image = src.read([1, 2, 3]).transpose(1, 2, 0)
+    with rasterio.open(a.raster) as src:
+        step = max(1, max(src.width, src.height) // 900)  # a decimated read: the picture needs no more
+        image = src.read([1, 2, 3], out_shape=(3, src.height // step, src.width // step),
+                         resampling=Resampling.average).transpose(1, 2, 0)
         b = src.bounds
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6.5))
+    aspect = (b.top - b.bottom) / (b.right - b.left)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(16, 1 + 6.4 * aspect))
     for ax in (left, right):
         ax.imshow(image, extent=(b.left, b.right, b.bottom, b.top))
         ax.set_axis_off()
-    tiles.plot(ax=right, color=[colors[label] for label in tiles["label"]], alpha=0.55, edgecolor="black", linewidth=0.4)
-    for t in tiles.itertuples():
-        c = t.geometry.centroid
-        right.annotate(f"{t.score:.2f}", (c.x, c.y), ha="center", va="center", fontsize=6)
+    tiles.plot(ax=right, color=[colors[label] for label in tiles["label"]], alpha=0.6, edgecolor="black", linewidth=0.3)
+    if a.scores == "yes" or (a.scores == "auto" and len(tiles) <= MAX_SCORED):
+        for t in tiles.itertuples():
+            c = t.geometry.centroid
+            right.annotate(f"{t.score:.2f}", (c.x, c.y), ha="center", va="center", fontsize=5)
     right.set_xlim(b.left, b.right)
     right.set_ylim(b.bottom, b.top)
-    present = [n for n in classes["name"] if n in set(tiles["label"])]
+    counts = tiles["label"].value_counts()
     unseen = dict(zip(classes["name"], ~classes["seen"].astype(bool)))
-    right.legend(handles=[Patch(color=colors[n], label=n + (" (unseen)" if unseen[n] else "")) for n in present],
-                 loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    handles = [Patch(color=colors[n], label=f"{n}{' (unseen)' if unseen[n] else ''}: {k}") for n, k in counts.items()]
+    right.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="label: tiles")
     left.set_title("input")
-    right.set_title("rsdsva map: label and score per tile")
+    right.set_title(a.title)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    fig.savefig(a.out, dpi=90)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main()

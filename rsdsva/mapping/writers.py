@@ -5,7 +5,6 @@ Knows nothing of torch: it takes plain rows and writes them with geopandas/pyogr
 
 from __future__ import annotations
 
-import colorsys
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -22,13 +21,13 @@ TILE_FIELDS = ("row", "col", "label", "class_id", "score", "is_unseen", "top_lab
 
 
 def class_colors(n: int) -> list[tuple[int, int, int]]:
-    """``n`` distinct colours (golden-ratio hues), stable for a class order."""
-    out = []
-    for i in range(n):
-        h = (i * 0.618033988749895) % 1.0
-        r, g, b = colorsys.hsv_to_rgb(h, 0.65 if i % 2 else 0.85, 0.95 if i % 3 else 0.8)
-        out.append((int(r * 255), int(g * 255), int(b * 255)))
-    return out
+    """``n`` distinct colours, stable for a class order: colorcet's Glasbey palette
+    (category10's ten first, then colours chosen to be far from all before), repeated
+    past its 256."""
+    import colorcet
+
+    palette = colorcet.glasbey_category10
+    return [tuple(int(round(c * 255)) for c in palette[i % len(palette)]) for i in range(n)]
 
 
 def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
