@@ -3,6 +3,9 @@
 
   python scripts/resize_images.py ../shared/data/ucm UCM_112px --size 112 --quality 75
   python scripts/resize_images.py ../shared/data/aid150 AID_112px --size 112 --quality 68
+  python scripts/resize_images.py ../shared/data/ucm .devdata/ucm --size 128 --format webp --quality 80
+
+WebP copies are about a quarter smaller than JPEG at the same quality setting.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 def resize(job: tuple[Path, Path, int, int]) -> None:
@@ -29,10 +32,11 @@ def main() -> None:
     p.add_argument("dst")
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--quality", type=int, default=75)
+    p.add_argument("--format", choices=("jpg", "webp"), default="jpg")
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
     src, dst = Path(a.src), Path(a.dst)
-    jobs = [(f, dst / f.parent.name / (f.stem + ".jpg"), a.size, a.quality)
+    jobs = [(f, dst / f.parent.name / (f.stem + "." + a.format), a.size, a.quality)
             for f in sorted(src.glob("*/*")) if f.suffix.lower() in SUFFIXES]
     with ProcessPoolExecutor(a.workers) as pool:
         list(pool.map(resize, jobs, chunksize=64))

@@ -170,3 +170,28 @@ def test_torchgeo_dataset_is_adapted(tmp_path):
     scene = SceneDataset(samples, ["forest", "beach"], eval_transform(32, (0.5,) * 3, (0.5,) * 3), ds)
     x, y = scene[0]
     assert x.shape == (3, 32, 32) and y == 1
+
+
+def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv):
+    """scripts/resize_images.py --format webp writes the copies that GPU runs carry."""
+    import subprocess
+    import sys
+
+    from rsdsva.data import scan_image_folder
+    from rsdsva.data.folders import read_image
+    from tests.conftest import ROOT
+
+    src = tmp_path / "src"
+    for name in ("beach", "forest"):
+        (src / name).mkdir(parents=True)
+        for i in range(2):
+            (src / name / f"{name}0{i}.jpg").write_bytes((DATA / "ucm" / name / f"{name}0{i}.jpg").read_bytes())
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "resize_images.py"), str(src), str(tmp_path / "copies"),
+                    "--size", "64", "--format", "webp", "--workers", "1"], check=True, capture_output=True)
+    samples = scan_image_folder(tmp_path / "copies", ClassSpace.load(ucm_csv), "ucm")
+    assert [s.label for s in samples] == ["beach", "beach", "forest", "forest"]
+    assert all(s.source.endswith(".webp") for s in samples)
+    image = read_image(samples[2].source)
+    original = read_image(str(DATA / "ucm" / "forest" / "forest00.jpg")).float()
+    small = torch.nn.functional.interpolate(original[None], size=64, mode="bilinear", antialias=True)[0]
+    assert image.shape == (3, 64, 64) and (image.float() - small).abs().mean() < 12

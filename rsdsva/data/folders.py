@@ -13,7 +13,7 @@ from rsdsva.classes import ClassSpace
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
 from rsdsva.errors import DatasetError, MissingFileError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)

@@ -128,13 +128,27 @@ def run_experiment(
     if exp.gsd_m:
         info = info.replace(tile_m=round(exp.gsd_m * _typical_size(split), 1))
     result = train_dsva(model, info, classes, split, work_dir, config, device, resume, progress=progress)
-    best, best_info = load_checkpoint(result.model_path, device=next(model.parameters()).device)
-    report = evaluate_split(best, best_info, classes, split, batch_size=config.batch_size)
+    report = finish_experiment(result.model_path, exp, out, batch_size=config.batch_size,
+                               device=next(model.parameters()).device)
+    return result, report
+
+
+def finish_experiment(
+    model_path: str | Path, exp: Experiment, out: str | Path, batch_size: int = 64, device: str | None = None
+) -> EvalReport:
+    """Evaluate a trained model (e.g. a work folder's ``best.safetensors``) on its recorded
+    split's test images and write ``out`` with the test metrics, the validation-chosen
+    calibration and the held-out classes, plus ``<out>.report.json`` and ``.report.png``."""
+    out = Path(out)
+    best, best_info = load_checkpoint(model_path, device=device)
+    recorded = (best_info.provenance.get("split") or {}).get("unseen")
+    classes, split = prepare(exp, unseen=recorded)
+    report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
     prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
     save_checkpoint(best, best_info.replace(calibration=report.calibration, provenance=prov), out)
     report.to_json(out.with_suffix(".report.json"))
     plot_report(report, out.with_suffix(".report.png"))
-    return result, report
+    return report
 
 
 def evaluate_model(model_path: str | Path, exp: Experiment, calibration: float | None = None) -> EvalReport:
