@@ -21,7 +21,7 @@ from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint
 from rsdsva.predict import classify
 
-from .conftest import DATA, GEOTIFFS
+from .conftest import DATA, GEOTIFFS, ROOT
 
 
 def run_map(*args):
@@ -245,6 +245,22 @@ def test_real_geotiffs_map_with_the_default_model(tmp_path):
     assert tiles.crs == "EPSG:3857"
     res = map_scene(GEOTIFFS / "rasterio_RGB.byte_landsat_300m.tif", tmp_path / "l.gpkg", MapSettings(tile_size=128))
     assert res.skipped > 0  # the nodata border
+
+
+def test_sample_scene_in_feet_gets_the_default_models_78_m_tiles(tmp_path):
+    """The README's first command: EPSG:2994 is in international feet, so 78.03 m is 256 px."""
+    from rsdsva.mapping.pipeline import tile_pixels
+    from rsdsva.models import read_model_info
+
+    scene = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
+    info = read_model_info(default_model_path())
+    assert info.tile_m == 78.03 and info.backbone.name == "tf_efficientnet_lite0"
+    with rasterio.open(scene) as src:
+        assert tile_pixels(src, MapSettings(), info.tile_m) == (256, 256)
+    res = map_scene(scene, tmp_path / "labels.gpkg")
+    assert (res.tiles, res.classified, res.skipped) == (13 * 18, 13 * 17, 13)  # the bottom row is 13 % inside
+    tiles = gpd.read_file(tmp_path / "labels.gpkg", layer="tiles")
+    assert tiles.geometry.iloc[0].bounds[2] - tiles.geometry.iloc[0].bounds[0] == 256  # feet, in the scene's CRS
 
 
 def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):

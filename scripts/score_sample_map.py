@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Score a map of the sample scene against the tiles a person finds unambiguous.
+
+  rsdsva map sample_data/autzen_0p3m_2994.tif --out /tmp/labels.gpkg
+  python scripts/score_sample_map.py /tmp/labels.gpkg
+
+Prints, for each kind in docs/autzen_reference.yaml (water, forest, meadow, parking lots,
+the stadium, large buildings), how many of its tiles got a label a person accepts, what the
+others got, and the share over all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import geopandas as gpd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("gpkg")
+    p.add_argument("--reference", default=str(ROOT / "docs" / "autzen_reference.yaml"))
+    a = p.parse_args()
+    reference = yaml.safe_load(Path(a.reference).read_text())
+    tiles = gpd.read_file(a.gpkg, layer="tiles")
+    label = {(int(r), int(c)): lab for r, c, lab in zip(tiles["row"], tiles["col"], tiles["label"])}
+    agreed = total = 0
+    for kind, spec in reference.items():
+        got = [label.get(tuple(t), "(not classified)") for t in spec["tiles"]]
+        ok = sum(g in spec["accept"] for g in got)
+        wrong = Counter(g for g in got if g not in spec["accept"])
+        agreed, total = agreed + ok, total + len(got)
+        others = ", ".join(f"{k} {v}" for k, v in wrong.most_common())
+        print(f"{kind:<16} {ok:>2}/{len(got):<2}  {others}")
+    print(f"agreement {agreed}/{total} = {agreed / total:.0%}")
+
+
+if __name__ == "__main__":
+    main()
