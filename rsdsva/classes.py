@@ -249,12 +249,16 @@ class ClassSpace:
             import yaml
 
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())
+            except _DuplicateKey as err:
+                raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
             except yaml.YAMLError as err:
                 raise ClassSpaceError(f"{path}: not valid YAML ({_first_line(err)})") from None
         elif suffix == ".json":
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_pairs)
+            except _DuplicateKey as err:
+                raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
             except json.JSONDecodeError as err:
                 raise ClassSpaceError(f"{path}: not valid JSON ({err})") from None
         else:
@@ -287,6 +291,35 @@ class ClassSpace:
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    """A key given twice in one mapping of a YAML or JSON file (the parsers keep the last)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"{key!r} is defined twice")
+        out[key] = value
+    return out
+
+
+def _unique_key_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise _DuplicateKey(f"{key!r} is defined twice (line {key_node.start_mark.line + 1})")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
 
 
 def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Sequence[str] | None) -> ClassSpace:

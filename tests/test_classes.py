@@ -127,3 +127,14 @@ def test_a_grass_class_is_nearest_meadow():
     m = unified.matrix / np.linalg.norm(unified.matrix, axis=1, keepdims=True)
     order = np.argsort(-(m @ (grass / np.linalg.norm(grass))))
     assert unified.names[order[0]] == "meadow", [unified.names[i] for i in order[:3]]
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".yaml", "attributes: [water, trees]\nclasses:\n  lake: [100, 0]\n  wood: [0, 100]\n  lake: [90, 10]\n"),
+    (".json", '{"attributes": ["water", "trees"], "classes": {"lake": [100, 0], "lake": [90, 10]}}'),
+])
+def test_a_class_defined_twice_is_refused(tmp_path, suffix, text):
+    path = tmp_path / f"twice{suffix}"
+    path.write_text(text)
+    with pytest.raises(ClassSpaceError, match=r"twice\..*: 'lake' is defined twice.*keep one definition"):
+        ClassSpace.load(path)
