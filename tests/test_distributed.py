@@ -48,7 +48,7 @@ def test_equal_to_the_single_process_run_and_a_bad_scene_is_reported(cluster, ma
 
 def test_a_killed_worker_does_not_stop_the_job(cluster, make_geotiff, tiny_checkpoint, tmp_path):
     raster = make_geotiff(shape=(512, 512))
-    settings = MapSettings(model=str(tiny_checkpoint), tile_size=16, batch_size=16)
+    settings = MapSettings(model=str(tiny_checkpoint), tile_size=16, batch_size=16, allow_small_tiles=True)
     with Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
     killed = []

@@ -15,7 +15,7 @@ from rasterio.windows import Window, bounds
 
 from rsdsva.cli import cli
 from rsdsva.data.folders import read_image
-from rsdsva.errors import ClassSpaceError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, RasterError, RsdsvaWarning
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint
@@ -179,7 +179,7 @@ def test_sigterm_leaves_no_output(make_geotiff, tiny_checkpoint, tmp_path):
     path = make_geotiff(shape=(2048, 2048))
     out = tmp_path / "killed.gpkg"
     cmd = [sys.executable, "-m", "rsdsva.cli", "map", str(path), "--out", str(out), "--model", str(tiny_checkpoint),
-           "--tile-size", "8", "--batch-size", "16", "--progress", "json"]
+           "--tile-size", "8", "--allow-small-tiles", "--batch-size", "16", "--progress", "json"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # wait until tiles are being classified
         if '"progress"' in line:
@@ -193,7 +193,8 @@ def test_sigterm_leaves_no_output(make_geotiff, tiny_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "not_raster", "no_crs", "bands", "classes_bad", "vocabulary",
-                                  "no_folder", "same_path", "not_gpkg"])
+                                  "no_folder", "same_path", "not_gpkg", "small_tiles", "tiny_raster", "many_tiles",
+                                  "class_twice"])
 def test_bad_input_is_one_line_and_writes_nothing(case, make_geotiff, tiny_checkpoint, tmp_path):
     good = make_geotiff(shape=(64, 64))
     out = tmp_path / "out.gpkg"
@@ -224,11 +225,38 @@ def test_bad_input_is_one_line_and_writes_nothing(case, make_geotiff, tiny_check
         out, extra, message = raster, ["--overwrite"], "is the input raster"
     elif case == "not_gpkg":
         out, message = tmp_path / "out.shp", "must end in .gpkg"
+    elif case == "small_tiles":
+        extra, message = ["--tile-size", "16"], "tiles would be 16 px (--tile-size 16), under 32 px"
+    elif case == "tiny_raster":
+        raster, message = make_geotiff(shape=(1, 1)), "is 1 x 1 px: even its largest tile of 32 px would be 0% data"
+    elif case == "many_tiles":
+        extra, message = ["--max-tiles", "3"], "4 tiles of 32 px (stride 32), more than --max-tiles 3"
+    elif case == "class_twice":
+        (tmp_path / "c.yaml").write_text("classes:\n  lake: [water]\n  lake: [boats]\n")
+        extra, message = ["--classes", tmp_path / "c.yaml"], "'lake' is defined twice (line 3)"
     before = {p: p.stat().st_mtime for p in tmp_path.rglob("*")}
     result = run_map(raster, "--out", out, "--model", tiny_checkpoint, "--tile-size", 32, *extra)
     assert result.exit_code == 1, result.output
     assert message in result.output and result.output.strip().count("\n") == 0, result.output
     assert {p: p.stat().st_mtime for p in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.parametrize("flag, value", [("--tile-m", "-10"), ("--tile-m", "0"), ("--tile-size", "0"), ("--stride", "-1")])
+def test_sizes_must_be_positive(flag, value, make_geotiff, tiny_checkpoint, tmp_path):
+    result = run_map(make_geotiff(shape=(64, 64)), "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint, flag, value)
+    assert result.exit_code == 2 and f"Invalid value for '{flag}': {value}" in result.output, result.output
+    assert not (tmp_path / "o.gpkg").exists()
+    with pytest.raises(RasterError, match="--tile-m -10 must be positive"):
+        map_scene(make_geotiff(shape=(64, 64)), tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=-10))
+
+
+def test_small_tiles_from_a_footprint_name_the_pixel_size(make_geotiff, tiny_checkpoint, tmp_path):
+    """A 5 m raster with a 77 m footprint gives 15-px tiles: refused, with the numbers and the ways out."""
+    path = make_geotiff(shape=(256, 256), res=5.0)
+    with pytest.raises(RasterError, match=r"15 px \(--tile-m of 77 m at 5 m per pixel.*--allow-small-tiles"):
+        map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=77))
+    res = map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=77, allow_small_tiles=True))
+    assert res.tiles == 18 * 18
 
 
 def test_tile_larger_than_raster_is_one_padded_tile(make_geotiff, tiny_checkpoint, tmp_path):

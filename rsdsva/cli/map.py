@@ -44,9 +44,10 @@ def _raise_interrupt(signum, frame):
               help="Also name the classes the model was evaluated on as unseen (recorded in the model).")
 @click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True)
 @click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's).")
-@click.option("--tile-size", type=int, default=None, help="Tile size in pixels.")
-@click.option("--stride", type=int, default=None, help="Stride in pixels (default: tile size).")
-@click.option("--tile-m", type=float, default=None, help="Tile footprint in metres (default: the model's).")
+@click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (default: from --tile-m).")
+@click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
+@click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
+              help="Tile footprint in metres (default: the model's training footprint).")
 @click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
 @click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
@@ -65,6 +66,9 @@ def _raise_interrupt(signum, frame):
 @click.option("--attributes", "attention_attributes", callback=lambda c, p, v: tuple(v.split(",")) if v else None,
               default=None, help="Attributes for --attention-raster, e.g. has_water,has_buildings (default: first 3).")
 @click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
+@click.option("--allow-small-tiles", is_flag=True, help="Accept tiles under 32 px (the model then sees colour, not content).")
+@click.option("--max-tiles", type=click.IntRange(1), default=1_000_000, show_default=True,
+              help="Refuse grids of more tiles, before starting.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
               help="json: one JSON object per line on stderr.")

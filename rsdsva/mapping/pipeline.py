@@ -8,6 +8,7 @@ answer for an empty scene; a batch job over many scenes should not stop on one).
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 import warnings
@@ -56,6 +57,8 @@ class MapSettings:
     explain: bool = False  # attribute evidence columns in the tiles layer
     attention_raster: str | None = None  # float GeoTIFF of attention maps
     attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
+    allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
+    max_tiles: int = 1_000_000  # refuse larger grids before starting
 
 
 @dataclass
@@ -68,10 +71,16 @@ class MapResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+MIN_TILE_PX = 32  # below this a scene classifier sees colour, not content
+
+
 def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple[int, int]:
     """Tile size and stride in pixels from the settings and the model's footprint."""
     from rsdsva.mapping.raster import pixel_size_m
 
+    for flag, value in (("--tile-size", settings.tile_size), ("--stride", settings.stride), ("--tile-m", settings.tile_m)):
+        if value is not None and value <= 0:
+            raise RasterError(f"{flag} {value:g} must be positive")
     size = settings.tile_size
     if size is None:
         tile_m = settings.tile_m or model_tile_m
@@ -79,6 +88,39 @@ def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple
             raise RasterError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
         size = max(1, round(tile_m / pixel_size_m(src)))
     return size, settings.stride or size
+
+
+def check_grid(raster: Path, src, settings: MapSettings, size: int, stride: int, model_tile_m: float | None) -> None:
+    """Refuse, before any tile is read, grids that cannot give a useful map."""
+    from rsdsva.mapping.raster import pixel_size_m
+
+    if size < MIN_TILE_PX and not settings.allow_small_tiles:
+        if settings.tile_size is not None:
+            why = f"--tile-size {size}"
+        else:
+            metres = settings.tile_m or model_tile_m
+            given = "--tile-m" if settings.tile_m else "the model's footprint"
+            why = f"{given} of {metres:g} m at {pixel_size_m(src):.3g} m per pixel"
+            if model_tile_m and settings.tile_m:
+                why += f" (the model was trained on {model_tile_m:g} m tiles)"
+        raise RasterError(
+            f"{raster}: tiles would be {size} px ({why}), under {MIN_TILE_PX} px, where the model sees colour, "
+            f"not content; give a larger --tile-m, a --tile-size of {MIN_TILE_PX} or more, or --allow-small-tiles"
+        )
+    valid = min(src.width, size) * min(src.height, size) / size**2
+    if valid < 1 - settings.max_nodata:
+        raise RasterError(
+            f"{raster} is {src.width} x {src.height} px: even its largest tile of {size} px would be "
+            f"{valid:.0%} data, less than --max-nodata {settings.max_nodata:g} allows; give a smaller "
+            "--tile-size or --tile-m"
+        )
+    rows = max(1, math.ceil((src.height - size) / stride) + 1)
+    cols = max(1, math.ceil((src.width - size) / stride) + 1)
+    if rows * cols > settings.max_tiles:
+        raise RasterError(
+            f"{raster}: {rows * cols:,} tiles of {size} px (stride {stride}), more than --max-tiles "
+            f"{settings.max_tiles:,}; give a larger --tile-m or --stride, an --aoi, or a higher --max-tiles"
+        )
 
 
 def load_classes(info, settings: MapSettings) -> ClassSpace:
@@ -170,6 +212,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     with open_raster(raster, settings.allow_no_crs) as src:
         spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
         size, stride = tile_pixels(src, settings, info.tile_m)
+        check_grid(raster, src, settings, size, stride, info.tile_m)
         tiles = list(iter_windows(src.width, src.height, size, stride))
         names, index = _attention_attributes(info, settings)
         if settings.aoi:
