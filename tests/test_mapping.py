@@ -175,7 +175,8 @@ def test_overwrite_and_progress_json(make_geotiff, tiny_checkpoint, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_sigterm_leaves_no_output(make_geotiff, tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_leave_no_output_and_exit_128_plus_the_signal(signum, make_geotiff, tiny_checkpoint, tmp_path):
     path = make_geotiff(shape=(2048, 2048))
     out = tmp_path / "killed.gpkg"
     cmd = [sys.executable, "-m", "rsdsva.cli", "map", str(path), "--out", str(out), "--model", str(tiny_checkpoint),
@@ -185,11 +186,21 @@ def test_sigterm_leaves_no_output(make_geotiff, tiny_checkpoint, tmp_path):
         if '"progress"' in line:
             break
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
+    rest = proc.stderr.read()
     proc.wait(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode == 128 + signum  # 143 after SIGTERM, 130 after Ctrl-C, as shells report them
+    assert json.loads(rest.strip().splitlines()[-1]) == {"event": "cancelled", "signal": signal.Signals(signum).name}
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if "killed" in p.name] == []
+
+
+def test_errors_are_json_events_in_json_mode(make_geotiff, tiny_checkpoint, tmp_path):
+    result = run_map(tmp_path / "nope.tif", "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint, "--progress", "json")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["event"] == "error"
+    assert "input raster not found" in json.loads(lines[0])["message"]
 
 
 @pytest.mark.parametrize("case", ["missing", "not_raster", "no_crs", "bands", "classes_bad", "vocabulary",
@@ -333,3 +344,16 @@ def test_map_names_the_models_held_out_classes(make_geotiff, tiny_model, small_c
     map_scene(make_geotiff(shape=(64, 64)), out, MapSettings(model=str(ckpt)))
     layer = gpd.read_file(out, layer="classes")
     assert list(layer.name) == ["forest", "city", "beach", "harbor"] and list(layer.seen) == [True] * 3 + [False]
+
+
+def test_interrupt_outside_json_mode_is_one_plain_line(make_geotiff, tiny_checkpoint, tmp_path, monkeypatch):
+    from rsdsva.cli import map as map_cli
+    from rsdsva.cli.main import Interrupted
+
+    def stopped(*args, **kwargs):
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(map_cli, "map_scene", stopped)
+    result = run_map(make_geotiff(shape=(64, 64)), "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint)
+    assert result.exit_code == 143
+    assert result.output.strip() == "Interrupted (SIGTERM): stopped, no partial output left"

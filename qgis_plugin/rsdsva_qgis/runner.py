@@ -111,6 +111,10 @@ def _handle(line, feedback, errors):
         if total:
             feedback.setProgress(100.0 * event.get("done", 0) / total)
         return
+    if isinstance(event, dict) and event.get("event") == "error":
+        errors.append(event.get("message", ""))
+        feedback.reportError(event.get("message", ""))
+        return
     if isinstance(event, dict):
         feedback.pushInfo(json.dumps(event))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 
 import click
@@ -9,14 +10,33 @@ import click
 from rsdsva.errors import RsdsvaError, RsdsvaWarning
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM; ``signum`` says which (the exit status is 128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.reported = False  # a command that said so itself (a JSON event) sets this
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
 class _Group(click.Group):
-    """Turns library errors into one line on stderr and exit status 1."""
+    """Library errors: one line on stderr, exit status 1; usage errors: 2 (click's);
+    Ctrl-C: 130, SIGTERM: 143 (128 + the signal), as shells report them."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except RsdsvaError as err:
             raise click.ClickException(str(err)) from None
+        except KeyboardInterrupt as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            if not getattr(err, "reported", False):
+                click.echo(f"Interrupted ({signal.Signals(signum).name}): stopped, no partial output left", err=True)
+            ctx.exit(128 + signum)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -29,6 +49,8 @@ def cli() -> None:
     """Zero-shot scene classification of remote-sensing imagery (DSVA)."""
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", RsdsvaWarning)
+    signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up like Ctrl-C
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ import sys
 import click
 
 from rsdsva.cli.options import device_option
+from rsdsva.errors import RsdsvaError
 from rsdsva.mapping.pipeline import MapSettings, map_scene
 
 
@@ -25,10 +26,6 @@ def _numbers(kind, n=None):
         return parts
 
     return convert
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 @click.command("map")
@@ -78,12 +75,26 @@ def command(input_rasters, out, out_dir, scheduler, workers, progress, **options
     Several rasters, --out-dir, --scheduler or --workers run the job on Dask.
     """
     settings = MapSettings(**options)
+    if progress != "json":
+        return _run(input_rasters, out, out_dir, scheduler, workers, progress, settings)
+    try:  # errors and cancellation are JSON events too, and said once
+        return _run(input_rasters, out, out_dir, scheduler, workers, progress, settings)
+    except RsdsvaError as err:
+        click.echo(json.dumps({"event": "error", "message": str(err)}), err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt as err:
+        name = signal.Signals(getattr(err, "signum", signal.SIGINT)).name
+        click.echo(json.dumps({"event": "cancelled", "signal": name}), err=True)
+        err.reported = True
+        raise
+
+
+def _run(input_rasters, out, out_dir, scheduler, workers, progress, settings: MapSettings) -> None:
     if len(input_rasters) > 1 or out_dir or scheduler or workers:
         return _distributed(input_rasters, out, out_dir, scheduler, workers, progress, settings)
     if out is None:
         raise click.UsageError("give --out FILE.gpkg")
     input_raster = input_rasters[0]
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cleans up like Ctrl-C
     bar = None
 
     def report(p: dict) -> None:
