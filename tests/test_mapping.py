@@ -282,6 +282,11 @@ def test_real_geotiffs_map_with_the_default_model(tmp_path):
     tiles = gpd.read_file(out, layer="tiles")
     assert res.tiles == 49 and len(tiles) == res.classified > 0
     assert tiles.crs == "EPSG:3857"
+    # Web Mercator at 37.5 N: a tile's CRS area is 1/cos^2(lat) too large; area_m2 is the ground's
+    side_crs = tiles.geometry.iloc[0].bounds[2] - tiles.geometry.iloc[0].bounds[0]
+    lat = np.degrees(np.arctan(np.sinh(tiles.geometry.iloc[0].centroid.y / 6378137.0)))
+    assert tiles["area_m2"].iloc[0] == pytest.approx((side_crs * np.cos(np.radians(lat))) ** 2, rel=2e-3)
+    assert tiles["area_m2"].iloc[0] < 0.65 * tiles.geometry.iloc[0].area
     res = map_scene(GEOTIFFS / "rasterio_RGB.byte_landsat_300m.tif", tmp_path / "l.gpkg", MapSettings(tile_size=128))
     assert res.skipped > 0  # the nodata border
 
@@ -300,6 +305,9 @@ def test_sample_scene_in_feet_gets_the_default_models_78_m_tiles(tmp_path):
     assert (res.tiles, res.classified, res.skipped) == (13 * 18, 13 * 17, 13)  # the bottom row is 13 % inside
     tiles = gpd.read_file(tmp_path / "labels.gpkg", layer="tiles")
     assert tiles.geometry.iloc[0].bounds[2] - tiles.geometry.iloc[0].bounds[0] == 256  # feet, in the scene's CRS
+    np.testing.assert_allclose(tiles["area_m2"], 78.03**2, rtol=2e-3)  # square metres, not square feet
+    regions = gpd.read_file(tmp_path / "labels.gpkg", layer="regions")
+    assert regions["area_m2"].sum() == pytest.approx(tiles["area_m2"].sum(), rel=1e-6)
 
 
 def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):

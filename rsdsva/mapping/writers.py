@@ -34,19 +34,23 @@ def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
     """Rows with ``bounds`` plus :data:`TILE_FIELDS` -> the tiles layer."""
     if not rows:
         empty = {f: pd.Series(dtype=t) for f, t in zip(TILE_FIELDS, ["int64", "int64", "str", "int64", "float64", "bool", "str", "str", "float64"])}
+        empty["area_m2"] = pd.Series(dtype="float64")
         return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     geoms = shapely.box(*np.asarray([r["bounds"] for r in rows], dtype=np.float64).T)
     data = {f: [r[f] for r in rows] for f in TILE_FIELDS}
     extra = [k for k in rows[0] if k not in TILE_FIELDS and k != "bounds"]
     data.update({k: [r[k] for r in rows] for k in extra})
-    return gpd.GeoDataFrame(data, geometry=geoms, crs=crs)
+    frame = gpd.GeoDataFrame(data, geometry=geoms, crs=crs)
+    frame.insert(len(TILE_FIELDS), "area_m2", ground_area_m2(frame.geometry))
+    return frame
 
 
 def regions_frame(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Touching or overlapping tiles of one label dissolved into regions, with area and mean score."""
+    """Touching or overlapping tiles of one label dissolved into regions, with their ground area
+    (m²) and mean score."""
     if tiles.empty:
         return gpd.GeoDataFrame({"label": pd.Series(dtype="str"), "tiles": pd.Series(dtype="int64"),
-                                 "area": pd.Series(dtype="float64"), "mean_score": pd.Series(dtype="float64")},
+                                 "area_m2": pd.Series(dtype="float64"), "mean_score": pd.Series(dtype="float64")},
                                 geometry=gpd.GeoSeries([], crs=tiles.crs), crs=tiles.crs)
     parts = tiles[["label", "geometry"]].dissolve(by="label").explode(index_parts=False).reset_index()
     joined = gpd.sjoin(
@@ -57,8 +61,18 @@ def regions_frame(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     stats = joined.groupby("region")["score"].agg(["count", "mean"])
     parts["tiles"] = stats["count"].reindex(parts.index).fillna(0).astype("int64")
     parts["mean_score"] = stats["mean"].reindex(parts.index)
-    parts["area"] = parts.geometry.area
-    return parts[["label", "tiles", "area", "mean_score", "geometry"]]
+    parts["area_m2"] = ground_area_m2(parts.geometry)
+    return parts[["label", "tiles", "area_m2", "mean_score", "geometry"]]
+
+
+def ground_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
+    """Areas in square metres on the ground, whatever the CRS (Web Mercator, degrees, feet):
+    measured in a Lambert azimuthal equal-area projection centred on the shapes. Without
+    a CRS, areas are in the raster's own units squared."""
+    if geoms.crs is None or geoms.empty:
+        return geoms.area.to_numpy()
+    lon, lat = geoms.to_crs("EPSG:4326").union_all().centroid.coords[0]
+    return geoms.to_crs(f"+proj=laea +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m").area.to_numpy()
 
 
 def write_geopackage(
