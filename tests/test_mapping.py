@@ -134,6 +134,19 @@ def test_uint16_and_four_bands(make_geotiff, tiny_checkpoint, tmp_path):
     assert len(gpd.read_file(out, layer="tiles")) == 4
     result = run_map(path, "--out", tmp_path / "x.gpkg", "--model", tiny_checkpoint, "--tile-size", 32, "--bands", "5,2,1")
     assert result.exit_code == 1 and "band 5 does not exist (the file has 4)" in result.output
+    # chosen for the user: a one-line note each on stderr, and what was used in the run layer
+    result = run_map(path, "--out", tmp_path / "auto.gpkg", "--model", tiny_checkpoint, "--tile-size", 32)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("Warning: ")]
+    assert len(notes) == 2 and "using bands 1,2,3 of 4" in notes[0] and "uint16 values stretched" in notes[1]
+    run = gpd.read_file(tmp_path / "auto.gpkg", layer="run").set_index("key")["value"].map(json.loads)
+    assert run["bands_used"] == [1, 2, 3] and run["stretch"]["from"] == "2-98 % per band"
+    assert len(run["stretch"]["low"]) == 3 and all(lo < hi for lo, hi in zip(run["stretch"]["low"], run["stretch"]["high"]))
+    result = run_map(path, "--out", tmp_path / "s.gpkg", "--model", tiny_checkpoint, "--tile-size", 32,
+                     "--bands", "1,2,3", "--scale", "0,4000")
+    assert "Warning" not in result.output
+    run = gpd.read_file(tmp_path / "s.gpkg", layer="run").set_index("key")["value"].map(json.loads)
+    assert run["stretch"] == {"low": [0.0] * 3, "high": [4000.0] * 3, "from": "--scale"}
 
 
 def test_nodata_tiles_are_skipped_and_all_nodata_is_an_empty_map(make_geotiff, tiny_checkpoint, tmp_path):

@@ -211,6 +211,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     loading = _done(built[0]) if built else _in_background(lambda: build_classifier(settings)[0])
     with open_raster(raster, settings.allow_no_crs) as src:
         spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
+        _note_choices(raster, src, spec, settings)
         size, stride = tile_pixels(src, settings, info.tile_m)
         check_grid(raster, src, settings, size, stride, info.tile_m)
         tiles = list(iter_windows(src.width, src.height, size, stride))
@@ -218,6 +219,17 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
         if settings.aoi:
             tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, calibration_of(settings, info), names, index)
+
+
+def _note_choices(raster: Path, src, spec, settings: MapSettings) -> None:
+    """One line on stderr (a warning) for each reading choice made for the user that changes the pixels."""
+    if settings.bands is None and (src.count != 3 or tuple(spec.bands) != (1, 2, 3)):
+        warnings.warn(f"{raster}: using bands {','.join(map(str, spec.bands))} of {src.count} as red, green, blue; "
+                      "--bands to choose others", RsdsvaWarning, stacklevel=3)
+    if settings.scale is None and spec.low is not None:
+        ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(spec.low, spec.high))
+        warnings.warn(f"{raster}: {src.dtypes[0]} values stretched to 0-255 from each band's 2-98 % range "
+                      f"({ranges}); --scale MIN,MAX to fix it", RsdsvaWarning, stacklevel=3)
 
 
 def _in_background(fn: Callable[[], object]) -> Future:
@@ -322,6 +334,9 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
         "settings": asdict(settings),
         "tile_size_px": plan.size, "stride_px": plan.stride, "calibration": plan.calibration,
+        "bands_used": list(spec.bands), "nodata_used": spec.nodata,
+        "stretch": None if spec.low is None else {
+            "low": list(spec.low), "high": list(spec.high), "from": "--scale" if settings.scale else "2-98 % per band"},
         "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
