@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -378,3 +379,29 @@ def test_interrupt_outside_json_mode_is_one_plain_line(make_geotiff, tiny_checkp
     result = run_map(make_geotiff(shape=(64, 64)), "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint)
     assert result.exit_code == 143
     assert result.output.strip() == "Interrupted (SIGTERM): stopped, no partial output left"
+
+
+@pytest.mark.parametrize("target", ["gpkg", "raster"])
+def test_a_failed_write_is_one_line_and_leaves_nothing(target, make_geotiff, tiny_checkpoint, tmp_path, monkeypatch):
+    """A full disk shows up as a pyogrio or GDAL error deep in the writer: one line naming the file."""
+    import pyogrio.errors
+
+    from rsdsva.mapping import writers
+
+    if target == "gpkg":
+        def full(*args, **kwargs):
+            raise pyogrio.errors.DataLayerError("Failed to commit transaction")
+        monkeypatch.setattr(pyogrio, "write_dataframe", full)
+        name = "o.gpkg"
+    else:
+        def full(*args, **kwargs):
+            raise rasterio.errors.RasterioIOError("Free disk space available is 0 bytes")
+        monkeypatch.setattr(writers, "write_label_raster", full)
+        name = "labels.tif"
+    raster = make_geotiff(shape=(64, 64))
+    result = run_map(raster, "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint, "--tile-size", 32,
+                     "--raster", tmp_path / "labels.tif", "--progress", "none")
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0, result.output
+    assert f"could not write {tmp_path / name} (" in result.output and "free space" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([raster.name, Path(tiny_checkpoint).name])

@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -340,17 +341,37 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with atomic_path(out) as tmp:
+    with _write_errors(out), atomic_path(out) as tmp:
         write_geopackage(tmp, frame, classes_frame(cs.names, cs.seen, cs.matrix, cs.attributes), run)
         if settings.raster:
             tiles = plan.tiles
             grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
-            with atomic_path(settings.raster) as tmp_tif:
+            with _write_errors(Path(settings.raster)), atomic_path(settings.raster) as tmp_tif:
                 write_label_raster(tmp_tif, frame, grid, spec.transform * Affine.scale(plan.stride), spec.crs, cs.names)
         if mosaic is not None:
-            with atomic_path(settings.attention_raster) as tmp_att:
+            with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
                 mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
     return frame
+
+
+@contextmanager
+def _write_errors(path: Path):
+    """A failure while writing ``path`` (disk full, folder gone, permission lost) as one
+    :class:`OutputError` line naming it; :func:`atomic_path` has removed the partial file."""
+    import sqlite3
+
+    import pyogrio.errors
+    import rasterio.errors
+
+    try:
+        yield
+    except OutputError:
+        raise
+    except (OSError, sqlite3.Error, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+            rasterio.errors.RasterioError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise OutputError(f"could not write {path} ({reason}); check the free space and permissions "
+                          "of its folder; nothing was left there") from None
 
 
 def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[int]]:
