@@ -45,7 +45,7 @@ def explain_image(
     classes = info.classes.with_seen(True)
     if unseen is not None:
         classes = classes.concat(unseen.with_seen(False))
-    clf = Classifier(net, info, classes, mode=mode, calibration=info.calibration or 0.0)
+    clf = Classifier(net, info, classes, mode=mode, calibration=info.prediction_calibration())
     pixels = read_image(str(image))
     logits, out = clf.forward(pixels[None].float() / 255)
     probs = logits.softmax(-1)[0]

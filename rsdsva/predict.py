@@ -165,5 +165,5 @@ def classify(
     classes = info.classes.with_seen(True)
     if unseen is not None:
         classes = classes.concat(unseen.with_seen(False))
-    lam = info.calibration if calibration is None else calibration
-    return Classifier(model, info, classes, mode=mode, calibration=lam or 0.0).predict(images, top_k=top_k)
+    lam = info.prediction_calibration() if calibration is None else calibration
+    return Classifier(model, info, classes, mode=mode, calibration=lam).predict(images, top_k=top_k)

@@ -95,3 +95,18 @@ def test_cli_error_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["info", str(tmp_path / "nope.safetensors")])
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and "model file not found" in result.output
+
+
+def test_map_calibration_round_trips_and_is_what_predictions_use(saved, tmp_path, make_geotiff):
+    import geopandas as gpd
+
+    from rsdsva.mapping import MapSettings, map_scene
+
+    model, info = load_checkpoint(saved[2])
+    assert info.map_calibration is None and info.prediction_calibration() == 0.4  # older files: H's lambda
+    save_checkpoint(model, info.replace(map_calibration=0.1), tmp_path / "m2.safetensors")
+    _, again = load_checkpoint(tmp_path / "m2.safetensors")
+    assert (again.calibration, again.map_calibration, again.prediction_calibration()) == (0.4, 0.1, 0.1)
+    map_scene(make_geotiff(shape=(32, 32)), tmp_path / "o.gpkg", MapSettings(model=str(tmp_path / "m2.safetensors"), tile_size=32))
+    run = gpd.read_file(tmp_path / "o.gpkg", layer="run").set_index("key")["value"]
+    assert run["calibration"] == "0.1"

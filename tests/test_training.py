@@ -48,6 +48,29 @@ def test_lambda_search_maximises_h():
     assert 0.5 < best.lam <= 1.0
 
 
+def test_lambda_for_maps_maximises_accuracy_over_all_classes():
+    """Three seen classes and one unseen: the map lambda counts each class once, so it stops
+    short of H's, which gives up seen images to win unseen ones."""
+    seen = np.array([True, True, True, False])
+    logits_s = np.array([[3.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0.4, 0]])
+    ys = np.array([0, 1, 2, 2])
+    logits_u = np.array([[0, 0, 0.2, 0], [0, 0, 1.5, 0]])  # the second needs lambda > 1.5
+    yu = np.array([3, 3])
+    by_h = M.choose_calibration(logits_u, yu, logits_s, ys, seen)
+    by_accuracy = M.choose_calibration(logits_u, yu, logits_s, ys, seen, criterion="accuracy")
+
+    def mean_accuracy(g):
+        return (3 * g.s + g.u) / 4
+
+    brute = max((M.gzsl_score(logits_u, yu, logits_s, ys, seen, lam) for lam in np.linspace(-1, 4, 5001)),
+                key=mean_accuracy)
+    assert mean_accuracy(by_accuracy) == pytest.approx(mean_accuracy(brute))
+    assert 0.2 < by_accuracy.lam <= 0.4 and (by_accuracy.u, by_accuracy.s) == (0.5, 1.0)
+    assert 1.5 < by_h.lam and by_h.h == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="criterion 'f1'"):
+        M.choose_calibration(logits_u, yu, logits_s, ys, seen, criterion="f1")
+
+
 @pytest.fixture(scope="module")
 def four_classes(tmp_path_factory):
     """4 real UCM classes (2 seen, 2 unseen), 20 images each."""

@@ -19,7 +19,8 @@ def describe(info: ModelInfo) -> str:
         f"seen classes  {len(cls)}: {', '.join(cls.names)}",
         f"input         bands {','.join(pre.bands)}; mean {list(pre.mean)}; std {list(pre.std)}",
         f"ground        {_fmt(info.gsd_m, 'm/px')}; tile footprint {_fmt(info.tile_m, 'm')}",
-        f"calibration   {_fmt(info.calibration, '(GZSL lambda)')}",
+        f"calibration   {_fmt(info.calibration, '(GZSL lambda, maximising H on validation)')}",
+        f"map lambda    {_fmt(info.map_calibration, '(rsdsva map: maximising accuracy over all classes)')}",
     ]
     for key, value in info.provenance.items():
         if key == "unseen_classes":  # a whole ClassSpace: its names are what a reader wants

@@ -194,8 +194,8 @@ def build_classifier(settings: MapSettings):
 
 
 def calibration_of(settings: MapSettings, info) -> float:
-    """The GZSL lambda: the user's, else the model's own."""
-    return settings.calibration if settings.calibration is not None else (info.calibration or 0.0)
+    """The GZSL lambda: the user's, else the model's for prediction."""
+    return settings.calibration if settings.calibration is not None else info.prediction_calibration()
 
 
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:

@@ -54,7 +54,10 @@ class ModelInfo:
         classes: the seen classes (the training classes), with the vocabulary.
         gsd_m: ground sample distance of the training images, metres per pixel.
         tile_m: ground footprint of one training image, metres (default map tile).
-        calibration: calibrated-stacking lambda chosen on validation data (GZSL).
+        calibration: calibrated-stacking lambda chosen on validation data (GZSL), maximising H.
+        map_calibration: the lambda ``rsdsva map`` uses unless told otherwise, chosen on the
+            same validation data to maximise the mean accuracy over all classes (an unseen
+            class then wins a tile only when the model is sure of it).
         provenance: free-form facts: data, split, seed, metrics, command.
     """
 
@@ -66,9 +69,17 @@ class ModelInfo:
     tile_m: float | None = None
     calibration: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    map_calibration: float | None = None
 
     def replace(self, **changes: Any) -> ModelInfo:
         return replace(self, **changes)
+
+    def prediction_calibration(self) -> float:
+        """The lambda for predicting on new imagery (map, classify, explain): ``map_calibration``
+        where the model records one, else ``calibration``, else 0."""
+        if self.map_calibration is not None:
+            return float(self.map_calibration)
+        return float(self.calibration or 0.0)
 
     def held_out_classes(self) -> ClassSpace | None:
         """The classes held out of training for the model's evaluation (unseen), if recorded."""
@@ -89,6 +100,7 @@ class ModelInfo:
             "gsd_m": self.gsd_m,
             "tile_m": self.tile_m,
             "calibration": self.calibration,
+            "map_calibration": self.map_calibration,
             "provenance": self.provenance,
         }
 
@@ -102,6 +114,7 @@ class ModelInfo:
             gsd_m=data.get("gsd_m"),
             tile_m=data.get("tile_m"),
             calibration=data.get("calibration"),
+            map_calibration=data.get("map_calibration"),
             provenance=dict(data.get("provenance") or {}),
         )
 

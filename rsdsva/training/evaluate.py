@@ -37,6 +37,7 @@ class EvalReport:
     per_class_accuracy: dict[str, float]
     confusion: list[list[int]]
     counts: dict[str, int] = field(default_factory=dict)
+    map_calibration: float | None = None  # lambda maximising mean accuracy over all classes on validation
 
     def summary(self) -> dict[str, float]:
         t = self.gzsl_test
@@ -126,6 +127,7 @@ def evaluate_split(
     if calibration is None:
         chosen = M.choose_calibration(lv_u, yv_u, lv_s, yv_s, seen) if len(yv_u) else M.GZSLScore(0.0, 0, 0, 0)
         calibration = chosen.lam
+    map_lam = M.choose_calibration(lv_u, yv_u, lv_s, yv_s, seen, criterion="accuracy").lam if len(yv_u) else 0.0
     val = M.gzsl_score(lv_u, yv_u, lv_s, yv_s, seen, calibration)
     test = M.gzsl_score(lt_u, yt_u, lt_s, yt_s, seen, calibration)
     raw = M.gzsl_score(lt_u, yt_u, lt_s, yt_s, seen, 0.0)
@@ -154,6 +156,7 @@ def evaluate_split(
         per_class_accuracy=per_class,
         confusion=M.confusion_matrix(labels, preds, len(classes)).tolist(),
         counts={k: len(getattr(split, k)) for k in ("val_seen", "val_unseen", "test_seen", "test_unseen")},
+        map_calibration=float(map_lam),
     )
 
 

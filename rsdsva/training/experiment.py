@@ -145,7 +145,8 @@ def finish_experiment(
     classes, split = prepare(exp, unseen=recorded)
     report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
     prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
-    save_checkpoint(best, best_info.replace(calibration=report.calibration, provenance=prov), out)
+    save_checkpoint(best, best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration,
+                                            provenance=prov), out)
     report.to_json(out.with_suffix(".report.json"))
     plot_report(report, out.with_suffix(".report.png"))
     return report

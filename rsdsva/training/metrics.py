@@ -83,13 +83,24 @@ def choose_calibration(
     logits_seen: np.ndarray,
     labels_seen: np.ndarray,
     seen_mask: np.ndarray,
+    criterion: str = "h",
 ) -> GZSLScore:
-    """The lambda maximising H on these (validation) logits; ties go to the smallest |lambda|."""
+    """The lambda maximising ``criterion`` on these (validation) logits; ties go to the smallest |lambda|.
+
+    ``h``: the harmonic mean of U and S, the zero-shot literature's protocol (it weighs the
+    few unseen classes as much as all seen ones). ``accuracy``: the mean per-class accuracy
+    over all classes, each class counted once, seen or not; lower, so that an unseen class wins
+    a tile only when the model is sure, which suits a map, where most tiles are of known classes.
+    """
+    if criterion not in ("h", "accuracy"):
+        raise ValueError(f"criterion {criterion!r} is not 'h' or 'accuracy'")
+    n_seen, n_unseen = int(np.sum(seen_mask)), int(np.sum(~np.asarray(seen_mask)))
+    value = (lambda g: g.h) if criterion == "h" else (lambda g: (n_seen * g.s + n_unseen * g.u) / (n_seen + n_unseen))
     both = np.concatenate([logits_unseen, logits_seen])
     best: GZSLScore | None = None
     for lam in sorted(lambda_candidates(both, seen_mask), key=abs):
         score = gzsl_score(logits_unseen, labels_unseen, logits_seen, labels_seen, seen_mask, float(lam))
-        if best is None or score.h > best.h:
+        if best is None or value(score) > value(best):
             best = score
     assert best is not None
     return best
