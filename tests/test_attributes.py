@@ -120,6 +120,42 @@ def test_classes_list_and_pick_commands(tmp_path):
     assert again.exit_code == 1 and "exists" in again.output
 
 
+def test_picked_classes_always_map(tmp_path, make_geotiff):
+    """Seen classes of the model are left out of a picked file (with a note), so `map` takes it;
+    all of them seen is an error; --seen keeps them (a file to train on)."""
+    from rsdsva.mapping import MapSettings, map_scene
+
+    runner = CliRunner()
+    out = tmp_path / "picked.yaml"
+    res = runner.invoke(cli, ["classes", "pick", "meadow", "wetland", "forest", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "left out meadow, forest: seen classes of the model already" in res.output
+    assert ClassSpace.load(out).names == ("wetland",)
+    result = map_scene(make_geotiff(shape=(256, 256)), tmp_path / "m.gpkg", MapSettings(classes=str(out), tile_size=128))
+    assert result.classified == 4
+    res = runner.invoke(cli, ["classes", "pick", "meadow", "forest", "--out", str(tmp_path / "none.yaml")])
+    assert res.exit_code == 1 and "all are seen classes of the model already" in res.output
+    assert not (tmp_path / "none.yaml").exists()
+    res = runner.invoke(cli, ["classes", "pick", "meadow", "forest", "--seen", "--out", str(tmp_path / "seen.yaml")])
+    assert res.exit_code == 0 and ClassSpace.load(tmp_path / "seen.yaml").seen.all()
+
+
+def test_a_file_class_may_share_a_seen_name_in_zsl_mode(tmp_path, make_geotiff):
+    from rsdsva.mapping import MapSettings, map_scene
+
+    path = tmp_path / "mine.yaml"
+    pick(["meadow", "wetland"]).save(path)
+    raster = make_geotiff(shape=(128, 128))
+    with pytest.raises(ClassSpaceError, match="'meadow' is already one of the model's seen classes.*--mode zsl"):
+        map_scene(raster, tmp_path / "a.gpkg", MapSettings(classes=str(path), tile_size=128))
+    map_scene(raster, tmp_path / "b.gpkg", MapSettings(classes=str(path), tile_size=128, mode="zsl", held_out=False))
+    import geopandas as gpd
+
+    classes = gpd.read_file(tmp_path / "b.gpkg", layer="classes")
+    assert set(classes[~classes["seen"].astype(bool)]["name"]) == {"meadow", "wetland"}
+    assert gpd.read_file(tmp_path / "b.gpkg", layer="tiles")["label"].iloc[0] in {"meadow", "wetland"}
+
+
 # -- CLIP (RSMM) --------------------------------------------------------------------
 
 

@@ -195,3 +195,14 @@ def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv):
     original = read_image(str(DATA / "ucm" / "forest" / "forest00.jpg")).float()
     small = torch.nn.functional.interpolate(original[None], size=64, mode="bilinear", antialias=True)[0]
     assert image.shape == (3, 64, 64) and (image.float() - small).abs().mean() < 12
+
+
+def test_max_images_is_a_seeded_sample_not_the_first_by_name():
+    from rsdsva.data.folders import images_by_class
+
+    a = images_by_class(DATA / "ucm", "ucm", max_images=5, seed=0)
+    b = images_by_class(DATA / "ucm", "ucm", max_images=5, seed=0)
+    c = images_by_class(DATA / "ucm", "ucm", max_images=5, seed=1)
+    assert a == b and a != c and all(len(v) == 5 for v in a.values())
+    first = sorted(images_by_class(DATA / "ucm", "ucm")["forest"])[:5]
+    assert a["forest"] != first and set(a["forest"]) <= set(images_by_class(DATA / "ucm", "ucm")["forest"])

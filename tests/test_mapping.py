@@ -284,6 +284,22 @@ def test_small_tiles_from_a_footprint_name_the_pixel_size(make_geotiff, tiny_che
     assert res.tiles == 18 * 18
 
 
+def test_no_crs_message_names_what_was_given(make_geotiff, tiny_checkpoint, tmp_path):
+    from rsdsva.models import load_checkpoint, save_checkpoint
+
+    model, info = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(model, info.replace(tile_m=10.0), tmp_path / "m.safetensors")
+    raster = make_geotiff(shape=(64, 64), crs=None)
+    result = run_map(raster, "--out", tmp_path / "o.gpkg", "--model", tmp_path / "m.safetensors", "--allow-no-crs")
+    assert result.exit_code == 1 and "has no CRS, so the model's 10 m tile footprint cannot be turned into pixels; " \
+        "give --tile-size in pixels" in result.output, result.output
+    result = run_map(raster, "--out", tmp_path / "o.gpkg", "--model", tmp_path / "m.safetensors", "--allow-no-crs",
+                     "--tile-m", "20")
+    assert "has no CRS, so --tile-m 20 cannot be turned into pixels" in result.output
+    result = run_map(raster, "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint, "--allow-no-crs", "--tile-size", "32")
+    assert result.exit_code == 0, result.output
+
+
 def test_tile_larger_than_raster_is_one_padded_tile(make_geotiff, tiny_checkpoint, tmp_path):
     res = map_scene(make_geotiff(shape=(20, 20)), tmp_path / "big.gpkg",
                     MapSettings(model=str(tiny_checkpoint), tile_size=32, max_nodata=0.9))

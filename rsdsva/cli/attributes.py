@@ -21,7 +21,9 @@ def _images_options(f):
                      help="Folder with one sub-folder of images per class."),
         click.option("--folder-map", type=click.Choice(sorted(KNOWN_FOLDER_MAPS)), default=None,
                      help="Known folder-name to class-name map."),
-        click.option("--max-images", type=click.IntRange(1), default=None, help="Use the first N images of each class."),
+        click.option("--max-images", type=click.IntRange(1), default=None,
+                     help="Use N images of each class, drawn at random with --seed."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-images draw."),
         click.option("--seen", is_flag=True, help="Flag the classes seen (default: unseen)."),
         click.option("--out", required=True, type=click.Path(dir_okay=False), help="Classes file to write (.yaml/.json/.csv)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing file."),
@@ -49,7 +51,7 @@ def _parse_text(item: str) -> tuple[str, str]:
 @click.option("--clip-weights", type=click.Path(dir_okay=False), default=None,
               help="Local CLIP weights (OpenAI CLIP, RemoteCLIP, GeoRSCLIP ...).")
 @device_option
-def clip_command(images, folder_map, max_images, seen, out, overwrite, batch_size, texts, vocabulary,
+def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, texts, vocabulary,
                  clip_model, clip_weights, device) -> None:
     """RSMM: class vectors from CLIP image-text similarity, averaged over each class's images."""
     from rsdsva._io import check_output_path
@@ -63,7 +65,7 @@ def clip_command(images, folder_map, max_images, seen, out, overwrite, batch_siz
     vocab = load_vocabulary(vocabulary)
     clip = load_clip(clip_model, clip_weights, device)
     if images:
-        classes = annotate_images(clip, vocab, images_by_class(images, folder_map, max_images), seen=seen,
+        classes = annotate_images(clip, vocab, images_by_class(images, folder_map, max_images, seed), seen=seen,
                                   batch_size=batch_size, progress=True)
     else:
         classes = annotate_texts(clip, vocab, dict(_parse_text(t) for t in texts), seen=seen)
@@ -77,7 +79,7 @@ def clip_command(images, folder_map, max_images, seen, out, overwrite, batch_siz
 @click.option("--head", type=click.Choice(["vam", "prototype"]), default="vam", show_default=True,
               help="Which of the model's attribute predictors to average.")
 @device_option
-def from_images_command(images, folder_map, max_images, seen, out, overwrite, batch_size, model, head, device) -> None:
+def from_images_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, model, head, device) -> None:
     """Class vectors from a few example images each, with a trained model's attribute predictor."""
     from rsdsva._io import check_output_path
     from rsdsva.attributes.examples import attributes_from_images
@@ -90,7 +92,7 @@ def from_images_command(images, folder_map, max_images, seen, out, overwrite, ba
         raise click.UsageError("give --images DIR (one sub-folder of example images per class)")
     check_output_path(Path(out), overwrite)
     net, info = load_checkpoint(model or default_model_path(), device=pick_device(device))
-    classes = attributes_from_images(net.eval(), info, images_by_class(images, folder_map, max_images),
+    classes = attributes_from_images(net.eval(), info, images_by_class(images, folder_map, max_images, seed),
                                      head=head, seen=seen, batch_size=batch_size)
     classes.save(out)
     click.echo(f"wrote {out}: {len(classes)} classes over the model's {classes.num_attributes} attributes")

@@ -38,18 +38,37 @@ def list_command(library, top) -> None:
 @group.command("pick")
 @click.argument("names", nargs=-1, required=True)
 @library_option
-@click.option("--seen", is_flag=True, help="Flag them seen (default: unseen, to add to a model).")
+@click.option("--seen", is_flag=True, help="Flag them seen, to train on (default: unseen, to add to a model).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Model the file is for (default: the embedded model); its seen classes are left out.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Classes file to write (.yaml/.json/.csv).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
-def pick_command(names, library, seen, out, overwrite) -> None:
-    """Write the library classes NAMES to a classes file (for `rsdsva map --classes`)."""
+def pick_command(names, library, seen, model, out, overwrite) -> None:
+    """Write the library classes NAMES to a classes file (for `rsdsva map --classes`).
+
+    Classes the model already knows (its seen classes) are left out with a note: `map` names
+    them anyway, and would refuse a file that adds them again.
+    """
     from pathlib import Path
 
     from rsdsva._io import check_output_path
+    from rsdsva.errors import ClassSpaceError
     from rsdsva.library import pick
+    from rsdsva.models.checkpoint import read_model_info
 
     check_output_path(Path(out), overwrite)
     picked = pick(names, library, seen=seen)
+    if not seen:
+        from rsdsva.mapping.pipeline import default_model_path
+
+        known = set(read_model_info(model or default_model_path()).classes.names)
+        dropped = [n for n in picked.names if n in known]
+        if dropped and len(dropped) == len(picked.names):
+            raise ClassSpaceError(f"{', '.join(dropped)}: all are seen classes of the model already, which "
+                                  "`rsdsva map` names without a classes file; nothing to write")
+        if dropped:
+            click.echo(f"left out {', '.join(dropped)}: seen classes of the model already", err=True)
+            picked = picked.subset([n for n in picked.names if n not in known])
     picked.save(out)
     click.echo(f"wrote {out}: {', '.join(picked.names)} ({'seen' if seen else 'unseen'}, {library} vocabulary)")
 

@@ -132,13 +132,20 @@ def _to_uint8(image: torch.Tensor) -> torch.Tensor:
 
 
 def images_by_class(
-    root: str | Path, folder_map: Mapping[str, str] | str | None = None, max_images: int | None = None
+    root: str | Path, folder_map: Mapping[str, str] | str | None = None, max_images: int | None = None,
+    seed: int = 0,
 ) -> dict[str, list[str]]:
-    """class -> image paths of a folder with one sub-folder per class (the first
-    ``max_images`` of each, in name order, when given)."""
+    """class -> image paths of a folder with one sub-folder per class; with ``max_images``, a
+    sample of that many per class drawn with ``seed`` (in name order), not the first by name."""
     out: dict[str, list[str]] = {}
     for s in scan_image_folder(root, None, folder_map):
-        paths = out.setdefault(s.label, [])
-        if max_images is None or len(paths) < max_images:
-            paths.append(str(s.source))
+        out.setdefault(s.label, []).append(str(s.source))
+    if max_images is not None:
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        for name, paths in out.items():
+            if len(paths) > max_images:
+                keep = sorted(rng.choice(len(paths), size=max_images, replace=False))
+                out[name] = [paths[i] for i in keep]
     return out

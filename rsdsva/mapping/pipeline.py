@@ -87,6 +87,10 @@ def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple
         tile_m = settings.tile_m or model_tile_m
         if tile_m is None:
             raise RasterError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
+        if src.crs is None or not src.crs.is_projected:  # say what was given: the user's --tile-m or the model's
+            what = f"--tile-m {settings.tile_m:g}" if settings.tile_m else f"the model's {tile_m:g} m tile footprint"
+            crs = "has no CRS" if src.crs is None else "has a CRS in degrees"
+            raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels")
         size = max(1, round(tile_m / pixel_size_m(src)))
     return size, settings.stride or size
 
@@ -127,16 +131,19 @@ def check_grid(raster: Path, src, settings: MapSettings, size: int, stride: int,
 def load_classes(info, settings: MapSettings) -> ClassSpace:
     """The model's seen classes, its held-out (unseen) classes, and the user's classes file.
 
-    A class of the user's file replaces a held-out class of the same name.
+    A class of the user's file replaces a held-out class of the same name, and in ``zsl``
+    mode (where seen classes are not ranked) a seen class of the same name too.
     """
     classes = info.classes.with_seen(True)
     extra = None
     if settings.classes:
         extra = ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
         taken = [n for n in extra.names if n in classes.names]
-        if taken:
+        if taken and settings.mode == "zsl":
+            classes = classes.subset([n for n in classes.names if n not in taken])
+        elif taken:
             raise ClassSpaceError(f"{settings.classes}: {taken[0]!r} is already one of the model's seen classes; "
-                                  "rename it or drop it from the file")
+                                  "rename it, drop it from the file, or use --mode zsl")
     held = info.held_out_classes() if settings.held_out else None
     if held is not None:
         keep = [n for n in held.names if extra is None or n not in extra.names]
