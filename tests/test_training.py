@@ -188,3 +188,34 @@ def test_time_budget_shortens_the_schedule_after_the_first_epoch():
     assert fit(1, 600.0, 600.0) == 3  # at least one stage-2 epoch
     # after the fifth epoch, from the steady epochs: a slow first epoch no longer cuts the run short
     assert fit(5, 12.0, 1.0) == 50 and fit(5, 12.0, 2.0) == 29
+
+
+def test_evaluate_scores_a_classes_file_on_a_labelled_folder(tmp_path):
+    """Folders named as the user likes, an explicit folder -> class map, the file's classes unseen."""
+    import json
+
+    from click.testing import CliRunner
+
+    from rsdsva.cli import cli
+    from rsdsva.library import pick
+    from rsdsva.mapping import default_model_path
+    from tests.conftest import DATA
+
+    for folder, ucm, n in (("planes", "airplane", 4), ("diamonds", "baseballdiamond", 4), ("trees", "forest", 3)):
+        (tmp_path / "imgs" / folder).mkdir(parents=True)
+        for i in range(n):
+            name = f"{ucm}{i:02d}.jpg"
+            (tmp_path / "imgs" / folder / name).write_bytes((DATA / "ucm" / ucm / name).read_bytes())
+    (tmp_path / "map.yaml").write_text("planes: airplane\ndiamonds: baseball_field\ntrees: forest\n")
+    pick(["airplane", "baseball_field"]).save(tmp_path / "new.yaml")
+    args = ["evaluate", str(default_model_path()), "--data", str(tmp_path / "imgs"), "--classes", str(tmp_path / "new.yaml"),
+            "--folder-map", str(tmp_path / "map.yaml"), "--report", str(tmp_path / "r.json")]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert 0 <= summary["zsl"] <= 1 and 0 <= summary["h"] <= 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"]["test_unseen"] == 8 and report["counts"]["test_seen"] == 3
+    assert [c for c, s in zip(report["classes"], report["seen_mask"]) if not s] == ["airplane", "baseball_field"]
+    bad = CliRunner().invoke(cli, args[:6])  # no folder map: "diamonds" is no class
+    assert bad.exit_code == 1 and "class 'diamonds' is not in the attribute file" in bad.output

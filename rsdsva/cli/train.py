@@ -58,16 +58,30 @@ def train_command(data, attributes, split, unseen, seed, folder_map, variant, wo
 @click.argument("model", type=click.Path(dir_okay=False))
 @experiment_options
 @click.option("--calibration", type=float, default=None, help="Use this lambda instead of choosing on validation.")
+@click.option("--classes", "classes_file", type=click.Path(dir_okay=False), default=None,
+              help="Score this classes file's classes (unseen to MODEL) on all images of --data instead.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here (a PNG beside it).")
-def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, variant, word2vec, calibration, report) -> None:
-    """Evaluate MODEL (ZSL, GZSL U/S/H) on the split it was trained with."""
+def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, variant, word2vec, calibration,
+                     classes_file, report) -> None:
+    """Evaluate MODEL (ZSL, GZSL U/S/H) on the split it was trained with.
+
+    With --classes FILE: every image of --data is a test image of one of MODEL's seen classes
+    or of FILE's classes (map folder names to them with --folder-map); ZSL ranks FILE's
+    classes, GZSL all of them at MODEL's lambda for prediction (or --calibration).
+    """
     from pathlib import Path
 
     from rsdsva.training.evaluate import plot_report
 
-    exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed,
-                          variant=variant, word2vec=word2vec)
-    result = evaluate_model(model, exp, calibration=calibration)
+    if classes_file:
+        from rsdsva.training.experiment import evaluate_classes_file
+
+        maps = tuple(folder_map) or None
+        result = evaluate_classes_file(model, tuple(data), classes_file, maps, calibration=calibration)
+    else:
+        exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed,
+                              variant=variant, word2vec=word2vec)
+        result = evaluate_model(model, exp, calibration=calibration)
     if report:
         result.to_json(report)
         plot_report(result, Path(report).with_suffix(".png"))

@@ -34,16 +34,14 @@ def scan_image_folder(
     Args:
         root: the folder (e.g. ``../shared/data/ucm``).
         classes: when given, every folder must map to one of its classes.
-        folder_map: folder name -> class name; a known name (``ucm``, ``aid``);
-            or None to use folder names as they are.
+        folder_map: folder name -> class name; a known name (``ucm``, ``aid``), a YAML or
+            JSON file of ``folder: class`` pairs, or None to use folder names as they are.
     """
     root = Path(root)
     if not root.is_dir():
         raise MissingFileError(f"image folder not found: {root}; give a folder with one sub-folder per class")
     if isinstance(folder_map, str):
-        if folder_map not in KNOWN_FOLDER_MAPS:
-            raise DatasetError(f"unknown folder map {folder_map!r}; use one of {sorted(KNOWN_FOLDER_MAPS)}")
-        folder_map = KNOWN_FOLDER_MAPS[folder_map]
+        folder_map = folder_map_of(folder_map)
     folder_map = dict(folder_map or {})
     samples: list[Sample] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -129,6 +127,25 @@ def _to_uint8(image: torch.Tensor) -> torch.Tensor:
     if image.is_floating_point() and image.max() <= 1.0:
         image = image * 255
     return image.clamp(0, 255).round().to(torch.uint8)
+
+
+def folder_map_of(spec: str) -> dict[str, str]:
+    """A known folder map by name, or a YAML/JSON file of ``folder: class`` pairs."""
+    if spec in KNOWN_FOLDER_MAPS:
+        return dict(KNOWN_FOLDER_MAPS[spec])
+    path = Path(spec)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file():
+        import yaml  # JSON is YAML
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise DatasetError(f"{path}: not a readable folder map ({str(err).splitlines()[0]})") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise DatasetError(f"{path}: a folder map is a mapping of folder names to class names")
+        return {str(k): v for k, v in data.items()}
+    raise DatasetError(f"unknown folder map {spec!r}; use one of {sorted(KNOWN_FOLDER_MAPS)} or a YAML/JSON file "
+                       "of folder: class pairs")
 
 
 def images_by_class(

@@ -160,6 +160,48 @@ def evaluate_model(model_path: str | Path, exp: Experiment, calibration: float |
     return evaluate_split(model, info, classes, split, calibration=calibration)
 
 
+def evaluate_classes_file(
+    model_path: str | Path,
+    data: str | Path | tuple[str | Path, ...],
+    classes_file: str | Path,
+    folder_map: str | dict | tuple | None = None,
+    calibration: float | None = None,
+    batch_size: int = 64,
+) -> EvalReport:
+    """Score the classes of ``classes_file`` (unseen to the model) on labelled images.
+
+    Every image of ``data`` (one sub-folder per class; ``folder_map`` maps folder names to
+    class names) is a test image; its class must be one of the model's seen classes or of
+    the file. The model ranks its seen classes and the file's, as ``rsdsva map`` does
+    (without the held-out classes), at ``calibration`` (default: the model's lambda for
+    prediction; there are no validation images to choose one on).
+    """
+    from rsdsva.classes import ClassSpace
+    from rsdsva.data.splits import ZeroShotSplit
+    from rsdsva.errors import ClassSpaceError, DatasetError
+
+    model, info = load_checkpoint(model_path)
+    seen = info.classes.with_seen(True)
+    extra = ClassSpace.load(classes_file, vocabulary=seen.attributes).with_seen(False)
+    taken = [n for n in extra.names if n in seen.names]
+    if taken:
+        raise ClassSpaceError(f"{classes_file}: {taken[0]!r} is one of the model's seen classes; a file to evaluate "
+                              "holds classes the model did not train on")
+    classes = seen.concat(extra)
+    folders = list(data) if isinstance(data, (list, tuple)) else [data]
+    maps = list(folder_map) if isinstance(folder_map, (list, tuple)) else [folder_map]
+    maps = maps * len(folders) if len(maps) == 1 else maps
+    samples = [s for root, fmap in zip(folders, maps) for s in scan_image_folder(root, classes, fmap)]
+    test_unseen = [s for s in samples if s.label in extra.names]
+    if not test_unseen:
+        raise DatasetError(f"no images of {classes_file}'s classes ({', '.join(extra.names)}) in {', '.join(map(str, folders))}; "
+                           "map the image folders to them with --folder-map")
+    split = ZeroShotSplit(seen=[n for n in seen.names if any(s.label == n for s in samples)], unseen=list(extra.names),
+                          test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
+    lam = info.prediction_calibration() if calibration is None else calibration
+    return evaluate_split(model, info, classes, split, batch_size=batch_size, calibration=lam)
+
+
 def _typical_size(split) -> int:
     """Pixel size of the first training image (scene datasets have one size)."""
     from rsdsva.data.folders import read_image
