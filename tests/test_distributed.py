@@ -44,6 +44,12 @@ def test_equal_to_the_single_process_run_and_a_bad_scene_is_reported(cluster, ma
     assert sorted(tiles.scene.unique()) == sorted([a.name, b.name]) and len(tiles) == 9 + 8
     run = dict(zip(*gpd.read_file(merged, layer="run")[["key", "value"]].values.T))
     assert json.loads(run["input"]) == [str(a.resolve()), str(b.resolve())]
+    wide = MapSettings(model=str(tiny_checkpoint), tile_size=32, context=2)  # context reaches the workers
+    (tmp_path / "wide").mkdir()
+    results = map_scenes([a], wide, out_dir=tmp_path / "wide", scheduler=cluster.scheduler_address, block_tiles=4)
+    assert results[0].error is None
+    map_scene(a, tmp_path / "single_wide.gpkg", wide)
+    _same_map(tmp_path / "wide" / f"{a.stem}.gpkg", tmp_path / "single_wide.gpkg")
 
 
 def test_a_killed_worker_does_not_stop_the_job(cluster, make_geotiff, tiny_checkpoint, tmp_path):

@@ -120,6 +120,15 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
                 one_by_one = [read_tile(src, spec, t.window, size) for t in tiles]
                 np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in one_by_one]))
                 np.testing.assert_array_equal(batch.valid, np.array([v for _, v in one_by_one], dtype=np.float32))
+        # with context: each tile's window grown by a margin, the valid fraction the tile's own
+        for margin in (8, 16):
+            tiles = list(iter_windows(100, 70, 32, 32))
+            batch = predict._reader(spec, 32, margin)(tiles)
+            grown = [read_tile(src, spec, Window(t.window.col_off - margin, t.window.row_off - margin,
+                                                 32 + 2 * margin, 32 + 2 * margin), 32 + 2 * margin) for t in tiles]
+            np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in grown]))
+            own = [read_tile(src, spec, t.window, 32)[1] for t in tiles]
+            np.testing.assert_array_equal(batch.valid, np.array(own, dtype=np.float32))
     grid = list(iter_windows(100, 70, 32, 32))
     assert [len(run) for _, run in predict._runs(grid, 32)] == [3, 1] * 3  # cut at the 3-tile limit
     monkeypatch.undo()
@@ -338,6 +347,22 @@ def test_sample_scene_in_feet_gets_the_default_models_78_m_tiles(tmp_path):
     np.testing.assert_allclose(tiles["area_m2"], 78.03**2, rtol=2e-3)  # square metres, not square feet
     regions = gpd.read_file(tmp_path / "labels.gpkg", layer="regions")
     assert regions["area_m2"].sum() == pytest.approx(tiles["area_m2"].sum(), rel=1e-6)
+
+
+def test_context_changes_what_the_model_sees_not_the_tiles(make_geotiff, tiny_checkpoint, tmp_path):
+    path = make_geotiff(shape=(128, 128))
+    plain = map_scene(path, tmp_path / "a.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32))
+    wide = map_scene(path, tmp_path / "b.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=2,
+                                                            attention_raster=str(tmp_path / "att.tif")))
+    a, b = (gpd.read_file(tmp_path / n, layer="tiles") for n in ("a.gpkg", "b.gpkg"))
+    assert plain.classified == wide.classified == 16
+    assert list(a.geometry.bounds.itertuples(index=False)) == list(b.geometry.bounds.itertuples(index=False))
+    assert list(a["valid_fraction"]) == list(b["valid_fraction"]) == [1.0] * 16  # the context's padding is not counted
+    assert not np.allclose(a["score"], b["score"])  # the model saw other pixels
+    with rasterio.open(tmp_path / "att.tif") as att:
+        assert (att.width, att.height) == (128, 128)
+    with pytest.raises(RasterError, match="--context 0.5 must be 1"):
+        map_scene(path, tmp_path / "c.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=0.5))
 
 
 def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):

@@ -45,6 +45,9 @@ def _numbers(kind, n=None):
 @click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
 @click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
               help="Tile footprint in metres (default: the model's training footprint).")
+@click.option("--context", type=click.FloatRange(1.0), default=1.0, show_default=True,
+              help="Classify each tile from a window this many times its size, centred on it (its label still "
+                   "covers the tile alone): 2 shows the model the tile's surroundings.")
 @click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
 @click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")

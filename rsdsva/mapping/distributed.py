@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rsdsva.errors import OutputError, RsdsvaError
-from rsdsva.mapping.pipeline import MapSettings, build_classifier, check_outputs, plan_map, tile_row, write_outputs
+from rsdsva.mapping.pipeline import (
+    MapSettings,
+    build_classifier,
+    check_outputs,
+    context_pixels,
+    plan_map,
+    tile_row,
+    write_outputs,
+)
 
 _CLASSIFIERS: dict = {}  # per worker process: the settings that shape a classifier -> Classifier
 
@@ -51,7 +59,8 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[d
     rows = [
         tile_row(clf, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                                read_threads=1, amp=settings.amp, explain=settings.explain)
+                                read_threads=1, amp=settings.amp, explain=settings.explain,
+                                context=context_pixels(int(tiles[0].window.width), settings.context) if tiles else 0)
     ]
     return rows, len(tiles)
 

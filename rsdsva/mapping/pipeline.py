@@ -59,6 +59,7 @@ class MapSettings:
     attention_raster: str | None = None  # float GeoTIFF of attention maps
     attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
     allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
+    context: float = 1.0  # the model sees a window this many times the tile's size, centred on it
     max_tiles: int = 1_000_000  # refuse larger grids before starting
 
 
@@ -82,6 +83,8 @@ def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple
     for flag, value in (("--tile-size", settings.tile_size), ("--stride", settings.stride), ("--tile-m", settings.tile_m)):
         if value is not None and value <= 0:
             raise RasterError(f"{flag} {value:g} must be positive")
+    if settings.context < 1:
+        raise RasterError(f"--context {settings.context:g} must be 1 (the tile alone) or more")
     size = settings.tile_size
     if size is None:
         tile_m = settings.tile_m or model_tile_m
@@ -93,6 +96,11 @@ def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple
             raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels")
         size = max(1, round(tile_m / pixel_size_m(src)))
     return size, settings.stride or size
+
+
+def context_pixels(size: int, context: float) -> int:
+    """Pixels of surroundings on each side of a ``size`` tile for a window ``context`` times its size."""
+    return int(round((context - 1.0) * size / 2))
 
 
 def check_grid(raster: Path, src, settings: MapSettings, size: int, stride: int, model_tile_m: float | None) -> None:
@@ -308,7 +316,8 @@ def map_scene(
     # the classifier is resolved once the first reads are queued, so loading the model overlaps them
     for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
                             settings.max_nodata, settings.read_threads, amp=settings.amp, on_batch=report,
-                            explain=settings.explain, attention_attributes=plan.attention_index):
+                            explain=settings.explain, attention_attributes=plan.attention_index,
+                            context=context_pixels(plan.size, settings.context)):
         if mosaic is not None:
             mosaic.add(r.tile.window, r.attention)
         rows.append(tile_row(plan.classifier, spec, r, settings.explain))

@@ -50,22 +50,25 @@ class _Batch:
 STRIP_PIXELS = 1 << 22
 
 
-def _reader(spec: RasterSpec, size: int) -> Callable[[Sequence[Tile]], _Batch]:
+def _reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Sequence[Tile]], _Batch]:
+    """Reads tiles of ``size`` grown by ``margin`` pixels of context on each side; the valid
+    fraction is the tile's own, without the context."""
     local = threading.local()
+    m, span = margin, size + 2 * margin
 
     def read(tiles: Sequence[Tile]) -> _Batch:
         src = getattr(local, "src", None)
         if src is None:
             src = local.src = rasterio.open(spec.path)
-        images = np.empty((len(tiles), 3, size, size), dtype=np.uint8)
+        images = np.empty((len(tiles), 3, span, span), dtype=np.uint8)
         valid = np.empty(len(tiles), dtype=np.float32)
         for first, run in _runs(tiles, size):
-            left = int(run[0].window.col_off)
-            strip = Window(left, run[0].window.row_off, int(run[-1].window.col_off) + size - left, size)
+            left = int(run[0].window.col_off) - m
+            strip = Window(left, run[0].window.row_off - m, int(run[-1].window.col_off) + size + m - left, span)
             data, ok = read_strip(src, spec, strip)
             for i, t in enumerate(run, start=first):
-                x = int(t.window.col_off) - left
-                images[i], valid[i] = data[:, :, x : x + size], ok[:, x : x + size].mean()
+                x = int(t.window.col_off) - m - left
+                images[i], valid[i] = data[:, :, x : x + span], ok[m : m + size, x + m : x + m + size].mean()
         return _Batch(list(tiles), images, valid)
 
     return read
@@ -120,6 +123,7 @@ def classify_tiles(
     on_batch: Callable[[int, int], None] | None = None,
     explain: bool = False,
     attention_attributes: Sequence[int] = (),
+    context: int = 0,
 ) -> Iterator[TileResult]:
     """Classify ``tiles``; tiles more than ``max_nodata`` invalid are skipped (not yielded).
 
@@ -132,13 +136,15 @@ def classify_tiles(
         explain: also give each tile the terms of its winning class's score.
         attention_attributes: attribute indexes whose prototype attention maps are
             returned, upsampled (bilinear) from the patch grid to the tile's size.
+        context: pixels of the surroundings added on each side of a tile: the model sees
+            the larger window, the label and the valid fraction are the tile's.
     """
     # Read at the window's own size; the classifier resizes (antialiased) to the model input,
     # exactly as it does for any image handed to it.
     if not tiles:
         return
     size = int(tiles[0].window.width)
-    read = _reader(spec, size)
+    read = _reader(spec, size, context)
     done = skipped = 0
     with ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="rsdsva-read") as pool:
         pending: deque = deque()
@@ -168,8 +174,10 @@ def classify_tiles(
                 maps = None
                 if attention_attributes:
                     chosen = out.attention[:, list(attention_attributes)].float()
-                    maps = torch.nn.functional.interpolate(chosen, size=(size, size), mode="bilinear",
-                                                           align_corners=False).cpu().numpy()
+                    span = size + 2 * context  # the maps cover the window the model saw; keep the tile's part
+                    maps = torch.nn.functional.interpolate(chosen, size=(span, span), mode="bilinear",
+                                                           align_corners=False)[:, :, context : context + size,
+                                                                                context : context + size].cpu().numpy()
                 scores, idx, attrs = scores.cpu().numpy(), idx.cpu().numpy(), attrs.cpu().numpy()
                 for j, i in enumerate(keep):
                     yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j],
