@@ -290,6 +290,13 @@ class ClassSpace:
         return atomic_write_text(path, text)
 
 
+def normalized_vectors(classes: ClassSpace) -> np.ndarray:
+    """(C, A) class vectors scaled to unit L2 norm: the targets DSVA's heads regress to,
+    and what cosine comparisons of classes use."""
+    m = classes.matrix.astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
 # -- helpers -------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def main() -> None:
     key = "finish_command" if a.finish else "command"
     prov = {**info.provenance, key: command.strip()}
     if a.finish:
-        prov["evaluated_on"] = [a.ucm, a.aid]
+        prov["evaluated_on"] = [os.path.relpath(d, ROOT) for d in (a.ucm, a.aid)]  # no build-machine paths
     info = info.replace(tile_m=a.tile_m, gsd_m=0.3048, provenance=prov)
     save_checkpoint(model, info, a.out)
     if a.package:

@@ -9,9 +9,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from rsdsva.classes import ClassSpace, _suggest
+from rsdsva.classes import ClassSpace, _suggest, normalized_vectors
 from rsdsva.errors import ClassSpaceError, MissingFileError
-from rsdsva.models.dsva import normalized_vectors
 
 DUPLICATE_COSINE = 0.95  # above this two classes are all but indistinguishable to the model
 

@@ -54,7 +54,7 @@ def pick_command(names, library, seen, model, out, overwrite) -> None:
     from rsdsva._io import check_output_path
     from rsdsva.errors import ClassSpaceError
     from rsdsva.library import pick
-    from rsdsva.models.checkpoint import read_model_info
+    from rsdsva.models.info import read_model_info
 
     check_output_path(Path(out), overwrite)
     picked = pick(names, library, seen=seen)
@@ -80,7 +80,7 @@ def check_command(file, model) -> None:
     """Validate FILE against MODEL's vocabulary; show each class's nearest classes."""
     from rsdsva.attributes.check import check_classes
     from rsdsva.mapping.pipeline import default_model_path
-    from rsdsva.models.checkpoint import read_model_info
+    from rsdsva.models.info import read_model_info
 
     info = read_model_info(model or default_model_path())
     report = check_classes(file, info)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from rsdsva.classes import ClassSpace
-from rsdsva.explain import explain_image, plot_explanation
 
 
 @click.command("explain")
@@ -17,8 +16,9 @@ from rsdsva.explain import explain_image, plot_explanation
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 def command(image, model, classes, mode, top, out) -> None:
     """Write a PNG with IMAGE, the attention maps of its top attributes and the class ranking."""
-    from rsdsva.models.checkpoint import read_model_info
+    from rsdsva.explain import explain_image, plot_explanation
     from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.models.info import read_model_info
 
     unseen = None
     if classes:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from rsdsva.models.checkpoint import ModelInfo, read_model_info
+from rsdsva.models.info import ModelInfo, read_model_info
 
 
 def describe(info: ModelInfo) -> str:
@@ -35,9 +35,11 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 @click.command("info")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the full metadata as JSON.")
-def command(model: str, as_json: bool) -> None:
-    """Print what MODEL (an rsdsva .safetensors file) holds."""
-    info = read_model_info(model)
+def command(model: str | None, as_json: bool) -> None:
+    """Print what MODEL (an rsdsva .safetensors file; default: the embedded model) holds."""
+    from rsdsva.mapping.pipeline import default_model_path
+
+    info = read_model_info(model or default_model_path())
     click.echo(json.dumps(info.to_dict(), indent=1) if as_json else describe(info))

@@ -7,9 +7,6 @@ import json
 import click
 
 from rsdsva.cli.options import device_option, experiment_from, experiment_options
-from rsdsva.models.losses import LossWeights
-from rsdsva.training.experiment import evaluate_model, run_experiment
-from rsdsva.training.loop import TrainConfig
 
 
 @click.command("train")
@@ -43,6 +40,10 @@ def train_command(data, attributes, split, unseen, seed, folder_map, variant, wo
                   gsd_m, out, epochs, head_epochs, head_lr, lr, optimizer, weight_decay, sampler, ways, shots,
                   batch_size, num_workers, max_batches, min_scale, color_jitter, resident, resume, device) -> None:
     """Train DSVA on an image folder and write one model file with its evaluation."""
+    from rsdsva.models.losses import LossWeights
+    from rsdsva.training.experiment import run_experiment
+    from rsdsva.training.loop import TrainConfig
+
     exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed, backbone=backbone,
                           image_size=image_size, weights=weights, variant=variant, word2vec=word2vec, gsd_m=gsd_m)
     config = TrainConfig(epochs=epochs, head_epochs=head_epochs, head_lr=head_lr, lr=lr, optimizer=optimizer,
@@ -72,6 +73,7 @@ def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, v
     from pathlib import Path
 
     from rsdsva.training.evaluate import plot_report
+    from rsdsva.training.experiment import evaluate_model
 
     if classes_file:
         from rsdsva.training.experiment import evaluate_classes_file

@@ -1,21 +1,20 @@
-"""Datasets, zero-shot splits, samplers and transforms."""
+"""Datasets, zero-shot splits, samplers and transforms (each imported on first use)."""
 
-from rsdsva.data.folders import Sample, SceneDataset, scan_image_folder, torchgeo_samples
-from rsdsva.data.samplers import EpisodicSampler, ShuffledSampler
-from rsdsva.data.splits import ZeroShotSplit, choose_unseen, make_split, parse_split
-from rsdsva.data.transforms import eval_transform, train_transform
+from rsdsva._lazy import lazy_members
 
-__all__ = [
-    "EpisodicSampler",
-    "Sample",
-    "SceneDataset",
-    "ShuffledSampler",
-    "ZeroShotSplit",
-    "choose_unseen",
-    "eval_transform",
-    "make_split",
-    "parse_split",
-    "scan_image_folder",
-    "torchgeo_samples",
-    "train_transform",
-]
+_MEMBERS = {
+    "Sample": "rsdsva.data.folders",
+    "SceneDataset": "rsdsva.data.folders",
+    "scan_image_folder": "rsdsva.data.folders",
+    "torchgeo_samples": "rsdsva.data.folders",
+    "EpisodicSampler": "rsdsva.data.samplers",
+    "ShuffledSampler": "rsdsva.data.samplers",
+    "ZeroShotSplit": "rsdsva.data.splits",
+    "choose_unseen": "rsdsva.data.splits",
+    "make_split": "rsdsva.data.splits",
+    "parse_split": "rsdsva.data.splits",
+    "eval_transform": "rsdsva.data.transforms",
+    "train_transform": "rsdsva.data.transforms",
+}
+__getattr__ = lazy_members(__name__, _MEMBERS)
+__all__ = sorted(_MEMBERS)

@@ -220,7 +220,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     the grid needs only the model file's header.
     """
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
-    from rsdsva.models.checkpoint import read_model_info
+    from rsdsva.models.info import read_model_info
 
     model_path = Path(settings.model) if settings.model else default_model_path()
     info = built[1] if built else read_model_info(model_path)  # a missing or damaged file fails here, at once

@@ -1,33 +1,28 @@
-"""Backbones, the DSVA model, its losses and its one-file checkpoints."""
+"""Backbones, the DSVA model, its losses and its one-file checkpoints.
 
-from rsdsva.models.backbones import Backbone, BackboneConfig, build_backbone
-from rsdsva.models.checkpoint import (
-    ModelInfo,
-    Preprocessing,
-    create_model,
-    load_checkpoint,
-    read_model_info,
-    save_checkpoint,
-)
-from rsdsva.models.dsva import DSVA, DSVAConfig, DSVAOutput, class_matrix_tensor
-from rsdsva.models.losses import LossWeights, dsva_loss
-from rsdsva.models.weights import load_backbone_weights
+Every name imports its module (and torch) on first use, but the header side of a model
+file, :mod:`rsdsva.models.info`, needs no torch.
+"""
 
-__all__ = [
-    "Backbone",
-    "BackboneConfig",
-    "DSVA",
-    "DSVAConfig",
-    "DSVAOutput",
-    "LossWeights",
-    "ModelInfo",
-    "Preprocessing",
-    "build_backbone",
-    "class_matrix_tensor",
-    "create_model",
-    "dsva_loss",
-    "load_backbone_weights",
-    "load_checkpoint",
-    "read_model_info",
-    "save_checkpoint",
-]
+from rsdsva._lazy import lazy_members
+
+_MEMBERS = {
+    "Backbone": "rsdsva.models.backbones",
+    "build_backbone": "rsdsva.models.backbones",
+    "BackboneConfig": "rsdsva.models.info",
+    "DSVAConfig": "rsdsva.models.info",
+    "ModelInfo": "rsdsva.models.info",
+    "Preprocessing": "rsdsva.models.info",
+    "read_model_info": "rsdsva.models.info",
+    "create_model": "rsdsva.models.checkpoint",
+    "load_checkpoint": "rsdsva.models.checkpoint",
+    "save_checkpoint": "rsdsva.models.checkpoint",
+    "DSVA": "rsdsva.models.dsva",
+    "DSVAOutput": "rsdsva.models.dsva",
+    "class_matrix_tensor": "rsdsva.models.dsva",
+    "LossWeights": "rsdsva.models.losses",
+    "dsva_loss": "rsdsva.models.losses",
+    "load_backbone_weights": "rsdsva.models.weights",
+}
+__getattr__ = lazy_members(__name__, _MEMBERS)
+__all__ = sorted(_MEMBERS)

@@ -23,32 +23,16 @@ weights only from :func:`load_backbone_weights` with a local file.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from rsdsva.errors import BackboneError
+from rsdsva.models.info import BackboneConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class BackboneConfig:
-    """What is needed to rebuild a backbone exactly (stored in checkpoints)."""
-
-    name: str = "ViT-B-32"
-    image_size: int | None = None  # None: the architecture's default
-    options: dict[str, Any] = field(default_factory=dict)  # extra timm kwargs (drop_path_rate, ...)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackboneConfig:
-        return cls(name=data["name"], image_size=data.get("image_size"), options=dict(data.get("options") or {}))
 
 
 class Backbone(nn.Module):

@@ -15,8 +15,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from rsdsva.errors import MissingFileError, WeightsError
 
@@ -30,6 +29,9 @@ _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_b
 _EXPANDED = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
              "_project_conv": "conv_pwl", "_bn2": "bn3"}
 _SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+if TYPE_CHECKING:
+    import torch
+
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)$")
 
 
@@ -106,6 +108,7 @@ def convert_packaged_weights(
     a timm-layout ``.safetensors`` file, classifier included; checked to load strictly.
     ``fp16`` stores the floating-point tensors in half precision (half the size)."""
     import timm
+    import torch
     from safetensors.torch import save_file
 
     from rsdsva._io import atomic_path

@@ -14,47 +14,15 @@ is only its vector, so classes can be added at prediction time without retrainin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
-from rsdsva.classes import ClassSpace
-from rsdsva.errors import BackboneError
+from rsdsva.classes import ClassSpace, normalized_vectors  # noqa: F401 (re-exported)
 from rsdsva.models.backbones import Backbone
+from rsdsva.models.info import SCORE_HEADS, DSVAConfig  # noqa: F401 (re-exported)
 
-SCORE_HEADS = ("prototype", "vam", "sum")
-
-
-@dataclass(frozen=True)
-class DSVAConfig:
-    """Head settings.
-
-    Attributes:
-        num_attributes: size A of the attribute vocabulary.
-        score_head: which head's attribute scores give class logits at prediction
-            time: ``prototype`` (the official code's reported head), ``vam`` or ``sum``.
-        prototypes: False builds the VAM-only baseline (no prototypes, no attention).
-    """
-
-    num_attributes: int
-    score_head: str = "prototype"
-    prototypes: bool = True
-
-    def __post_init__(self) -> None:
-        if self.score_head not in SCORE_HEADS:
-            raise BackboneError(f"score_head {self.score_head!r} is not one of {SCORE_HEADS}")
-        if not self.prototypes and self.score_head != "vam":
-            raise BackboneError("a model without prototypes can only score with score_head='vam'")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DSVAConfig:
-        return cls(**data)
 
 
 class DSVAOutput(NamedTuple):
@@ -125,12 +93,6 @@ class DSVA(nn.Module):
             prototype_logits=logits(proto_attr),
             attention=attention,
         )
-
-
-def normalized_vectors(classes: ClassSpace) -> np.ndarray:
-    """(C, A) class vectors scaled to unit L2 norm: the targets the heads regress to."""
-    m = classes.matrix.astype(np.float32)
-    return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
 def class_matrix_tensor(classes: ClassSpace, device: torch.device | str | None = None) -> torch.Tensor:
