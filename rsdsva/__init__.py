@@ -8,19 +8,14 @@ from rsdsva.errors import RsdsvaError, RsdsvaWarning
 
 # torch-backed names import on first use, so that reading files (rsdsva --help, classes,
 # info) starts without torch
-_MEMBERS = {
-    "DSVA": "rsdsva.models.dsva",
-    "ModelInfo": "rsdsva.models.info",
-    "read_model_info": "rsdsva.models.info",
-    "create_model": "rsdsva.models.checkpoint",
-    "load_checkpoint": "rsdsva.models.checkpoint",
-    "save_checkpoint": "rsdsva.models.checkpoint",
-    "load_backbone_weights": "rsdsva.models.weights",
-    "Classifier": "rsdsva.predict",
-    "Prediction": "rsdsva.predict",
-    "classify": "rsdsva.predict",
+_MODULES = {
+    "rsdsva.models.dsva": ("DSVA",),
+    "rsdsva.models.info": ("ModelInfo", "read_model_info"),
+    "rsdsva.models.checkpoint": ("create_model", "load_checkpoint", "save_checkpoint"),
+    "rsdsva.models.weights": ("load_backbone_weights",),
+    "rsdsva.predict": ("Classifier", "Prediction", "classify"),
 }
-__getattr__ = lazy_members(__name__, _MEMBERS)
+__getattr__ = lazy_members(__name__, _MODULES)
 
 try:
     __version__ = version("rsdsva")

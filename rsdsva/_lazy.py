@@ -10,8 +10,12 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_members(package: str, members: dict[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` (PEP 562) that imports ``members[name]`` (a module path) on first use."""
+def lazy_members(package: str, modules: dict[str, tuple[str, ...]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) that imports a name's module on first use.
+
+    ``modules`` maps a module path to the names it gives the package.
+    """
+    members = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
         if name not in members:

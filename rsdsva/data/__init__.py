@@ -2,19 +2,11 @@
 
 from rsdsva._lazy import lazy_members
 
-_MEMBERS = {
-    "Sample": "rsdsva.data.folders",
-    "SceneDataset": "rsdsva.data.folders",
-    "scan_image_folder": "rsdsva.data.folders",
-    "torchgeo_samples": "rsdsva.data.folders",
-    "EpisodicSampler": "rsdsva.data.samplers",
-    "ShuffledSampler": "rsdsva.data.samplers",
-    "ZeroShotSplit": "rsdsva.data.splits",
-    "choose_unseen": "rsdsva.data.splits",
-    "make_split": "rsdsva.data.splits",
-    "parse_split": "rsdsva.data.splits",
-    "eval_transform": "rsdsva.data.transforms",
-    "train_transform": "rsdsva.data.transforms",
+_MODULES = {
+    "rsdsva.data.folders": ("Sample", "SceneDataset", "scan_image_folder", "torchgeo_samples"),
+    "rsdsva.data.samplers": ("EpisodicSampler", "ShuffledSampler"),
+    "rsdsva.data.splits": ("ZeroShotSplit", "choose_unseen", "make_split", "parse_split"),
+    "rsdsva.data.transforms": ("eval_transform", "train_transform"),
 }
-__getattr__ = lazy_members(__name__, _MEMBERS)
-__all__ = sorted(_MEMBERS)
+__getattr__ = lazy_members(__name__, _MODULES)
+__all__ = sorted(name for names in _MODULES.values() for name in names)
