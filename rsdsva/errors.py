@@ -34,6 +34,10 @@ class BackboneError(RsdsvaError, ValueError):
     """An unknown or unsupported backbone name or setting."""
 
 
+class ConfigError(RsdsvaError, ValueError):
+    """A setting that is not one of its allowed values (a score head, an optimizer)."""
+
+
 class DatasetError(RsdsvaError, ValueError):
     """Training or evaluation data is missing or inconsistent."""
 

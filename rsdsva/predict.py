@@ -115,15 +115,14 @@ class Classifier:
         return (images - self.mean) / self.std
 
     @torch.inference_mode()
-    def forward(self, images: torch.Tensor, prepared: bool = False) -> tuple[torch.Tensor, DSVAOutput]:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, DSVAOutput]:
         """Calibrated logits (N, C) and the model's whole output, on the device."""
-        x = images if prepared else self.prepare(images)
-        out = self.model(x, self.class_matrix)
+        out = self.model(self.prepare(images), self.class_matrix)
         return out.logits.float() - self.offset, out
 
-    def scores(self, images: torch.Tensor, prepared: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
-        logits, out = self.forward(images, prepared)
+        logits, out = self.forward(images)
         return logits, out.attributes.float()
 
     def contributions(self, attributes: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:

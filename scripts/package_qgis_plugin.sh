@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Build the installable QGIS plugin zip: dist/rsdsva_qgis-<version>.zip
-# (QGIS: Plugins > Manage and Install Plugins > Install from ZIP).
+# Build the installable QGIS plugin zip: OUT_DIR/rsdsva_qgis-<version>.zip, OUT_DIR by default
+# dist/ (QGIS: Plugins > Manage and Install Plugins > Install from ZIP).
+#   bash scripts/package_qgis_plugin.sh [OUT_DIR]
 set -euo pipefail
+out_dir=$(realpath -m "${1:-dist}")
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version=//p' qgis_plugin/rsdsva_qgis/metadata.txt)
-out="dist/rsdsva_qgis-${version}.zip"
-mkdir -p dist
+out="${out_dir}/rsdsva_qgis-${version}.zip"
+mkdir -p "$out_dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -r qgis_plugin/rsdsva_qgis "$tmp/"

@@ -446,3 +446,16 @@ def test_a_failed_write_is_one_line_and_leaves_nothing(target, make_geotiff, tin
     assert result.output.strip().count("\n") == 0, result.output
     assert f"could not write {tmp_path / name} (" in result.output and "free space" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([raster.name, Path(tiny_checkpoint).name])
+
+
+@pytest.mark.gpu
+def test_cuda_map_gives_the_cpu_labels(make_geotiff, tmp_path):
+    files = [DATA / "ucm" / c / f"{c}00.jpg" for c in ("beach", "forest", "harbor", "freeway")]
+    images = [read_image(str(f)) for f in files]
+    path = make_geotiff(torch.cat([torch.cat(images[:2], dim=2), torch.cat(images[2:], dim=2)], dim=1).numpy())
+    frames = {}
+    for device in ("cpu", "cuda"):
+        map_scene(path, tmp_path / f"{device}.gpkg", MapSettings(tile_size=256, device=device))
+        frames[device] = gpd.read_file(tmp_path / f"{device}.gpkg", layer="tiles").sort_values(["row", "col"])
+    assert list(frames["cpu"].label) == list(frames["cuda"].label)
+    np.testing.assert_allclose(frames["cpu"].score, frames["cuda"].score, atol=1e-3)

@@ -43,9 +43,11 @@ def test_plugin_in_a_real_qgis():
 
 
 def test_package_script_builds_an_installable_zip(tmp_path):
-    run = subprocess.run(["bash", "scripts/package_qgis_plugin.sh"], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(["bash", "scripts/package_qgis_plugin.sh", str(tmp_path / "out")], cwd=ROOT,
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    archive = ROOT / run.stdout.strip().splitlines()[-1]
+    archive = Path(run.stdout.strip().splitlines()[-1])
+    assert archive.parent == tmp_path / "out"  # nothing written into the source tree
     names = zipfile.ZipFile(archive).namelist()
     assert "rsdsva_qgis/metadata.txt" in names and "rsdsva_qgis/__init__.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

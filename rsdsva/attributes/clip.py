@@ -18,6 +18,7 @@ Weights come only from a local file; nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,11 +95,8 @@ def load_clip(name: str, weights: str | Path | None, device: str = "auto") -> Cl
         if config.get("text_cfg", {}).get("hf_tokenizer_name"):
             raise BackboneError(f"CLIP model {name} needs a Hugging Face tokenizer, which would be downloaded; "
                                 "use a model with CLIP's own tokenizer (ViT-B-32, ViT-B-16, ViT-L-14)")
-        logging.disable(logging.WARNING)  # open_clip warns "initialized randomly"; weights come next
-        try:
+        with _without_random_init_warning():  # the weights are loaded next
             model = open_clip.create_model(name, pretrained=None)
-        finally:
-            logging.disable(logging.NOTSET)
         tokenizer_name = name
     if weights is not None:
         _load_weights(model, weights, name)
@@ -182,3 +180,20 @@ def _space(vocabulary: Vocabulary, names: list[str], rows: list[np.ndarray], see
         groups=vocabulary.group_of(),
         scale=vocabulary.scale,
     )
+
+
+class _RandomInitFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_warning():
+    """Drop open_clip's one "Model initialized randomly" warning (logged on the root logger),
+    and nothing else: other records, and other threads' logging, pass."""
+    root, quiet = logging.getLogger(), _RandomInitFilter()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)

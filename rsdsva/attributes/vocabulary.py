@@ -126,13 +126,6 @@ class Vocabulary:
             source=str(data.get("source", "")),
         )
 
-    @classmethod
-    def from_names(cls, names: tuple[str, ...] | list[str], name: str = "vocabulary",
-                   groups: Mapping[str, str] | None = None) -> Vocabulary:
-        """A vocabulary from bare attribute names (a model's), phrases made from the names."""
-        groups = groups or {}
-        return cls(name=name, attributes=tuple(Attribute(n, groups.get(n), (phrase_of(n),)) for n in names))
-
 
 def phrase_of(name: str) -> str:
     """'has_narrow_water_flow' -> 'narrow water flow'; 'is_residential' -> 'residential'."""

@@ -10,14 +10,6 @@ import numpy as np
 from rsdsva.data.folders import Sample
 from rsdsva.errors import DatasetError
 
-STANDARD_SPLITS = {
-    "ucm": ((16, 5), (13, 8), (10, 11), (7, 14)),
-    "aid": ((25, 5), (20, 10), (15, 15), (10, 20)),
-    "nwpu": ((35, 10), (30, 15), (25, 20), (20, 25)),
-    "rsd": ((15, 4), (12, 7), (9, 10), (6, 13)),
-}
-
-
 def parse_split(text: str, num_classes: int) -> tuple[int, int]:
     """'16/5' -> (16, 5), checked against the number of classes."""
     try:

@@ -55,10 +55,6 @@ class Backbone(nn.Module):
         super().__init__()
         self.config = config
 
-    def weight_prefix(self) -> str:
-        """Key prefix under which this backbone's weights sit in a full-model file."""
-        raise NotImplementedError
-
 
 class OpenClipBackbone(Backbone):
     """The vision tower of an open_clip CLIP model, returning all tokens after ``ln_post``."""
@@ -90,9 +86,6 @@ class OpenClipBackbone(Backbone):
         x = v.transformer(x)
         return v.ln_post(x)
 
-    def weight_prefix(self) -> str:
-        return "visual."
-
 
 class TimmBackbone(Backbone):
     """A timm Vision Transformer (plain, DeiT or hybrid) without its classifier head."""
@@ -116,9 +109,6 @@ class TimmBackbone(Backbone):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(images)
-
-    def weight_prefix(self) -> str:
-        return ""
 
 
 class TimmCnnBackbone(Backbone):
@@ -153,9 +143,6 @@ class TimmCnnBackbone(Backbone):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         fmap = self.model.forward_features(images.contiguous(memory_format=torch.channels_last))
         return fmap.flatten(2).transpose(1, 2)
-
-    def weight_prefix(self) -> str:
-        return ""
 
 
 def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:

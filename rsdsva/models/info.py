@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import BackboneError, CheckpointError, MissingFileError
+from rsdsva.errors import CheckpointError, ConfigError, MissingFileError
 
 FORMAT = "rsdsva-checkpoint"
 FORMAT_VERSION = 1
@@ -56,9 +56,9 @@ class DSVAConfig:
 
     def __post_init__(self) -> None:
         if self.score_head not in SCORE_HEADS:
-            raise BackboneError(f"score_head {self.score_head!r} is not one of {SCORE_HEADS}")
+            raise ConfigError(f"score_head {self.score_head!r} is not one of {SCORE_HEADS}")
         if not self.prototypes and self.score_head != "vam":
-            raise BackboneError("a model without prototypes can only score with score_head='vam'")
+            raise ConfigError("a model without prototypes can only score with score_head='vam'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

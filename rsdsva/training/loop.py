@@ -30,7 +30,7 @@ from rsdsva.data.resident import Augment, ResidentImages
 from rsdsva.data.samplers import EpisodicSampler, ShuffledSampler
 from rsdsva.data.splits import ZeroShotSplit
 from rsdsva.data.transforms import train_transform
-from rsdsva.errors import DatasetError
+from rsdsva.errors import ConfigError, DatasetError
 from rsdsva.models.checkpoint import ModelInfo, save_checkpoint
 from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
 from rsdsva.models.losses import LossWeights, dsva_loss
@@ -90,7 +90,7 @@ def _optimizer(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Optimiz
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
-    raise DatasetError(f"optimizer {cfg.optimizer!r} is not 'adamw' or 'sgd'")
+    raise ConfigError(f"optimizer {cfg.optimizer!r} is not 'adamw' or 'sgd'")
 
 
 def _stage(model: DSVA, epoch: int, cfg: TrainConfig) -> tuple[str, list, float]:
