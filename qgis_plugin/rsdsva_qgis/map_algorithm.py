@@ -38,7 +38,8 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         "<p><b>Unseen classes file</b>: YAML such as <code>classes: {marsh: [has_water, has_grass]}</code> over the "
         "model's attribute vocabulary (<code>rsdsva info</code> lists it; <i>Check classes file</i> validates one).</p>"
         "<p><b>Tile size</b> and <b>stride</b> are in pixels, the <b>footprint</b> in metres; empty fields use the "
-        "model's defaults.</p>"
+        "model's defaults. <b>Context</b> 2 classifies each tile from a window twice its size around it (its label "
+        "still covers the tile alone).</p>"
         "<p>Runs the <code>rsdsva</code> executable, set under Processing options, Providers, rsdsva. Cancelling "
         "stops it and leaves no output.</p>"
     )
@@ -53,6 +54,9 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         self.addParameter(_number("TILE_SIZE", "Tile size (pixels)"))
         self.addParameter(_number("STRIDE", "Stride (pixels; below tile size: overlap)"))
         self.addParameter(_number("TILE_M", "Tile footprint (metres)", double=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "CONTEXT", "Context (the model sees a window this many times the tile; 1: the tile alone)",
+            QgsProcessingParameterNumber.Double, 1.0, minValue=1.0))
         self.addParameter(QgsProcessingParameterString(
             "BANDS", "Bands as R,G,B (e.g. 1,2,3; empty: RGB)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
@@ -89,7 +93,8 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
                 "--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
                 "--top-k", str(self.parameterAsInt(parameters, "TOP_K", context)),
                 "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
-                "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context))]
+                "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context)),
+                "--context", str(self.parameterAsDouble(parameters, "CONTEXT", context))]
         for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
             value = self.parameterAsFile(parameters, key, context)
             if value:
@@ -124,4 +129,4 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
 
 def _number(name, description, double=False):
     kind = QgsProcessingParameterNumber.Double if double else QgsProcessingParameterNumber.Integer
-    return QgsProcessingParameterNumber(name, description, kind, optional=True, minValue=0 if double else 1)
+    return QgsProcessingParameterNumber(name, description, kind, optional=True, minValue=0.01 if double else 1)

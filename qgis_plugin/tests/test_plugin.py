@@ -18,8 +18,8 @@ def test_provider_lists_its_algorithms(plugin):
     assert sorted(a.id() for a in provider.algorithms()) == [CHECK, MAP]
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
-    assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "BANDS", "MODE", "DEVICE", "TOP_K",
-            "MAX_NODATA", "PRECISION", "OUTPUT", "LABEL_RASTER"} <= names
+    assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "CONTEXT", "BANDS", "MODE", "DEVICE",
+            "TOP_K", "MAX_NODATA", "PRECISION", "OUTPUT", "LABEL_RASTER"} <= names
 
 
 def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path):
@@ -83,6 +83,38 @@ def test_cancel_stops_the_command_and_leaves_no_output(plugin, executable, tmp_p
                    feedback=feedback)
     assert feedback.isCanceled()
     assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
+
+
+def test_a_refused_grid_reaches_qgis_as_one_clear_error(plugin, executable, tmp_path):
+    """rsdsva's guard against tiles too small for the model, as a Processing error, said once."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    errors = []
+
+    class Record(QgsProcessingFeedback):
+        def reportError(self, error, fatalError=False):  # noqa: N802
+            errors.append(error)
+            super().reportError(error, fatalError)
+
+    with pytest.raises(QgsProcessingException, match="under 32 px"):
+        processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg"), "TILE_SIZE": 8},
+                       feedback=Record())
+    assert len([e for e in errors if "under 32 px" in e]) == 1
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_context_reaches_rsdsva(plugin, executable, tmp_path):
+    import json
+
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    out = tmp_path / "wide.gpkg"
+    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "CONTEXT": 2.0, "TILE_SIZE": 256})
+    run = QgsVectorLayer(f"{out}|layername=run", "run", "ogr")
+    values = {f["key"]: json.loads(f["value"]) for f in run.getFeatures()}
+    assert values["settings"]["context"] == 2.0
 
 
 def test_missing_executable_gives_the_install_message(plugin, tmp_path, monkeypatch):
