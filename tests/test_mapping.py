@@ -181,6 +181,10 @@ def test_aoi_restricts_the_grid(make_geotiff, tiny_checkpoint, tmp_path):
     assert res.tiles == 1
     tiles = gpd.read_file(tmp_path / "aoi.gpkg", layer="tiles")
     assert (tiles.row.iloc[0], tiles.col.iloc[0]) == (0, 0)
+    # --max-tiles counts the tiles inside the AOI: 1 here, of a grid of 4
+    res = map_scene(path, tmp_path / "aoi2.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, max_tiles=1,
+                                                               aoi=str(tmp_path / "aoi.geojson")))
+    assert res.tiles == 1
 
 
 def test_overwrite_and_progress_json(make_geotiff, tiny_checkpoint, tmp_path):

@@ -129,9 +129,14 @@ def check_grid(raster: Path, src, settings: MapSettings, size: int, stride: int,
         )
     rows = max(1, math.ceil((src.height - size) / stride) + 1)
     cols = max(1, math.ceil((src.width - size) / stride) + 1)
-    if rows * cols > settings.max_tiles:
+    if not settings.aoi:  # with an AOI, plan_map counts the tiles left inside it
+        _check_tile_count(raster, rows * cols, size, stride, settings)
+
+
+def _check_tile_count(raster: Path, n: int, size: int, stride: int, settings: MapSettings) -> None:
+    if n > settings.max_tiles:
         raise RasterError(
-            f"{raster}: {rows * cols:,} tiles of {size} px (stride {stride}), more than --max-tiles "
+            f"{raster}: {n:,} tiles of {size} px (stride {stride}), more than --max-tiles "
             f"{settings.max_tiles:,}; give a larger --tile-m or --stride, an --aoi, or a higher --max-tiles"
         )
 
@@ -234,6 +239,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
         names, index = _attention_attributes(info, settings)
         if settings.aoi:
             tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
+            _check_tile_count(raster, len(tiles), size, stride, settings)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, calibration_of(settings, info), names, index)
 
 
