@@ -19,8 +19,9 @@ def _images_options(f):
     options = [
         click.option("--images", type=click.Path(file_okay=False), default=None,
                      help="Folder with one sub-folder of images per class."),
-        click.option("--folder-map", type=click.Choice(sorted(KNOWN_FOLDER_MAPS)), default=None,
-                     help="Known folder-name to class-name map."),
+        click.option("--folder-map", default=None, metavar="NAME|FILE",
+                     help=f"Folder-name to class-name map: {', '.join(sorted(KNOWN_FOLDER_MAPS))}, or a YAML/JSON "
+                          "file of folder: class pairs."),
         click.option("--max-images", type=click.IntRange(1), default=None,
                      help="Use N images of each class, drawn at random with --seed."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-images draw."),

