@@ -20,6 +20,12 @@ File formats (chosen by suffix):
         marina: {has_water: 90, has_boats: 100}   # mapping, the rest 0
         river: [0, 12.5, ...]                     # full vector
         harbor: {attributes: [has_boats], seen: true}
+        fallow: {vector: [...], prototype: [...]}  # a class from example areas
+      feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the prototypes are in
+
+  A class with a ``prototype`` (made by ``rsdsva classes from-map``) also carries the
+  mean feature of its examples in one model's feature space; that model ranks it by
+  feature similarity (see :mod:`rsdsva.attributes.areas`), any other by its vector.
 
 * ``.csv``: as ``../shared/data/attributes/*_class_attributes.csv``: first column
   the class name, header the attribute names, every class seen.
@@ -55,6 +61,9 @@ class ClassSpace:
         groups: optional attribute -> group name (e.g. functions, materials).
         scale: the value that means "fully present".
         signed: allow negative values (class vectors that are embeddings, not attributes).
+        prototypes: optional (C, D) unit-norm mean features of example tiles in the feature
+            space ``feature_space`` names; NaN rows for classes defined by attributes only.
+        feature_space: the model the prototypes belong to (:func:`rsdsva.models.dsva.feature_space_id`).
     """
 
     names: tuple[str, ...]
@@ -64,10 +73,17 @@ class ClassSpace:
     groups: Mapping[str, str] = field(default_factory=dict)
     scale: float = DEFAULT_SCALE
     signed: bool = False  # True for embedding-like vectors (e.g. word2vec) that may be negative
+    prototypes: np.ndarray | None = None
+    feature_space: str | None = None
 
     def __post_init__(self) -> None:
         matrix = np.asarray(self.matrix, dtype=np.float32)
         seen = np.asarray(self.seen, dtype=bool)
+        if self.prototypes is not None:
+            protos = np.asarray(self.prototypes, dtype=np.float32)
+            object.__setattr__(self, "prototypes", protos if np.isfinite(protos).any() else None)
+        if self.prototypes is None:
+            object.__setattr__(self, "feature_space", None)
         object.__setattr__(self, "names", tuple(self.names))
         object.__setattr__(self, "attributes", tuple(self.attributes))
         object.__setattr__(self, "matrix", matrix)
@@ -92,6 +108,11 @@ class ClassSpace:
             )
         if self.seen.shape != (c,):
             raise ClassSpaceError(f"seen flags have shape {self.seen.shape}, expected ({c},)")
+        if self.prototypes is not None:
+            if self.prototypes.ndim != 2 or self.prototypes.shape[0] != c:
+                raise ClassSpaceError(f"prototypes have shape {self.prototypes.shape}, expected ({c}, D)")
+            if not self.feature_space:
+                raise ClassSpaceError("prototypes without a feature_space: say which model made them")
         for i, name in enumerate(self.names):
             _check_values(name, self.matrix[i], self.attributes, self.signed)
         unknown = sorted(set(self.groups) - set(self.attributes))
@@ -126,6 +147,13 @@ class ClassSpace:
     def unseen(self) -> np.ndarray:
         return ~self.seen
 
+    @property
+    def has_prototype(self) -> np.ndarray:
+        """(C,) True for classes defined by example areas (with a visual prototype)."""
+        if self.prototypes is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.isfinite(self.prototypes).all(axis=1)
+
     def index(self, name: str) -> int:
         """Position of class ``name``; a clear error with a suggestion if unknown."""
         try:
@@ -142,7 +170,8 @@ class ClassSpace:
         """The classes ``names`` in that order, with their flags."""
         idx = [self.index(n) for n in names]
         return self._replace(
-            names=[self.names[i] for i in idx], matrix=self.matrix[idx], seen=self.seen[idx]
+            names=[self.names[i] for i in idx], matrix=self.matrix[idx], seen=self.seen[idx],
+            prototypes=None if self.prototypes is None else self.prototypes[idx],
         )
 
     def with_seen(self, seen: bool | Sequence[bool] | np.ndarray) -> ClassSpace:
@@ -171,6 +200,7 @@ class ClassSpace:
             names=self.names + other.names,
             matrix=np.concatenate([self.matrix, other.matrix]),
             seen=np.concatenate([self.seen, other.seen]),
+            **_concat_prototypes(self, other),
         )
 
     def _replace(self, **changes: Any) -> ClassSpace:
@@ -182,6 +212,8 @@ class ClassSpace:
             groups=self.groups,
             scale=self.scale,
             signed=self.signed,
+            prototypes=self.prototypes,
+            feature_space=self.feature_space,
         )
         fields.update(changes)
         return ClassSpace(**fields)
@@ -197,6 +229,9 @@ class ClassSpace:
             and dict(self.groups) == dict(other.groups)
             and self.scale == other.scale
             and self.signed == other.signed
+            and self.feature_space == other.feature_space
+            and (self.prototypes is None) == (other.prototypes is None)
+            and (self.prototypes is None or np.allclose(self.prototypes, other.prototypes, atol=1e-5, equal_nan=True))
         )
 
     # -- (de)serialisation -----------------------------------------------------
@@ -212,6 +247,11 @@ class ClassSpace:
             name: {"seen": bool(flag), "vector": [round(float(v), 6) for v in row]}
             for name, flag, row in zip(self.names, self.seen, self.matrix)
         }
+        if self.prototypes is not None:
+            out["feature_space"] = self.feature_space
+            for name, row, has in zip(self.names, self.prototypes, self.has_prototype):
+                if has:
+                    out["classes"][name]["prototype"] = [round(float(v), 6) for v in row]
         return out
 
     @classmethod
@@ -346,14 +386,19 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         raise ClassSpaceError("the class space is empty: add classes under 'classes:'")
     if not isinstance(classes, Mapping):
         raise ClassSpaceError("'classes' must map each class name to its attributes")
-    rows, flags = [], []
+    rows, flags, protos = [], [], {}
     for name, spec in classes.items():
         seen = default_seen
-        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen"} & set(spec)):
+        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen", "prototype"} & set(spec)):
             seen = bool(spec.get("seen", default_seen))
+            if spec.get("prototype") is not None:
+                protos[str(name)] = _parse_prototype(str(name), spec["prototype"])
             spec = spec.get("vector", spec.get("attributes"))
         rows.append(_parse_vector(str(name), spec, attributes, scale))
         flags.append(seen)
+    prototypes = _prototype_rows([str(n) for n in classes], protos)
+    if prototypes is not None and not data.get("feature_space"):
+        raise ClassSpaceError("classes with a 'prototype' need the file's 'feature_space' (the model that made them)")
     return cls(
         names=[str(n) for n in classes],
         attributes=attributes,
@@ -362,7 +407,47 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         groups=data.get("groups") or {},
         scale=scale,
         signed=bool(data.get("signed", False)),
+        prototypes=prototypes,
+        feature_space=str(data["feature_space"]) if prototypes is not None else None,
     )
+
+
+def _parse_prototype(name: str, spec: Any) -> np.ndarray:
+    if isinstance(spec, str) or not isinstance(spec, Sequence) or not spec:
+        raise ClassSpaceError(f"class {name!r}: 'prototype' must be a list of numbers (made by rsdsva classes from-map)")
+    row = np.array([_number(name, i, v) for i, v in enumerate(spec)], dtype=np.float32)
+    norm = float(np.linalg.norm(row))
+    if not np.isfinite(row).all() or norm == 0:
+        raise ClassSpaceError(f"class {name!r}: 'prototype' has a zero, NaN or infinite value; rebuild it with "
+                              "rsdsva classes from-map")
+    return row / norm
+
+
+def _prototype_rows(names: Sequence[str], protos: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """(C, D) prototypes with NaN rows for classes that have none; None if no class has one."""
+    if not protos:
+        return None
+    dims = {len(p) for p in protos.values()}
+    if len(dims) > 1:
+        raise ClassSpaceError(f"prototypes have different lengths ({sorted(dims)}); they must come from one model")
+    out = np.full((len(names), dims.pop()), np.nan, dtype=np.float32)
+    for i, n in enumerate(names):
+        if n in protos:
+            out[i] = protos[n]
+    return out
+
+
+def _concat_prototypes(a: ClassSpace, b: ClassSpace) -> dict[str, Any]:
+    """The prototypes and feature space of ``a`` followed by ``b``."""
+    if a.prototypes is None and b.prototypes is None:
+        return {}
+    if a.prototypes is not None and b.prototypes is not None:
+        if a.feature_space != b.feature_space or a.prototypes.shape[1] != b.prototypes.shape[1]:
+            raise ClassSpaceError(f"prototypes from two models ({a.feature_space}, {b.feature_space}) cannot be "
+                                  "ranked together; rebuild the classes with one model")
+    dim = (a.prototypes if a.prototypes is not None else b.prototypes).shape[1]
+    rows = [s.prototypes if s.prototypes is not None else np.full((len(s), dim), np.nan, np.float32) for s in (a, b)]
+    return {"prototypes": np.concatenate(rows), "feature_space": a.feature_space or b.feature_space}
 
 
 def _parse_vector(name: str, spec: Any, attributes: Sequence[str], scale: float) -> np.ndarray:

@@ -9,10 +9,17 @@ Modes:
   Logits are attribute scores times unit-norm class vectors, so lambda is in
   those units (typically 0 to a few); probabilities are the softmax of the
   calibrated logits.
+
+Classes defined by example areas (with a prototype, ``rsdsva classes from-map``) are
+scored by the cosine similarity of the image's features to their prototype, put on
+the attribute logits' scale by the model's ``example_calibration`` (fitted against the
+uncalibrated seen-class logits, so lambda is subtracted from them as from the seen
+classes). ``examples="attributes"`` ranks them by their attribute vectors instead.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import ClassSpaceError, RsdsvaError
+from rsdsva.errors import ClassSpaceError, RsdsvaError, RsdsvaWarning
 from rsdsva.models.checkpoint import ModelInfo
-from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor
+from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor, feature_space_id
 
 MODES = ("gzsl", "zsl", "seen")
+EXAMPLE_ROUTES = ("prototype", "attributes")  # how classes from example areas are scored
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -77,6 +85,9 @@ class Classifier:
         classes: the classes to rank (seen and unseen flags matter for ``gzsl``).
         mode: ``gzsl``, ``zsl`` or ``seen``.
         calibration: lambda for calibrated stacking (``gzsl`` only).
+        examples: how classes with a prototype are scored: ``prototype`` (feature
+            similarity; where the model cannot, their attribute vectors, with a warning)
+            or ``attributes``.
     """
 
     def __init__(
@@ -86,7 +97,10 @@ class Classifier:
         classes: ClassSpace,
         mode: str = "gzsl",
         calibration: float = 0.0,
+        examples: str = "prototype",
     ) -> None:
+        if examples not in EXAMPLE_ROUTES:
+            raise ClassSpaceError(f"example route {examples!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
         if classes.attributes != info.classes.attributes:
             raise ClassSpaceError(
                 "the classes' attribute vocabulary differs from the model's "
@@ -100,12 +114,40 @@ class Classifier:
         device = next(model.parameters()).device
         self.device = device
         self.class_matrix = class_matrix_tensor(self.classes, device)
-        offset = self.classes.seen.astype(np.float32) * (calibration if mode == "gzsl" else 0.0)
+        self.by_prototype = self._prototype_classes(model, info) if examples == "prototype" else None
+        stacked = self.classes.seen | (self.by_prototype if self.by_prototype is not None else False)
+        offset = stacked.astype(np.float32) * (calibration if mode == "gzsl" else 0.0)
         self.offset = torch.from_numpy(offset).to(device)
+        if self.by_prototype is not None:
+            self.prototype_index = torch.from_numpy(np.flatnonzero(self.by_prototype)).to(device)
+            self.prototypes = torch.from_numpy(self.classes.prototypes[self.by_prototype]).to(device)
+            self.prototype_scale, self.prototype_bias = info.example_calibration
         pre = info.preprocessing
         self.size = pre.image_size
         self.mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
+
+    def _prototype_classes(self, model: DSVA, info: ModelInfo) -> np.ndarray | None:
+        """(C,) mask of the classes scored by their prototype; None when there are none."""
+        has = self.classes.has_prototype
+        if not has.any():
+            return None
+        names = ", ".join(n for n, h in zip(self.classes.names, has) if h)
+        if self.classes.feature_space != feature_space_id(model):
+            why = (f"their prototypes were made with another model (feature space {self.classes.feature_space}, "
+                   f"this one is {feature_space_id(model)}); rebuild them with rsdsva classes from-map --model")
+        elif info.example_calibration is None:
+            why = "this model records no calibration for example classes (it was trained before they existed)"
+        else:
+            return has
+        warnings.warn(f"classes {names}: ranked by their attribute vectors: {why}", RsdsvaWarning, stacklevel=3)
+        return None
+
+    @property
+    def routes(self) -> list[str]:
+        """How each class is scored: ``seen``, ``attributes`` or ``examples``."""
+        proto = self.by_prototype if self.by_prototype is not None else np.zeros(len(self.classes), bool)
+        return ["examples" if p else "seen" if s else "attributes" for s, p in zip(self.classes.seen, proto)]
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Float images in [0, 1] (N, 3, H, W) -> normalised model input."""
@@ -118,7 +160,11 @@ class Classifier:
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, DSVAOutput]:
         """Calibrated logits (N, C) and the model's whole output, on the device."""
         out = self.model(self.prepare(images), self.class_matrix)
-        return out.logits.float() - self.offset, out
+        logits = out.logits.float()
+        if self.by_prototype is not None:
+            sims = F.normalize(out.features.float(), dim=-1) @ self.prototypes.T
+            logits = logits.index_copy(1, self.prototype_index, self.prototype_scale * sims + self.prototype_bias)
+        return logits - self.offset, out
 
     def scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
@@ -129,7 +175,8 @@ class Classifier:
         """Per-attribute terms (N, A) of each image's score for ``class_ids``.
 
         They sum to the class's uncalibrated logit: attribute score x the class's
-        (unit-norm) attribute value.
+        (unit-norm) attribute value. A class scored by its prototype is explained by its
+        attribute vector, whose terms then do not sum to its score.
         """
         return attributes.float() * self.class_matrix.T[class_ids].float()
 

@@ -59,11 +59,17 @@ def attributes_from_images(
     for name, paths in images.items():
         if not paths:
             raise ClassSpaceError(f"class {name!r} has no example images; give at least one")
-        mean = image_attributes(model, info, list(paths), head, batch_size).mean(axis=0).clip(min=0)
-        if not mean.any():
-            raise ClassSpaceError(f"class {name!r}: the model predicts no attribute present for its images")
-        rows.append(mean / mean.max() * vocab.scale)
+        rows.append(vector_from_scores(name, image_attributes(model, info, list(paths), head, batch_size), vocab))
     return ClassSpace(
         names=list(images), attributes=vocab.attributes, matrix=np.stack(rows),
         seen=np.full(len(images), seen), groups=vocab.groups, scale=vocab.scale,
     )
+
+
+def vector_from_scores(name: str, scores: np.ndarray, vocab: ClassSpace) -> np.ndarray:
+    """A class vector from its examples' (N, A) attribute scores: their mean, negatives set
+    to 0, rescaled so the strongest attribute gets the vocabulary's scale."""
+    mean = scores.mean(axis=0).clip(min=0)
+    if not mean.any():
+        raise ClassSpaceError(f"class {name!r}: the model predicts no attribute present for its examples")
+    return mean / mean.max() * vocab.scale

@@ -1,18 +1,20 @@
-"""``rsdsva classes list|pick|check``: the class library and classes files."""
+"""``rsdsva classes list|pick|check|from-map``: the class library and classes files."""
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import click
 
+from rsdsva.cli.options import device_option
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
 
 @click.group("classes")
 def group() -> None:
-    """Known classes (the class library) and checks of classes files."""
+    """Known classes (the class library), checks of classes files, classes from example areas."""
 
 
 library_option = click.option("--library", type=click.Choice(LIBRARIES), default="unified", show_default=True,
@@ -100,3 +102,49 @@ def check_command(file, model) -> None:
                 f"(cosine {c.duplicate.cosine:.2f}): the model can hardly tell them apart; make the vectors differ",
                 RsdsvaWarning, stacklevel=1,
             )
+
+
+@group.command("from-map")
+@click.argument("rasters", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("examples", type=click.Path(dir_okay=False))
+@click.option("--name-field", required=True, help="Field of EXAMPLES holding each area's class name.")
+@click.option("--layer", default=None, help="Layer of EXAMPLES (default: its first).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Classes file to write (.yaml or .json).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
+@click.option("--min-cover", type=float, default=0.5, show_default=True,
+              help="Share of a map tile an area must cover for the tile to be an example.")
+@click.option("--tile-m", type=float, default=None, help="Tile footprint in metres (default: the model's, as map).")
+@click.option("--tile-size", type=int, default=None, help="Tile size in pixels (instead of --tile-m).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+@device_option
+def from_map_command(rasters, examples, name_field, layer, out, model, min_cover, tile_m, tile_size, overwrite,
+                     device) -> None:
+    """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more).
+
+    Each class (a value of --name-field) gets the map tiles its areas cover: an attribute
+    vector and a visual prototype from them. `rsdsva map --classes OUT` then ranks the
+    classes with the model's own; use the same tile footprint there.
+    """
+    from rsdsva._io import check_output_path
+    from rsdsva.mapping.areas import check_names, classes_from_areas, example_tiles, write_example_classes
+    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.mapping.vectors import read_vector
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.models.info import read_model_info
+    from rsdsva.predict import Classifier, pick_device
+
+    out_path = Path(out)
+    if out_path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise click.UsageError(f"--out {out} must end in .yaml or .json (a CSV cannot hold the prototypes)")
+    check_output_path(out_path, overwrite)
+    model_path = Path(model) if model else default_model_path()
+    info = read_model_info(model_path)
+    areas = read_vector(examples, "example areas", layer)
+    if name_field in areas.columns:
+        check_names(list(dict.fromkeys(areas[name_field].dropna().astype(str))), info, examples)
+    tiles = example_tiles(rasters, areas, name_field, tile_m or info.tile_m, tile_size, min_cover, source=examples)
+    net, info = load_checkpoint(model_path, device=pick_device(device))
+    classes = classes_from_areas(Classifier(net.eval(), info, info.classes), tiles)
+    write_example_classes(out_path, classes, tiles, model_path.name)
+    counts = ", ".join(f"{n} {len(t.images)}" for n, t in tiles.items())
+    click.echo(f"wrote {out}: {len(classes)} classes from example tiles ({counts})")

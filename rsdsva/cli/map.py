@@ -41,6 +41,9 @@ def _numbers(kind, n=None):
               help="Also name the classes the model was evaluated on as unseen (recorded in the model).")
 @click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True)
 @click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's).")
+@click.option("--example-route", type=click.Choice(["prototype", "attributes"]), default="prototype", show_default=True,
+              help="Classes from example areas (rsdsva classes from-map): ranked by their visual prototype or by "
+                   "their attribute vector.")
 @click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (default: from --tile-m).")
 @click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
 @click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,

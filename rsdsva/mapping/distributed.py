@@ -42,7 +42,8 @@ class SceneResult:
 
 def _classifier(settings: MapSettings):
     """This worker's classifier for ``settings``, built on first use."""
-    key = (settings.model, settings.classes, settings.held_out, settings.mode, settings.calibration, settings.device)
+    key = (settings.model, settings.classes, settings.held_out, settings.mode, settings.calibration, settings.device,
+           settings.example_route)
     if key not in _CLASSIFIERS:
         _CLASSIFIERS[key] = build_classifier(settings)[0]
     return _CLASSIFIERS[key]

@@ -39,6 +39,7 @@ class MapSettings:
     held_out: bool = True  # also rank the classes the model was evaluated on as unseen
     mode: str = "gzsl"
     calibration: float | None = None  # None: the model's own
+    example_route: str = "prototype"  # classes from example areas: by prototype or by attribute vector
     tile_size: int | None = None  # pixels; None: from tile_m
     stride: int | None = None  # pixels; None: = tile size
     tile_m: float | None = None  # metres; None: the model's training footprint
@@ -210,7 +211,8 @@ def build_classifier(settings: MapSettings):
 
     model, info = load_checkpoint(settings.model or default_model_path(), device=pick_device(settings.device))
     lam = calibration_of(settings, info)
-    return Classifier(model, info, load_classes(info, settings), mode=settings.mode, calibration=lam), info, lam
+    classes = load_classes(info, settings)
+    return Classifier(model, info, classes, mode=settings.mode, calibration=lam, examples=settings.example_route), info, lam
 
 
 def calibration_of(settings: MapSettings, info) -> float:
@@ -364,7 +366,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with _write_errors(out), atomic_path(out) as tmp:
-        write_geopackage(tmp, frame, classes_frame(cs.names, cs.seen, cs.matrix, cs.attributes), run)
+        write_geopackage(tmp, frame, classes_frame(cs.names, class_routes(plan.classifier, settings), cs.matrix, cs.attributes), run)
         if settings.raster:
             tiles = plan.tiles
             grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
@@ -374,6 +376,17 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
             with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
                 mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
     return frame
+
+
+def class_routes(classifier, settings: MapSettings) -> list[str]:
+    """How each class of a map was defined: ``seen`` (trained on), ``held-out`` (recorded in
+    the model), ``attributes`` (a classes file's vector) or ``examples`` (example areas)."""
+    held = classifier.info.held_out_classes() if settings.held_out else None
+    held_names = set(held.names) if held is not None else set()
+    if settings.classes:  # a file's class replaces a held-out class of its name
+        held_names -= set(ClassSpace.load(settings.classes, vocabulary=classifier.info.classes.attributes).names)
+    return ["held-out" if r == "attributes" and n in held_names else r
+            for n, r in zip(classifier.classes.names, classifier.routes)]
 
 
 @contextmanager
@@ -428,22 +441,12 @@ def _evidence(r, attributes, k: int = 3) -> dict:
 
 
 def _restrict_to_aoi(tiles: Sequence, spec, aoi: str | Path) -> list:
-    import geopandas as gpd
     from shapely.geometry import box
 
-    from rsdsva.errors import MissingFileError
     from rsdsva.mapping.raster import window_bounds
+    from rsdsva.mapping.vectors import read_vector
 
-    aoi = Path(aoi)
-    if not aoi.exists():
-        raise MissingFileError(f"AOI file not found: {aoi}; give a vector file (GeoPackage, GeoJSON, shapefile)")
-    try:
-        shapes = gpd.read_file(aoi)
-    except Exception as err:  # pyogrio raises several types for unreadable files
-        raise RasterError(f"{aoi}: not a vector file GDAL can read ({str(err)[:100]})") from None
-    if shapes.crs is None:
-        raise RasterError(f"{aoi}: the AOI has no CRS; save it with one")
-    area = shapes.to_crs(spec.crs).union_all()
+    area = read_vector(aoi, "AOI").to_crs(spec.crs).union_all()
     return [t for t in tiles if box(*window_bounds(spec, t.window)).intersects(area)]
 
 

@@ -97,11 +97,14 @@ def write_geopackage(
     _write_styles(path, names, class_colors(len(names)))
 
 
-def classes_frame(names: Sequence[str], seen: np.ndarray, matrix: np.ndarray, attributes: Sequence[str]) -> pd.DataFrame:
+def classes_frame(names: Sequence[str], routes: Sequence[str], matrix: np.ndarray, attributes: Sequence[str]) -> pd.DataFrame:
+    """One row per class: its id, name, whether the model was trained on it, how it was defined
+    (``seen``, ``held-out``, ``attributes``, ``examples``) and its attribute vector."""
     return pd.DataFrame({
         "class_id": np.arange(len(names)),
         "name": list(names),
-        "seen": [bool(s) for s in seen],
+        "seen": [r == "seen" for r in routes],
+        "route": list(routes),
         "attributes": [json.dumps({a: round(float(v), 4) for a, v in zip(attributes, row) if v}) for row in matrix],
     })
 

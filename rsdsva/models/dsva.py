@@ -40,6 +40,7 @@ class DSVAOutput(NamedTuple):
     prototype_attributes: torch.Tensor | None  # (B, A)
     prototype_logits: torch.Tensor | None
     attention: torch.Tensor | None  # (B, A, grid_h, grid_w)
+    features: torch.Tensor  # (B, D) mean of the tokens: the VAM's input, where example-class prototypes live
 
 
 class DSVA(nn.Module):
@@ -67,7 +68,8 @@ class DSVA(nn.Module):
     def forward(self, images: torch.Tensor, class_matrix: torch.Tensor | None = None) -> DSVAOutput:
         """Score ``images`` (B, 3, H, W, normalised) against ``class_matrix`` (A, C)."""
         tokens = self.backbone(images)
-        vam_attr = self.vam(self.vam_norm(tokens.mean(dim=1)))
+        features = tokens.mean(dim=1)
+        vam_attr = self.vam(self.vam_norm(features))
         proto_attr = attention = None
         if self.prototypes is not None:
             patches = tokens[:, self.backbone.num_prefix_tokens :]
@@ -92,7 +94,17 @@ class DSVA(nn.Module):
             prototype_attributes=proto_attr,
             prototype_logits=logits(proto_attr),
             attention=attention,
+            features=features,
         )
+
+
+def feature_space_id(model: DSVA) -> str:
+    """A short fingerprint of a trained model, naming the feature space its example-class
+    prototypes live in: any retraining changes the VAM weights, and so the fingerprint."""
+    import hashlib
+
+    weight = model.vam.weight.detach().float().cpu().contiguous().numpy()
+    return hashlib.sha256(weight.tobytes()).hexdigest()[:16]
 
 
 def class_matrix_tensor(classes: ClassSpace, device: torch.device | str | None = None) -> torch.Tensor:

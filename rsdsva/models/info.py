@@ -100,6 +100,9 @@ class ModelInfo:
             same validation data to maximise the mean accuracy over all classes (an unseen
             class then wins a tile only when the model is sure of it).
         provenance: free-form facts: data, split, seed, metrics, command.
+        example_calibration: (scale, bias) putting the feature similarity of an example-class
+            prototype on the scale of the attribute logits (fitted on validation images of
+            the seen classes, :func:`rsdsva.training.evaluate.fit_example_calibration`).
     """
 
     backbone: BackboneConfig
@@ -111,6 +114,7 @@ class ModelInfo:
     calibration: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     map_calibration: float | None = None
+    example_calibration: tuple[float, float] | None = None
 
     def replace(self, **changes: Any) -> ModelInfo:
         return replace(self, **changes)
@@ -142,6 +146,7 @@ class ModelInfo:
             "tile_m": self.tile_m,
             "calibration": self.calibration,
             "map_calibration": self.map_calibration,
+            "example_calibration": None if self.example_calibration is None else list(self.example_calibration),
             "provenance": self.provenance,
         }
 
@@ -156,8 +161,13 @@ class ModelInfo:
             tile_m=data.get("tile_m"),
             calibration=data.get("calibration"),
             map_calibration=data.get("map_calibration"),
+            example_calibration=_pair(data.get("example_calibration")),
             provenance=dict(data.get("provenance") or {}),
         )
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
 
 
 def read_model_info(path: str | Path) -> ModelInfo:

@@ -89,17 +89,76 @@ def logits_over(
     model: DSVA, classes: ClassSpace, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's logits over ``classes`` for each (images, labels) batch, in eval mode."""
+    logits, _, labels = outputs_over(model, classes, batches)
+    return logits, labels
+
+
+def outputs_over(
+    model: DSVA, classes: ClassSpace, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits over ``classes``, unit-norm features (the prototypes' space) and labels."""
     device = next(model.parameters()).device
     cm = class_matrix_tensor(classes, device)
-    out, labels = [np.zeros((0, len(classes)), np.float32)], [np.zeros(0, np.int64)]
+    width = model.backbone.width
+    out, feats, labels = [np.zeros((0, len(classes)), np.float32)], [np.zeros((0, width), np.float32)], [np.zeros(0, np.int64)]
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for x, y in batches:
-            out.append(model(x.to(device), cm).logits.float().cpu().numpy())
+            result = model(x.to(device), cm)
+            out.append(result.logits.float().cpu().numpy())
+            feats.append(torch.nn.functional.normalize(result.features.float(), dim=-1).cpu().numpy())
             labels.append(y.cpu().numpy())
     model.train(was_training)
-    return np.concatenate(out), np.concatenate(labels)
+    return np.concatenate(out), np.concatenate(feats), np.concatenate(labels)
+
+
+def fit_example_calibration(
+    model: DSVA,
+    info: ModelInfo,
+    split: ZeroShotSplit,
+    shots: int = 5,
+    draws: int = 3,
+    seed: int = 0,
+    batch_size: int = 64,
+    torchgeo_dataset: Any = None,
+) -> tuple[float, float] | None:
+    """The (scale, bias) that put example-class prototype similarities on the scale of the
+    model's logits, fitted on the seen classes' validation images.
+
+    Each seen class in turn plays an example class: its prototype is the mean feature of
+    ``shots`` of its training images (``draws`` random draws) and replaces its attribute
+    logit; :func:`rsdsva.training.metrics.fit_example_calibration` fits scale and bias so
+    that the validation images are classified right. None without validation images.
+    """
+    seen = info.classes.subset(split.seen)
+    if not split.val_seen:
+        return None
+    pre = info.preprocessing
+    transform = eval_transform(pre.image_size, pre.mean, pre.std)
+
+    def run(samples):
+        ds = SceneDataset(samples, seen.names, transform, torchgeo_dataset)
+        return outputs_over(model, seen, DataLoader(ds, batch_size=batch_size, shuffle=False))
+
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list] = {}
+    for s in split.train:
+        by_class.setdefault(s.label, []).append(s)
+    picks = [[c[i] for i in rng.permutation(len(c))[: shots * draws]] for c in (by_class[n] for n in seen.names)]
+    _, train_feats, train_labels = run([s for p in picks for s in p])
+    logits, feats, labels = run(split.val_seen)
+    sims = []
+    for d in range(draws):
+        protos = np.zeros((len(seen), train_feats.shape[1]), np.float32)
+        for k in range(len(seen)):
+            rows = train_feats[train_labels == k][d * shots : (d + 1) * shots]
+            if not len(rows):  # fewer images than draws x shots: reuse the first ones
+                rows = train_feats[train_labels == k][:shots]
+            mean = rows.mean(axis=0)
+            protos[k] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        sims.append(feats @ protos.T)
+    return M.fit_example_calibration(np.tile(logits, (draws, 1)), np.tile(labels, draws), np.concatenate(sims))
 
 
 def evaluate_split(

@@ -110,3 +110,46 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(labels), np.asarray(predictions)), 1)
     return cm
+
+
+def fit_example_calibration(logits: np.ndarray, labels: np.ndarray, sims: np.ndarray) -> tuple[float, float]:
+    """(scale, bias) for which ``scale * sims[:, k] + bias`` best stands in for class k's logit.
+
+    For every image i and class k, class k's logit is replaced by its prototype score and
+    the image is classified among all classes (cross-entropy). The images of class k (k
+    must win) and the others (k must not win) are weighted equally, as a map's tiles of an
+    example class and of every other class both count.
+
+    Args:
+        logits: (N, C) uncalibrated logits of the seen classes for validation images.
+        labels: (N,) their classes, in [0, C).
+        sims: (N, C) cosine similarity of each image's features to each class's prototype.
+    """
+    import torch
+
+    a = torch.as_tensor(logits, dtype=torch.float64)
+    s = torch.as_tensor(sims, dtype=torch.float64)
+    y = torch.as_tensor(labels, dtype=torch.int64)
+    n, c = a.shape
+    eye = torch.eye(c, dtype=torch.bool)
+    positive = y[:, None] == torch.arange(c)[None, :]  # (N, C): image i is of class k
+    spread = float(a.std()) / max(float(s.std()), 1e-6)
+    params = torch.tensor([spread, float(a.mean()) - spread * float(s.mean())], dtype=torch.float64, requires_grad=True)
+
+    def loss() -> torch.Tensor:
+        z = params[0] * s + params[1]  # (N, C)
+        m = torch.where(eye[None], z[:, :, None].expand(n, c, c), a[:, None, :].expand(n, c, c))
+        xe = torch.logsumexp(m, dim=-1) - m.gather(2, y[:, None, None].expand(n, c, 1))[..., 0]
+        return 0.5 * (xe[positive].mean() + xe[~positive].mean())
+
+    opt = torch.optim.LBFGS([params], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        value = loss()
+        value.backward()
+        return value
+
+    opt.step(closure)
+    scale, bias = (float(v) for v in params.detach())
+    return scale, bias

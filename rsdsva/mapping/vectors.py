@@ -1,0 +1,29 @@
+"""Reading the vector files users hand to rsdsva (areas of interest, example areas)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rsdsva.errors import MissingFileError, RasterError
+
+
+def read_vector(path: str | Path, what: str, layer: str | None = None):
+    """A GeoDataFrame (index: the features' ids, as QGIS shows them) from any file GDAL reads;
+    one clear line when the file is missing, unreadable or has no CRS."""
+    import geopandas as gpd
+    import pyogrio
+
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"{what} file not found: {path}; give a vector file (GeoPackage, GeoJSON, shapefile)")
+    if layer is not None:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        if layer not in layers:
+            raise RasterError(f"{path}: no layer {layer!r}; its layers are {', '.join(layers)}")
+    try:
+        shapes = gpd.read_file(path, layer=layer, fid_as_index=True)
+    except Exception as err:  # pyogrio raises several types for unreadable files
+        raise RasterError(f"{path}: not a vector file GDAL can read ({str(err)[:100]})") from None
+    if shapes.crs is None:
+        raise RasterError(f"{path}: the {what} has no CRS; save it with one")
+    return shapes
