@@ -1,10 +1,11 @@
-"""The Processing provider: two algorithms and the executable setting."""
+"""The Processing provider: three algorithms and the executable setting."""
 
 import os
 
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .areas_algorithm import ClassesFromAreasAlgorithm
 from .check_algorithm import CheckClassesAlgorithm
 from .map_algorithm import MapScenesAlgorithm
 from .runner import EXECUTABLE_SETTING
@@ -45,3 +46,4 @@ class RsdsvaProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
         self.addAlgorithm(MapScenesAlgorithm())
         self.addAlgorithm(CheckClassesAlgorithm())
+        self.addAlgorithm(ClassesFromAreasAlgorithm())

@@ -15,7 +15,7 @@ def test_provider_lists_its_algorithms(plugin):
 
     provider = QgsApplication.processingRegistry().providerById("rsdsva")
     assert provider is not None
-    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, MAP]
+    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", MAP]
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
     assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "CONTEXT", "BANDS", "MODE", "DEVICE",
@@ -194,3 +194,101 @@ def test_the_algorithm_runs_inside_a_graphical_model(plugin, executable, tmp_pat
     result = processing.run(model, {"scene": str(SCENE), "map:labels": str(out)})
     assert result["map:labels"] == str(out)
     assert QgsVectorLayer(f"{out}|layername=tiles", "tiles", "ogr").featureCount() > 0
+
+
+AREAS = "rsdsva:classesfromareas"
+AUTZEN = PLUGIN_DIR.parent / "sample_data" / "autzen_0p3m_2994.tif"
+
+
+def _drawn_areas():
+    """A memory layer, as a user draws one: two river and two forest tiles of the sample scene."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:2994&field=kind:string", "areas", "memory")
+    x0, y0 = 635615.4278659122, 853362.6430851521  # the scene's top left, in feet; tiles are 256 ft
+    features = []
+    for kind, (row, col) in [("water_here", (15, 3)), ("water_here", (15, 4)), ("trees_here", (12, 3)),
+                             ("trees_here", (13, 5))]:
+        f = QgsFeature(layer.fields())
+        left, top = x0 + col * 256 + 20, y0 - row * 256 - 20
+        f.setGeometry(QgsGeometry.fromRect(QgsRectangle(left, top - 216, left + 216, top)))
+        f["kind"] = kind
+        features.append(f)
+    layer.dataProvider().addFeatures(features)
+    return layer
+
+
+def test_classes_from_areas_drawn_in_qgis_feed_the_map(plugin, executable, tmp_path):
+    """A model of the modeller: example areas -> classes file -> map, as the plugin's docs show."""
+    import processing
+    import yaml
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+        QgsProcessingParameterField,
+        QgsProcessingParameterFileDestination,
+        QgsProcessingParameterRasterLayer,
+        QgsProject,
+        QgsVectorLayer,
+    )
+
+    areas = _drawn_areas()
+    QgsProject.instance().addMapLayer(areas)
+    classes = tmp_path / "mine.yaml"
+    result = processing.run(AREAS, {"INPUT": str(AUTZEN), "AREAS": areas, "NAME_FIELD": "kind",
+                                    "OUTPUT": str(classes)})
+    assert result["OUTPUT"] == str(classes)
+    data = yaml.safe_load(classes.read_text())
+    assert {n: c["examples"]["tiles"] for n, c in data["classes"].items()} == {"water_here": 2, "trees_here": 2}
+
+    model = QgsProcessingModelAlgorithm("Classes from example areas, then map", "rsdsva")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("scene", "Scene"), QgsProcessingModelParameter("scene"))
+    model.addModelParameter(QgsProcessingParameterFeatureSource("areas", "Example areas"),
+                            QgsProcessingModelParameter("areas"))
+    model.addModelParameter(QgsProcessingParameterField("field", "Class name field", parentLayerParameterName="areas"),
+                            QgsProcessingModelParameter("field"))
+    define = QgsProcessingModelChildAlgorithm(AREAS)
+    define.setChildId("define")
+    define.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
+    define.addParameterSources("AREAS", [QgsProcessingModelChildParameterSource.fromModelParameter("areas")])
+    define.addParameterSources("NAME_FIELD", [QgsProcessingModelChildParameterSource.fromModelParameter("field")])
+    model.addChildAlgorithm(define)
+    mapping = QgsProcessingModelChildAlgorithm(MAP)
+    mapping.setChildId("map")
+    mapping.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
+    mapping.addParameterSources("CLASSES", [QgsProcessingModelChildParameterSource.fromChildOutput("define", "OUTPUT")])
+    mapping.addParameterSources("MODE", [QgsProcessingModelChildParameterSource.fromStaticValue(1)])  # unseen only
+    mapping.addParameterSources("HELD_OUT", [QgsProcessingModelChildParameterSource.fromStaticValue(False)])
+    output = QgsProcessingModelOutput("labels", "labels")
+    output.setChildOutputName("OUTPUT")
+    mapping.setModelOutputs({"labels": output})
+    model.addChildAlgorithm(mapping)
+    model.addModelParameter(QgsProcessingParameterFileDestination("map:labels", "labels", "GeoPackage (*.gpkg)"),
+                            QgsProcessingModelParameter("map:labels"))
+    out = tmp_path / "modelled.gpkg"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    processing.run(model, {"scene": str(AUTZEN), "areas": areas.id(), "field": "kind", "map:labels": str(out)},
+                   context=context)
+    tiles = QgsVectorLayer(f"{out}|layername=tiles", "tiles", "ogr")
+    labels = {f["label"] for f in tiles.getFeatures()}
+    assert labels == {"water_here", "trees_here"}
+    routes = {f["name"]: f["route"] for f in QgsVectorLayer(f"{out}|layername=classes", "c", "ogr").getFeatures()}
+    assert routes == {"water_here": "examples", "trees_here": "examples"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert model.toFile(str(ARTIFACTS / "classes_from_areas_then_map.model3"))
+
+
+def test_the_documented_model_chains_the_two_algorithms(plugin):
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(PLUGIN_DIR / "docs" / "classes_from_areas_then_map.model3"))
+    children = {c.algorithmId() for c in model.childAlgorithms().values()}
+    assert children == {AREAS, MAP}
+    assert {p.name() for p in model.parameterDefinitions()} >= {"scene", "areas", "field"}

@@ -25,8 +25,6 @@ HEADS = ("vam", "prototype", "model")
 def image_attributes(model, info, paths: Sequence[str], head: str = "vam", batch_size: int = 32) -> np.ndarray:
     """(N, A) attribute scores of image files: the VAM head, the prototype head, or the
     model's configured score head (``model``, what its class logits use)."""
-    from torchvision.transforms import v2
-
     from rsdsva.data.folders import read_image
     from rsdsva.predict import Classifier
 
@@ -34,12 +32,12 @@ def image_attributes(model, info, paths: Sequence[str], head: str = "vam", batch
         raise ClassSpaceError(f"head {head!r} is not one of {', '.join(HEADS)}")
     if head == "prototype" and model.prototypes is None:
         raise ClassSpaceError("this model has no attribute prototypes; use head 'vam'")
-    runner = Classifier(model, info, info.classes)  # for its input preparation
-    resize = v2.Resize((runner.size, runner.size), antialias=True)  # images may differ in size
+    runner = Classifier(model, info, info.classes)  # its input preparation is the map's
     out = []
     for start in range(0, len(paths), batch_size):
-        batch = torch.stack([resize(read_image(p)) for p in paths[start : start + batch_size]])
-        result = model(runner.prepare(batch.float() / 255))
+        # one by one: images may differ in size
+        batch = torch.cat([runner.prepare(read_image(p)[None].float() / 255) for p in paths[start : start + batch_size]])
+        result = model(batch)
         scores = {"vam": result.vam_attributes, "prototype": result.prototype_attributes}.get(head, result.attributes)
         out.append(scores.float().cpu().numpy())
     return np.concatenate(out)

@@ -1,0 +1,61 @@
+"""Processing algorithm "Define classes from example areas": runs ``rsdsva classes from-map``."""
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import RsdsvaAlgorithm
+from .runner import run_rsdsva
+
+
+class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
+    NAME = "classesfromareas"
+    DISPLAY_NAME = "Define classes from example areas"
+    HELP = (
+        "Turns polygons (or points) drawn over a raster into new classes: each value of the <b>class name field</b> "
+        "is one class. The map tiles its areas cover (by at least the <b>minimum cover</b> of a tile; a smaller area "
+        "or a point gets the tile centred on it) give the class an attribute vector and a visual prototype."
+        "<p>Feed the <b>classes file</b> to <i>Map scene classes</i> as its unseen classes file: the model ranks "
+        "these classes with its own. Class names must differ from the model's classes (<code>rsdsva info</code> "
+        "lists them). A few areas per class, over typical ground, work best.</p>"
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Raster the areas are drawn on"))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            "AREAS", "Example areas", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            "NAME_FIELD", "Class name field", parentLayerParameterName="AREAS"))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MIN_COVER", "Minimum cover of a tile (0-1)", QgsProcessingParameterNumber.Double, 0.5,
+            minValue=0.01, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterFile(
+            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "OUTPUT", "Classes file", "Classes files (*.yaml)"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        if layer is None or layer.providerType() != "gdal" or not layer.source():
+            raise QgsProcessingException("rsdsva reads raster files; save the raster layer to a GeoTIFF first")
+        # a memory layer or a selection is written to a temporary GeoPackage first
+        areas = self.parameterAsCompatibleSourceLayerPath(parameters, "AREAS", context, ["gpkg"], "gpkg", feedback)
+        field = self.parameterAsFields(parameters, "NAME_FIELD", context)[0]
+        out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        args = ["classes", "from-map", layer.source(), areas.split("|")[0], "--name-field", field, "--out", out,
+                "--overwrite", "--min-cover", str(self.parameterAsDouble(parameters, "MIN_COVER", context))]
+        if "|layername=" in areas:
+            args += ["--layer", areas.split("|layername=")[1].split("|")[0]]
+        model = self.parameterAsFile(parameters, "MODEL", context)
+        if model:
+            args += ["--model", model]
+        if run_rsdsva(args, feedback, progress_json=False) is None:
+            return {}
+        return {"OUTPUT": out}

@@ -1,0 +1,255 @@
+"""Classes from example areas (rsdsva classes from-map), on a mosaic of real UC Merced images."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from rsdsva.attributes.examples import attributes_from_images
+from rsdsva.classes import ClassSpace
+from rsdsva.cli.main import cli
+from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
+from rsdsva.errors import ClassSpaceError, RsdsvaWarning
+from rsdsva.mapping import MapSettings, default_model_path, map_scene
+from rsdsva.mapping.areas import example_tiles
+from rsdsva.models.checkpoint import load_checkpoint
+from rsdsva.models.dsva import feature_space_id
+from rsdsva.training.metrics import fit_example_calibration
+from tests.conftest import DATA
+
+# held-out classes of the default model (never trained on), from UC Merced
+CLASSES = {"airplane": "airplane", "mobilehomepark": "mobile_home_park", "baseballdiamond": "baseball_field"}
+PER_CLASS = 4  # mosaic cells per class; the first two are the examples
+
+
+@pytest.fixture(scope="module")
+def mosaic(tmp_path_factory):
+    """A 3 x 4 mosaic of real UC Merced images, one default-model tile each, and its truth."""
+    samples = []
+    for folder, name in CLASSES.items():
+        found = [s for s in scan_image_folder(DATA / "ucm") if s.label == folder][:PER_CLASS]
+        samples += [type(s)(s.source, name) for s in found]
+    order = [samples[i] for i in np.random.default_rng(0).permutation(len(samples))]
+    path = tmp_path_factory.mktemp("mosaic") / "mosaic.tif"
+    cells = write_image_mosaic(order, path, columns=4)
+    return path, cells
+
+
+def _areas(cells, per_class=2, crs="EPSG:32610", rename=None):
+    chosen = {}
+    for row, col, label in cells:
+        chosen.setdefault(label, [])
+        if len(chosen[label]) < per_class:
+            chosen[label].append((row, col))
+    names = [(rename or {}).get(n, n) for n, rc in chosen.items() for _ in rc]
+    frame = gpd.GeoDataFrame({"class": names}, geometry=[cell_polygon(r, c) for rc in chosen.values() for r, c in rc],
+                             crs="EPSG:32610")
+    return frame.to_crs(crs), {rc for v in chosen.values() for rc in v}
+
+
+def test_from_map_command_writes_prototypes_and_where_they_came_from(mosaic, tmp_path):
+    raster, cells = mosaic
+    areas, _ = _areas(cells, crs="EPSG:4326")  # reprojected to the raster's CRS
+    areas.to_file(tmp_path / "areas.gpkg", layer="examples")
+    out = tmp_path / "mine.yaml"
+    result = CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(tmp_path / "areas.gpkg"),
+                                      "--name-field", "class", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3 classes from example tiles" in result.output
+    for name in CLASSES.values():
+        assert f"{name} 2" in result.output
+    import yaml
+
+    data = yaml.safe_load(out.read_text())
+    model, info = load_checkpoint(default_model_path())
+    assert data["feature_space"] == feature_space_id(model) and data["model"] == "default_model.safetensors"
+    entry = data["classes"]["airplane"]
+    assert entry["examples"]["tiles"] == 2 and entry["examples"]["rasters"] == ["mosaic.tif"]
+    assert len(entry["examples"]["polygons"]) == 2
+    classes = ClassSpace.load(out, vocabulary=info.classes.attributes)
+    assert classes.has_prototype.all() and not classes.seen.any()
+    assert np.allclose(np.linalg.norm(classes.prototypes, axis=1), 1, atol=1e-4)
+
+
+def test_attribute_vectors_equal_from_images_on_the_same_tiles(mosaic, tmp_path):
+    from rsdsva.mapping.areas import classes_from_areas
+    from rsdsva.predict import Classifier
+
+    raster, cells = mosaic
+    areas, _ = _areas(cells)
+    model, info = load_checkpoint(default_model_path())
+    tiles = example_tiles([raster], areas, "class", info.tile_m)
+    from_map = classes_from_areas(Classifier(model, info, info.classes), tiles)
+    images = {}
+    for name, found in tiles.items():
+        images[name] = []
+        for i, tile in enumerate(found.images):  # the very pixels from-map read, as lossless files
+            path = tmp_path / f"{name}{i}.png"
+            Image.fromarray(tile.transpose(1, 2, 0)).save(path)
+            images[name].append(str(path))
+    from_files = attributes_from_images(model, info, images)
+    assert np.allclose(from_map.matrix, from_files.matrix, atol=1e-3)
+
+
+def test_map_ranks_seen_held_out_attribute_and_example_classes_together(mosaic, tmp_path):
+    raster, cells = mosaic
+    areas, examples = _areas(cells, rename={"airplane": "plane_here", "mobile_home_park": "trailers"})
+    areas = areas[areas["class"] != "baseball_field"]  # that one stays the model's held-out class
+    areas.to_file(tmp_path / "areas.gpkg")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["classes", "from-map", str(raster), str(tmp_path / "areas.gpkg"), "--name-field",
+                                 "class", "--out", str(tmp_path / "ex.yaml")])
+    assert result.exit_code == 0, result.output
+    _, info = load_checkpoint(default_model_path())
+    mixed = ClassSpace.load(tmp_path / "ex.yaml", vocabulary=info.classes.attributes).concat(
+        ClassSpace.from_dict({"seen": False, "classes": {"fallow": ["has_farmland", "has_soil"]}},
+                             vocabulary=info.classes.attributes))
+    mixed.save(tmp_path / "mixed.yaml")
+    out = tmp_path / "map.gpkg"
+    map_scene(raster, out, MapSettings(classes=str(tmp_path / "mixed.yaml")))
+    routes = dict(gpd.read_file(out, layer="classes")[["name", "route"]].itertuples(index=False))
+    assert routes["plane_here"] == routes["trailers"] == "examples"
+    assert routes["fallow"] == "attributes" and routes["baseball_field"] == "held-out" and routes["forest"] == "seen"
+    tiles = gpd.read_file(out, layer="tiles")
+    truth = {(r, c): {"airplane": "plane_here", "mobile_home_park": "trailers"}.get(lab, lab) for r, c, lab in cells}
+    got = {(r, c): lab for r, c, lab in zip(tiles["row"], tiles["col"], tiles["label"])}
+    # the example classes' other tiles, which were not examples, go to them (seen classes compete)
+    others = [rc for rc, lab in truth.items() if lab in ("plane_here", "trailers") and rc not in examples]
+    assert sum(got[rc] == truth[rc] for rc in others) >= len(others) - 1
+    # the attribute route is still there, on request
+    map_scene(raster, out, MapSettings(classes=str(tmp_path / "mixed.yaml"), example_route="attributes", overwrite=True))
+    routes = dict(gpd.read_file(out, layer="classes")[["name", "route"]].itertuples(index=False))
+    assert routes["plane_here"] == "attributes"
+
+
+def test_small_areas_and_points_get_a_tile_centred_on_them(mosaic):
+    from shapely.geometry import Point
+
+    raster, cells = mosaic
+    _, info = load_checkpoint(default_model_path())
+    row, col, label = cells[5]
+    big = cell_polygon(row, col, inset=0.0)
+    areas = gpd.GeoDataFrame({"class": ["a", "b", "c"]}, crs="EPSG:32610", geometry=[
+        big.centroid.buffer(5), Point(big.centroid.x, big.centroid.y), cell_polygon(row, col, inset=0.3)])
+    tiles = example_tiles([raster], areas, "class", info.tile_m)
+    assert {n: len(t.images) for n, t in tiles.items()} == {"a": 1, "b": 1, "c": 1}
+    assert tiles["c"].where == [(str(raster), -1, -1)]  # 16 % of a tile: under --min-cover, so centred
+    assert np.array_equal(tiles["a"].images[0], tiles["b"].images[0])
+    covered = example_tiles([raster], areas.iloc[[2]], "class", info.tile_m, min_cover=0.15)
+    assert covered["c"].where == [(str(raster), row, col)]
+
+
+def _run(args):
+    result = CliRunner().invoke(cli, args)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    return result.exit_code, lines
+
+
+def test_bad_example_areas_get_one_clear_line_each(mosaic, tmp_path, make_geotiff):
+    raster, cells = mosaic
+    areas, _ = _areas(cells)
+    base = ["classes", "from-map", str(raster)]
+
+    def case(frame, *extra, name="a.gpkg"):
+        path = tmp_path / name
+        frame.to_file(path)
+        return _run(base + [str(path), "--name-field", "class", "--out", str(tmp_path / "out.yaml"), *extra])
+
+    code, lines = case(areas.rename(columns={"class": "kind"}))
+    assert code == 1 and len(lines) == 1 and "no field 'class'; its fields are kind" in lines[0]
+    far = areas.copy()
+    far.loc[far.index[0], "geometry"] = cell_polygon(40, 40)
+    code, lines = case(far, name="far.gpkg")
+    assert code == 1 and len(lines) == 1 and "lies outside" in lines[0] and "mosaic.tif" in lines[0]
+    seen = areas.copy()
+    seen.loc[seen.index[0], "class"] = "forest"
+    code, lines = case(seen, name="seen.gpkg")
+    assert code == 1 and len(lines) == 1 and "'forest' is one of the model's seen classes" in lines[0]
+    unnamed = areas.copy()
+    unnamed.loc[unnamed.index[1], "class"] = " "
+    code, lines = case(unnamed, name="unnamed.gpkg")
+    assert code == 1 and len(lines) == 1 and "has no class" in lines[0]
+    code, lines = case(areas, "--min-cover", "0", name="cover.gpkg")
+    assert code == 1 and "--min-cover 0 must be above 0" in lines[0]
+    code, lines = _run(base + [str(tmp_path / "a.gpkg"), "--name-field", "kind", "--out", str(tmp_path / "x.csv")])
+    assert code == 2 and "must end in .yaml or .json" in lines[-1]
+    # an area over nodata only: the mosaic's unfilled cells
+    from rasterio.transform import from_origin
+
+    empty = make_geotiff(np.zeros((3, 512, 512), np.uint8), nodata=0, crs="EPSG:32610",
+                         transform=from_origin(500_000, 4_000_000, 0.3048, 0.3048), name="empty.tif")
+    areas.iloc[:1].to_file(tmp_path / "one.gpkg")
+    code, lines = _run(["classes", "from-map", str(empty), str(tmp_path / "one.gpkg"), "--name-field", "class",
+                        "--out", str(tmp_path / "out.yaml")])
+    assert code == 1 and len(lines) == 1 and "has no usable tile" in lines[0]
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_prototypes_round_trip_and_refuse_bad_values(tmp_path, small_classes):
+    protos = np.full((4, 3), np.nan, np.float32)
+    protos[3] = [0.6, 0.8, 0.0]
+    space = ClassSpace(names=small_classes.names, attributes=small_classes.attributes, matrix=small_classes.matrix,
+                       seen=small_classes.seen, prototypes=protos, feature_space="abc")
+    for suffix in (".yaml", ".json"):
+        space.save(tmp_path / f"c{suffix}")
+        back = ClassSpace.load(tmp_path / f"c{suffix}")
+        assert back == space and back.has_prototype.tolist() == [False, False, False, True]
+    assert space.subset(["forest", "city"]).prototypes is None
+    joined = space.subset(["forest"]).concat(space.subset(["harbor"]))
+    assert joined.has_prototype.tolist() == [False, True] and joined.feature_space == "abc"
+    other = space.subset(["harbor"])._replace(feature_space="xyz")
+    with pytest.raises(ClassSpaceError, match="prototypes from two models"):
+        space.concat(other._replace(names=["harbor2"]))
+    import yaml
+
+    data = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    data["classes"]["harbor"]["prototype"] = [0, 0, 0]
+    with pytest.raises(ClassSpaceError, match="'harbor': 'prototype' has a zero"):
+        ClassSpace.from_dict(data)
+    data["classes"]["harbor"]["prototype"] = [1, 0, 0]
+    del data["feature_space"]
+    with pytest.raises(ClassSpaceError, match="need the file's 'feature_space'"):
+        ClassSpace.from_dict(data)
+
+
+def test_prototypes_of_another_model_fall_back_to_attribute_vectors(tiny_model, mosaic, tmp_path):
+    from rsdsva.predict import Classifier
+
+    model, info = tiny_model
+    protos = np.full((1, model.backbone.width), model.backbone.width**-0.5, np.float32)
+    mine = ClassSpace(names=["x"], attributes=info.classes.attributes, matrix=[[0, 0, 0, 0, 50, 100]], seen=[False],
+                      prototypes=protos, feature_space="0123456789abcdef")
+    info = info.replace(example_calibration=(10.0, 0.0))
+    with pytest.warns(RsdsvaWarning, match="ranked by their attribute vectors: their prototypes were made with another"):
+        run = Classifier(model, info, info.classes.concat(mine))
+    assert run.routes == ["seen", "seen", "seen", "attributes"]
+    same = mine._replace(feature_space=feature_space_id(model))
+    run = Classifier(model, info, info.classes.concat(same), calibration=0.5)
+    assert run.routes[-1] == "examples"
+    import torch
+
+    logits, out = run.forward(torch.rand(2, 3, 32, 32))
+    expected = 10.0 * torch.nn.functional.normalize(out.features, dim=-1) @ torch.from_numpy(protos).T - 0.5
+    assert torch.allclose(logits[:, -1:], expected, atol=1e-5)  # lambda applies to example classes too
+
+
+def test_example_calibration_puts_similarities_on_the_logits_scale():
+    rng = np.random.default_rng(0)
+    n, c = 400, 5
+    labels = rng.integers(0, c, n)
+    own = np.eye(c, dtype=bool)[labels]
+    logits = rng.normal(0, 1, (n, c)) + 3 * own
+    sims = 0.3 + 0.3 * own + rng.normal(0, 0.1, (n, c))  # as informative as the logits, on another scale
+    scale, bias = fit_example_calibration(logits, labels, sims)
+    assert scale > 0
+    z = scale * sims + bias
+    others = np.where(own, -np.inf, logits).max(axis=1)
+    # an own-class prototype score beats the other logits about as often as the own logit does,
+    assert abs(np.mean(z[own] > others) - np.mean(logits[own] > others)) < 0.1
+    # and another class's prototype score beats the own logit about as seldom as its logit does
+    mine = logits[own][:, None]
+    assert abs(np.mean(z[~own].reshape(n, c - 1) > mine) - np.mean(logits[~own].reshape(n, c - 1) > mine)) < 0.05
