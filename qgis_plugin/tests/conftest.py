@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["GDAL_PAM_ENABLED"] = "NO"  # QGIS's raster statistics would land as .aux.xml beside the shared inputs
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 ROOT = PLUGIN_DIR.parent
 SHARED = Path(os.environ.get("RSDSVA_SHARED", ROOT.parent / "shared"))
