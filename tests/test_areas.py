@@ -19,7 +19,7 @@ from rsdsva.mapping.areas import example_tiles
 from rsdsva.models.checkpoint import load_checkpoint
 from rsdsva.models.dsva import feature_space_id
 from rsdsva.training.metrics import fit_example_calibration
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 # held-out classes of the default model (never trained on), from UC Merced
 CLASSES = {"airplane": "airplane", "mobilehomepark": "mobile_home_park", "baseballdiamond": "baseball_field"}
@@ -253,3 +253,19 @@ def test_example_calibration_puts_similarities_on_the_logits_scale():
     # and another class's prototype score beats the own logit about as seldom as its logit does
     mine = logits[own][:, None]
     assert abs(np.mean(z[~own].reshape(n, c - 1) > mine) - np.mean(logits[~own].reshape(n, c - 1) > mine)) < 0.05
+
+
+def test_the_sample_example_areas_make_six_classes_on_their_reference_tiles(tmp_path):
+    import yaml
+
+    root = ROOT
+    out = tmp_path / "autzen_classes.yaml"
+    result = CliRunner().invoke(cli, ["classes", "from-map", str(root / "sample_data" / "autzen_0p3m_2994.tif"),
+                                      str(root / "sample_data" / "autzen_examples.gpkg"), "--name-field", "kind",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    classes = yaml.safe_load(out.read_text())["classes"]
+    reference = yaml.safe_load((root / "docs" / "autzen_reference.yaml").read_text())
+    for kind, spec in reference.items():
+        name = next(n for n in spec["accept"] if n in classes)  # the example class a person accepts there
+        assert classes[name]["examples"]["cells"] == {"autzen_0p3m_2994.tif": spec["tiles"][:3]}

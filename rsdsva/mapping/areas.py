@@ -32,7 +32,7 @@ class ExampleTiles:
     images: list[np.ndarray] = field(default_factory=list)  # (3, S, S) uint8 each, at the raster's resolution
     polygons: set = field(default_factory=set)  # feature ids of the polygons that gave tiles
     rasters: set = field(default_factory=set)
-    where: list[tuple[str, int, int]] = field(default_factory=list)  # (raster, row, col); col -1 for centred tiles
+    where: list[tuple[str, int, int]] = field(default_factory=list)  # (raster, row, col); -1, -1 for a centred tile
 
 
 def example_tiles(
@@ -178,10 +178,15 @@ def write_example_classes(path: str | Path, classes: ClassSpace, tiles: dict[str
     data = {"model": model, "feature_space": data.pop("feature_space"), **data}
     for name, found in tiles.items():
         entry = data["classes"][name]
+        cells: dict[str, list] = {}
+        for raster, row, col in found.where:
+            if row >= 0:  # a grid tile (a centred one has no cell)
+                cells.setdefault(Path(raster).name, []).append([row, col])
         entry["examples"] = {
             "tiles": len(found.images),
             "polygons": sorted(found.polygons),
             "rasters": sorted(Path(r).name for r in found.rasters),
+            "cells": cells,
         }
         entry["prototype"] = entry.pop("prototype")  # the long list last, after what a reader wants
     if any(len(t.images) < 3 for t in tiles.values()):
