@@ -73,6 +73,8 @@ def test_from_map_command_writes_prototypes_and_where_they_came_from(mosaic, tmp
     classes = ClassSpace.load(out, vocabulary=info.classes.attributes)
     assert classes.has_prototype.all() and not classes.seen.any()
     assert np.allclose(np.linalg.norm(classes.prototypes, axis=1), 1, atol=1e-4)
+    check = CliRunner().invoke(cli, ["classes", "check", str(out)])
+    assert check.exit_code == 0 and check.output.count("ranked by its prototype, nearest example class") == 3
 
 
 def test_attribute_vectors_equal_from_images_on_the_same_tiles(mosaic, tmp_path):

@@ -27,11 +27,15 @@ class ClassCheck:
     name: str
     neighbours: tuple[Neighbour, ...]
     same_name: str | None = None  # "seen" or "held-out" when the model already has a class of this name
+    prototype_neighbour: Neighbour | None = None  # a class from example areas: the nearest other by prototype
 
     @property
     def duplicate(self) -> Neighbour | None:
+        """A near-identical attribute vector; None for a class ranked by its prototype."""
         first = self.neighbours[0] if self.neighbours else None
-        return first if first is not None and first.cosine >= DUPLICATE_COSINE else None
+        if self.prototype_neighbour is not None or first is None:
+            return None
+        return first if first.cosine >= DUPLICATE_COSINE else None
 
 
 def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tuple[str, str]]:
@@ -83,12 +87,18 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
     vectors = np.concatenate([normalized_vectors(space) for space, _ in existing] + [normalized_vectors(new)])
     cos = normalized_vectors(new) @ vectors.T
     offset = len(names) - len(new)
+    has = new.has_prototype
+    protos = new.prototypes @ new.prototypes.T if has.sum() > 1 else None
     report = []
     for i, name in enumerate(new.names):
         same = [j for j in range(offset) if names[j] == name]
         order = [j for j in np.argsort(-cos[i]) if j != offset + i and j not in same][:k]
         neighbours = tuple(Neighbour(names[j], float(cos[i, j]), kinds[j]) for j in order)
-        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None))
+        by_proto = None
+        if protos is not None and has[i]:
+            j = max((j for j in np.flatnonzero(has) if j != i), key=lambda j: protos[i, j])
+            by_proto = Neighbour(new.names[j], float(protos[i, j]), "new")
+        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto))
     return report
 
 

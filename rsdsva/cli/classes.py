@@ -91,6 +91,9 @@ def check_command(file, model) -> None:
     for c in report:
         near = ", ".join(f"{n.name} {n.cosine:.2f} ({n.kind})" for n in c.neighbours)
         note = "  (replaces the model's held-out class of this name)" if c.same_name == "held-out" else ""
+        if c.prototype_neighbour is not None:
+            p = c.prototype_neighbour
+            note += f"; ranked by its prototype, nearest example class {p.name} {p.cosine:.2f}"
         click.echo(f"  {c.name:<{width}}  nearest: {near}{note}")
     for c in report:
         if c.same_name == "seen":
