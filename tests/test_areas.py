@@ -271,3 +271,32 @@ def test_the_sample_example_areas_make_six_classes_on_their_reference_tiles(tmp_
     for kind, spec in reference.items():
         name = next(n for n in spec["accept"] if n in classes)  # the example class a person accepts there
         assert classes[name]["examples"]["cells"] == {"autzen_0p3m_2994.tif": spec["tiles"][:3]}
+
+
+def test_areas_over_several_rasters(mosaic, tmp_path):
+    from rsdsva.data.folders import Sample
+
+    raster, cells = mosaic
+    east = (510_000.0, 4_000_000.0)  # a second scene 10 km east of the first
+    planes = [Sample(str(p), "airplane") for p in sorted((DATA / "ucm" / "airplane").iterdir())[10:12]]
+    other = tmp_path / "east.tif"
+    write_image_mosaic(planes, other, columns=2, origin=east)
+    first = next((r, c) for r, c, lab in cells if lab == "airplane")
+    areas = gpd.GeoDataFrame({"class": ["plane_here", "plane_here"]}, crs="EPSG:32610",
+                             geometry=[cell_polygon(*first), cell_polygon(0, 1, origin=east)])
+    areas.to_file(tmp_path / "two.gpkg")
+    out = tmp_path / "two.yaml"
+    result = CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(other), str(tmp_path / "two.gpkg"),
+                                      "--name-field", "class", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    import yaml
+
+    examples = yaml.safe_load(out.read_text())["classes"]["plane_here"]["examples"]
+    assert examples["tiles"] == 2 and examples["rasters"] == ["east.tif", "mosaic.tif"]
+    assert examples["cells"] == {"mosaic.tif": [list(first)], "east.tif": [[0, 1]]}
+    far = areas.copy()
+    far.loc[far.index[0], "geometry"] = cell_polygon(0, 0, origin=(530_000.0, 4_000_000.0))
+    far.to_file(tmp_path / "far.gpkg")
+    result = CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(other), str(tmp_path / "far.gpkg"),
+                                      "--name-field", "class", "--out", str(out), "--overwrite"])
+    assert result.exit_code == 1 and "lies outside" in result.output and "east.tif" in result.output

@@ -22,6 +22,7 @@ def write_image_mosaic(
     cell_px: int = 256,
     pixel_m: float = 0.3048,
     crs: str = "EPSG:32610",
+    origin: tuple[float, float] = ORIGIN,
 ) -> list[tuple[int, int, str]]:
     """Write ``samples``, each resized to ``cell_px`` square, row by row into a GeoTIFF of
     ``pixel_m`` metre pixels; returns (row, col, label) of each cell. Unfilled cells of the
@@ -44,7 +45,7 @@ def write_image_mosaic(
         mask[r * cell_px : (r + 1) * cell_px, c * cell_px : (c + 1) * cell_px] = 255
         cells.append((r, c, s.label))
     profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=3, dtype="uint8", crs=crs,
-                   transform=from_origin(*ORIGIN, pixel_m, pixel_m), tiled=True, blockxsize=256, blockysize=256,
+                   transform=from_origin(*origin, pixel_m, pixel_m), tiled=True, blockxsize=256, blockysize=256,
                    compress="deflate")
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data)
@@ -52,11 +53,12 @@ def write_image_mosaic(
     return cells
 
 
-def cell_polygon(row: int, col: int, cell_px: int = 256, pixel_m: float = 0.3048, inset: float = 0.1):
+def cell_polygon(row: int, col: int, cell_px: int = 256, pixel_m: float = 0.3048, inset: float = 0.1,
+                 origin: tuple[float, float] = ORIGIN):
     """The ground footprint of a mosaic cell, shrunk by ``inset`` of its side on each edge."""
     from shapely.geometry import box
 
     side = cell_px * pixel_m
-    x0, y1 = ORIGIN[0] + col * side, ORIGIN[1] - row * side
+    x0, y1 = origin[0] + col * side, origin[1] - row * side
     d = inset * side
     return box(x0 + d, y1 - side + d, x0 + side - d, y1 - d)
