@@ -150,6 +150,8 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     _, info = load_checkpoint(out)
     assert info.tile_m == pytest.approx(76.8) and info.provenance["test"]["h"] == summary["h"]
     assert info.provenance["train"]["resident"] and info.provenance["train"]["min_scale"] == 0.5
+    scale, bias = info.example_calibration  # fitted on the validation images, for classes from example areas
+    assert np.isfinite([scale, bias]).all()
     again = CliRunner().invoke(cli, ["evaluate", str(out), *args])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["zsl"] == pytest.approx(summary["zsl"])

@@ -21,6 +21,10 @@ def describe(info: ModelInfo) -> str:
         f"ground        {_fmt(info.gsd_m, 'm/px')}; tile footprint {_fmt(info.tile_m, 'm')}",
         f"calibration   {_fmt(info.calibration, '(GZSL lambda, maximising H on validation)')}",
         f"map lambda    {_fmt(info.map_calibration, '(rsdsva map: maximising accuracy over all classes)')}",
+        "examples      " + ("none recorded (classes from example areas are ranked by their attribute vectors)"
+                            if info.example_calibration is None else
+                            "prototype similarity x {:.4g} {:+.4g} (fitted on validation images)".format(
+                                *info.example_calibration)),
     ]
     for key, value in info.provenance.items():
         if key == "unseen_classes":  # a whole ClassSpace: its names are what a reader wants
