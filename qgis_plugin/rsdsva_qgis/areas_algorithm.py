@@ -2,7 +2,6 @@
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingException,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
@@ -42,14 +41,12 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
             "OUTPUT", "Classes file", "Classes files (*.yaml)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        if layer is None or layer.providerType() != "gdal" or not layer.source():
-            raise QgsProcessingException("rsdsva reads raster files; save the raster layer to a GeoTIFF first")
+        raster = self.raster_file(parameters, "INPUT", context)
         # a memory layer or a selection is written to a temporary GeoPackage first
         areas = self.parameterAsCompatibleSourceLayerPath(parameters, "AREAS", context, ["gpkg"], "gpkg", feedback)
         field = self.parameterAsFields(parameters, "NAME_FIELD", context)[0]
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
-        args = ["classes", "from-map", layer.source(), areas.split("|")[0], "--name-field", field, "--out", out,
+        args = ["classes", "from-map", raster, areas.split("|")[0], "--name-field", field, "--out", out,
                 "--overwrite", "--min-cover", str(self.parameterAsDouble(parameters, "MIN_COVER", context))]
         if "|layername=" in areas:
             args += ["--layer", areas.split("|layername=")[1].split("|")[0]]

@@ -1,6 +1,7 @@
-"""What every rsdsva algorithm shares: its group, help and a fresh instance of its class."""
+"""What every rsdsva algorithm shares: its group, help, a fresh instance of its class, and
+the raster file behind a raster layer parameter."""
 
-from qgis.core import QgsProcessingAlgorithm
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
 
 class RsdsvaAlgorithm(QgsProcessingAlgorithm):
@@ -25,3 +26,12 @@ class RsdsvaAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802
         return type(self)()
+
+    def raster_file(self, parameters, name, context):
+        """The file of raster layer parameter ``name``: rsdsva reads files, not QGIS layers."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException("no input raster")
+        if layer.providerType() != "gdal" or not layer.source():
+            raise QgsProcessingException(f"{layer.name()}: rsdsva reads raster files; save the layer to a GeoTIFF first")
+        return layer.source()

@@ -3,7 +3,6 @@
 from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
@@ -81,12 +80,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         self.addOutput(QgsProcessingOutputVectorLayer("TILES", "Tiles", QgsProcessing.TypeVectorPolygon))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        if layer is None:
-            raise QgsProcessingException("no input raster")
-        source = layer.source()
-        if layer.providerType() != "gdal" or not source:
-            raise QgsProcessingException(f"{layer.name()}: rsdsva reads raster files; save the layer to a GeoTIFF first")
+        source = self.raster_file(parameters, "INPUT", context)
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         args = ["map", source, "--out", out, "--overwrite",
                 "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
