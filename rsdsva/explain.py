@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError
+from rsdsva.inference import ClassifierSettings
 
 
 @dataclass
@@ -23,29 +23,22 @@ class Explanation:
 
 def explain_image(
     image: str | Path,
-    model: str | Path | None = None,
-    unseen: ClassSpace | None = None,
-    mode: str = "gzsl",
+    settings: ClassifierSettings = ClassifierSettings(),
     top_attributes: int = 4,
     top_classes: int = 5,
 ) -> Explanation:
-    """Classify one image and collect what the prototype head looked at."""
+    """Classify one image as ``rsdsva map`` would with the same ``settings``, and collect
+    what the prototype head looked at."""
     from rsdsva.data.folders import read_image
-    from rsdsva.mapping.pipeline import default_model_path
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.predict import Classifier
-
     from rsdsva.errors import MissingFileError
+    from rsdsva.inference import build_classifier
+    from rsdsva.models.info import read_model_info
 
     if not Path(image).is_file():
         raise MissingFileError(f"image not found: {image}; give a JPEG, PNG or TIFF file")
-    net, info = load_checkpoint(model or default_model_path())
-    if not info.dsva.prototypes:
+    if not read_model_info(settings.model_path).dsva.prototypes:
         raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
-    classes = info.classes.with_seen(True)
-    if unseen is not None:
-        classes = classes.concat(unseen.with_seen(False))
-    clf = Classifier(net, info, classes, mode=mode, calibration=info.prediction_calibration())
+    clf = build_classifier(settings)
     pixels = read_image(str(image))
     logits, out = clf.forward(pixels[None].float() / 255)
     probs = logits.softmax(-1)[0]

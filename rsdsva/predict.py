@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import ClassSpaceError, RsdsvaError, RsdsvaWarning
+from rsdsva.data.transforms import to_model_input
+from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaError, RsdsvaWarning
 from rsdsva.models.checkpoint import ModelInfo
 from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor, feature_space_id
 
-MODES = ("gzsl", "zsl", "seen")
-EXAMPLE_ROUTES = ("prototype", "attributes")  # how classes from example areas are scored
+from rsdsva.inference import EXAMPLE_ROUTES, MODES, PRECISIONS  # noqa: E402,F401 (re-exported)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -88,6 +88,11 @@ class Classifier:
         examples: how classes with a prototype are scored: ``prototype`` (feature
             similarity; where the model cannot, their attribute vectors, with a warning)
             or ``attributes``.
+        precision: ``fp16`` or ``bf16`` autocast on CUDA, ``bf16`` on CPU (about 1.6x faster
+            on CPUs with AVX512-BF16 or AMX); None for float32.
+
+    Build one with :func:`rsdsva.inference.build_classifier`, which assembles the classes
+    and calibration from settings the same way for every entry point.
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class Classifier:
         mode: str = "gzsl",
         calibration: float = 0.0,
         examples: str = "prototype",
+        precision: str | None = None,
     ) -> None:
         if examples not in EXAMPLE_ROUTES:
             raise ClassSpaceError(f"example route {examples!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
@@ -111,8 +117,11 @@ class Classifier:
         self.info = info
         self.classes = class_space_for_mode(classes, mode)
         self.mode = mode
+        self.calibration = float(calibration)
         device = next(model.parameters()).device
         self.device = device
+        self.precision = precision
+        self.autocast_dtype = autocast_dtype(precision, device)
         self.class_matrix = class_matrix_tensor(self.classes, device)
         self.by_prototype = self._prototype_classes(model, info) if examples == "prototype" else None
         stacked = self.classes.seen | (self.by_prototype if self.by_prototype is not None else False)
@@ -122,10 +131,7 @@ class Classifier:
             self.prototype_index = torch.from_numpy(np.flatnonzero(self.by_prototype)).to(device)
             self.prototypes = torch.from_numpy(self.classes.prototypes[self.by_prototype]).to(device)
             self.prototype_scale, self.prototype_bias = info.example_calibration
-        pre = info.preprocessing
-        self.size = pre.image_size
-        self.mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
+        self.size = info.preprocessing.image_size
 
     def _prototype_classes(self, model: DSVA, info: ModelInfo) -> np.ndarray | None:
         """(C,) mask of the classes scored by their prototype; None when there are none."""
@@ -150,16 +156,17 @@ class Classifier:
         return ["examples" if p else "seen" if s else "attributes" for s, p in zip(self.classes.seen, proto)]
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Float images in [0, 1] (N, 3, H, W) -> normalised model input."""
-        images = images.to(self.device, torch.float32, non_blocking=True)
-        if images.shape[-2:] != (self.size, self.size):
-            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        return (images - self.mean) / self.std
+        """Float images in [0, 1] (N, 3, H, W) -> the model's input (:func:`to_model_input`)."""
+        pre = self.info.preprocessing
+        return to_model_input(images.to(self.device, torch.float32, non_blocking=True), pre.image_size, pre.mean, pre.std)
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, DSVAOutput]:
-        """Calibrated logits (N, C) and the model's whole output, on the device."""
-        out = self.model(self.prepare(images), self.class_matrix)
+        """Calibrated logits (N, C) and the model's whole output, on the device, at the
+        classifier's precision."""
+        dtype = self.autocast_dtype
+        with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = self.model(self.prepare(images), self.class_matrix)
         logits = out.logits.float()
         if self.by_prototype is not None:
             sims = F.normalize(out.features.float(), dim=-1) @ self.prototypes.T
@@ -198,6 +205,24 @@ class Classifier:
         )
 
 
+def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``; None runs in float32.
+
+    fp16 on a CPU would be slower than float32 there, so it falls back (with a warning).
+    """
+    if precision is None:
+        return None
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision {precision!r} is not fp16 or bf16 (or none, for float32)")
+    if device.type == "cuda":
+        return torch.float16 if precision == "fp16" else torch.bfloat16
+    if precision == "bf16" and device.type == "cpu":
+        return torch.bfloat16
+    warnings.warn(f"--amp {precision} is not supported on {device.type}; running in float32 "
+                  "(use --amp bf16 on a CPU)", RsdsvaWarning, stacklevel=3)
+    return None
+
+
 def classify(
     model: DSVA,
     info: ModelInfo,
@@ -206,10 +231,13 @@ def classify(
     mode: str = "gzsl",
     calibration: float | None = None,
     top_k: int = 3,
+    held_out: bool = True,
+    precision: str | None = None,
 ) -> Prediction:
-    """One-call prediction: the model's seen classes plus optional ``unseen`` ones."""
-    classes = info.classes.with_seen(True)
-    if unseen is not None:
-        classes = classes.concat(unseen.with_seen(False))
+    """One-call prediction: the model's seen classes, its held-out classes (unless
+    ``held_out`` is False) and the optional ``unseen`` ones, ranked as ``rsdsva map`` does."""
+    from rsdsva.inference import assemble_classes
+
+    classes = assemble_classes(info, unseen, held_out=held_out, mode=mode)
     lam = info.prediction_calibration() if calibration is None else calibration
-    return Classifier(model, info, classes, mode=mode, calibration=lam).predict(images, top_k=top_k)
+    return Classifier(model, info, classes, mode=mode, calibration=lam, precision=precision).predict(images, top_k=top_k)

@@ -33,7 +33,8 @@ from rsdsva.data.folders import scan_image_folder  # noqa: E402
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic  # noqa: E402
 from rsdsva.errors import RsdsvaWarning  # noqa: E402
 from rsdsva.mapping.areas import classes_from_areas, example_tiles, write_example_classes  # noqa: E402
-from rsdsva.mapping.pipeline import MapSettings, build_classifier, default_model_path, map_scene  # noqa: E402
+from rsdsva.inference import ClassifierSettings, build_classifier  # noqa: E402
+from rsdsva.mapping.pipeline import MapSettings, default_model_path, map_scene  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -59,7 +60,8 @@ def main() -> None:
     a = p.parse_args()
     warnings.simplefilter("ignore", RsdsvaWarning)  # "classes from few tiles" at k = 1
 
-    _, info, _ = built = build_classifier(MapSettings(model=a.model))
+    classifier = build_classifier(ClassifierSettings(model=a.model))
+    info = classifier.info
     held = info.held_out_classes()
     rng = np.random.default_rng(0)
     pool = [s for root, fmap in ((SHARED / "ucm", "ucm-unified"), (SHARED / "aid150", "aid-unified"))
@@ -104,7 +106,7 @@ def main() -> None:
                     {"class": [n for n, cs in chosen.items() for _ in cs]},
                     geometry=[cell_polygon(row, col) for cs in chosen.values() for row, col, _ in cs], crs="EPSG:32610")
                 tiles = example_tiles([mosaic], areas, "class", info.tile_m)
-                examples = classes_from_areas(built[0], tiles)
+                examples = classes_from_areas(classifier, tiles)
                 write_example_classes(tmp / "examples.yaml", examples, tiles, Path(a.model).name)
                 test = set(truth) - {(row, col) for cs in chosen.values() for row, col, _ in cs}
                 for mode in ("zsl", "gzsl"):

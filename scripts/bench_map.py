@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
-from rsdsva.mapping.pipeline import build_classifier  # noqa: E402
-from rsdsva.mapping.predict import autocast_dtype  # noqa: E402
+from rsdsva.inference import build_classifier  # noqa: E402
 from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402
 from rsdsva.models import load_checkpoint  # noqa: E402
 from rsdsva.predict import Classifier  # noqa: E402
@@ -76,12 +75,6 @@ def mosaic_vrt(path: Path, copies: int) -> Path:
     return path
 
 
-def autocast(classifier: Classifier, amp: str | None):
-    """The same autocast ``map`` uses for ``amp`` on the classifier's device."""
-    dtype = autocast_dtype(amp, classifier.device)
-    return torch.autocast(classifier.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
 def read_images(spec, tiles) -> np.ndarray:
     """The tiles as uint8 (N, 3, S, S), read beforehand for the forward-only timing."""
     import rasterio
@@ -91,18 +84,17 @@ def read_images(spec, tiles) -> np.ndarray:
         return np.stack([read_tile(src, spec, t.window, size)[0] for t in tiles])
 
 
-def forward_only(classifier: Classifier, images: np.ndarray, batch: int, amp: str | None) -> float:
-    """Seconds for resize + normalise + forward on tiles already in memory."""
+def forward_only(classifier: Classifier, images: np.ndarray, batch: int) -> float:
+    """Seconds for resize + normalise + forward on tiles already in memory, at the classifier's precision."""
     t0 = time.perf_counter()
-    top1(classifier, images, batch, amp)
+    top1(classifier, images, batch)
     return time.perf_counter() - t0
 
 
-def top1(classifier: Classifier, images: np.ndarray, batch: int, amp: str | None) -> np.ndarray:
+def top1(classifier: Classifier, images: np.ndarray, batch: int) -> np.ndarray:
     labels = []
     for s in range(0, len(images), batch):
-        with autocast(classifier, amp):
-            logits, _ = classifier.scores(torch.from_numpy(images[s : s + batch]).float().div_(255))
+        logits, _ = classifier.scores(torch.from_numpy(images[s : s + batch]).float().div_(255))
         labels.append(logits.argmax(1).cpu().numpy())
     return np.concatenate(labels)
 
@@ -118,15 +110,14 @@ def torchgeo_pipeline(settings: MapSettings, path: Path, size: int, batch: int) 
         is_image = True
 
     t0 = time.perf_counter()
-    classifier, _, _ = build_classifier(settings)
+    classifier = build_classifier(settings.classifier)
     ds = Scene(paths=str(path.parent))
     sampler = GridGeoSampler(ds, size=size, stride=size)
     loader = DataLoader(ds, sampler=sampler, batch_size=batch, collate_fn=stack_samples, num_workers=2)
     n = 0
     for sample in loader:
         images = sample["image"][:, :3].float() / 255
-        with autocast(classifier, settings.amp):
-            classifier.scores(images)
+        classifier.scores(images)
         n += images.shape[0]
     return time.perf_counter() - t0, n
 
@@ -162,17 +153,17 @@ def main() -> None:
         tmp = Path(tmp)
         small = mosaic_vrt(tmp / "mosaic_2k.vrt", 2)
         model, info = load_checkpoint(default_model_path())
-        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, amp=a.amp)
+        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, precision=a.amp)
         import rasterio
 
         with rasterio.open(small) as src:
             spec = make_spec(src)
             tiles = list(iter_windows(src.width, src.height, tile, tile))
-        classifier = Classifier(model, info, info.classes.with_seen(True), mode="seen")
+        classifier = Classifier(model, info, info.classes.with_seen(True), mode="seen", precision=a.amp)
         images = read_images(spec, tiles)
         # the three are timed in turns, so a slow spell of a shared machine hits all of them
         runs = {
-            "forward": lambda: forward_only(classifier, images, a.batch_size, a.amp),
+            "forward": lambda: forward_only(classifier, images, a.batch_size),
             "map": lambda: timed_map(small, tmp / "a.gpkg", settings),
             "torchgeo": lambda: torchgeo_pipeline(settings, small, tile, a.batch_size),
         }
@@ -194,7 +185,8 @@ def main() -> None:
               f"forward alone {t_fwd:.2f} s")
         print(f"overhead ratio {t_map / t_fwd:.2f}")
         if a.amp:
-            same = top1(classifier, images, a.batch_size, a.amp) == top1(classifier, images, a.batch_size, None)
+            exact = Classifier(model, info, info.classes.with_seen(True), mode="seen")
+            same = top1(classifier, images, a.batch_size) == top1(exact, images, a.batch_size)
             print(f"    {a.amp}: top-1 label equal to float32's on {same.sum()} of {len(same)} tiles")
         if times["torchgeo"]:
             t_tg, n_tg = min(times["torchgeo"])

@@ -79,9 +79,9 @@ def test_bf16_on_cpu_keeps_the_labels_and_fp16_falls_back(make_geotiff, tmp_path
         out = tmp_path / f"{amp}.gpkg"
         if amp == "fp16":
             with pytest.warns(RsdsvaWarning, match="--amp fp16 is not supported on cpu; running in float32"):
-                map_scene(path, out, MapSettings(tile_size=256, mode="seen", amp=amp, device="cpu"))
+                map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu"))
         else:
-            map_scene(path, out, MapSettings(tile_size=256, mode="seen", amp=amp, device="cpu"))
+            map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu"))
         frames[amp] = gpd.read_file(out, layer="tiles").sort_values("col")
     full, bf16, fp16 = frames[None], frames["bf16"], frames["fp16"]
     assert list(bf16.label) == list(full.label)
@@ -389,24 +389,28 @@ def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):
 
 
 def test_map_names_the_models_held_out_classes(make_geotiff, tiny_model, small_classes, tmp_path):
-    from rsdsva.mapping.pipeline import load_classes
+    from rsdsva.inference import ClassifierSettings, assemble_classes, load_extra_classes
     from rsdsva.models import save_checkpoint
+
+    def load_classes(info, settings):
+        return assemble_classes(info, load_extra_classes(settings, info), settings.held_out, settings.mode,
+                                settings.classes or "the classes")
 
     model, info = tiny_model
     info = info.replace(provenance={"unseen_classes": small_classes.subset(["harbor"]).to_dict()})
     ckpt = save_checkpoint(model, info, tmp_path / "held.safetensors")
-    classes = load_classes(info, MapSettings())
+    classes = load_classes(info, ClassifierSettings())
     assert classes.names == ("forest", "city", "beach", "harbor") and list(classes.seen) == [True] * 3 + [False]
-    assert load_classes(info, MapSettings(held_out=False)).names == ("forest", "city", "beach")
+    assert load_classes(info, ClassifierSettings(held_out=False)).names == ("forest", "city", "beach")
     user = tmp_path / "user.yaml"
     user.write_text("classes:\n  harbor: [boats]\n  marsh: [water, trees]\n")
-    mine = load_classes(info, MapSettings(classes=str(user)))
+    mine = load_classes(info, ClassifierSettings(classes=str(user)))
     assert mine.names == ("forest", "city", "beach", "harbor", "marsh")
     assert mine.vector("harbor")[info.classes.attributes.index("water")] == 0  # the user's harbor won
     clash = tmp_path / "clash.yaml"
     clash.write_text("classes:\n  forest: [trees, water]\n")
     with pytest.raises(ClassSpaceError, match=r"clash.yaml: 'forest' is already one of the model's seen classes"):
-        load_classes(info, MapSettings(classes=str(clash)))
+        load_classes(info, ClassifierSettings(classes=str(clash)))
     out = tmp_path / "held.gpkg"
     map_scene(make_geotiff(shape=(64, 64)), out, MapSettings(model=str(ckpt)))
     layer = gpd.read_file(out, layer="classes")

@@ -119,12 +119,13 @@ def test_resident_images_train_and_validate_like_the_loader(four_classes, tmp_pa
     classes, split = prepare(four_classes)
     model, info = create_model(classes.subset(split.seen), backbone="tiny-vit")
     size = info.preprocessing.image_size
-    # decoded once, the eval view of each image gives the loader's logits
+    # decoded once, the eval view of each image gives the loader's logits (up to uint8 rounding)
     val = ResidentImages(split.val_seen + split.val_unseen, classes.names, size)
     assert val.images.dtype == torch.uint8 and val.images.shape[1:] == (3, size, size)
     got, labels = logits_resident(model, info, classes, val, batch_size=5)
     want, want_labels = logits_for(model, info, classes, split.val_seen + split.val_unseen, batch_size=5)
-    assert np.array_equal(labels, want_labels) and np.allclose(got, want, atol=1e-4)
+    assert np.array_equal(labels, want_labels) and np.allclose(got, want, atol=0.05)
+    assert np.array_equal(got.argmax(1), want.argmax(1))
     cfg = TrainConfig(epochs=2, head_epochs=0, lr=3e-3, sampler="shuffle", batch_size=8, num_workers=0,
                       resident=True, min_scale=0.5, color_jitter=0.3)
     res = train_dsva(model, info, classes, split, tmp_path / "run", cfg, device="cpu", progress=False)

@@ -49,7 +49,7 @@ def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path)
     assert seen and max(seen) == pytest.approx(100.0)
     run = QgsVectorLayer(f"{out}|layername=run", "run", "ogr")
     settings = next(f["value"] for f in run.getFeatures() if f["key"] == "settings")
-    assert '"amp": "bf16"' in settings and '"top_k": 2' in settings
+    assert '"precision": "bf16"' in settings and '"top_k": 2' in settings
 
 
 def test_qgis_process_runs_the_algorithm_from_the_command_line(executable, tmp_path):

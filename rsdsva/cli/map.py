@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from rsdsva.cli.options import device_option
+from rsdsva.cli.options import classifier_options
 from rsdsva.errors import RsdsvaError
 from rsdsva.mapping.pipeline import MapSettings, map_scene
 
@@ -35,15 +35,7 @@ def _numbers(kind, n=None):
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="One GeoPackage per raster here.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT) to run on a cluster.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local Dask cluster of N worker processes.")
-@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
-@click.option("--classes", type=click.Path(dir_okay=False), default=None, help="Unseen classes file (YAML/JSON/CSV).")
-@click.option("--held-out/--no-held-out", default=True, show_default=True,
-              help="Also name the classes the model was evaluated on as unseen (recorded in the model).")
-@click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True)
-@click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's).")
-@click.option("--example-route", type=click.Choice(["prototype", "attributes"]), default="prototype", show_default=True,
-              help="Classes from example areas (rsdsva classes from-map): ranked by their visual prototype or by "
-                   "their attribute vector.")
+@classifier_options
 @click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (default: from --tile-m).")
 @click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
 @click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
@@ -56,11 +48,9 @@ def _numbers(kind, n=None):
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
 @click.option("--max-nodata", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Skip tiles with more nodata.")
 @click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")
-@device_option
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--read-threads", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
 @click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--amp", type=click.Choice(["fp16", "bf16"]), default=None, help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX).")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
 @click.option("--explain", is_flag=True, help="Add attribute evidence columns to the tiles layer.")

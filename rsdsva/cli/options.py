@@ -12,6 +12,31 @@ device_option = click.option(
 )
 
 
+def classifier_options(f):
+    """The options that shape a classifier (``rsdsva.inference.ClassifierSettings``), the same
+    for every command that classifies: --model --classes --held-out --mode --calibration
+    --example-route --device --amp."""
+    options = [
+        click.option("--model", type=click.Path(dir_okay=False), default=None,
+                     help="Model file (default: the embedded model)."),
+        click.option("--classes", type=click.Path(dir_okay=False), default=None,
+                     help="Unseen classes file (YAML/JSON/CSV)."),
+        click.option("--held-out/--no-held-out", default=True, show_default=True,
+                     help="Also name the classes the model was evaluated on as unseen (recorded in the model)."),
+        click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True),
+        click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's)."),
+        click.option("--example-route", type=click.Choice(["prototype", "attributes"]), default="prototype",
+                     show_default=True, help="Classes from example areas (rsdsva classes from-map): ranked by "
+                                             "their visual prototype or by their attribute vector."),
+        device_option,
+        click.option("--amp", "precision", type=click.Choice(["fp16", "bf16"]), default=None,
+                     help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def experiment_options(f):
     """--data --attributes --split --unseen --seed --folder-map --variant --word2vec."""
     options = [

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from rsdsva.data.folders import Sample, SceneDataset
+from rsdsva.data.transforms import to_model_input
 
 GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 
@@ -78,9 +79,7 @@ def augment_batch(
 
 
 def _normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
+    return to_model_input(x, x.shape[-1], mean, std)  # already at the model's size: normalised only
 
 
 def _quarter_turns(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,11 +107,24 @@ def _jitter(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.
     return torch.where(grey, _grey(x).expand_as(x), x)
 
 
+class _Fit(torch.nn.Module):
+    """The model input's resize (:func:`to_model_input`), kept as uint8: a quarter of the memory."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = to_model_input(image[None].float().div_(255), self.size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))[0]
+        return x.mul_(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
 class ResidentImages:
     """``samples`` decoded once to uint8 (N, 3, size, size) on ``device``, with their labels.
 
-    Each image is resized so its shorter side is ``size`` and centre-cropped: what the
-    eval transform shows the model, before normalisation.
+    Each image is resized whole to ``size`` x ``size``, as the model's input preparation
+    (:func:`rsdsva.data.transforms.to_model_input`) shows any image, and kept as uint8 (so
+    within 1/510 of what the loader gives the model, before normalisation).
     """
 
     def __init__(
@@ -124,8 +136,7 @@ class ResidentImages:
         num_workers: int = 0,
         torchgeo_dataset: Any = None,
     ) -> None:
-        fit = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
-        ds = SceneDataset(samples, class_names, fit, torchgeo_dataset)
+        ds = SceneDataset(samples, class_names, _Fit(size), torchgeo_dataset)
         images, labels = [], []
         for x, y in DataLoader(ds, batch_size=256, num_workers=num_workers):
             images.append(x)

@@ -47,13 +47,33 @@ def train_transform(
     return v2.Compose(steps)
 
 
-def eval_transform(size: int, mean: Sequence[float], std: Sequence[float], resize_ratio: float = 1.0) -> v2.Compose:
-    """Resize -> CenterCrop -> normalise (ratio 1.0: the whole scene, as map tiles are seen)."""
-    return v2.Compose(
-        [
-            v2.Resize(int(round(size * resize_ratio)), antialias=True),
-            v2.CenterCrop(size),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(list(mean), list(std)),
-        ]
-    )
+def to_model_input(images: torch.Tensor, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Float images in [0, 1] (N, 3, H, W) as the model takes them: the whole image resized
+    to ``size`` x ``size`` (bilinear, antialiased; a map tile is seen whole) and normalised.
+
+    The one preprocessing of a checkpoint's contract (``ModelInfo.preprocessing``): map
+    tiles, explained images, example tiles and images, and evaluation images all go
+    through it.
+    """
+    if images.shape[-2:] != (size, size):
+        images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                                                 align_corners=False)
+    m = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    return (images - m) / s
+
+
+class ModelInput(torch.nn.Module):
+    """:func:`to_model_input` for one uint8 image (3, H, W), as a dataset transform."""
+
+    def __init__(self, size: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.size, self.mean, self.std = size, tuple(mean), tuple(std)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return to_model_input(image[None].float().div_(255), self.size, self.mean, self.std)[0]
+
+
+def eval_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> ModelInput:
+    """The evaluation transform: the model's own input preparation (:func:`to_model_input`)."""
+    return ModelInput(size, mean, std)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rsdsva.errors import OutputError, RsdsvaError
+from rsdsva.inference import build_classifier
 from rsdsva.mapping.pipeline import (
     MapSettings,
-    build_classifier,
     check_outputs,
     context_pixels,
     plan_map,
@@ -42,10 +42,9 @@ class SceneResult:
 
 def _classifier(settings: MapSettings):
     """This worker's classifier for ``settings``, built on first use."""
-    key = (settings.model, settings.classes, settings.held_out, settings.mode, settings.calibration, settings.device,
-           settings.example_route)
+    key = settings.classifier  # frozen: exactly what shapes a classifier
     if key not in _CLASSIFIERS:
-        _CLASSIFIERS[key] = build_classifier(settings)[0]
+        _CLASSIFIERS[key] = build_classifier(key)
     return _CLASSIFIERS[key]
 
 
@@ -60,7 +59,7 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[d
     rows = [
         tile_row(clf, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                                read_threads=1, amp=settings.amp, explain=settings.explain,
+                                read_threads=1, explain=settings.explain,
                                 context=context_pixels(int(tiles[0].window.width), settings.context) if tiles else 0)
     ]
     return rows, len(tiles)
@@ -98,7 +97,7 @@ def map_scenes(
         try:
             if out_dir:
                 check_outputs(r, target, settings)
-            built = built or build_classifier(settings)
+            built = built or build_classifier(settings.classifier)
             plans[r] = plan_map(r, settings, built)
             results[r] = SceneResult(r, target, tiles=len(plans[r].tiles))
         except RsdsvaError as err:  # report this scene, map the others

@@ -15,7 +15,6 @@ import warnings
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,11 +22,7 @@ import numpy as np
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
-
-
-def default_model_path() -> Path:
-    """The model shipped inside the package."""
-    return Path(str(resources.files("rsdsva") / "resources" / "default_model.safetensors"))
+from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class MapSettings:
     batch_size: int = 64
     read_threads: int = 2  # tile reader threads (--workers is kept for Dask workers)
     top_k: int = 3
-    amp: str | None = None
+    precision: str | None = None  # --amp: fp16 or bf16 autocast
     allow_no_crs: bool = False
     overwrite: bool = False
     raster: str | None = None  # optional label GeoTIFF (one pixel per grid cell)
@@ -62,6 +57,15 @@ class MapSettings:
     allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
     context: float = 1.0  # the model sees a window this many times the tile's size, centred on it
     max_tiles: int = 1_000_000  # refuse larger grids before starting
+
+    @property
+    def classifier(self):
+        """The settings that shape the classifier (:class:`rsdsva.inference.ClassifierSettings`)."""
+        from rsdsva.inference import ClassifierSettings
+
+        return ClassifierSettings(model=self.model, classes=self.classes, held_out=self.held_out, mode=self.mode,
+                                  calibration=self.calibration, device=self.device, precision=self.precision,
+                                  example_route=self.example_route)
 
 
 @dataclass
@@ -142,30 +146,6 @@ def _check_tile_count(raster: Path, n: int, size: int, stride: int, settings: Ma
         )
 
 
-def load_classes(info, settings: MapSettings) -> ClassSpace:
-    """The model's seen classes, its held-out (unseen) classes, and the user's classes file.
-
-    A class of the user's file replaces a held-out class of the same name, and in ``zsl``
-    mode (where seen classes are not ranked) a seen class of the same name too.
-    """
-    classes = info.classes.with_seen(True)
-    extra = None
-    if settings.classes:
-        extra = ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
-        taken = [n for n in extra.names if n in classes.names]
-        if taken and settings.mode == "zsl":
-            classes = classes.subset([n for n in classes.names if n not in taken])
-        elif taken:
-            raise ClassSpaceError(f"{settings.classes}: {taken[0]!r} is already one of the model's seen classes; "
-                                  "rename it, drop it from the file, or use --mode zsl")
-    held = info.held_out_classes() if settings.held_out else None
-    if held is not None:
-        keep = [n for n in held.names if extra is None or n not in extra.names]
-        if keep:
-            classes = classes.concat(held.subset(keep))
-    return classes.concat(extra) if extra is not None else classes
-
-
 @dataclass
 class MapPlan:
     """Everything decided before the first tile is read (checked inputs, grid, classifier).
@@ -204,24 +184,9 @@ def check_outputs(raster: Path, out: Path, settings: MapSettings) -> None:
             check_output_path(target, settings.overwrite)
 
 
-def build_classifier(settings: MapSettings):
-    """Load the model once and set up its classes, mode and calibration; returns (classifier, info, lambda)."""
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.predict import Classifier, pick_device
-
-    model, info = load_checkpoint(settings.model or default_model_path(), device=pick_device(settings.device))
-    lam = calibration_of(settings, info)
-    classes = load_classes(info, settings)
-    return Classifier(model, info, classes, mode=settings.mode, calibration=lam, examples=settings.example_route), info, lam
-
-
-def calibration_of(settings: MapSettings, info) -> float:
-    """The GZSL lambda: the user's, else the model's for prediction."""
-    return settings.calibration if settings.calibration is not None else info.prediction_calibration()
-
-
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
-    """Open and validate the raster, build the tile grid; ``built`` reuses a :func:`build_classifier` result.
+    """Open and validate the raster, build the tile grid; ``built`` reuses a classifier already
+    built for ``settings.classifier`` (:func:`rsdsva.inference.build_classifier`).
 
     Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
     the grid needs only the model file's header.
@@ -230,8 +195,8 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     from rsdsva.models.info import read_model_info
 
     model_path = Path(settings.model) if settings.model else default_model_path()
-    info = built[1] if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
-    loading = _done(built[0]) if built else _in_background(lambda: build_classifier(settings)[0])
+    info = built.info if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
+    loading = _done(built) if built else _in_background(lambda: _build(settings))
     with open_raster(raster, settings.allow_no_crs) as src:
         spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
         _note_choices(raster, src, spec, settings)
@@ -242,7 +207,14 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
         if settings.aoi:
             tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
             _check_tile_count(raster, len(tiles), size, stride, settings)
-    return MapPlan(raster, model_path, spec, loading, tiles, size, stride, calibration_of(settings, info), names, index)
+    return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
+                   names, index)
+
+
+def _build(settings: MapSettings):
+    from rsdsva.inference import build_classifier
+
+    return build_classifier(settings.classifier)
 
 
 def _note_choices(raster: Path, src, spec, settings: MapSettings) -> None:
@@ -323,7 +295,7 @@ def map_scene(
     rows = []
     # the classifier is resolved once the first reads are queued, so loading the model overlaps them
     for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
-                            settings.max_nodata, settings.read_threads, amp=settings.amp, on_batch=report,
+                            settings.max_nodata, settings.read_threads, on_batch=report,
                             explain=settings.explain, attention_attributes=plan.attention_index,
                             context=context_pixels(plan.size, settings.context)):
         if mosaic is not None:

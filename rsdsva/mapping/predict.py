@@ -10,7 +10,6 @@ call instead of one per tile).
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
-from rsdsva.errors import RsdsvaWarning
 from rsdsva.mapping.raster import RasterSpec, Tile, read_strip
 from rsdsva.predict import Classifier
 
@@ -87,24 +85,6 @@ def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
         start = i
 
 
-def autocast_dtype(amp: str | None, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``--amp`` on ``device``; None runs in float32.
-
-    fp16 on a CPU would be slower than float32 there, so it falls back (with a warning).
-    """
-    if amp is None:
-        return None
-    if amp not in ("fp16", "bf16"):
-        raise ValueError(f"amp {amp!r} is not fp16 or bf16")
-    if device.type == "cuda":
-        return torch.float16 if amp == "fp16" else torch.bfloat16
-    if amp == "bf16" and device.type == "cpu":
-        return torch.bfloat16
-    warnings.warn(f"--amp {amp} is not supported on {device.type}; running in float32 "
-                  "(use --amp bf16 on a CPU)", RsdsvaWarning, stacklevel=3)
-    return None
-
-
 def _batches(tiles: Sequence[Tile], n: int) -> Iterator[list[Tile]]:
     for start in range(0, len(tiles), n):
         yield list(tiles[start : start + n])
@@ -119,7 +99,6 @@ def classify_tiles(
     max_nodata: float = 0.5,
     read_threads: int = 2,
     prefetch: int = 3,
-    amp: str | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     explain: bool = False,
     attention_attributes: Sequence[int] = (),
@@ -129,9 +108,8 @@ def classify_tiles(
 
     Args:
         classifier: the classifier, or a function returning it: called once the first
-            reads are queued (a model loading in another thread overlaps them).
-        amp: ``fp16`` or ``bf16`` autocast on CUDA, ``bf16`` on CPU (about 1.6x faster
-            on CPUs with AVX512-BF16 or AMX); None for full precision.
+            reads are queued (a model loading in another thread overlaps them). It runs at
+            its own precision (``--amp``).
         on_batch: called with (tiles done, tiles skipped) after each batch.
         explain: also give each tile the terms of its winning class's score.
         attention_attributes: attribute indexes whose prototype attention maps are
@@ -156,7 +134,6 @@ def classify_tiles(
         if callable(classifier):
             classifier = classifier()
         k = min(top_k, len(classifier.classes))
-        dtype = autocast_dtype(amp, classifier.device)
         while pending:
             batch = pending.popleft().result()
             nxt = next(source, None)
@@ -166,8 +143,7 @@ def classify_tiles(
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
                 images = torch.from_numpy(batch.images[keep]).to(classifier.device, non_blocking=True)
-                with torch.autocast(classifier.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    logits, out = classifier.forward(images.float().div_(255))
+                logits, out = classifier.forward(images.float().div_(255))
                 attrs = out.attributes.float()
                 scores, idx = logits.softmax(dim=-1).topk(k, dim=-1)
                 contrib = classifier.contributions(attrs, idx[:, 0]).cpu().numpy() if explain else None

@@ -170,6 +170,13 @@ def _pair(value: Any) -> tuple[float, float] | None:
     return None if value is None else (float(value[0]), float(value[1]))
 
 
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    from importlib import resources
+
+    return Path(str(resources.files("rsdsva") / "resources" / "default_model.safetensors"))
+
+
 def read_model_info(path: str | Path) -> ModelInfo:
     """Parse only the metadata header (fast; no tensors read)."""
     return ModelInfo.from_dict(_read_header(Path(path)))

@@ -1,0 +1,102 @@
+"""One way to build a classifier: the settings that shape it, and :func:`build_classifier`.
+
+Every entry point that classifies (``rsdsva map`` and its Dask workers, ``explain``,
+:func:`rsdsva.predict.classify`, ``evaluate --classes``) assembles its classes and builds
+its classifier here, so the same pixels, classes and settings get the same label
+everywhere. Settings and class assembly need no torch; building a classifier does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsdsva.classes import ClassSpace
+from rsdsva.errors import ClassSpaceError, ConfigError
+from rsdsva.models.info import ModelInfo, default_model_path
+
+MODES = ("gzsl", "zsl", "seen")
+EXAMPLE_ROUTES = ("prototype", "attributes")  # how classes from example areas are scored
+PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """What shapes a classifier: the model, the classes, how they are ranked, where it runs.
+
+    Frozen and hashable: a Dask worker keys its cache of built classifiers on it.
+    """
+
+    model: str | None = None  # model file; None: the embedded default model
+    classes: str | None = None  # the user's (unseen) classes file
+    held_out: bool = True  # also rank the classes the model was evaluated on as unseen
+    mode: str = "gzsl"
+    calibration: float | None = None  # GZSL lambda; None: the model's for prediction
+    device: str = "auto"
+    precision: str | None = None  # autocast: fp16 or bf16; None: float32
+    example_route: str = "prototype"  # classes from example areas: by prototype or by attribute vector
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not fp16 or bf16 (or none, for float32)")
+        if self.example_route not in EXAMPLE_ROUTES:
+            raise ConfigError(f"example route {self.example_route!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model) if self.model else default_model_path()
+
+    def calibration_for(self, info: ModelInfo) -> float:
+        """The GZSL lambda: the settings', else the model's for prediction."""
+        return self.calibration if self.calibration is not None else info.prediction_calibration()
+
+
+def assemble_classes(
+    info: ModelInfo,
+    extra: ClassSpace | None = None,
+    held_out: bool = True,
+    mode: str = "gzsl",
+    source: str = "the classes",
+) -> ClassSpace:
+    """The model's seen classes, its held-out (unseen) classes and ``extra`` (the user's).
+
+    A class of ``extra`` replaces a held-out class of the same name, and in ``zsl`` mode
+    (where seen classes are not ranked) a seen class of the same name too.
+    """
+    classes = info.classes.with_seen(True)
+    if extra is not None:
+        extra = extra.with_seen(False)
+        taken = [n for n in extra.names if n in classes.names]
+        if taken and mode == "zsl":
+            classes = classes.subset([n for n in classes.names if n not in taken])
+        elif taken:
+            raise ClassSpaceError(f"{source}: {taken[0]!r} is already one of the model's seen classes; "
+                                  "rename it, drop it from the file, or use --mode zsl")
+    held = info.held_out_classes() if held_out else None
+    if held is not None:
+        keep = [n for n in held.names if extra is None or n not in extra.names]
+        if keep:
+            classes = classes.concat(held.subset(keep))
+    return classes.concat(extra) if extra is not None else classes
+
+
+def load_extra_classes(settings: ClassifierSettings, info: ModelInfo) -> ClassSpace | None:
+    """The settings' classes file over the model's vocabulary, flagged unseen."""
+    if not settings.classes:
+        return None
+    return ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
+
+
+def build_classifier(settings: ClassifierSettings = ClassifierSettings()):
+    """Load the model and set up its classes, mode, calibration, device and precision
+    (a :class:`rsdsva.predict.Classifier`)."""
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.predict import Classifier, pick_device
+
+    model, info = load_checkpoint(settings.model_path, device=pick_device(settings.device))
+    classes = assemble_classes(info, load_extra_classes(settings, info), settings.held_out, settings.mode,
+                               settings.classes or "the classes")
+    return Classifier(model.eval(), info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
+                      examples=settings.example_route, precision=settings.precision)
