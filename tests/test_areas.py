@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -300,3 +302,25 @@ def test_areas_over_several_rasters(mosaic, tmp_path):
     result = CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(other), str(tmp_path / "far.gpkg"),
                                       "--name-field", "class", "--out", str(out), "--overwrite"])
     assert result.exit_code == 1 and "lies outside" in result.output and "east.tif" in result.output
+
+
+def test_evaluate_ranks_example_classes_by_their_prototypes_as_map_does(mosaic, tmp_path):
+    from rsdsva.training.experiment import evaluate_classes_file
+
+    raster, cells = mosaic
+    areas, _ = _areas(cells)
+    areas.to_file(tmp_path / "areas.gpkg")
+    out = tmp_path / "ex.yaml"
+    assert CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(tmp_path / "areas.gpkg"), "--name-field",
+                                    "class", "--out", str(out)]).exit_code == 0
+    for folder, name in CLASSES.items():  # every image of the three classes, as the mosaic holds them
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for s in [s for s in scan_image_folder(DATA / "ucm") if s.label == folder][:PER_CLASS]:
+            image = Image.open(s.source).convert("RGB").resize((256, 256), Image.BILINEAR)
+            image.save(tmp_path / "data" / name / (Path(s.source).stem + ".png"))
+    report = evaluate_classes_file(default_model_path(), tmp_path / "data", out)
+    map_scene(raster, tmp_path / "m.gpkg", MapSettings(classes=str(out), held_out=False))
+    tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles")
+    got = {(r, c): lab for r, c, lab in zip(tiles["row"], tiles["col"], tiles["label"])}
+    per_class = {n: np.mean([got[(r, c)] == n for r, c, lab in cells if lab == n]) for n in CLASSES.values()}
+    assert report.gzsl_test["u"] == pytest.approx(np.mean(list(per_class.values())))  # same tiles, same labels

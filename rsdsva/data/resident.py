@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from torchvision.transforms import v2
 
 from rsdsva.data.folders import Sample, SceneDataset
 from rsdsva.data.transforms import to_model_input

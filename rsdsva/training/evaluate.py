@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from rsdsva.classes import ClassSpace
 from rsdsva.data.folders import Sample, SceneDataset
 from rsdsva.data.resident import ResidentImages
 from rsdsva.data.splits import ZeroShotSplit
-from rsdsva.data.transforms import eval_transform
+from rsdsva.data.transforms import ModelInput, eval_transform
 from rsdsva.models.checkpoint import ModelInfo
 from rsdsva.models.dsva import DSVA, class_matrix_tensor
 from rsdsva.training import metrics as M
@@ -83,6 +83,21 @@ def logits_resident(
         for s in range(0, len(images), batch_size)
     )
     return logits_over(model, classes, batches)
+
+
+def classifier_logits(classifier, samples: Sequence[Sample], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of a :class:`rsdsva.predict.Classifier` (its routes and calibration, so classes
+    from example areas by their prototypes) over its classes, and the labels of ``samples``."""
+    if not samples:
+        return np.zeros((0, len(classifier.classes)), np.float32), np.zeros(0, np.int64)
+    pre = classifier.info.preprocessing
+    resize = ModelInput(pre.image_size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # to size only: forward normalises
+    ds = SceneDataset(samples, classifier.classes.names, resize)
+    out, labels = [], []
+    for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        out.append(classifier.forward(x)[0].float().cpu().numpy())
+        labels.append(y.numpy())
+    return np.concatenate(out), np.concatenate(labels)
 
 
 def logits_over(
@@ -170,14 +185,18 @@ def evaluate_split(
     num_workers: int = 0,
     torchgeo_dataset: Any = None,
     calibration: float | None = None,
+    logits: Callable[[Sequence[Sample]], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> EvalReport:
     """ZSL and GZSL on ``split``'s test images; lambda chosen on its validation images.
 
     Args:
         classes: all classes (seen and unseen flags set), over the model's vocabulary.
         calibration: use this lambda instead of choosing one on validation data.
+        logits: samples -> (uncalibrated logits over ``classes``, labels), instead of the
+            model's attribute logits (:func:`logits_for`).
     """
-    run = lambda samples: logits_for(model, info, classes, samples, batch_size, num_workers, torchgeo_dataset)  # noqa: E731
+    run = logits or (lambda samples: logits_for(model, info, classes, samples, batch_size, num_workers,
+                                                torchgeo_dataset))
     seen = classes.seen
     lv_u, yv_u = run(split.val_unseen)
     lv_s, yv_s = run(split.val_seen)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.library import classes_or_library
@@ -182,7 +184,10 @@ def evaluate_classes_file(
     class names) is a test image; its class must be one of the model's seen classes or of
     the file. The model ranks its seen classes and the file's, as ``rsdsva map`` does
     (without the held-out classes), at ``calibration`` (default: the model's lambda for
-    prediction; there are no validation images to choose one on).
+    prediction; there are no validation images to choose one on). Classes from example
+    areas are ranked by their prototypes, as map ranks them; lambda is subtracted from
+    their logits as from the seen classes' (so the U/S curve over lambda holds theirs at
+    the chosen one).
     """
     from rsdsva.classes import ClassSpace
     from rsdsva.data.splits import ZeroShotSplit
@@ -206,7 +211,19 @@ def evaluate_classes_file(
     split = ZeroShotSplit(seen=[n for n in seen.names if any(s.label == n for s in samples)], unseen=list(extra.names),
                           test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
     lam = info.prediction_calibration() if calibration is None else calibration
-    return evaluate_split(model, info, classes, split, batch_size=batch_size, calibration=lam)
+    logits = None
+    if extra.has_prototype.any():
+        from rsdsva.inference import ClassifierSettings, build_classifier
+        from rsdsva.training.evaluate import classifier_logits
+
+        clf = build_classifier(ClassifierSettings(model=str(model_path), classes=str(classes_file), held_out=False,
+                                                  calibration=lam, device="cpu"))
+        undo = np.where(classes.seen, lam, 0.0).astype(np.float32)  # evaluate_split takes lambda from the seen ones
+
+        def logits(samples):  # the classifier's calibrated logits, example classes' included
+            got, labels = classifier_logits(clf, samples, batch_size)
+            return got + undo, labels
+    return evaluate_split(model, info, classes, split, batch_size=batch_size, calibration=lam, logits=logits)
 
 
 def _typical_size(split) -> int:
