@@ -118,7 +118,7 @@ class ClassSpace:
         unknown = sorted(set(self.groups) - set(self.attributes))
         if unknown:
             raise ClassSpaceError(
-                f"groups name unknown attribute {unknown[0]!r}{_suggest(unknown[0], self.attributes)}"
+                f"groups name unknown attribute {unknown[0]!r}{did_you_mean(unknown[0], self.attributes)}"
             )
         self._warn_unseen_duplicates()
 
@@ -160,7 +160,7 @@ class ClassSpace:
             return self.names.index(name)
         except ValueError:
             raise ClassSpaceError(
-                f"unknown class {name!r}{_suggest(name, self.names)}"
+                f"unknown class {name!r}{did_you_mean(name, self.names)}"
             ) from None
 
     def vector(self, name: str) -> np.ndarray:
@@ -481,7 +481,7 @@ def _attribute_index(name: str, key: str, attributes: Sequence[str]) -> int:
         return list(attributes).index(key)
     except ValueError:
         raise ClassSpaceError(
-            f"class {name!r} uses unknown attribute {key!r}{_suggest(key, attributes)}"
+            f"class {name!r} uses unknown attribute {key!r}{did_you_mean(key, attributes)}"
         ) from None
 
 
@@ -516,7 +516,9 @@ def _check_unique(items: Sequence[str], what: str) -> None:
         seen.add(item)
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, else a pointer to the vocabulary:
+    the tail of every error about an unknown name."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else "; see the vocabulary for valid names"
 

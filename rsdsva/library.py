@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from rsdsva.attributes.vocabulary import Vocabulary
-from rsdsva.classes import ClassSpace, _suggest
+from rsdsva.classes import ClassSpace, did_you_mean
 from rsdsva.errors import ClassSpaceError
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "resources" / "library"
@@ -52,7 +52,7 @@ def defining_attributes() -> dict[str, list[str]]:
 
 def _library_file(name: str, suffix: str) -> Path:
     if name not in LIBRARIES:
-        raise ClassSpaceError(f"unknown class library {name!r}{_suggest(name, LIBRARIES)}; libraries: {', '.join(LIBRARIES)}")
+        raise ClassSpaceError(f"unknown class library {name!r}{did_you_mean(name, LIBRARIES)}; libraries: {', '.join(LIBRARIES)}")
     return LIBRARY_DIR / f"{name}{suffix}"
 
 

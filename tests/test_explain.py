@@ -80,5 +80,5 @@ def test_explain_command_writes_a_png(tmp_path):
 def test_unknown_attention_attribute(make_geotiff, tiny_checkpoint, tmp_path):
     result = CliRunner().invoke(cli, ["map", str(make_geotiff()), "--out", str(tmp_path / "u.gpkg"), "--model",
                                       str(tiny_checkpoint), "--tile-size", "32", "--attention-raster",
-                                      str(tmp_path / "a.tif"), "--attributes", "watr"])
+                                      str(tmp_path / "a.tif"), "--attention-attributes", "watr"])
     assert result.exit_code == 1 and "did you mean 'water'" in result.output

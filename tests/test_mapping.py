@@ -95,7 +95,7 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
     """Touching tiles of a grid row are read as one strip: same pixels and valid fractions as one by one."""
     from rasterio.enums import ColorInterp
 
-    from rsdsva.mapping import predict
+    from rsdsva.mapping import classify as predict
     from rsdsva.mapping.raster import make_spec, read_tile
 
     rng = np.random.default_rng(1)

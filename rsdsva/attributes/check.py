@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from rsdsva.classes import ClassSpace, _suggest, normalized_vectors
+from rsdsva.classes import ClassSpace, did_you_mean, normalized_vectors
 from rsdsva.errors import ClassSpaceError, MissingFileError
 
 DUPLICATE_COSINE = 0.95  # above this two classes are all but indistinguishable to the model
@@ -71,7 +71,7 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
     vocab = info.classes.attributes
     unknown = unknown_attributes(path, vocab)
     if unknown:
-        listed = ", ".join(f"{a!r} ({c}{_suggest(a, vocab).replace('; ', ': ', 1)})" for c, a in unknown[:6])
+        listed = ", ".join(f"{a!r} ({c}{did_you_mean(a, vocab).replace('; ', ': ', 1)})" for c, a in unknown[:6])
         more = f" and {len(unknown) - 6} more" if len(unknown) > 6 else ""
         raise ClassSpaceError(f"{path}: unknown attributes {listed}{more}; `rsdsva info MODEL` lists the model's vocabulary")
     new = ClassSpace.load(path, vocabulary=vocab)

@@ -56,7 +56,7 @@ def _numbers(kind, n=None):
 @click.option("--explain", is_flag=True, help="Add attribute evidence columns to the tiles layer.")
 @click.option("--attention-raster", type=click.Path(dir_okay=False), default=None,
               help="Write the prototype attention maps, stitched, as a float GeoTIFF on the input's grid.")
-@click.option("--attributes", "attention_attributes", callback=lambda c, p, v: tuple(v.split(",")) if v else None,
+@click.option("--attention-attributes", "attention_attributes", callback=lambda c, p, v: tuple(v.split(",")) if v else None,
               default=None, help="Attributes for --attention-raster, e.g. has_water,has_buildings (default: first 3).")
 @click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
 @click.option("--allow-small-tiles", is_flag=True, help="Accept tiles under 32 px (the model then sees colour, not content).")

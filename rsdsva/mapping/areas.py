@@ -50,7 +50,7 @@ def example_tiles(
     from shapely.geometry import box
 
     from rsdsva.mapping.pipeline import MapSettings, check_grid, tile_pixels
-    from rsdsva.mapping.predict import _reader
+    from rsdsva.mapping.classify import _reader
     from rsdsva.mapping.raster import Tile, iter_windows, make_spec, open_raster, window_bounds
 
     if not 0 < min_cover <= 1:

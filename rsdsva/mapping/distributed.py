@@ -52,7 +52,7 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[d
     """One task: rows of the classified tiles of a block, and how many tiles it saw."""
     import torch
 
-    from rsdsva.mapping.predict import classify_tiles
+    from rsdsva.mapping.classify import classify_tiles
 
     torch.set_num_threads(1)  # one task per worker thread; Dask provides the parallelism
     clf = _classifier(settings)

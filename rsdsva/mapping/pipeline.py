@@ -278,7 +278,7 @@ def map_scene(
         progress: called with ``{"done", "total", "skipped", "tiles_per_s"}`` dicts.
     """
     from rsdsva.mapping.attention import AttentionMosaic
-    from rsdsva.mapping.predict import classify_tiles
+    from rsdsva.mapping.classify import classify_tiles
 
     raster, out = Path(raster), Path(out)
     check_outputs(raster, out, settings)
@@ -383,7 +383,7 @@ def _write_errors(path: Path):
 
 def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[int]]:
     """Names and indexes of the attributes whose attention maps go to the attention raster."""
-    from rsdsva.classes import _suggest
+    from rsdsva.classes import did_you_mean
 
     if not settings.attention_raster:
         return [], []
@@ -393,7 +393,7 @@ def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[
     names = list(settings.attention_attributes or vocab[:3])
     for n in names:
         if n not in vocab:
-            raise ClassSpaceError(f"--attributes: unknown attribute {n!r}{_suggest(n, vocab)}")
+            raise ClassSpaceError(f"--attention-attributes: unknown attribute {n!r}{did_you_mean(n, vocab)}")
     return names, [vocab.index(n) for n in names]
 
 
