@@ -24,9 +24,9 @@ from rsdsva.mapping.pipeline import (
     check_outputs,
     context_pixels,
     plan_map,
-    tile_row,
     write_outputs,
 )
+from rsdsva.mapping.writers import tile_record
 
 _CLASSIFIERS: dict = {}  # per worker process: the settings that shape a classifier -> Classifier
 
@@ -57,7 +57,7 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[d
     torch.set_num_threads(1)  # one task per worker thread; Dask provides the parallelism
     clf = _classifier(settings)
     rows = [
-        tile_row(clf, spec, r, settings.explain)
+        tile_record(clf.classes, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
                                 read_threads=1, explain=settings.explain,
                                 context=context_pixels(int(tiles[0].window.width), settings.context) if tiles else 0)

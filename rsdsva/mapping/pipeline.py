@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
@@ -248,24 +247,6 @@ def _done(value) -> Future:
     return future
 
 
-def tile_row(classifier, spec, r, explain: bool) -> dict:
-    """One tiles-layer row from a classified tile."""
-    from rsdsva.mapping.raster import window_bounds
-
-    classes = classifier.classes
-    best = int(r.top_k[0])
-    return {
-        "bounds": window_bounds(spec, r.tile.window),
-        "row": r.tile.row, "col": r.tile.col,
-        "label": classes.names[best], "class_id": best, "score": float(r.top_scores[0]),
-        "is_unseen": bool(classes.unseen[best]),
-        "top_labels": ";".join(classes.names[int(i)] for i in r.top_k),
-        "top_scores": ";".join(f"{s:.4f}" for s in r.top_scores),
-        "valid_fraction": round(r.valid_fraction, 4),
-        **(_evidence(r, classes.attributes) if explain else {}),
-    }
-
-
 def map_scene(
     raster: str | Path,
     out: str | Path,
@@ -279,6 +260,7 @@ def map_scene(
     """
     from rsdsva.mapping.attention import AttentionMosaic
     from rsdsva.mapping.classify import classify_tiles
+    from rsdsva.mapping.writers import tile_record
 
     raster, out = Path(raster), Path(out)
     check_outputs(raster, out, settings)
@@ -300,7 +282,7 @@ def map_scene(
                             context=context_pixels(plan.size, settings.context)):
         if mosaic is not None:
             mosaic.add(r.tile.window, r.attention)
-        rows.append(tile_row(plan.classifier, spec, r, settings.explain))
+        rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
     frame = write_outputs(plan, out, rows, settings, mosaic)
@@ -395,21 +377,6 @@ def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[
         if n not in vocab:
             raise ClassSpaceError(f"--attention-attributes: unknown attribute {n!r}{did_you_mean(n, vocab)}")
     return names, [vocab.index(n) for n in names]
-
-
-def _evidence(r, attributes, k: int = 3) -> dict:
-    """Explain columns: strongest predicted attributes and the terms of the winning score."""
-    import json
-
-    top = np.argsort(-r.attributes)[:k]
-    ev = np.argsort(-r.contributions)[:k]
-    return {
-        "attributes": "; ".join(f"{attributes[i]} {r.attributes[i]:.2f}" for i in top),
-        "attributes_json": json.dumps({a: round(float(v), 4) for a, v in zip(attributes, r.attributes)}),
-        "evidence": "; ".join(f"{attributes[i]} {r.contributions[i]:.3f}" for i in ev),
-        "evidence_json": json.dumps({a: round(float(v), 5) for a, v in zip(attributes, r.contributions)}),
-        "class_logit": float(r.contributions.sum()),
-    }
 
 
 def _restrict_to_aoi(tiles: Sequence, spec, aoi: str | Path) -> list:

@@ -17,7 +17,40 @@ import numpy as np
 import pandas as pd
 import shapely
 
-TILE_FIELDS = ("row", "col", "label", "class_id", "score", "is_unseen", "top_labels", "top_scores", "valid_fraction")
+# the tiles layer's record, defined once: field -> dtype (then area_m2, the explain columns, the geometry)
+TILE_FIELDS = {"row": "int64", "col": "int64", "label": "str", "class_id": "int64", "score": "float64",
+               "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64"}
+
+
+def tile_record(classes, spec, result, explain: bool = False) -> dict[str, Any]:
+    """One tiles-layer record (``bounds`` and :data:`TILE_FIELDS`, plus the explain columns)
+    from a classified tile (:class:`rsdsva.mapping.classify.TileResult`) over ``classes``."""
+    from rsdsva.mapping.raster import window_bounds
+
+    best = int(result.top_k[0])
+    record = {
+        "bounds": window_bounds(spec, result.tile.window),
+        "row": result.tile.row, "col": result.tile.col,
+        "label": classes.names[best], "class_id": best, "score": float(result.top_scores[0]),
+        "is_unseen": bool(classes.unseen[best]),
+        "top_labels": ";".join(classes.names[int(i)] for i in result.top_k),
+        "top_scores": ";".join(f"{s:.4f}" for s in result.top_scores),
+        "valid_fraction": round(result.valid_fraction, 4),
+    }
+    return {**record, **(_evidence(result, classes.attributes) if explain else {})}
+
+
+def _evidence(result, attributes, k: int = 3) -> dict[str, Any]:
+    """Explain columns: strongest predicted attributes and the terms of the winning score."""
+    top = np.argsort(-result.attributes)[:k]
+    ev = np.argsort(-result.contributions)[:k]
+    return {
+        "attributes": "; ".join(f"{attributes[i]} {result.attributes[i]:.2f}" for i in top),
+        "attributes_json": json.dumps({a: round(float(v), 4) for a, v in zip(attributes, result.attributes)}),
+        "evidence": "; ".join(f"{attributes[i]} {result.contributions[i]:.3f}" for i in ev),
+        "evidence_json": json.dumps({a: round(float(v), 5) for a, v in zip(attributes, result.contributions)}),
+        "class_logit": float(result.contributions.sum()),
+    }
 
 
 def class_colors(n: int) -> list[tuple[int, int, int]]:
@@ -33,7 +66,7 @@ def class_colors(n: int) -> list[tuple[int, int, int]]:
 def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
     """Rows with ``bounds`` plus :data:`TILE_FIELDS` -> the tiles layer."""
     if not rows:
-        empty = {f: pd.Series(dtype=t) for f, t in zip(TILE_FIELDS, ["int64", "int64", "str", "int64", "float64", "bool", "str", "str", "float64"])}
+        empty = {f: pd.Series(dtype=t) for f, t in TILE_FIELDS.items()}
         empty["area_m2"] = pd.Series(dtype="float64")
         return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     geoms = shapely.box(*np.asarray([r["bounds"] for r in rows], dtype=np.float64).T)
