@@ -83,3 +83,16 @@ def test_precision_reaches_every_entry_point():
         logits, _ = classifier.forward(x)
     exact, _ = build_classifier(ClassifierSettings(device="cpu")).forward(x)
     assert logits.argmax() == exact.argmax() and not torch.equal(logits, exact)
+
+
+def test_map_settings_split_into_parts_that_cover_every_field_once():
+    from dataclasses import fields
+
+    from rsdsva.mapping.pipeline import GridSettings, OutputSettings, ReadSettings
+
+    parts = [ClassifierSettings, GridSettings, ReadSettings, OutputSettings]
+    names = [f.name for part in parts for f in fields(part)]
+    assert sorted(names) == sorted(f.name for f in fields(MapSettings)) and len(names) == len(set(names))
+    settings = MapSettings(tile_m=80.0, bands=(3, 2, 1), raster="x.tif", mode="zsl")
+    assert settings.grid.tile_m == 80.0 and settings.read.bands == (3, 2, 1)
+    assert settings.output.raster == "x.tif" and settings.classifier.mode == "zsl"

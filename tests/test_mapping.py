@@ -343,7 +343,7 @@ def test_sample_scene_in_feet_gets_the_default_models_78_m_tiles(tmp_path):
     info = read_model_info(default_model_path())
     assert info.tile_m == 78.03 and info.backbone.name == "tf_efficientnet_lite0"
     with rasterio.open(scene) as src:
-        assert tile_pixels(src, MapSettings(), info.tile_m) == (256, 256)
+        assert tile_pixels(src, MapSettings().grid, info.tile_m) == (256, 256)
     res = map_scene(scene, tmp_path / "labels.gpkg")
     assert (res.tiles, res.classified, res.skipped) == (13 * 18, 13 * 17, 13)  # the bottom row is 13 % inside
     tiles = gpd.read_file(tmp_path / "labels.gpkg", layer="tiles")

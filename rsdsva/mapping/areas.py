@@ -49,7 +49,7 @@ def example_tiles(
     from rasterio.windows import from_bounds
     from shapely.geometry import box
 
-    from rsdsva.mapping.pipeline import MapSettings, check_grid, tile_pixels
+    from rsdsva.mapping.pipeline import GridSettings, check_grid, tile_pixels
     from rsdsva.mapping.classify import _reader
     from rsdsva.mapping.raster import Tile, iter_windows, make_spec, open_raster, window_bounds
 
@@ -65,12 +65,12 @@ def example_tiles(
         raise ClassSpaceError(f"{source}: feature {fid} has no {name_field}; give every example area a class name")
     out: dict[str, ExampleTiles] = {str(n): ExampleTiles() for n in dict.fromkeys(names.astype(str))}
     placed: set = set()
-    settings = MapSettings(tile_size=tile_size, tile_m=tile_m)
+    settings = GridSettings(tile_size=tile_size, tile_m=tile_m)
     for raster in rasters:
         with open_raster(raster) as src:
             spec = make_spec(src)
             size, stride = tile_pixels(src, settings, tile_m)
-            check_grid(Path(raster), src, settings, size, stride, tile_m)
+            check_grid(Path(raster), src, settings, size, stride, tile_m, max_nodata)
             shapes = areas.to_crs(spec.crs)
             inside = shapes[shapes.intersects(box(*src.bounds))]
             read = _reader(spec, size)

@@ -96,14 +96,14 @@ def map_scenes(
         target = Path(out_dir) / f"{r.stem}.gpkg" if out_dir else Path(out)
         try:
             if out_dir:
-                check_outputs(r, target, settings)
+                check_outputs(r, target, settings.output)
             built = built or build_classifier(settings.classifier)
             plans[r] = plan_map(r, settings, built)
             results[r] = SceneResult(r, target, tiles=len(plans[r].tiles))
         except RsdsvaError as err:  # report this scene, map the others
             results[r].error = str(err)
     if out is not None:
-        check_outputs(rasters[0], Path(out), settings)
+        check_outputs(rasters[0], Path(out), settings.output)
         crs = {str(p.spec.crs) for p in plans.values()}
         if len(crs) > 1:
             raise OutputError("the rasters are in different CRSs; use --out-dir for one GeoPackage per scene")

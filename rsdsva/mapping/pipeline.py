@@ -25,8 +25,49 @@ from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: wh
 
 
 @dataclass(frozen=True)
+class GridSettings:
+    """How a raster is cut into tiles."""
+
+    tile_size: int | None = None  # pixels; None: from tile_m
+    stride: int | None = None  # pixels; None: = tile size
+    tile_m: float | None = None  # metres; None: the model's training footprint
+    context: float = 1.0  # the model sees a window this many times the tile's size, centred on it
+    allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
+    max_tiles: int = 1_000_000  # refuse larger grids before starting
+    aoi: str | None = None  # vector file restricting the grid
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How tiles are read: bands, values, nodata, threads."""
+
+    bands: tuple[int, ...] | None = None
+    scale: tuple[float, float] | None = None
+    nodata: float | None = None
+    max_nodata: float = 0.5
+    allow_no_crs: bool = False
+    read_threads: int = 2
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What is written, and what may be replaced."""
+
+    overwrite: bool = False
+    raster: str | None = None
+    explain: bool = False
+    attention_raster: str | None = None
+    attention_attributes: tuple[str, ...] | None = None
+    top_k: int = 3
+
+
+@dataclass(frozen=True)
 class MapSettings:
-    """Everything ``rsdsva map`` can be told; CLI flags map one to one."""
+    """Everything ``rsdsva map`` can be told; CLI flags map one to one.
+
+    Its parts (``classifier``, ``grid``, ``read``, ``output``) are what each step takes.
+    """
 
     model: str | None = None  # None: the embedded default model
     classes: str | None = None  # unseen classes file
@@ -66,6 +107,24 @@ class MapSettings:
                                   calibration=self.calibration, device=self.device, precision=self.precision,
                                   example_route=self.example_route)
 
+    @property
+    def grid(self) -> GridSettings:
+        return _part(GridSettings, self)
+
+    @property
+    def read(self) -> ReadSettings:
+        return _part(ReadSettings, self)
+
+    @property
+    def output(self) -> OutputSettings:
+        return _part(OutputSettings, self)
+
+
+def _part(cls, settings: MapSettings):
+    from dataclasses import fields
+
+    return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
 
 @dataclass
 class MapResult:
@@ -80,7 +139,7 @@ class MapResult:
 MIN_TILE_PX = 32  # below this a scene classifier sees colour, not content
 
 
-def tile_pixels(src, settings: MapSettings, model_tile_m: float | None) -> tuple[int, int]:
+def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tuple[int, int]:
     """Tile size and stride in pixels from the settings and the model's footprint."""
     from rsdsva.mapping.raster import pixel_size_m
 
@@ -107,7 +166,8 @@ def context_pixels(size: int, context: float) -> int:
     return int(round((context - 1.0) * size / 2))
 
 
-def check_grid(raster: Path, src, settings: MapSettings, size: int, stride: int, model_tile_m: float | None) -> None:
+def check_grid(raster: Path, src, settings: GridSettings, size: int, stride: int, model_tile_m: float | None,
+               max_nodata: float = 0.5) -> None:
     """Refuse, before any tile is read, grids that cannot give a useful map."""
     from rsdsva.mapping.raster import pixel_size_m
 
@@ -125,23 +185,23 @@ def check_grid(raster: Path, src, settings: MapSettings, size: int, stride: int,
             f"not content; give a larger --tile-m, a --tile-size of {MIN_TILE_PX} or more, or --allow-small-tiles"
         )
     valid = min(src.width, size) * min(src.height, size) / size**2
-    if valid < 1 - settings.max_nodata:
+    if valid < 1 - max_nodata:
         raise RasterError(
             f"{raster} is {src.width} x {src.height} px: even its largest tile of {size} px would be "
-            f"{valid:.0%} data, less than --max-nodata {settings.max_nodata:g} allows; give a smaller "
+            f"{valid:.0%} data, less than --max-nodata {max_nodata:g} allows; give a smaller "
             "--tile-size or --tile-m"
         )
     rows = max(1, math.ceil((src.height - size) / stride) + 1)
     cols = max(1, math.ceil((src.width - size) / stride) + 1)
     if not settings.aoi:  # with an AOI, plan_map counts the tiles left inside it
-        _check_tile_count(raster, rows * cols, size, stride, settings)
+        _check_tile_count(raster, rows * cols, size, stride, settings.max_tiles)
 
 
-def _check_tile_count(raster: Path, n: int, size: int, stride: int, settings: MapSettings) -> None:
-    if n > settings.max_tiles:
+def _check_tile_count(raster: Path, n: int, size: int, stride: int, max_tiles: int) -> None:
+    if n > max_tiles:
         raise RasterError(
             f"{raster}: {n:,} tiles of {size} px (stride {stride}), more than --max-tiles "
-            f"{settings.max_tiles:,}; give a larger --tile-m or --stride, an --aoi, or a higher --max-tiles"
+            f"{max_tiles:,}; give a larger --tile-m or --stride, an --aoi, or a higher --max-tiles"
         )
 
 
@@ -169,7 +229,7 @@ class MapPlan:
         return self.loading.result()
 
 
-def check_outputs(raster: Path, out: Path, settings: MapSettings) -> None:
+def check_outputs(raster: Path, out: Path, settings: OutputSettings) -> None:
     """Refuse bad output paths before any work is done."""
     from rsdsva._io import check_output_path
 
@@ -196,16 +256,17 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     model_path = Path(settings.model) if settings.model else default_model_path()
     info = built.info if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
     loading = _done(built) if built else _in_background(lambda: _build(settings))
-    with open_raster(raster, settings.allow_no_crs) as src:
-        spec = make_spec(src, settings.bands, settings.scale, settings.nodata)
-        _note_choices(raster, src, spec, settings)
-        size, stride = tile_pixels(src, settings, info.tile_m)
-        check_grid(raster, src, settings, size, stride, info.tile_m)
+    grid, read = settings.grid, settings.read
+    with open_raster(raster, read.allow_no_crs) as src:
+        spec = make_spec(src, read.bands, read.scale, read.nodata)
+        _note_choices(raster, src, spec, read)
+        size, stride = tile_pixels(src, grid, info.tile_m)
+        check_grid(raster, src, grid, size, stride, info.tile_m, read.max_nodata)
         tiles = list(iter_windows(src.width, src.height, size, stride))
-        names, index = _attention_attributes(info, settings)
-        if settings.aoi:
-            tiles = _restrict_to_aoi(tiles, spec, settings.aoi)
-            _check_tile_count(raster, len(tiles), size, stride, settings)
+        names, index = _attention_attributes(info, settings.output)
+        if grid.aoi:
+            tiles = _restrict_to_aoi(tiles, spec, grid.aoi)
+            _check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
                    names, index)
 
@@ -216,7 +277,7 @@ def _build(settings: MapSettings):
     return build_classifier(settings.classifier)
 
 
-def _note_choices(raster: Path, src, spec, settings: MapSettings) -> None:
+def _note_choices(raster: Path, src, spec, settings: ReadSettings) -> None:
     """One line on stderr (a warning) for each reading choice made for the user that changes the pixels."""
     if settings.bands is None and (src.count != 3 or tuple(spec.bands) != (1, 2, 3)):
         warnings.warn(f"{raster}: using bands {','.join(map(str, spec.bands))} of {src.count} as red, green, blue; "
@@ -263,7 +324,7 @@ def map_scene(
     from rsdsva.mapping.writers import tile_record
 
     raster, out = Path(raster), Path(out)
-    check_outputs(raster, out, settings)
+    check_outputs(raster, out, settings.output)
     t0 = time.perf_counter()
     plan = plan_map(raster, settings)
     total, spec = len(plan.tiles), plan.spec
@@ -363,7 +424,7 @@ def _write_errors(path: Path):
                           "of its folder; nothing was left there") from None
 
 
-def _attention_attributes(info, settings: MapSettings) -> tuple[list[str], list[int]]:
+def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], list[int]]:
     """Names and indexes of the attributes whose attention maps go to the attention raster."""
     from rsdsva.classes import did_you_mean
 
