@@ -173,7 +173,7 @@ class Classifier:
             logits = logits.index_copy(1, self.prototype_index, self.prototype_scale * sims + self.prototype_bias)
         return logits - self.offset, out
 
-    def scores(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_attributes(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
         logits, out = self.forward(images)
         return logits, out.attributes.float()
@@ -191,7 +191,7 @@ class Classifier:
         """Rank the classes for ``images`` ([0, 1] floats, any size)."""
         logits, attrs = [], []
         for start in range(0, images.shape[0], batch_size):
-            lg, at = self.scores(images[start : start + batch_size])
+            lg, at = self.logits_and_attributes(images[start : start + batch_size])
             logits.append(lg.cpu())
             attrs.append(at.cpu())
         lg = torch.cat(logits)

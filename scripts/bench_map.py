@@ -94,7 +94,7 @@ def forward_only(classifier: Classifier, images: np.ndarray, batch: int) -> floa
 def top1(classifier: Classifier, images: np.ndarray, batch: int) -> np.ndarray:
     labels = []
     for s in range(0, len(images), batch):
-        logits, _ = classifier.scores(torch.from_numpy(images[s : s + batch]).float().div_(255))
+        logits, _ = classifier.logits_and_attributes(torch.from_numpy(images[s : s + batch]).float().div_(255))
         labels.append(logits.argmax(1).cpu().numpy())
     return np.concatenate(labels)
 
@@ -117,7 +117,7 @@ def torchgeo_pipeline(settings: MapSettings, path: Path, size: int, batch: int) 
     n = 0
     for sample in loader:
         images = sample["image"][:, :3].float() / 255
-        classifier.scores(images)
+        classifier.logits_and_attributes(images)
         n += images.shape[0]
     return time.perf_counter() - t0, n
 
