@@ -46,6 +46,7 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
         areas = self.parameterAsCompatibleSourceLayerPath(parameters, "AREAS", context, ["gpkg"], "gpkg", feedback)
         field = self.parameterAsFields(parameters, "NAME_FIELD", context)[0]
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        self.check_replaceable(out, "classes")
         args = ["classes", "from-map", raster, areas.split("|")[0], "--name-field", field, "--out", out,
                 "--overwrite", "--min-cover", str(self.parameterAsDouble(parameters, "MIN_COVER", context))]
         if "|layername=" in areas:

@@ -1,8 +1,9 @@
 """Processing algorithm "Map scene classes (DSVA zero-shot)": runs ``rsdsva map``."""
 
+import os
+
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingContext,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
@@ -17,6 +18,7 @@ from qgis.core import (
 
 from .base import RsdsvaAlgorithm
 from .runner import run_rsdsva
+from .styling import load_styled, style_when_loaded
 
 MODES = ["gzsl", "zsl", "seen"]
 MODE_LABELS = ["All classes (seen and unseen, calibrated)", "Unseen classes only", "Seen classes only"]
@@ -82,6 +84,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         source = self.raster_file(parameters, "INPUT", context)
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        self.check_replaceable(out, "gpkg")
         args = ["map", source, "--out", out, "--overwrite",
                 "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
                 "--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
@@ -108,15 +111,17 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             args += ["--amp", precision]
         label_raster = self.parameterAsOutputLayer(parameters, "LABEL_RASTER", context)
         if label_raster:
+            self.check_replaceable(label_raster, "tif")
             args += ["--raster", label_raster]
         if run_rsdsva(args, feedback) is None:
             return {}
         tiles = f"{out}|layername=tiles"
-        # loads into the project when run from the toolbox; the layer's default style (in the file) colours it
-        details = QgsProcessingContext.LayerDetails("rsdsva tiles", context.project(), "TILES")
-        context.addLayerToLoadOnCompletion(tiles, details)
+        scene = os.path.splitext(os.path.basename(source))[0]
+        # loaded into the project when run from the toolbox, styled by the file's own style
+        load_styled(context, tiles, f"{scene} tiles", "TILES")
         result = {"OUTPUT": out, "TILES": tiles}
         if label_raster:
+            style_when_loaded(context, label_raster, f"{scene} labels")
             result["LABEL_RASTER"] = label_raster
         return result
 

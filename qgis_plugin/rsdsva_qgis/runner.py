@@ -24,7 +24,8 @@ INSTALL_HELP = (
 
 
 def find_executable():
-    """The plugin setting, then RSDSVA_EXECUTABLE, then PATH; else a QgsProcessingException."""
+    """The plugin setting, then RSDSVA_EXECUTABLE, then PATH (``~`` and ``$VARS`` expanded);
+    else a QgsProcessingException."""
     candidates = []
     try:
         from processing.core.ProcessingConfig import ProcessingConfig
@@ -34,6 +35,7 @@ def find_executable():
         pass
     candidates.append(os.environ.get(EXECUTABLE_SETTING, ""))
     for candidate in candidates:
+        candidate = os.path.expandvars(os.path.expanduser(candidate.strip()))  # ~/rsdsva-env/bin/rsdsva, $HOME/...
         if candidate:
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 return candidate

@@ -292,3 +292,61 @@ def test_the_documented_model_chains_the_two_algorithms(plugin):
     children = {c.algorithmId() for c in model.childAlgorithms().values()}
     assert children == {AREAS, MAP}
     assert {p.name() for p in model.parameterDefinitions()} >= {"scene", "areas", "field"}
+
+
+def test_results_load_styled_the_way_the_dialog_loads_them(plugin, executable, tmp_path):
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingOutputLayerDefinition,
+        QgsProject,
+    )
+
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    alg = QgsApplication.processingRegistry().createAlgorithmById(MAP)
+    context = QgsProcessingContext()
+    context.setProject(project)
+    feedback = QgsProcessingFeedback()
+    labels = QgsProcessingOutputLayerDefinition(str(tmp_path / "labels.tif"), project)  # "open output file" ticked
+    parameters = {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "labels.gpkg"), "LABEL_RASTER": labels}
+    results, ok = alg.run(parameters, context, feedback)
+    assert ok, results
+    assert handleAlgorithmResults(alg, context, feedback, showResults=False, parameters=parameters)
+    loaded = {layer.name(): layer for layer in project.mapLayers().values()}
+    scene = SCENE.stem
+    tiles = loaded[f"{scene} tiles"]
+    assert tiles.renderer().type() == "categorizedSymbol" and tiles.renderer().classAttribute() == "label"
+    raster = loaded[f"{scene} labels"]
+    assert raster.renderer().type() == "paletted"
+    names = {c.label for c in raster.renderer().classes()}
+    assert {f["label"] for f in tiles.getFeatures()} <= names and "forest" in names
+    project.removeAllMapLayers()
+
+
+def test_an_existing_file_rsdsva_did_not_write_is_never_replaced(plugin, executable, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    notes = tmp_path / "notes.gpkg"
+    notes.write_text("my notes\n")
+    with pytest.raises(QgsProcessingException, match="exists and was not written by rsdsva"):
+        processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(notes)})
+    assert notes.read_text() == "my notes\n"
+    out = tmp_path / "labels.gpkg"
+    for _ in range(2):  # rsdsva's own earlier map is replaced, as the dialog's overwrite question asked
+        processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "TOP_K": 1})
+    assert out.stat().st_size > 10_000
+
+
+def test_the_executable_path_may_start_with_a_tilde_or_a_variable(plugin, executable, tmp_path, monkeypatch):
+    from rsdsva_qgis.runner import find_executable
+
+    (tmp_path / "env" / "bin").mkdir(parents=True)
+    (tmp_path / "env" / "bin" / "rsdsva").symlink_to(executable)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for value in ("~/env/bin/rsdsva", "$HOME/env/bin/rsdsva"):
+        monkeypatch.setenv("RSDSVA_EXECUTABLE", value)
+        assert find_executable() == str(tmp_path / "env" / "bin" / "rsdsva")
