@@ -322,7 +322,7 @@ class ClassSpace:
         elif suffix in (".yaml", ".yml"):
             import yaml
 
-            text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+            text = "# rsdsva classes\n" + yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         elif suffix == ".json":
             text = json.dumps(self.to_dict(), indent=1)
         else:

@@ -292,3 +292,18 @@ def test_check_command_errors_are_one_line(tiny_checkpoint, tmp_path):
     res = CliRunner().invoke(cli, ["classes", "check", str(path), "--model", str(tiny_checkpoint)])
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and "watr" in res.output
 
+
+
+def test_pick_writes_library_and_defined_classes_together(tmp_path):
+    from rsdsva.mapping import default_model_path
+    from rsdsva.models.info import read_model_info
+
+    out = tmp_path / "mine.yaml"
+    result = CliRunner().invoke(cli, ["classes", "pick", "wetland", "--define", "marsh: has_water, has_grass",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    classes = ClassSpace.load(out, vocabulary=read_model_info(default_model_path()).classes.attributes)
+    assert classes.names == ("wetland", "marsh") and not classes.seen.any()
+    assert classes.vector("marsh")[classes.attributes.index("has_water")] == 100
+    bad = CliRunner().invoke(cli, ["classes", "pick", "--define", "marsh: has_watr", "--out", str(tmp_path / "b.yaml")])
+    assert bad.exit_code == 1 and "did you mean 'has_water'" in bad.output and not (tmp_path / "b.yaml").exists()

@@ -18,27 +18,30 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
     NAME = "classesfromareas"
     DISPLAY_NAME = "Define classes from example areas"
     HELP = (
-        "Turns polygons (or points) drawn over a raster into new classes: each value of the <b>class name field</b> "
-        "is one class. The map tiles its areas cover (by at least the <b>minimum cover</b> of a tile; a smaller area "
-        "or a point gets the tile centred on it) give the class an attribute vector and a visual prototype."
-        "<p>Feed the <b>classes file</b> to <i>Map scene classes</i> as its unseen classes file: the model ranks "
-        "these classes with its own. Class names must differ from the model's classes (<code>rsdsva info</code> "
-        "lists them). A few areas per class, over typical ground, work best.</p>"
+        "Turns polygons (or points) drawn over a raster into new classes: each value of the class name field is "
+        "one class. The map tiles its areas cover (by at least the minimum cover of a tile; a smaller area or a "
+        "point gets the tile centred on it) give the class an attribute vector and a visual prototype.\n"
+        "Give the classes file to 'Map scene classes' as your classes file: the model ranks these classes with its "
+        "own. Class names must differ from the model's classes ('List attributes and classes' shows them). Three "
+        "to five areas per class, over typical ground, work best."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Raster the areas are drawn on"))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            "AREAS", "Example areas", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            "NAME_FIELD", "Class name field", parentLayerParameterName="AREAS"))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.add(QgsProcessingParameterRasterLayer("INPUT", "Raster the areas are drawn on"),
+                 "The raster you will map, or one like it (same sensor and ground resolution).")
+        self.add(QgsProcessingParameterFeatureSource(
+            "AREAS", "Example areas", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
+            "Polygons or points, in any CRS; an unsaved layer you just drew works too.")
+        self.add(QgsProcessingParameterField("NAME_FIELD", "Class name field", parentLayerParameterName="AREAS"),
+                 "Each area's class name; areas of one name make one class.")
+        self.add(QgsProcessingParameterNumber(
             "MIN_COVER", "Minimum cover of a tile (0-1)", QgsProcessingParameterNumber.Double, 0.5,
-            minValue=0.01, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT", "Classes file", "Classes files (*.yaml)"))
+            minValue=0.01, maxValue=1.0), "A map tile is an example when the class's areas cover this share of it.")
+        self.add(QgsProcessingParameterFile(
+            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
+            "Use the model you will map with: the prototypes belong to it.")
+        self.add(QgsProcessingParameterFileDestination("OUTPUT", "Classes file", "Classes files (*.yaml)"),
+                 "A YAML file for 'Map scene classes'.")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         raster = self.raster_file(parameters, "INPUT", context)

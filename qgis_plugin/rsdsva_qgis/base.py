@@ -4,7 +4,7 @@ the raster file behind a raster layer parameter."""
 import os
 import sqlite3
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterDefinition
 
 
 class RsdsvaAlgorithm(QgsProcessingAlgorithm):
@@ -29,6 +29,13 @@ class RsdsvaAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802
         return type(self)()
+
+    def add(self, param, help_text, advanced=False):
+        """Add ``param`` with its tooltip help, among the advanced parameters if ``advanced``."""
+        param.setHelp(help_text)
+        if advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(param)
 
     @staticmethod
     def check_replaceable(path, what):

@@ -20,9 +20,11 @@ class CheckClassesAlgorithm(RsdsvaAlgorithm):
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFile("CLASSES", "Classes file", fileFilter=CLASS_FILES))
-        self.addParameter(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True))
+        self.add(QgsProcessingParameterFile("CLASSES", "Classes file", fileFilter=CLASS_FILES),
+                 "The classes file to check.")
+        self.add(QgsProcessingParameterFile(
+            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
+            "The model whose attributes the classes must use.")
         self.addOutput(QgsProcessingOutputString("REPORT", "Report"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -6,8 +6,8 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputVectorLayer,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
@@ -21,10 +21,13 @@ from .runner import run_rsdsva
 from .styling import load_styled, style_when_loaded
 
 MODES = ["gzsl", "zsl", "seen"]
-MODE_LABELS = ["All classes (seen and unseen, calibrated)", "Unseen classes only", "Seen classes only"]
+MODE_LABELS = ["All classes (the model's and yours, balanced)", "Only your classes (and the held-out ones)",
+               "Only the model's classes"]
 DEVICES = ["auto", "cpu", "cuda"]
 PRECISIONS = [None, "bf16", "fp16"]
 PRECISION_LABELS = ["float32 (exact)", "bf16 (faster on GPUs and on CPUs with AVX512-BF16 or AMX)", "fp16 (CUDA only)"]
+ROUTES = ["prototype", "attributes"]
+ROUTE_LABELS = ["By what the example areas look like (prototype)", "By their attributes"]
 CLASS_FILES = "Classes files (*.yaml *.yml *.json *.csv)"
 
 
@@ -32,53 +35,77 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
     NAME = "mapsceneclasses"
     DISPLAY_NAME = "Map scene classes (DSVA zero-shot)"
     HELP = (
-        "Tiles the input raster and classifies every tile with a DSVA model into the model's classes (seen in "
-        "training), the classes it was evaluated on (held out) and the unseen classes of your classes file. "
-        "Writes a GeoPackage with the layers <b>tiles</b> (label, score and top-k per tile, coloured by label), "
-        "<b>regions</b> (adjacent tiles of one label merged), <b>classes</b> and <b>run</b>."
-        "<p><b>Unseen classes file</b>: YAML such as <code>classes: {marsh: [has_water, has_grass]}</code> over the "
-        "model's attribute vocabulary (<code>rsdsva info</code> lists it; <i>Check classes file</i> validates one).</p>"
-        "<p><b>Tile size</b> and <b>stride</b> are in pixels, the <b>footprint</b> in metres; empty fields use the "
-        "model's defaults. <b>Context</b> 2 classifies each tile from a window twice its size around it (its label "
-        "still covers the tile alone).</p>"
-        "<p>Runs the <code>rsdsva</code> executable, set under Processing options, Providers, rsdsva. Cancelling "
-        "stops it and leaves no output.</p>"
+        "Cuts the input raster into tiles and names the scene class of every tile: the model's own classes, the "
+        "classes it was tested on (held out), and the classes of your classes file.\n"
+        "Writes a GeoPackage with the layers tiles (label, score and the next best labels per tile, coloured by "
+        "label), regions (touching tiles of one label merged), classes and run. The tiles load styled.\n"
+        "Your classes: 'Define classes from example areas' makes them from polygons drawn on the raster; "
+        "'List attributes and classes' shows the words a class can be described with and the known classes; "
+        "'Write classes file' writes one from them; 'Check classes file' checks one.\n"
+        "Tiles are 78 m on the ground for the default model (its training footprint); the tile size, stride and "
+        "footprint fields override it.\n"
+        "Runs the rsdsva executable, set under Settings > Options > Processing > Providers > rsdsva. Cancelling "
+        "stops it and leaves no output."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
-        self.addParameter(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            "CLASSES", "Unseen classes file", fileFilter=CLASS_FILES, optional=True))
-        self.addParameter(QgsProcessingParameterEnum("MODE", "Classes to choose from", MODE_LABELS, defaultValue=0))
-        self.addParameter(_number("TILE_SIZE", "Tile size (pixels)"))
-        self.addParameter(_number("STRIDE", "Stride (pixels; below tile size: overlap)"))
-        self.addParameter(_number("TILE_M", "Tile footprint (metres)", double=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            "CONTEXT", "Context (the model sees a window this many times the tile; 1: the tile alone)",
-            QgsProcessingParameterNumber.Double, 1.0, minValue=1.0))
-        self.addParameter(QgsProcessingParameterString(
-            "BANDS", "Bands as R,G,B (e.g. 1,2,3; empty: RGB)", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            "TOP_K", "Labels kept per tile (top-k)", QgsProcessingParameterNumber.Integer, 3, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
-            "MAX_NODATA", "Skip tiles with more nodata than (0-1)", QgsProcessingParameterNumber.Double,
-            0.5, minValue=0.0, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", DEVICES, defaultValue=0))
-        for param in (
-            QgsProcessingParameterNumber("BATCH_SIZE", "Batch size", QgsProcessingParameterNumber.Integer, 64, minValue=1),
-            QgsProcessingParameterNumber("CALIBRATION", "Calibration (lambda; empty: the model's)",
+        add = self.add
+        add(QgsProcessingParameterRasterLayer("INPUT", "Input raster"),
+            "A raster file (GeoTIFF or any GDAL format) with a projected CRS; RGB bands by default.")
+        add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)", extension="safetensors",
+                                       optional=True), "An rsdsva model file (.safetensors).")
+        add(QgsProcessingParameterFile("CLASSES", "Your classes file", fileFilter=CLASS_FILES, optional=True),
+            "New classes to name, in YAML over the model's attributes, e.g. classes: {marsh: [has_water, has_grass]}, "
+            "or made by 'Define classes from example areas'.")
+        add(QgsProcessingParameterEnum("MODE", "Classes to choose from", MODE_LABELS, defaultValue=0),
+            "All: every class, with the model's own slightly held back so that new classes get a fair chance.")
+        add(QgsProcessingParameterFeatureSource("AOI", "Area of interest (empty: the whole raster)",
+                                                [QgsProcessing.TypeVectorPolygon], optional=True),
+            "Only tiles touching these polygons are mapped; tick 'Selected features only' to use a selection.")
+        add(_number("TILE_M", "Tile footprint in metres (empty: the model's, 78 m for the default model)", double=True),
+            "Ground size of a tile side. The model saw scenes of its own footprint in training.")
+        add(_number("TILE_SIZE", "Tile size in pixels (empty: from the footprint)"),
+            "Overrides the footprint. Tiles under 32 px are refused: the model would see colour, not content.")
+        add(_number("STRIDE", "Stride in pixels (empty: the tile size; smaller: overlapping tiles)"),
+            "Distance between tile origins.")
+        add(QgsProcessingParameterNumber("CONTEXT", "Context (1: the tile alone; 2: a window twice its size)",
+                                         QgsProcessingParameterNumber.Double, 1.0, minValue=1.0),
+            "The model sees a window this many times the tile, centred on it; the label still covers the tile alone.")
+        add(QgsProcessingParameterString("BANDS", "Bands as red,green,blue (e.g. 4,3,2; empty: the RGB bands)",
+                                         optional=True), "1-based band numbers.")
+        add(QgsProcessingParameterNumber("TOP_K", "Labels kept per tile", QgsProcessingParameterNumber.Integer, 3,
+                                         minValue=1), "The best and next best labels with their scores.")
+        add(QgsProcessingParameterNumber("MAX_NODATA", "Skip tiles with more nodata than (0-1)",
+                                         QgsProcessingParameterNumber.Double, 0.5, minValue=0.0, maxValue=1.0),
+            "Share of a tile that may be nodata or outside the raster.")
+        add(QgsProcessingParameterNumber("NODATA", "Nodata value (empty: the file's)",
                                          QgsProcessingParameterNumber.Double, optional=True),
-            QgsProcessingParameterBoolean("HELD_OUT", "Also name the model's held-out classes", True),
-            QgsProcessingParameterEnum("PRECISION", "Precision", PRECISION_LABELS, defaultValue=0),
-        ):
-            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(param)
-        self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT", "Output GeoPackage", "GeoPackage (*.gpkg)"))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            "LABEL_RASTER", "Label raster (class id, score)", optional=True, createByDefault=False))
+            "Pixels of this value in all bands count as nodata.", advanced=True)
+        add(QgsProcessingParameterString("SCALE", "Value range as min,max for non-8-bit data (empty: 2-98 % stretch)",
+                                         optional=True),
+            "Linear scaling of 16-bit or float values to 0-255, e.g. 0,3000 for reflectance x 10000.", advanced=True)
+        add(QgsProcessingParameterBoolean("ALLOW_NO_CRS", "Accept a raster without a CRS", False),
+            "Then give the tile size in pixels: a footprint in metres needs a CRS.", advanced=True)
+        add(QgsProcessingParameterEnum("DEVICE", "Device", DEVICES, defaultValue=0),
+            "auto uses a CUDA GPU when there is one.", advanced=True)
+        add(QgsProcessingParameterNumber("BATCH_SIZE", "Tiles per batch", QgsProcessingParameterNumber.Integer, 64,
+                                         minValue=1), "More is faster on a GPU and needs more memory.", advanced=True)
+        add(QgsProcessingParameterNumber("CALIBRATION", "Hold-back of the model's own classes (empty: the model's)",
+                                         QgsProcessingParameterNumber.Double, optional=True),
+            "Subtracted from the model's own classes' scores (calibrated stacking, lambda): larger gives your and "
+            "the held-out classes more tiles.", advanced=True)
+        add(QgsProcessingParameterBoolean("HELD_OUT", "Also name the classes the model was tested on", True),
+            "The default model holds out 8 classes (airplane, airport, church, ...) it can name without training "
+            "on them.", advanced=True)
+        add(QgsProcessingParameterEnum("EXAMPLE_ROUTE", "Classes from example areas are ranked", ROUTE_LABELS,
+                                       defaultValue=0), "By prototype is the more accurate.", advanced=True)
+        add(QgsProcessingParameterEnum("PRECISION", "Precision", PRECISION_LABELS, defaultValue=0),
+            "bf16 and fp16 are faster and almost always give the same labels.", advanced=True)
+        add(QgsProcessingParameterFileDestination("OUTPUT", "Output GeoPackage", "GeoPackage (*.gpkg)"),
+            "An existing file is replaced only if rsdsva wrote it.")
+        add(QgsProcessingParameterRasterDestination("LABEL_RASTER", "Label raster (class id, score)", optional=True,
+                                                    createByDefault=False),
+            "One pixel per tile: band 1 the class (paletted, with the class names), band 2 the score.")
         self.addOutput(QgsProcessingOutputVectorLayer("TILES", "Tiles", QgsProcessing.TypeVectorPolygon))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -88,6 +115,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         args = ["map", source, "--out", out, "--overwrite",
                 "--mode", MODES[self.parameterAsEnum(parameters, "MODE", context)],
                 "--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
+                "--example-route", ROUTES[self.parameterAsEnum(parameters, "EXAMPLE_ROUTE", context)],
                 "--top-k", str(self.parameterAsInt(parameters, "TOP_K", context)),
                 "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
                 "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context)),
@@ -97,13 +125,21 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             if value:
                 args += [flag, value]
         for key, flag, as_int in (("TILE_SIZE", "--tile-size", True), ("STRIDE", "--stride", True),
-                                  ("TILE_M", "--tile-m", False), ("CALIBRATION", "--calibration", False)):
+                                  ("TILE_M", "--tile-m", False), ("CALIBRATION", "--calibration", False),
+                                  ("NODATA", "--nodata", False)):
             if parameters.get(key) not in (None, ""):
                 value = (self.parameterAsInt if as_int else self.parameterAsDouble)(parameters, key, context)
                 args += [flag, str(value)]
-        bands = self.parameterAsString(parameters, "BANDS", context).strip()
-        if bands:
-            args += ["--bands", bands]
+        for key, flag in (("BANDS", "--bands"), ("SCALE", "--scale")):
+            value = self.parameterAsString(parameters, key, context).strip()
+            if value:
+                args += [flag, value.replace(" ", "")]
+        if parameters.get("AOI") not in (None, ""):
+            # a selection or a layer that is not a file is written to a temporary GeoPackage first
+            aoi = self.parameterAsCompatibleSourceLayerPath(parameters, "AOI", context, ["gpkg"], "gpkg", feedback)
+            args += ["--aoi", aoi.split("|")[0]]
+        if self.parameterAsBool(parameters, "ALLOW_NO_CRS", context):
+            args.append("--allow-no-crs")
         if not self.parameterAsBool(parameters, "HELD_OUT", context):
             args.append("--no-held-out")
         precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]

@@ -47,12 +47,14 @@ def find_executable():
     raise QgsProcessingException(INSTALL_HELP)
 
 
-def run_rsdsva(args, feedback, progress_json=True):
-    """Run ``rsdsva ARGS``; return its stdout lines. Cancelling terminates it (no output is left)."""
+def run_rsdsva(args, feedback, progress_json=True, quiet=False):
+    """Run ``rsdsva ARGS``; return its stdout lines (echoed to the log unless ``quiet``).
+    Cancelling terminates it (no output is left)."""
     command = [find_executable(), *args]
     if progress_json:
         command += ["--progress", "json"]
     feedback.pushCommandInfo(" ".join(command))
+    feedback.setProgressText("starting rsdsva (loading PyTorch and the model)")
     env = dict(os.environ)
     for key in ("PYTHONPATH", "PYTHONHOME"):  # QGIS's Python paths must not leak into rsdsva's interpreter
         env.pop(key, None)
@@ -66,6 +68,7 @@ def run_rsdsva(args, feedback, progress_json=True):
     for t in readers:
         t.start()
     errors = []
+    done = []  # the command's "done" event: its output is complete, whatever its exit takes
     while True:
         if feedback.isCanceled():
             _stop(proc)
@@ -81,12 +84,20 @@ def run_rsdsva(args, feedback, progress_json=True):
             continue
         if line is None:
             continue
-        _handle(line, feedback, errors)
+        _handle(line, feedback, errors, done)
+        if done:
+            break
+    if done:  # the file is in place: don't wait for the interpreter's teardown (1-3 s)
+        try:
+            proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            threading.Thread(target=proc.wait, daemon=True).start()
+            return []
     proc.wait()
     readers[1].join(timeout=5)
     proc.stdout.close()
     proc.stderr.close()
-    for line in stdout:
+    for line in stdout if not quiet else ():
         feedback.pushInfo(line.rstrip())
     if proc.returncode != 0:
         message = errors[-1] if errors else f"rsdsva exited with status {proc.returncode}"
@@ -100,7 +111,7 @@ def _pump(stream, lines):
     lines.put(None)
 
 
-def _handle(line, feedback, errors):
+def _handle(line, feedback, errors, done):
     line = line.rstrip()
     if not line:
         return
@@ -109,9 +120,18 @@ def _handle(line, feedback, errors):
     except ValueError:
         event = None
     if isinstance(event, dict) and event.get("event") == "progress":
-        total = event.get("total") or 0
-        if total:
-            feedback.setProgress(100.0 * event.get("done", 0) / total)
+        total, finished = event.get("total") or 0, event.get("done", 0)
+        if total and not finished:
+            feedback.setProgressText(f"{total} tiles to classify; loading the model")
+            feedback.setProgress(1.0)
+        elif total:
+            feedback.setProgressText(f"{finished} of {total} tiles classified")
+            feedback.setProgress(max(1.0, 100.0 * finished / total))
+        return
+    if isinstance(event, dict) and event.get("event") == "done":
+        done.append(event)
+        feedback.pushInfo(f"wrote {event.get('out')}: {event.get('classified')} tiles classified, "
+                          f"{event.get('skipped')} skipped in {event.get('seconds')} s")
         return
     if isinstance(event, dict) and event.get("event") == "error":
         errors.append(event.get("message", ""))

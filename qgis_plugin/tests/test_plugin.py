@@ -15,7 +15,8 @@ def test_provider_lists_its_algorithms(plugin):
 
     provider = QgsApplication.processingRegistry().providerById("rsdsva")
     assert provider is not None
-    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", MAP]
+    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", "rsdsva:listclasses",
+                                                             MAP, "rsdsva:writeclasses"]
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
     assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "CONTEXT", "BANDS", "MODE", "DEVICE",
@@ -302,6 +303,7 @@ def test_results_load_styled_the_way_the_dialog_loads_them(plugin, executable, t
         QgsProcessingFeedback,
         QgsProcessingOutputLayerDefinition,
         QgsProject,
+        QgsRasterLayer,
     )
 
     project = QgsProject.instance()
@@ -311,19 +313,37 @@ def test_results_load_styled_the_way_the_dialog_loads_them(plugin, executable, t
     context.setProject(project)
     feedback = QgsProcessingFeedback()
     labels = QgsProcessingOutputLayerDefinition(str(tmp_path / "labels.tif"), project)  # "open output file" ticked
-    parameters = {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "labels.gpkg"), "LABEL_RASTER": labels}
+    parameters = {"INPUT": str(AUTZEN), "OUTPUT": str(tmp_path / "labels.gpkg"), "LABEL_RASTER": labels}
     results, ok = alg.run(parameters, context, feedback)
     assert ok, results
     assert handleAlgorithmResults(alg, context, feedback, showResults=False, parameters=parameters)
     loaded = {layer.name(): layer for layer in project.mapLayers().values()}
-    scene = SCENE.stem
+    scene = AUTZEN.stem  # the README's sample scene
     tiles = loaded[f"{scene} tiles"]
     assert tiles.renderer().type() == "categorizedSymbol" and tiles.renderer().classAttribute() == "label"
     raster = loaded[f"{scene} labels"]
     assert raster.renderer().type() == "paletted"
     names = {c.label for c in raster.renderer().classes()}
     assert {f["label"] for f in tiles.getFeatures()} <= names and "forest" in names
+    _render([tiles, QgsRasterLayer(str(AUTZEN), "scene")], ARTIFACTS / "qgis_styled_result.png")
     project.removeAllMapLayers()
+
+
+def _render(layers, path):
+    """The layers (top first) drawn as QGIS draws them, to a PNG: what a user sees after a run."""
+    from qgis.core import QgsMapRendererParallelJob, QgsMapSettings
+    from qgis.PyQt.QtCore import QSize
+
+    settings = QgsMapSettings()
+    settings.setLayers(layers)
+    settings.setDestinationCrs(layers[-1].crs())
+    settings.setExtent(layers[-1].extent())
+    settings.setOutputSize(QSize(900, 900))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert job.renderedImage().save(str(path))
 
 
 def test_an_existing_file_rsdsva_did_not_write_is_never_replaced(plugin, executable, tmp_path):
@@ -350,3 +370,23 @@ def test_the_executable_path_may_start_with_a_tilde_or_a_variable(plugin, execut
     for value in ("~/env/bin/rsdsva", "$HOME/env/bin/rsdsva"):
         monkeypatch.setenv("RSDSVA_EXECUTABLE", value)
         assert find_executable() == str(tmp_path / "env" / "bin" / "rsdsva")
+
+
+def test_classes_are_written_inside_qgis(plugin, executable, tmp_path):
+    import processing
+    import yaml
+    from qgis.core import QgsProcessingException
+
+    report = processing.run("rsdsva:listclasses", {"OUTPUT": str(tmp_path / "classes.html")})["OUTPUT"]
+    text = open(report, encoding="utf-8").read()
+    assert "<code>has_water</code>" in text and "wetland" in text and "held out (named by default)" in text
+    out = tmp_path / "mine.yaml"
+    result = processing.run("rsdsva:writeclasses", {"LIBRARY": "wetland, forest", "OUTPUT": str(out),
+                                                    "DEFINE": "marsh: has_water, has_grass\nsalt_pan: has_sand, has_ice"})
+    assert set(yaml.safe_load(out.read_text())["classes"]) == {"wetland", "marsh", "salt_pan"}  # forest: the model's
+    assert "marsh" in result["REPORT"] and "nearest:" in result["REPORT"]
+    processing.run("rsdsva:writeclasses", {"DEFINE": "marsh: has_water", "OUTPUT": str(out)})  # its own file: replaced
+    with pytest.raises(QgsProcessingException, match="unknown attribute 'has_watr'; did you mean 'has_water'"):
+        processing.run("rsdsva:writeclasses", {"DEFINE": "marsh: has_watr", "OUTPUT": str(tmp_path / "bad.yaml")})
+    alg_help = [p.help() for p in plugin.provider.algorithm("mapsceneclasses").parameterDefinitions()]
+    assert all(alg_help), "every parameter has help"

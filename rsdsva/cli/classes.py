@@ -38,28 +38,34 @@ def list_command(library, top) -> None:
 
 
 @group.command("pick")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
 @library_option
+@click.option("--define", "definitions", multiple=True, metavar="'NAME: ATTR, ATTR'",
+              help="A new class by its present attributes (repeatable), e.g. 'marsh: has_water, has_grass'.")
 @click.option("--seen", is_flag=True, help="Flag them seen, to train on (default: unseen, to add to a model).")
 @click.option("--model", type=click.Path(dir_okay=False), default=None,
               help="Model the file is for (default: the embedded model); its seen classes are left out.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Classes file to write (.yaml/.json/.csv).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
-def pick_command(names, library, seen, model, out, overwrite) -> None:
-    """Write the library classes NAMES to a classes file (for `rsdsva map --classes`).
+def pick_command(names, definitions, library, seen, model, out, overwrite) -> None:
+    """Write the library classes NAMES, and classes given by --define, to a classes file (for
+    `rsdsva map --classes`).
 
     Classes the model already knows (its seen classes) are left out with a note: `map` names
     them anyway, and would refuse a file that adds them again.
     """
-    from pathlib import Path
-
     from rsdsva._io import check_output_path
     from rsdsva.errors import ClassSpaceError
-    from rsdsva.library import pick
+    from rsdsva.library import load_library, pick
     from rsdsva.models.info import read_model_info
 
+    if not names and not definitions:
+        raise click.UsageError("name library classes (rsdsva classes list shows them) or --define new ones")
     check_output_path(Path(out), overwrite)
-    picked = pick(names, library, seen=seen)
+    defined = _defined_classes(definitions, load_library(library), seen)
+    picked = pick(names, library, seen=seen) if names else defined
+    if names and defined is not None:
+        picked = picked.concat(defined)
     if not seen:
         from rsdsva.mapping.pipeline import default_model_path
 
@@ -73,6 +79,23 @@ def pick_command(names, library, seen, model, out, overwrite) -> None:
             picked = picked.subset([n for n in picked.names if n not in known])
     picked.save(out)
     click.echo(f"wrote {out}: {', '.join(picked.names)} ({'seen' if seen else 'unseen'}, {library} vocabulary)")
+
+
+def _defined_classes(definitions, library, seen: bool):
+    """Classes from 'NAME: ATTR, ATTR' strings over the library's vocabulary; None without any."""
+    from rsdsva.classes import ClassSpace
+    from rsdsva.errors import ClassSpaceError
+
+    if not definitions:
+        return None
+    classes = {}
+    for text in definitions:
+        name, sep, attrs = text.partition(":")
+        listed = [a.strip() for a in attrs.split(",") if a.strip()]
+        if not sep or not name.strip() or not listed:
+            raise ClassSpaceError(f"--define {text!r}: write it as 'NAME: ATTRIBUTE, ATTRIBUTE'")
+        classes[name.strip()] = listed
+    return ClassSpace.from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="--define")
 
 
 @group.command("check")

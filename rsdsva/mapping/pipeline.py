@@ -335,6 +335,7 @@ def map_scene(
             progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
 
     mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
+    report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
     rows = []
     # the classifier is resolved once the first reads are queued, so loading the model overlaps them
     for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
