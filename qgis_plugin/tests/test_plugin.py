@@ -390,3 +390,44 @@ def test_classes_are_written_inside_qgis(plugin, executable, tmp_path):
         processing.run("rsdsva:writeclasses", {"DEFINE": "marsh: has_watr", "OUTPUT": str(tmp_path / "bad.yaml")})
     alg_help = [p.help() for p in plugin.provider.algorithm("mapsceneclasses").parameterDefinitions()]
     assert all(alg_help), "every parameter has help"
+
+
+def test_aoi_selected_features_and_reading_options_reach_rsdsva(plugin, executable, tmp_path):
+    import processing
+    from qgis.core import (
+        QgsFeature,
+        QgsGeometry,
+        QgsProcessingFeatureSourceDefinition,
+        QgsProcessingFeedback,
+        QgsProject,
+        QgsRasterLayer,
+        QgsRectangle,
+        QgsVectorLayer,
+    )
+
+    extent = QgsRasterLayer(str(SCENE), "scene").extent()
+    aoi = QgsVectorLayer("Polygon?crs=EPSG:3857", "aoi", "memory")
+    corner, elsewhere = QgsFeature(), QgsFeature()
+    corner.setGeometry(QgsGeometry.fromRect(QgsRectangle(extent.xMinimum(), extent.yMaximum() - 50,
+                                                         extent.xMinimum() + 50, extent.yMaximum())))
+    elsewhere.setGeometry(QgsGeometry.fromRect(extent))
+    aoi.dataProvider().addFeatures([corner, elsewhere])
+    QgsProject.instance().addMapLayer(aoi)
+    aoi.selectByIds([f.id() for f in aoi.getFeatures()][:1])  # the corner only
+    seen = []
+
+    class Feedback(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802
+            seen.append(value)
+            super().setProgress(value)
+
+    out = tmp_path / "aoi.gpkg"
+    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "NODATA": 0, "SCALE": "0, 255",
+                         "AOI": QgsProcessingFeatureSourceDefinition(aoi.id(), selectedFeaturesOnly=True)},
+                   feedback=Feedback())
+    tiles = QgsVectorLayer(f"{out}|layername=tiles", "tiles", "ogr")
+    assert tiles.featureCount() == 1  # the one tile under the selected corner
+    run = {f["key"]: f["value"] for f in QgsVectorLayer(f"{out}|layername=run", "run", "ogr").getFeatures()}
+    assert '"nodata": 0.0' in run["settings"] and '"scale": [0.0, 255.0]' in run["settings"]
+    assert seen[0] == pytest.approx(1.0) and seen[-1] == pytest.approx(100.0)  # moving before the first batch
+    QgsProject.instance().removeMapLayer(aoi.id())
