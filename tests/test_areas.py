@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,6 +119,8 @@ def test_map_ranks_seen_held_out_attribute_and_example_classes_together(mosaic, 
     routes = dict(gpd.read_file(out, layer="classes")[["name", "route"]].itertuples(index=False))
     assert routes["plane_here"] == routes["trailers"] == "examples"
     assert routes["fallow"] == "attributes" and routes["baseball_field"] == "held-out" and routes["forest"] == "seen"
+    run = dict(gpd.read_file(out, layer="run")[["key", "value"]].itertuples(index=False))
+    assert json.loads(run["class_routes"])["plane_here"] == "examples"  # the run layer says it too
     tiles = gpd.read_file(out, layer="tiles")
     truth = {(r, c): {"airplane": "plane_here", "mobile_home_park": "trailers"}.get(lab, lab) for r, c, lab in cells}
     got = {(r, c): lab for r, c, lab in zip(tiles["row"], tiles["col"], tiles["label"])}

@@ -365,6 +365,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
 
     spec, cs = plan.spec, plan.classifier.classes
+    routes = class_routes(plan.classifier, settings)
     frame = tiles_frame(rows, spec.crs)
     run = {
         "rsdsva_version": __version__,
@@ -374,6 +375,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "classes_file": settings.classes,
         "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
         "settings": asdict(settings),
+        "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
         "tile_size_px": plan.size, "stride_px": plan.stride, "calibration": plan.calibration,
         "bands_used": list(spec.bands), "nodata_used": spec.nodata,
         "stretch": None if spec.low is None else {
@@ -382,7 +384,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with _write_errors(out), atomic_path(out) as tmp:
-        write_geopackage(tmp, frame, classes_frame(cs.names, class_routes(plan.classifier, settings), cs.matrix, cs.attributes), run)
+        write_geopackage(tmp, frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
         if settings.raster:
             tiles = plan.tiles
             grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
