@@ -69,7 +69,8 @@ class ClipModel:
 
 
 def load_clip(name: str, weights: str | Path | None, device: str = "auto") -> ClipModel:
-    """An open_clip model ``name`` (e.g. ``ViT-B-32``) with weights from a local file.
+    """An open_clip model ``name`` (e.g. ``ViT-B-32``) with ``weights``: a local file, or weights
+    by name (``openclip:ARCH/TAG``, ``hf:ORG/REPO/FILE``; :mod:`rsdsva.models.hub`).
 
     RemoteCLIP and GeoRSCLIP checkpoints are ViT-B-32 state dicts and load the same way.
     """
@@ -86,8 +87,8 @@ def load_clip(name: str, weights: str | Path | None, device: str = "auto") -> Cl
     else:
         if weights is None:
             raise WeightsError(
-                f"CLIP model {name} needs --clip-weights FILE (a local open_clip, OpenAI CLIP, RemoteCLIP "
-                "or GeoRSCLIP .pt/.bin/.safetensors file); rsdsva never downloads weights"
+                f"CLIP model {name} needs --weights: a local open_clip, OpenAI CLIP, RemoteCLIP or GeoRSCLIP "
+                ".pt/.bin/.safetensors file, or weights by name (openclip:ViT-B-32/openai, hf:ORG/REPO/FILE)"
             )
         config = open_clip.get_model_config(name)
         if config is None:
@@ -113,8 +114,10 @@ def load_clip(name: str, weights: str | Path | None, device: str = "auto") -> Cl
 
 
 def _load_weights(model: Any, path: str | Path, name: str) -> None:
+    from rsdsva.models.hub import resolve
     from rsdsva.models.weights import read_state_dict
 
+    path = resolve(path)
     state = {k.removeprefix("module."): v for k, v in read_state_dict(path).items()}
     own = model.state_dict()
     wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]

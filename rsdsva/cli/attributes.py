@@ -49,8 +49,9 @@ def _parse_text(item: str) -> tuple[str, str]:
 @click.option("--vocabulary", default="unified", show_default=True,
               help="Vocabulary YAML, or a library name (unified, ucm, aid, nwpu, rsd).")
 @click.option("--clip-model", default="ViT-B-32", show_default=True, help="open_clip model name.")
-@click.option("--clip-weights", type=click.Path(dir_okay=False), default=None,
-              help="Local CLIP weights (OpenAI CLIP, RemoteCLIP, GeoRSCLIP ...).")
+@click.option("--weights", "--clip-weights", "clip_weights", default=None, metavar="FILE|SPEC",
+              help="CLIP weights: a local file (OpenAI CLIP, RemoteCLIP, GeoRSCLIP ...), or by name, downloaded "
+                   "once: openclip:ARCH/TAG, hf:ORG/REPO/FILE.")
 @device_option
 def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, texts, vocabulary,
                  clip_model, clip_weights, device) -> None:

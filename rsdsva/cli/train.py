@@ -13,7 +13,9 @@ from rsdsva.cli.options import device_option, experiment_from, experiment_option
 @experiment_options
 @click.option("--backbone", default="ViT-B-32", show_default=True, help="open_clip or timm ViT name.")
 @click.option("--image-size", type=int, default=None, help="Input size in pixels (default: the backbone's).")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Local backbone weights file.")
+@click.option("--weights", default=None, metavar="FILE|SPEC",
+              help="Backbone weights: a local file, a packaged name (efficientnet-lite0), or by name, downloaded "
+                   "once: hf:ORG/REPO/FILE, openclip:ARCH/TAG, timm:NAME.")
 @click.option("--gsd", "gsd_m", type=float, default=None, help="Ground sample distance of the images, m/px.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write (.safetensors).")
 @click.option("--epochs", default=20, show_default=True)

@@ -26,7 +26,7 @@ import torch
 
 from rsdsva.errors import MissingFileError, WeightsError
 from rsdsva.models.backbones import Backbone
-from rsdsva.models.convert import convert_efficientnet_pytorch, is_efficientnet_pytorch, resolve_weights
+from rsdsva.models.convert import convert_efficientnet_pytorch, is_efficientnet_pytorch
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
@@ -80,8 +80,11 @@ def select_backbone_weights(backbone: Backbone, state: dict[str, torch.Tensor]) 
 
 
 def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
-    """Load ``path`` into ``backbone`` in place; any key mismatch is a :class:`WeightsError`."""
-    path = resolve_weights(path)
+    """Load ``path`` (a file, or a weights spec of :mod:`rsdsva.models.hub`) into ``backbone`` in
+    place; any key mismatch is a :class:`WeightsError`."""
+    from rsdsva.models.hub import resolve
+
+    path = resolve(path)
     state = select_backbone_weights(backbone, read_state_dict(path))
     target = backbone.visual if backbone.family == "open_clip" else backbone.model
     state = _adapt_positions(backbone, target, state)
