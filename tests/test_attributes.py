@@ -209,7 +209,7 @@ def test_clip_weights_reproduce_the_model_and_bad_weights_are_refused(tiny_clip_
     tokens = clip.tokenizer(["an aerial photograph of water."])
     with torch.no_grad():
         assert torch.allclose(clip.model.encode_text(tokens), reference.encode_text(tokens))
-    with pytest.raises(WeightsError, match="needs --clip-weights"):
+    with pytest.raises(WeightsError, match="needs --weights: a local .* or weights by name"):
         load_clip("ViT-B-32", None)
     with pytest.raises(MissingFileError):
         load_clip(TINY_CLIP, tmp_path / "missing.pt")

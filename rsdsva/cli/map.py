@@ -98,6 +98,8 @@ def _run(input_rasters, out, out_dir, scheduler, workers, progress, settings: Ma
         if progress == "json":
             click.echo(json.dumps({"event": "progress", **p}), err=True)
         elif progress == "bar":
+            if bar is None and not p["done"]:  # the grid's size, before the model is loaded: no bar yet
+                return
             if bar is None:  # created at the first tile, so an input error stays one line
                 from tqdm.auto import tqdm
 

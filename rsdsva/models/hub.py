@@ -20,13 +20,6 @@ from pathlib import Path
 
 from rsdsva.errors import MissingFileError, WeightsError
 
-PREFIXES = ("hf:", "openclip:", "timm:")
-
-
-def is_hub_spec(spec: str | Path | None) -> bool:
-    return spec is not None and str(spec).startswith(PREFIXES)
-
-
 def resolve(spec: str | Path) -> Path:
     """A local file for ``spec``: the file itself, or the cached (fetched if need be) hub file."""
     from rsdsva.models.convert import resolve_weights
