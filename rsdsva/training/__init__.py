@@ -15,3 +15,12 @@ __all__ = [
     "run_experiment",
     "train_dsva",
 ]
+
+
+def __getattr__(name: str):
+    """The Lightning task and data module, imported (with lightning) only when asked for."""
+    if name in ("DSVATask", "ZeroShotDataModule", "ExportBest"):
+        from rsdsva.training import lightning
+
+        return getattr(lightning, name)
+    raise AttributeError(f"module 'rsdsva.training' has no attribute {name!r}")

@@ -85,7 +85,7 @@ class TrainResult:
     calibration: float
 
 
-def _optimizer(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
+def optimizer_for(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -93,7 +93,7 @@ def _optimizer(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Optimiz
     raise ConfigError(f"optimizer {cfg.optimizer!r} is not 'adamw' or 'sgd'")
 
 
-def _stage(model: DSVA, epoch: int, cfg: TrainConfig) -> tuple[str, list, float]:
+def stage_of(model: DSVA, epoch: int, cfg: TrainConfig) -> tuple[str, list, float]:
     """Which parameters train in ``epoch``, and at which base learning rate."""
     if epoch < cfg.head_epochs:
         return "head", model.head_parameters(), cfg.head_lr
@@ -142,8 +142,8 @@ def train_dsva(
 
     start, history, best = 0, [], (-math.inf, -1, 0.0)
     state_path = out_dir / "last.pt"
-    stage_name, params, base_lr = _stage(model, 0, config)
-    opt = _optimizer(params, base_lr, config)
+    stage_name, params, base_lr = stage_of(model, 0, config)
+    opt = optimizer_for(params, base_lr, config)
     if resume:
         if not state_path.is_file():
             raise DatasetError(f"nothing to resume: {state_path} does not exist; drop --resume")
@@ -151,17 +151,17 @@ def train_dsva(
         model.load_state_dict(state["model"])
         start, history = int(state["epoch"]) + 1, json.loads(state["history"])
         best = tuple(json.loads(state["best"]))
-        stage_name, params, base_lr = _stage(model, start, config)
-        opt = _optimizer(params, base_lr, config)
+        stage_name, params, base_lr = stage_of(model, start, config)
+        opt = optimizer_for(params, base_lr, config)
         if state["stage"] == stage_name:
             opt.load_state_dict(state["optimizer"])
 
     run_start = saved_at = time.perf_counter()
     epoch, planned = start, config.epochs
     while epoch < config.epochs:
-        name, params, base_lr = _stage(model, epoch, config)
+        name, params, base_lr = stage_of(model, epoch, config)
         if name != stage_name:
-            stage_name, opt = name, _optimizer(params, base_lr, config)
+            stage_name, opt = name, optimizer_for(params, base_lr, config)
         trainable = {id(p) for p in params}
         for p in model.parameters():
             p.requires_grad_(id(p) in trainable)
@@ -178,7 +178,7 @@ def train_dsva(
         for step, (x, y) in enumerate(epoch_batches(sampler, gen)):
             if step >= n_batches:
                 break
-            lr = _lr_at(epoch + step / n_batches, base_lr, config)
+            lr = lr_at(epoch + step / n_batches, base_lr, config)
             for g in opt.param_groups:
                 g["lr"] = lr
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
@@ -246,7 +246,7 @@ def _fit_budget(
     return replace(config, epochs=fits)
 
 
-def _lr_at(progress: float, base: float, cfg: TrainConfig) -> float:
+def lr_at(progress: float, base: float, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to 1% over the stage-2 epochs."""
     if cfg.warmup_epochs and progress < cfg.warmup_epochs:
         return base * max(progress / cfg.warmup_epochs, 0.01)
