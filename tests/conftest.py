@@ -103,3 +103,14 @@ def tiny_checkpoint(tiny_model, tmp_path):
 
     model, info = tiny_model
     return save_checkpoint(model, info, tmp_path / "tiny.safetensors")
+
+
+@pytest.fixture()
+def tiny_clip_weights(tmp_path):
+    """A tiny random open_clip CLIP's state dict, saved as a .pt file."""
+    from rsdsva.models.backbones import build_tiny_clip
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny_clip.pt"
+    torch.save(build_tiny_clip().state_dict(), path)
+    return path

@@ -170,16 +170,6 @@ def few_images(tmp_path):
     return root
 
 
-@pytest.fixture()
-def tiny_clip_weights(tmp_path):
-    from rsdsva.models.backbones import build_tiny_clip
-
-    torch.manual_seed(0)
-    path = tmp_path / "tiny_clip.pt"
-    torch.save(build_tiny_clip().state_dict(), path)
-    return path
-
-
 def test_clip_annotation_end_to_end_is_deterministic_and_loads(few_images, tiny_clip_weights, tmp_path):
     vocab = load_vocabulary("ucm")
     clip = load_clip(TINY_CLIP, tiny_clip_weights, device="cpu")

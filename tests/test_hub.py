@@ -37,13 +37,8 @@ def hub(tmp_path, monkeypatch):
 
 
 @pytest.fixture()
-def tiny_clip_file(tmp_path):
-    from rsdsva.models.backbones import build_tiny_clip
-
-    torch.manual_seed(0)
-    path = tmp_path / "tiny_clip.bin"
-    torch.save(build_tiny_clip().state_dict(), path)
-    return path
+def tiny_clip_file(tiny_clip_weights):
+    return tiny_clip_weights
 
 
 def test_hf_weights_load_through_the_hub_cache_as_a_local_file_does(hub, tiny_clip_file, tmp_path):

@@ -25,19 +25,15 @@ def test_provider_lists_its_algorithms(plugin):
 
 def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path):
     import processing
-    from qgis.core import QgsProcessingFeedback, QgsRasterLayer, QgsVectorLayer
+    from qgis.core import QgsRasterLayer, QgsVectorLayer
 
-    seen = []
-
-    class Feedback(QgsProcessingFeedback):
-        def setProgress(self, value):  # noqa: N802
-            seen.append(value)
-            super().setProgress(value)
+    feedback = _recording_feedback()
+    seen = feedback.seen
 
     out = tmp_path / "labels.gpkg"
     labels = tmp_path / "labels.tif"
     result = processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "LABEL_RASTER": str(labels),
-                                  "TOP_K": 2, "PRECISION": 1}, feedback=Feedback())
+                                  "TOP_K": 2, "PRECISION": 1}, feedback=feedback)
     assert result["OUTPUT"] == str(out) and result["TILES"] == f"{out}|layername=tiles"
     tiles = QgsVectorLayer(result["TILES"], "tiles", "ogr")
     assert tiles.isValid() and tiles.featureCount() > 0
@@ -398,7 +394,6 @@ def test_aoi_selected_features_and_reading_options_reach_rsdsva(plugin, executab
         QgsFeature,
         QgsGeometry,
         QgsProcessingFeatureSourceDefinition,
-        QgsProcessingFeedback,
         QgsProject,
         QgsRasterLayer,
         QgsRectangle,
@@ -414,20 +409,30 @@ def test_aoi_selected_features_and_reading_options_reach_rsdsva(plugin, executab
     aoi.dataProvider().addFeatures([corner, elsewhere])
     QgsProject.instance().addMapLayer(aoi)
     aoi.selectByIds([f.id() for f in aoi.getFeatures()][:1])  # the corner only
-    seen = []
-
-    class Feedback(QgsProcessingFeedback):
-        def setProgress(self, value):  # noqa: N802
-            seen.append(value)
-            super().setProgress(value)
+    feedback = _recording_feedback()
+    seen = feedback.seen
 
     out = tmp_path / "aoi.gpkg"
     processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "NODATA": 0, "SCALE": "0, 255",
                          "AOI": QgsProcessingFeatureSourceDefinition(aoi.id(), selectedFeaturesOnly=True)},
-                   feedback=Feedback())
+                   feedback=feedback)
     tiles = QgsVectorLayer(f"{out}|layername=tiles", "tiles", "ogr")
     assert tiles.featureCount() == 1  # the one tile under the selected corner
     run = {f["key"]: f["value"] for f in QgsVectorLayer(f"{out}|layername=run", "run", "ogr").getFeatures()}
     assert '"nodata": 0.0' in run["settings"] and '"scale": [0.0, 255.0]' in run["settings"]
     assert seen[0] == pytest.approx(1.0) and seen[-1] == pytest.approx(100.0)  # moving before the first batch
     QgsProject.instance().removeMapLayer(aoi.id())
+
+
+def _recording_feedback():
+    """A Processing feedback that keeps every progress value it is given (in ``.seen``)."""
+    from qgis.core import QgsProcessingFeedback
+
+    class Recording(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802
+            self.seen.append(value)
+            super().setProgress(value)
+
+    feedback = Recording()
+    feedback.seen = []
+    return feedback
