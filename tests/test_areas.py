@@ -78,6 +78,10 @@ def test_from_map_command_writes_prototypes_and_where_they_came_from(mosaic, tmp
     assert np.allclose(np.linalg.norm(classes.prototypes, axis=1), 1, atol=1e-4)
     check = CliRunner().invoke(cli, ["classes", "check", str(out)])
     assert check.exit_code == 0 and check.output.count("ranked by its prototype, nearest example class") == 3
+    as_json = tmp_path / "mine.json"
+    assert CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(tmp_path / "areas.gpkg"), "--name-field",
+                                    "class", "--out", str(as_json)]).exit_code == 0
+    assert ClassSpace.load(as_json, vocabulary=info.classes.attributes) == classes
 
 
 def test_attribute_vectors_equal_from_images_on_the_same_tiles(mosaic, tmp_path):

@@ -193,6 +193,10 @@ def write_example_classes(path: str | Path, classes: ClassSpace, tiles: dict[str
         few = ", ".join(f"{n} ({len(t.images)})" for n, t in tiles.items() if len(t.images) < 3)
         warnings.warn(f"classes from few tiles: {few}; draw more example areas for a steadier class",
                       RsdsvaWarning, stacklevel=2)
+    if Path(path).suffix.lower() == ".json":
+        import json
+
+        return atomic_write_text(path, json.dumps(data, indent=1))
     text = "# rsdsva classes from example areas (rsdsva classes from-map)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
     return atomic_write_text(path, text)
