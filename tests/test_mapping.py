@@ -116,14 +116,14 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
             tiles = list(iter_windows(100, 70, size, stride))[keep or slice(None)]
             for limit in (predict.STRIP_PIXELS, 3 * size * size):  # and strips cut at 3 tiles
                 monkeypatch.setattr(predict, "STRIP_PIXELS", limit)
-                batch = predict._reader(spec, size)(tiles)
+                batch = predict.tile_reader(spec, size)(tiles)
                 one_by_one = [read_tile(src, spec, t.window, size) for t in tiles]
                 np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in one_by_one]))
                 np.testing.assert_array_equal(batch.valid, np.array([v for _, v in one_by_one], dtype=np.float32))
         # with context: each tile's window grown by a margin, the valid fraction the tile's own
         for margin in (8, 16):
             tiles = list(iter_windows(100, 70, 32, 32))
-            batch = predict._reader(spec, 32, margin)(tiles)
+            batch = predict.tile_reader(spec, 32, margin)(tiles)
             grown = [read_tile(src, spec, Window(t.window.col_off - margin, t.window.row_off - margin,
                                                  32 + 2 * margin, 32 + 2 * margin), 32 + 2 * margin) for t in tiles]
             np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in grown]))

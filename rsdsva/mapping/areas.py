@@ -50,7 +50,7 @@ def example_tiles(
     from shapely.geometry import box
 
     from rsdsva.mapping.pipeline import GridSettings, check_grid, tile_pixels
-    from rsdsva.mapping.classify import _reader
+    from rsdsva.mapping.classify import tile_reader
     from rsdsva.mapping.raster import Tile, iter_windows, make_spec, open_raster, window_bounds
 
     if not 0 < min_cover <= 1:
@@ -73,7 +73,7 @@ def example_tiles(
             check_grid(Path(raster), src, settings, size, stride, tile_m, max_nodata)
             shapes = areas.to_crs(spec.crs)
             inside = shapes[shapes.intersects(box(*src.bounds))]
-            read = _reader(spec, size)
+            read = tile_reader(spec, size)
             grid = list(iter_windows(src.width, src.height, size, stride))
             for name, group in inside.groupby(inside[name_field].astype(str), sort=False):
                 union = group.geometry.union_all()

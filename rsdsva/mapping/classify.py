@@ -48,7 +48,7 @@ class _Batch:
 STRIP_PIXELS = 1 << 22
 
 
-def _reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Sequence[Tile]], _Batch]:
+def tile_reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Sequence[Tile]], _Batch]:
     """Reads tiles of ``size`` grown by ``margin`` pixels of context on each side; the valid
     fraction is the tile's own, without the context."""
     local = threading.local()
@@ -122,7 +122,7 @@ def classify_tiles(
     if not tiles:
         return
     size = int(tiles[0].window.width)
-    read = _reader(spec, size, context)
+    read = tile_reader(spec, size, context)
     done = skipped = 0
     with ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="rsdsva-read") as pool:
         pending: deque = deque()
