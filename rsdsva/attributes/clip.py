@@ -13,7 +13,8 @@ Text-only mode scores a class name or description (put into the same templates)
 against the attribute texts the same way: a rough prior for a class with no
 images at all.
 
-Weights come only from a local file; nothing is downloaded.
+Weights come from a local file, or by name when the caller names them (``hf:``,
+``openclip:``; :mod:`rsdsva.models.hub`); nothing else downloads.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ Names resolve in this order:
   ``efficientnet_lite0``, ``resnet18``, ...; anything whose ``forward_features``
   returns a feature map).
 
-Nothing is downloaded: architectures come from the packages' own configs, and
-weights only from :func:`load_backbone_weights` with a local file.
+Nothing is downloaded here: architectures come from the packages' own configs, and
+weights only from :func:`load_backbone_weights` (a local file, or weights the caller names
+by hub name, :mod:`rsdsva.models.hub`).
 """
 
 from __future__ import annotations
