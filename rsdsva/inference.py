@@ -96,7 +96,9 @@ def build_classifier(settings: ClassifierSettings = ClassifierSettings()):
     from rsdsva.predict import Classifier, pick_device
 
     model, info = load_checkpoint(settings.model_path, device=pick_device(settings.device))
-    classes = assemble_classes(info, load_extra_classes(settings, info), settings.held_out, settings.mode,
-                               settings.classes or "the classes")
+    extra = load_extra_classes(settings, info)
+    classes = assemble_classes(info, extra, settings.held_out, settings.mode, settings.classes or "the classes")
+    held = info.held_out_classes() if settings.held_out else None
+    held_names = [n for n in (held.names if held is not None else ()) if extra is None or n not in extra.names]
     return Classifier(model.eval(), info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
-                      examples=settings.example_route, precision=settings.precision)
+                      examples=settings.example_route, precision=settings.precision, held_out=held_names)

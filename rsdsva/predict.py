@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -90,6 +91,8 @@ class Classifier:
             or ``attributes``.
         precision: ``fp16`` or ``bf16`` autocast on CUDA, ``bf16`` on CPU (about 1.6x faster
             on CPUs with AVX512-BF16 or AMX); None for float32.
+        held_out: the names among ``classes`` that are the model's held-out classes (for
+            :attr:`routes`).
 
     Build one with :func:`rsdsva.inference.build_classifier`, which assembles the classes
     and calibration from settings the same way for every entry point.
@@ -104,9 +107,10 @@ class Classifier:
         calibration: float = 0.0,
         examples: str = "prototype",
         precision: str | None = None,
+        held_out: Sequence[str] = (),
     ) -> None:
         if examples not in EXAMPLE_ROUTES:
-            raise ClassSpaceError(f"example route {examples!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
+            raise ConfigError(f"example route {examples!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
         if classes.attributes != info.classes.attributes:
             raise ClassSpaceError(
                 "the classes' attribute vocabulary differs from the model's "
@@ -117,6 +121,7 @@ class Classifier:
         self.info = info
         self.classes = class_space_for_mode(classes, mode)
         self.mode = mode
+        self.held_out = frozenset(held_out)
         self.calibration = float(calibration)
         device = next(model.parameters()).device
         self.device = device
@@ -131,7 +136,6 @@ class Classifier:
             self.prototype_index = torch.from_numpy(np.flatnonzero(self.by_prototype)).to(device)
             self.prototypes = torch.from_numpy(self.classes.prototypes[self.by_prototype]).to(device)
             self.prototype_scale, self.prototype_bias = info.example_calibration
-        self.size = info.preprocessing.image_size
 
     def _prototype_classes(self, model: DSVA, info: ModelInfo) -> np.ndarray | None:
         """(C,) mask of the classes scored by their prototype; None when there are none."""
@@ -151,9 +155,11 @@ class Classifier:
 
     @property
     def routes(self) -> list[str]:
-        """How each class is scored: ``seen``, ``attributes`` or ``examples``."""
+        """How each class was defined: ``seen`` (trained on), ``held-out`` (recorded in the
+        model), ``attributes`` (a vector) or ``examples`` (scored by its prototype)."""
         proto = self.by_prototype if self.by_prototype is not None else np.zeros(len(self.classes), bool)
-        return ["examples" if p else "seen" if s else "attributes" for s, p in zip(self.classes.seen, proto)]
+        return ["examples" if p else "seen" if s else "held-out" if n in self.held_out else "attributes"
+                for n, s, p in zip(self.classes.names, self.classes.seen, proto)]
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Float images in [0, 1] (N, 3, H, W) -> the model's input (:func:`to_model_input`)."""

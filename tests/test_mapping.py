@@ -202,17 +202,23 @@ def test_overwrite_and_progress_json(make_geotiff, tiny_checkpoint, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signals_leave_no_output_and_exit_128_plus_the_signal(signum, make_geotiff, tiny_checkpoint, tmp_path):
-    path = make_geotiff(shape=(2048, 2048))
+@pytest.mark.parametrize("signum, loading", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)])
+def test_signals_leave_no_output_and_exit_128_plus_the_signal(signum, loading, make_geotiff, tiny_checkpoint, tmp_path):
+    """``loading``: the signal comes just after the first progress event (the grid laid out) on the
+    sample scene, while the default model is still loading in its thread; the process once
+    aborted there ("terminate called without an active exception") instead of exiting."""
     out = tmp_path / "killed.gpkg"
-    cmd = [sys.executable, "-m", "rsdsva.cli", "map", str(path), "--out", str(out), "--model", str(tiny_checkpoint),
-           "--tile-size", "8", "--allow-small-tiles", "--batch-size", "16", "--progress", "json"]
+    if loading:
+        args = [str(ROOT / "sample_data" / "autzen_0p3m_2994.tif")]
+    else:
+        args = [str(make_geotiff(shape=(2048, 2048))), "--model", str(tiny_checkpoint), "--tile-size", "8",
+                "--allow-small-tiles", "--batch-size", "16"]
+    cmd = [sys.executable, "-m", "rsdsva.cli", "map", *args, "--out", str(out), "--progress", "json"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # wait until tiles are being classified
+    for line in proc.stderr:  # the grid is laid out
         if '"progress"' in line:
             break
-    time.sleep(0.5)
+    time.sleep(0.2 if loading else 0.5)
     proc.send_signal(signum)
     rest = proc.stderr.read()
     proc.wait(timeout=60)

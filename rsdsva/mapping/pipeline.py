@@ -12,14 +12,13 @@ import math
 import threading
 import time
 import warnings
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 
-from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
@@ -257,7 +256,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     info = built.info if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
     loading = _done(built) if built else _in_background(lambda: _build(settings))
     grid, read = settings.grid, settings.read
-    with open_raster(raster, read.allow_no_crs) as src:
+    with _settled_on_error(loading), open_raster(raster, read.allow_no_crs) as src:
         spec = make_spec(src, read.bands, read.scale, read.nodata)
         _note_choices(raster, src, spec, read)
         size, stride = tile_pixels(src, grid, info.tile_m)
@@ -302,6 +301,18 @@ def _in_background(fn: Callable[[], object]) -> Future:
     return future
 
 
+@contextmanager
+def _settled_on_error(loading: Future):
+    """On an error or an interrupt (Ctrl-C, SIGTERM), let a model still loading in its thread
+    finish before the exception goes on: an interpreter exiting under a thread inside torch's
+    C++ code aborts the process ("terminate called without an active exception")."""
+    try:
+        yield
+    except BaseException:
+        wait([loading])
+        raise
+
+
 def _done(value) -> Future:
     future: Future = Future()
     future.set_result(value)
@@ -335,16 +346,17 @@ def map_scene(
             progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
 
     mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
-    report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
     rows = []
-    # the classifier is resolved once the first reads are queued, so loading the model overlaps them
-    for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
-                            settings.max_nodata, settings.read_threads, on_batch=report,
-                            explain=settings.explain, attention_attributes=plan.attention_index,
-                            context=context_pixels(plan.size, settings.context)):
-        if mosaic is not None:
-            mosaic.add(r.tile.window, r.attention)
-        rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))
+    with _settled_on_error(plan.loading):
+        report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
+        # the classifier is resolved once the first reads are queued, so loading the model overlaps them
+        for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
+                                settings.max_nodata, settings.read_threads, on_batch=report,
+                                explain=settings.explain, attention_attributes=plan.attention_index,
+                                context=context_pixels(plan.size, settings.context)):
+            if mosaic is not None:
+                mosaic.add(r.tile.window, r.attention)
+            rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
     frame = write_outputs(plan, out, rows, settings, mosaic)
@@ -365,7 +377,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
 
     spec, cs = plan.spec, plan.classifier.classes
-    routes = class_routes(plan.classifier, settings)
+    routes = plan.classifier.routes
     frame = tiles_frame(rows, spec.crs)
     run = {
         "rsdsva_version": __version__,
@@ -394,17 +406,6 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
             with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
                 mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
     return frame
-
-
-def class_routes(classifier, settings: MapSettings) -> list[str]:
-    """How each class of a map was defined: ``seen`` (trained on), ``held-out`` (recorded in
-    the model), ``attributes`` (a classes file's vector) or ``examples`` (example areas)."""
-    held = classifier.info.held_out_classes() if settings.held_out else None
-    held_names = set(held.names) if held is not None else set()
-    if settings.classes:  # a file's class replaces a held-out class of its name
-        held_names -= set(ClassSpace.load(settings.classes, vocabulary=classifier.info.classes.attributes).names)
-    return ["held-out" if r == "attributes" and n in held_names else r
-            for n, r in zip(classifier.classes.names, classifier.routes)]
 
 
 @contextmanager

@@ -104,11 +104,11 @@ def _open_clip_file(text: str) -> Path:
     url = cfg.get("url")
     cache = Path(os.path.expanduser("~/.cache/clip"))
     target = cache / os.path.basename(url)
-    if target.is_file() or offline():
-        if not target.is_file():
-            raise MissingFileError(f"{text}: {target} is not cached and downloads are off (HF_HUB_OFFLINE=1); "
-                                   f"go online once, or download {url} to {target}")
+    if target.is_file():
         return target
+    if offline():
+        raise MissingFileError(f"{text}: {target} is not cached and downloads are off (HF_HUB_OFFLINE=1); "
+                               f"go online once, or download {url} to {target}")
     return Path(pretrained.download_pretrained_from_url(url, cache_dir=str(cache)))
 
 

@@ -32,7 +32,7 @@ from rsdsva.models.checkpoint import create_model, save_checkpoint
 from rsdsva.models.dsva import class_matrix_tensor, normalized_vectors
 from rsdsva.models.losses import dsva_loss
 from rsdsva.training import metrics as M
-from rsdsva.training.loop import TrainConfig, lr_at, stage_of
+from rsdsva.training.loop import TrainConfig, lr_at, stage_of, train_only
 
 
 class ZeroShotDataModule(L.LightningDataModule):
@@ -179,10 +179,7 @@ class DSVATask(L.LightningModule):
         return optimizer_for(list(self.model.parameters()), self.config.head_lr, self.config)
 
     def on_train_epoch_start(self) -> None:
-        name, params, _ = stage_of(self.model, self.current_epoch, self.config)
-        trainable = {id(p) for p in params}
-        for p in self.model.parameters():
-            p.requires_grad_(id(p) in trainable)
+        train_only(self.model, stage_of(self.model, self.current_epoch, self.config)[1])
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -228,7 +225,7 @@ class DSVATask(L.LightningModule):
             self.val_lambda = float(g.lam)
             metrics.update(val_zsl=M.zsl_accuracy(lu, yu, ~seen), val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam)
         for k, v in metrics.items():
-            self.log(k, float(v), prog_bar=k in ("val_h", "val_zsl"), sync_dist=False)
+            self.log(k, float(v), prog_bar=k in ("val_h", "val_zsl"))
 
     def on_test_epoch_end(self) -> None:
         lu, yu, ls, ys = self._split(*self._gathered())

@@ -93,6 +93,13 @@ def optimizer_for(params: list, lr: float, cfg: TrainConfig) -> torch.optim.Opti
     raise ConfigError(f"optimizer {cfg.optimizer!r} is not 'adamw' or 'sgd'")
 
 
+def train_only(model: DSVA, params: list) -> None:
+    """Freeze every parameter of ``model`` but ``params`` (the stage's)."""
+    trainable = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trainable)
+
+
 def stage_of(model: DSVA, epoch: int, cfg: TrainConfig) -> tuple[str, list, float]:
     """Which parameters train in ``epoch``, and at which base learning rate."""
     if epoch < cfg.head_epochs:
@@ -162,9 +169,7 @@ def train_dsva(
         name, params, base_lr = stage_of(model, epoch, config)
         if name != stage_name:
             stage_name, opt = name, optimizer_for(params, base_lr, config)
-        trainable = {id(p) for p in params}
-        for p in model.parameters():
-            p.requires_grad_(id(p) in trainable)
+        train_only(model, params)
         sampler.set_epoch(epoch)
         gen.manual_seed(config.seed * 100_003 + epoch)
         torch.manual_seed(config.seed * 100_003 + epoch)
