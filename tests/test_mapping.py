@@ -117,16 +117,17 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
             for limit in (predict.STRIP_PIXELS, 3 * size * size):  # and strips cut at 3 tiles
                 monkeypatch.setattr(predict, "STRIP_PIXELS", limit)
                 batch = predict.tile_reader(spec, size)(tiles)
-                one_by_one = [read_tile(src, spec, t.window, size) for t in tiles]
-                np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in one_by_one]))
-                np.testing.assert_array_equal(batch.valid, np.array([v for _, v in one_by_one], dtype=np.float32))
+                seen = [read_tile(src, spec, predict.seen_window(t.window, 0, 100, 70), size)[0] for t in tiles]
+                np.testing.assert_array_equal(batch.images, np.stack(seen))
+                own = [read_tile(src, spec, t.window, size)[1] for t in tiles]
+                np.testing.assert_array_equal(batch.valid, np.array(own, dtype=np.float32))
         # with context: each tile's window grown by a margin, the valid fraction the tile's own
         for margin in (8, 16):
             tiles = list(iter_windows(100, 70, 32, 32))
             batch = predict.tile_reader(spec, 32, margin)(tiles)
-            grown = [read_tile(src, spec, Window(t.window.col_off - margin, t.window.row_off - margin,
-                                                 32 + 2 * margin, 32 + 2 * margin), 32 + 2 * margin) for t in tiles]
-            np.testing.assert_array_equal(batch.images, np.stack([img for img, _ in grown]))
+            grown = [read_tile(src, spec, predict.seen_window(t.window, margin, 100, 70), 32 + 2 * margin)[0]
+                     for t in tiles]
+            np.testing.assert_array_equal(batch.images, np.stack(grown))
             own = [read_tile(src, spec, t.window, 32)[1] for t in tiles]
             np.testing.assert_array_equal(batch.valid, np.array(own, dtype=np.float32))
     grid = list(iter_windows(100, 70, 32, 32))
@@ -134,6 +135,36 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
     monkeypatch.undo()
     assert [len(run) for _, run in predict._runs(grid, 32)] == [4, 4, 4]  # one strip per grid row
     assert [len(run) for _, run in predict._runs(list(iter_windows(100, 70, 24, 40)), 24)] == [1] * 9  # gaps
+
+
+def test_edge_tiles_are_seen_as_imagery_not_padding(make_geotiff, tiny_checkpoint, tmp_path):
+    """A tile reaching past the raster is shown to the model as the whole-tile window moved back
+    inside the raster (its neighbour's pixels, no black padding); its valid fraction, polygon and
+    attention stay its own. A raster smaller than a tile is still padded."""
+    from rsdsva.mapping import classify as predict
+    from rsdsva.mapping.raster import make_spec
+
+    assert predict.seen_window(Window(96, 64, 32, 32), 0, 100, 70) == Window(68, 38, 32, 32)
+    assert predict.seen_window(Window(0, 0, 32, 32), 8, 100, 70) == Window(0, 0, 48, 48)  # context, kept inside
+    assert predict.seen_window(Window(32, 32, 32, 32), 8, 100, 70) == Window(24, 22, 48, 48)
+    assert predict.seen_window(Window(0, 0, 32, 32), 0, 20, 20) == Window(0, 0, 32, 32)  # too small: padded
+    data = np.random.default_rng(0).integers(1, 255, size=(3, 70, 100)).astype(np.uint8)
+    path = make_geotiff(data)
+    with rasterio.open(path) as src:
+        spec = make_spec(src)
+        tiles = list(iter_windows(100, 70, 32, 32))
+        batch = predict.tile_reader(spec, 32)(tiles)
+    corner = [i for i, t in enumerate(tiles) if t.window == Window(96, 64, 32, 32)][0]
+    np.testing.assert_array_equal(batch.images[corner], data[:, 38:70, 68:100])  # no zeros
+    assert batch.valid[corner] == pytest.approx(4 * 6 / 32**2) and list(batch.offsets[corner]) == [26, 28]
+    res = map_scene(path, tmp_path / "e.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, max_nodata=0.99,
+                                                          attention_raster=str(tmp_path / "att.tif")))
+    assert res.classified == 12
+    tiles_layer = gpd.read_file(tmp_path / "e.gpkg", layer="tiles")
+    assert sorted(tiles_layer["valid_fraction"].round(4))[:1] == [round(4 * 6 / 32**2, 4)]
+    with rasterio.open(tmp_path / "att.tif") as att:
+        maps = att.read()
+    assert maps.shape[1:] == (70, 100) and np.isfinite(maps).all() and (maps[:, 64:, 96:] != 0).any()
 
 
 def test_uint16_and_four_bands(make_geotiff, tiny_checkpoint, tmp_path):

@@ -40,19 +40,35 @@ class TileResult:
 @dataclass
 class _Batch:
     tiles: list[Tile]
-    images: np.ndarray  # (n, 3, S, S) uint8
+    images: np.ndarray  # (n, 3, S, S) uint8: the windows the model sees
     valid: np.ndarray  # (n,)
+    offsets: np.ndarray  # (n, 2) row, col of each tile's own top-left in its window (>= 0)
 
 
 # a strip is at most this many pixels (its uint8 copy beside the batch: 12 MB)
 STRIP_PIXELS = 1 << 22
 
 
+def seen_window(window: Window, margin: int, width: int, height: int) -> Window:
+    """The window the model sees for a tile: grown by ``margin`` pixels on each side and, where
+    that reaches past a raster of ``width`` x ``height``, moved back inside it (when the raster
+    is large enough). An edge tile is then seen as imagery, its neighbours' included, instead of
+    black padding; its label and valid fraction stay the tile's own, which it still contains."""
+    span = int(window.width) + 2 * margin
+
+    def place(offset, extent: int) -> int:
+        offset = int(offset) - margin
+        return min(max(offset, 0), extent - span) if extent >= span else offset
+
+    return Window(place(window.col_off, width), place(window.row_off, height), span, span)
+
+
 def tile_reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Sequence[Tile]], _Batch]:
-    """Reads tiles of ``size`` grown by ``margin`` pixels of context on each side; the valid
-    fraction is the tile's own, without the context."""
+    """Reads the window the model sees for each tile (:func:`seen_window`: the tile grown by
+    ``margin`` pixels of context, kept inside the raster); the valid fraction is the tile's
+    own, without the context."""
     local = threading.local()
-    m, span = margin, size + 2 * margin
+    span = size + 2 * margin
 
     def read(tiles: Sequence[Tile]) -> _Batch:
         src = getattr(local, "src", None)
@@ -60,14 +76,18 @@ def tile_reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Seque
             src = local.src = rasterio.open(spec.path)
         images = np.empty((len(tiles), 3, span, span), dtype=np.uint8)
         valid = np.empty(len(tiles), dtype=np.float32)
+        offsets = np.empty((len(tiles), 2), dtype=np.int64)
         for first, run in _runs(tiles, size):
-            left = int(run[0].window.col_off) - m
-            strip = Window(left, run[0].window.row_off - m, int(run[-1].window.col_off) + size + m - left, span)
-            data, ok = read_strip(src, spec, strip)
-            for i, t in enumerate(run, start=first):
-                x = int(t.window.col_off) - m - left
-                images[i], valid[i] = data[:, :, x : x + span], ok[m : m + size, x + m : x + m + size].mean()
-        return _Batch(list(tiles), images, valid)
+            seen = [seen_window(t.window, margin, spec.width, spec.height) for t in run]
+            left, top = int(seen[0].col_off), int(seen[0].row_off)  # one grid row: one top; cols ascend
+            data, ok = read_strip(src, spec, Window(left, top, int(seen[-1].col_off) + span - left, span))
+            for i, t, w in zip(range(first, first + len(run)), run, seen):
+                x = int(w.col_off) - left
+                images[i] = data[:, :, x : x + span]
+                oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
+                valid[i] = ok[oy : oy + size, ox : ox + size].sum() / (size * size)  # past the strip: outside
+                offsets[i] = oy, ox - x
+        return _Batch(list(tiles), images, valid, offsets)
 
     return read
 
@@ -151,9 +171,12 @@ def classify_tiles(
                 if attention_attributes:
                     chosen = out.attention[:, list(attention_attributes)].float()
                     span = size + 2 * context  # the maps cover the window the model saw; keep the tile's part
-                    maps = torch.nn.functional.interpolate(chosen, size=(span, span), mode="bilinear",
-                                                           align_corners=False)[:, :, context : context + size,
-                                                                                context : context + size].cpu().numpy()
+                    full = torch.nn.functional.interpolate(chosen, size=(span, span), mode="bilinear",
+                                                           align_corners=False).cpu().numpy()
+                    maps = np.zeros((len(keep), full.shape[1], size, size), dtype=full.dtype)
+                    for j, (oy, ox) in enumerate(batch.offsets[keep]):
+                        part = full[j, :, oy : oy + size, ox : ox + size]  # an edge tile's is cut at the raster's edge
+                        maps[j, :, : part.shape[1], : part.shape[2]] = part
                 scores, idx, attrs = scores.cpu().numpy(), idx.cpu().numpy(), attrs.cpu().numpy()
                 for j, i in enumerate(keep):
                     yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j],
