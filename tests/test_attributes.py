@@ -276,6 +276,28 @@ def test_check_lists_nearest_classes_and_warns_of_near_duplicates(tiny_checkpoin
     assert "nearly the same as seen class 'forest'" in res.output and "already a seen class" in res.output
 
 
+def test_check_names_attributes_no_seen_class_has(tiny_checkpoint, tmp_path):
+    """The tiny model's seen classes (forest, city, beach) have no boats: a class resting on boats
+    is flagged, one that names only taught attributes is not; info lists the untaught ones."""
+    from rsdsva.attributes.check import untaught_attributes
+
+    info = read_model_info(tiny_checkpoint)
+    untaught = untaught_attributes(info.classes)
+    assert [a for a, off in zip(info.classes.attributes, untaught) if off] == ["boats"]
+    path = tmp_path / "new.yaml"
+    path.write_text("classes:\n  marina: [water, boats]\n  dune: {sand: 100, water: 10}\n  quay: {water: 100, boats: 20}\n")
+    report = {c.name: c for c in check_classes(path, info)}
+    assert report["marina"].untaught == ("boats",) and report["marina"].untaught_share == pytest.approx(0.5)
+    assert report["dune"].untaught == () and report["dune"].untaught_share == 0.0
+    assert report["quay"].untaught == () and 0 < report["quay"].untaught_share < 0.25  # weak: counted, not named
+    res = CliRunner().invoke(cli, ["classes", "check", str(path), "--model", str(tiny_checkpoint)])
+    assert res.exit_code == 0, res.output
+    assert "untaught: boats" in res.output and "'marina' rests on attributes no seen class of the model has" in res.output
+    assert "'dune' rests" not in res.output and "'quay' rests" not in res.output
+    shown = CliRunner().invoke(cli, ["info", str(tiny_checkpoint)])
+    assert "untaught      1 attribute no seen class has at half strength" in shown.output and "boats" in shown.output
+
+
 def test_check_command_errors_are_one_line(tiny_checkpoint, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("classes:\n  pond: [watr]\n")

@@ -1,4 +1,5 @@
-"""Check a classes file against a model: unknown attributes, nearest classes, near-duplicates."""
+"""Check a classes file against a model: unknown attributes, nearest classes, near-duplicates,
+and attributes the model was never taught to see."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rsdsva.classes import ClassSpace, did_you_mean, normalized_vectors
 from rsdsva.errors import ClassSpaceError, MissingFileError
 
 DUPLICATE_COSINE = 0.95  # above this two classes are all but indistinguishable to the model
+UNTAUGHT_SHARE = 0.25  # a class with this much of its vector on untaught attributes gets a warning
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class ClassCheck:
     neighbours: tuple[Neighbour, ...]
     same_name: str | None = None  # "seen" or "held-out" when the model already has a class of this name
     prototype_neighbour: Neighbour | None = None  # a class from example areas: the nearest other by prototype
+    untaught: tuple[str, ...] = ()  # its present attributes that no seen class of the model shows
+    untaught_share: float = 0.0  # the share of its vector (squared L2 norm) on untaught attributes
 
     @property
     def duplicate(self) -> Neighbour | None:
@@ -36,6 +40,16 @@ class ClassCheck:
         if self.prototype_neighbour is not None or first is None:
             return None
         return first if first.cosine >= DUPLICATE_COSINE else None
+
+
+def untaught_attributes(seen: ClassSpace) -> np.ndarray:
+    """(A,) True for attributes that no seen class has at half its scale or more.
+
+    Training fits the attribute scores through the seen classes' vectors only, so an attribute
+    none of them has is only ever taught as absent: a class that rests on it (``airport:
+    has_planes`` when no seen class has planes) is found, if at all, through its other attributes.
+    """
+    return seen.matrix.max(axis=0, initial=0.0) < 0.5 * seen.scale
 
 
 def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tuple[str, str]]:
@@ -89,6 +103,9 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
     offset = len(names) - len(new)
     has = new.has_prototype
     protos = new.prototypes @ new.prototypes.T if has.sum() > 1 else None
+    untaught = untaught_attributes(info.classes)
+    present = new.matrix >= 0.5 * new.scale
+    energy = np.square(new.matrix)
     report = []
     for i, name in enumerate(new.names):
         same = [j for j in range(offset) if names[j] == name]
@@ -98,7 +115,9 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
         if protos is not None and has[i]:
             j = max((j for j in np.flatnonzero(has) if j != i), key=lambda j: protos[i, j])
             by_proto = Neighbour(new.names[j], float(protos[i, j]), "new")
-        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto))
+        share = float(energy[i, untaught].sum() / max(energy[i].sum(), 1e-12))
+        missing = tuple(new.attributes[a] for a in np.flatnonzero(present[i] & untaught))
+        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto, missing, share))
     return report
 
 

@@ -102,8 +102,9 @@ def _defined_classes(definitions, library, seen: bool):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
 def check_command(file, model) -> None:
-    """Validate FILE against MODEL's vocabulary; show each class's nearest classes."""
-    from rsdsva.attributes.check import check_classes
+    """Validate FILE against MODEL's vocabulary; show each class's nearest classes and the
+    attributes it names that the model was never taught to see (no seen class has them)."""
+    from rsdsva.attributes.check import UNTAUGHT_SHARE, check_classes
     from rsdsva.mapping.pipeline import default_model_path
     from rsdsva.models.info import read_model_info
 
@@ -117,6 +118,8 @@ def check_command(file, model) -> None:
         if c.prototype_neighbour is not None:
             p = c.prototype_neighbour
             note += f"; ranked by its prototype, nearest example class {p.name} {p.cosine:.2f}"
+        if c.untaught:
+            note += f"; untaught: {', '.join(c.untaught)}"
         click.echo(f"  {c.name:<{width}}  nearest: {near}{note}")
     for c in report:
         if c.same_name == "seen":
@@ -126,6 +129,13 @@ def check_command(file, model) -> None:
             warnings.warn(
                 f"{c.name!r} is nearly the same as {c.duplicate.kind} class {c.duplicate.name!r} "
                 f"(cosine {c.duplicate.cosine:.2f}): the model can hardly tell them apart; make the vectors differ",
+                RsdsvaWarning, stacklevel=1,
+            )
+        if c.prototype_neighbour is None and c.untaught_share >= UNTAUGHT_SHARE:
+            warnings.warn(
+                f"{c.name!r} rests on attributes no seen class of the model has ({', '.join(c.untaught) or 'weak ones'}: "
+                f"{c.untaught_share:.0%} of its vector), which the model was never taught to see; it may miss this "
+                "class: lean on attributes its seen classes have, or define it from example areas (rsdsva classes from-map)",
                 RsdsvaWarning, stacklevel=1,
             )
 

@@ -17,6 +17,7 @@ def describe(info: ModelInfo) -> str:
         f"heads         score head: {info.dsva.score_head}; prototypes: {'yes' if info.dsva.prototypes else 'no'}",
         f"attributes    {cls.num_attributes}: {', '.join(cls.attributes)}",
         f"seen classes  {len(cls)}: {', '.join(cls.names)}",
+        f"untaught      {_untaught(cls)}",
         f"input         bands {','.join(pre.bands)}; mean {list(pre.mean)}; std {list(pre.std)}",
         f"ground        {_fmt(info.gsd_m, 'm/px')}; tile footprint {_fmt(info.tile_m, 'm')}",
         f"calibration   {_fmt(info.calibration, '(GZSL lambda, maximising H on validation)')}",
@@ -32,6 +33,16 @@ def describe(info: ModelInfo) -> str:
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         lines.append(f"{key:<13} {text if len(text) <= 160 else text[:157] + '...'}")
     return "\n".join(lines)
+
+
+def _untaught(seen) -> str:
+    from rsdsva.attributes.check import untaught_attributes
+
+    names = [a for a, off in zip(seen.attributes, untaught_attributes(seen)) if off]
+    if not names:
+        return "none: some seen class has every attribute at half strength or more"
+    noun = "attribute" if len(names) == 1 else "attributes"
+    return f"{len(names)} {noun} no seen class has at half strength (never taught as present): {', '.join(names)}"
 
 
 def _fmt(value: float | None, unit: str) -> str:
