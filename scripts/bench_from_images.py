@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rsdsva.attributes.check import untaught_attributes  # noqa: E402
+from rsdsva.attributes.check import untaught_attributes, untaught_shares  # noqa: E402
 from rsdsva.attributes.examples import attributes_from_images, image_attributes  # noqa: E402
 from rsdsva.mapping.pipeline import default_model_path  # noqa: E402
 from rsdsva.models.checkpoint import load_checkpoint  # noqa: E402
@@ -65,13 +65,13 @@ def main() -> None:
 
     print(f"{len(human)} held-out classes{' of ' + a.only if a.only else ''}, {len(test)} unseen test images, {a.shots} examples per class, {a.draws} draws")
     print(f"ZSL accuracy with the human vectors: {zsl(human):.3f}")
+    every = {n: [s.source for s in split.val_unseen if s.label == n] for n in human.names}
     for head in ("vam", "prototype"):
         cosines, accs = [], []
         for draw in range(a.draws):
             rng = np.random.default_rng(draw)
             examples = {}
-            for name in human.names:
-                pool = [s.source for s in split.val_unseen if s.label == name]
+            for name, pool in every.items():
                 examples[name] = [pool[i] for i in rng.choice(len(pool), a.shots, replace=False)]
             est = attributes_from_images(model, info, examples, head=head).subset(human.names)
             cos = (normalized_vectors(est) * normalized_vectors(human)).sum(1)
@@ -81,13 +81,11 @@ def main() -> None:
         print(f"head {head:9s}: cosine to human vectors {cos.mean():.3f} (per class "
               + ", ".join(f"{n} {v:.2f}" for n, v in zip(human.names, cos.mean(0)))
               + f"); ZSL accuracy with estimated vectors {np.mean(accs):.3f} ± {np.std(accs):.3f}")
-        every = {n: [s.source for s in split.val_unseen if s.label == n] for n in human.names}
         est = attributes_from_images(model, info, every, head=head).subset(human.names)
         print(f"head {head:9s}: vectors from all {len(split.val_unseen)} validation images: ZSL accuracy {zsl(est):.3f}")
-    untaught = untaught_attributes(info.classes)
-    energy = np.square(human.matrix)
+    shares = untaught_shares(human, untaught_attributes(info.classes))
     print("share of each human vector on attributes no seen class has at half strength: " + ", ".join(
-        f"{n} {e[untaught].sum() / e.sum():.2f}" for n, e in zip(human.names, energy)))
+        f"{n} {v:.2f}" for n, v in zip(human.names, shares)))
 
 
 if __name__ == "__main__":

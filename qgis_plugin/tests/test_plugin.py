@@ -161,6 +161,18 @@ def test_algorithm_dialog_screenshot(plugin):
     assert path.stat().st_size > 10_000
 
 
+def _add_labelled_map(model, child):
+    """Add the map step ``child`` to ``model``, its GeoPackage the model's output "map:labels"."""
+    from qgis.core import QgsProcessingModelOutput, QgsProcessingModelParameter, QgsProcessingParameterFileDestination
+
+    output = QgsProcessingModelOutput("labels", "labels")
+    output.setChildOutputName("OUTPUT")
+    child.setModelOutputs({"labels": output})
+    model.addChildAlgorithm(child)
+    model.addModelParameter(QgsProcessingParameterFileDestination("map:labels", "labels", "GeoPackage (*.gpkg)"),
+                            QgsProcessingModelParameter("map:labels"))
+
+
 def test_the_algorithm_runs_inside_a_graphical_model(plugin, executable, tmp_path):
     """A model of the modeller: a raster input feeds the map algorithm, whose tiles are the model's output."""
     import processing
@@ -168,9 +180,7 @@ def test_the_algorithm_runs_inside_a_graphical_model(plugin, executable, tmp_pat
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
         QgsProcessingModelChildParameterSource,
-        QgsProcessingModelOutput,
         QgsProcessingModelParameter,
-        QgsProcessingParameterFileDestination,
         QgsProcessingParameterRasterLayer,
         QgsVectorLayer,
     )
@@ -181,12 +191,7 @@ def test_the_algorithm_runs_inside_a_graphical_model(plugin, executable, tmp_pat
     child.setChildId("map")
     child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
     child.addParameterSources("MODE", [QgsProcessingModelChildParameterSource.fromStaticValue(2)])
-    output = QgsProcessingModelOutput("labels", "labels")
-    output.setChildOutputName("OUTPUT")
-    child.setModelOutputs({"labels": output})
-    model.addChildAlgorithm(child)
-    model.addModelParameter(QgsProcessingParameterFileDestination("map:labels", "labels", "GeoPackage (*.gpkg)"),
-                            QgsProcessingModelParameter("map:labels"))
+    _add_labelled_map(model, child)
     out = tmp_path / "modelled.gpkg"
     result = processing.run(model, {"scene": str(SCENE), "map:labels": str(out)})
     assert result["map:labels"] == str(out)
@@ -224,11 +229,9 @@ def test_classes_from_areas_drawn_in_qgis_feed_the_map(plugin, executable, tmp_p
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
         QgsProcessingModelChildParameterSource,
-        QgsProcessingModelOutput,
         QgsProcessingModelParameter,
         QgsProcessingParameterFeatureSource,
         QgsProcessingParameterField,
-        QgsProcessingParameterFileDestination,
         QgsProcessingParameterRasterLayer,
         QgsProject,
         QgsVectorLayer,
@@ -261,12 +264,7 @@ def test_classes_from_areas_drawn_in_qgis_feed_the_map(plugin, executable, tmp_p
     mapping.addParameterSources("CLASSES", [QgsProcessingModelChildParameterSource.fromChildOutput("define", "OUTPUT")])
     mapping.addParameterSources("MODE", [QgsProcessingModelChildParameterSource.fromStaticValue(1)])  # unseen only
     mapping.addParameterSources("HELD_OUT", [QgsProcessingModelChildParameterSource.fromStaticValue(False)])
-    output = QgsProcessingModelOutput("labels", "labels")
-    output.setChildOutputName("OUTPUT")
-    mapping.setModelOutputs({"labels": output})
-    model.addChildAlgorithm(mapping)
-    model.addModelParameter(QgsProcessingParameterFileDestination("map:labels", "labels", "GeoPackage (*.gpkg)"),
-                            QgsProcessingModelParameter("map:labels"))
+    _add_labelled_map(model, mapping)
     out = tmp_path / "modelled.gpkg"
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())

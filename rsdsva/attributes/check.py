@@ -15,6 +15,7 @@ from rsdsva.errors import ClassSpaceError, MissingFileError
 
 DUPLICATE_COSINE = 0.95  # above this two classes are all but indistinguishable to the model
 UNTAUGHT_SHARE = 0.25  # a class with this much of its vector on untaught attributes gets a warning
+PRESENT = 0.5  # a class has an attribute at this share of its space's scale or more
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,13 @@ def untaught_attributes(seen: ClassSpace) -> np.ndarray:
     none of them has is only ever taught as absent: a class that rests on it (``airport:
     has_planes`` when no seen class has planes) is found, if at all, through its other attributes.
     """
-    return seen.matrix.max(axis=0, initial=0.0) < 0.5 * seen.scale
+    return seen.matrix.max(axis=0, initial=0.0) < PRESENT * seen.scale
+
+
+def untaught_shares(classes: ClassSpace, untaught: np.ndarray) -> np.ndarray:
+    """(C,) the share of each class vector (squared L2 norm, as the model sees it) on ``untaught``."""
+    energy = np.square(classes.matrix)
+    return energy[:, untaught].sum(axis=1) / np.maximum(energy.sum(axis=1), 1e-12)
 
 
 def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tuple[str, str]]:
@@ -104,8 +111,8 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
     has = new.has_prototype
     protos = new.prototypes @ new.prototypes.T if has.sum() > 1 else None
     untaught = untaught_attributes(info.classes)
-    present = new.matrix >= 0.5 * new.scale
-    energy = np.square(new.matrix)
+    shares = untaught_shares(new, untaught)
+    present = new.matrix >= PRESENT * new.scale
     report = []
     for i, name in enumerate(new.names):
         same = [j for j in range(offset) if names[j] == name]
@@ -115,9 +122,9 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
         if protos is not None and has[i]:
             j = max((j for j in np.flatnonzero(has) if j != i), key=lambda j: protos[i, j])
             by_proto = Neighbour(new.names[j], float(protos[i, j]), "new")
-        share = float(energy[i, untaught].sum() / max(energy[i].sum(), 1e-12))
         missing = tuple(new.attributes[a] for a in np.flatnonzero(present[i] & untaught))
-        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto, missing, share))
+        report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto, missing,
+                                 float(shares[i])))
     return report
 
 

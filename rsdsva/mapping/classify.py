@@ -81,7 +81,7 @@ def tile_reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Seque
             seen = [seen_window(t.window, margin, spec.width, spec.height) for t in run]
             left, top = int(seen[0].col_off), int(seen[0].row_off)  # one grid row: one top; cols ascend
             data, ok = read_strip(src, spec, Window(left, top, int(seen[-1].col_off) + span - left, span))
-            for i, t, w in zip(range(first, first + len(run)), run, seen):
+            for i, (t, w) in enumerate(zip(run, seen), start=first):
                 x = int(w.col_off) - left
                 images[i] = data[:, :, x : x + span]
                 oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
