@@ -20,12 +20,14 @@ File formats (chosen by suffix):
         marina: {has_water: 90, has_boats: 100}   # mapping, the rest 0
         river: [0, 12.5, ...]                     # full vector
         harbor: {attributes: [has_boats], seen: true}
-        fallow: {vector: [...], prototype: [...]}  # a class from example areas
-      feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the prototypes are in
+        fallow: {vector: [...], features: [[...], ...]}  # a class from example areas
+      feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the examples are in
+      recipe: blocks.3@1,2              # the layer and windows the features were taken from
 
-  A class with a ``prototype`` (made by ``rsdsva classes from-map``) also carries the
-  mean feature of its examples in one model's feature space; that model ranks it by
-  feature similarity (see :mod:`rsdsva.attributes.areas`), any other by its vector.
+  A class with ``features`` (made by ``rsdsva classes from-map``) also carries the
+  features of every one of its example tiles in one model's feature space, taken as
+  ``recipe`` says; that model ranks it by the similarity of a tile to its nearest example
+  (see :mod:`rsdsva.mapping.areas`), any other by its vector.
 
 * ``.csv``: as ``../shared/data/attributes/*_class_attributes.csv``: first column
   the class name, header the attribute names, every class seen.
@@ -61,9 +63,10 @@ class ClassSpace:
         groups: optional attribute -> group name (e.g. functions, materials).
         scale: the value that means "fully present".
         signed: allow negative values (class vectors that are embeddings, not attributes).
-        prototypes: optional (C, D) unit-norm mean features of example tiles in the feature
-            space ``feature_space`` names; NaN rows for classes defined by attributes only.
-        feature_space: the model the prototypes belong to (:func:`rsdsva.models.dsva.feature_space_id`).
+        examples: optional, per class, the (k, D) unit-norm features of its k example tiles in
+            the feature space ``feature_space`` names (None for a class defined by attributes only).
+        feature_space: the model the examples belong to (:func:`rsdsva.models.dsva.feature_space_id`).
+        recipe: how the example features were taken (layer and windows, ``blocks.3@1,2``).
     """
 
     names: tuple[str, ...]
@@ -73,17 +76,19 @@ class ClassSpace:
     groups: Mapping[str, str] = field(default_factory=dict)
     scale: float = DEFAULT_SCALE
     signed: bool = False  # True for embedding-like vectors (e.g. word2vec) that may be negative
-    prototypes: np.ndarray | None = None
+    examples: tuple[np.ndarray | None, ...] | None = None
     feature_space: str | None = None
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         matrix = np.asarray(self.matrix, dtype=np.float32)
         seen = np.asarray(self.seen, dtype=bool)
-        if self.prototypes is not None:
-            protos = np.asarray(self.prototypes, dtype=np.float32)
-            object.__setattr__(self, "prototypes", protos if np.isfinite(protos).any() else None)
-        if self.prototypes is None:
+        if self.examples is not None:
+            rows = tuple(None if e is None else np.atleast_2d(np.asarray(e, dtype=np.float32)) for e in self.examples)
+            object.__setattr__(self, "examples", rows if any(r is not None for r in rows) else None)
+        if self.examples is None:
             object.__setattr__(self, "feature_space", None)
+            object.__setattr__(self, "recipe", None)
         object.__setattr__(self, "names", tuple(self.names))
         object.__setattr__(self, "attributes", tuple(self.attributes))
         object.__setattr__(self, "matrix", matrix)
@@ -108,11 +113,15 @@ class ClassSpace:
             )
         if self.seen.shape != (c,):
             raise ClassSpaceError(f"seen flags have shape {self.seen.shape}, expected ({c},)")
-        if self.prototypes is not None:
-            if self.prototypes.ndim != 2 or self.prototypes.shape[0] != c:
-                raise ClassSpaceError(f"prototypes have shape {self.prototypes.shape}, expected ({c}, D)")
-            if not self.feature_space:
-                raise ClassSpaceError("prototypes without a feature_space: say which model made them")
+        if self.examples is not None:
+            if len(self.examples) != c:
+                raise ClassSpaceError(f"example features for {len(self.examples)} classes, expected {c}")
+            dims = {e.shape[1] for e in self.examples if e is not None}
+            if len(dims) > 1:
+                raise ClassSpaceError(f"example features have different lengths ({sorted(dims)}); they must come "
+                                      "from one model and recipe")
+            if not self.feature_space or not self.recipe:
+                raise ClassSpaceError("example features without a feature_space and recipe: say which model made them")
         for i, name in enumerate(self.names):
             _check_values(name, self.matrix[i], self.attributes, self.signed)
         unknown = sorted(set(self.groups) - set(self.attributes))
@@ -148,11 +157,11 @@ class ClassSpace:
         return ~self.seen
 
     @property
-    def has_prototype(self) -> np.ndarray:
-        """(C,) True for classes defined by example areas (with a visual prototype)."""
-        if self.prototypes is None:
+    def has_examples(self) -> np.ndarray:
+        """(C,) True for classes with example tiles (from example areas)."""
+        if self.examples is None:
             return np.zeros(len(self), dtype=bool)
-        return np.isfinite(self.prototypes).all(axis=1)
+        return np.array([e is not None for e in self.examples], dtype=bool)
 
     def index(self, name: str) -> int:
         """Position of class ``name``; a clear error with a suggestion if unknown."""
@@ -171,7 +180,7 @@ class ClassSpace:
         idx = [self.index(n) for n in names]
         return self._replace(
             names=[self.names[i] for i in idx], matrix=self.matrix[idx], seen=self.seen[idx],
-            prototypes=None if self.prototypes is None else self.prototypes[idx],
+            examples=None if self.examples is None else [self.examples[i] for i in idx],
         )
 
     def with_seen(self, seen: bool | Sequence[bool] | np.ndarray) -> ClassSpace:
@@ -200,8 +209,22 @@ class ClassSpace:
             names=self.names + other.names,
             matrix=np.concatenate([self.matrix, other.matrix]),
             seen=np.concatenate([self.seen, other.seen]),
-            **_concat_prototypes(self, other),
+            **_concat_examples(self, other),
         )
+
+    def add_examples(self, other: ClassSpace) -> ClassSpace:
+        """This space with the example tiles of ``other``'s classes added to those of the classes
+        of the same names (their vectors, flags and order stay); ``other``'s other classes are
+        ignored."""
+        _concat_examples(self, other)  # refuses examples from another model or recipe
+        rows = list(self.examples) if self.examples is not None else [None] * len(self)
+        for name, extra in zip(other.names, other.examples or ()):
+            if extra is None or name not in self.names:
+                continue
+            i = self.index(name)
+            rows[i] = extra if rows[i] is None else np.concatenate([rows[i], extra])
+        space = self if self.examples is not None else other
+        return self._replace(examples=rows, feature_space=space.feature_space, recipe=space.recipe)
 
     def _replace(self, **changes: Any) -> ClassSpace:
         fields = dict(
@@ -212,8 +235,9 @@ class ClassSpace:
             groups=self.groups,
             scale=self.scale,
             signed=self.signed,
-            prototypes=self.prototypes,
+            examples=self.examples,
             feature_space=self.feature_space,
+            recipe=self.recipe,
         )
         fields.update(changes)
         return ClassSpace(**fields)
@@ -230,8 +254,8 @@ class ClassSpace:
             and self.scale == other.scale
             and self.signed == other.signed
             and self.feature_space == other.feature_space
-            and (self.prototypes is None) == (other.prototypes is None)
-            and (self.prototypes is None or np.allclose(self.prototypes, other.prototypes, atol=1e-5, equal_nan=True))
+            and self.recipe == other.recipe
+            and _same_examples(self.examples, other.examples)
         )
 
     # -- (de)serialisation -----------------------------------------------------
@@ -247,11 +271,12 @@ class ClassSpace:
             name: {"seen": bool(flag), "vector": [round(float(v), 6) for v in row]}
             for name, flag, row in zip(self.names, self.seen, self.matrix)
         }
-        if self.prototypes is not None:
+        if self.examples is not None:
             out["feature_space"] = self.feature_space
-            for name, row, has in zip(self.names, self.prototypes, self.has_prototype):
-                if has:
-                    out["classes"][name]["prototype"] = [round(float(v), 6) for v in row]
+            out["recipe"] = self.recipe
+            for name, rows in zip(self.names, self.examples):
+                if rows is not None:
+                    out["classes"][name]["features"] = [[round(float(v), 5) for v in r] for r in rows]
         return out
 
     @classmethod
@@ -386,19 +411,26 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         raise ClassSpaceError("the class space is empty: add classes under 'classes:'")
     if not isinstance(classes, Mapping):
         raise ClassSpaceError("'classes' must map each class name to its attributes")
-    rows, flags, protos = [], [], {}
+    rows, flags, examples = [], [], []
     for name, spec in classes.items():
         seen = default_seen
-        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen", "prototype"} & set(spec)):
+        features = None
+        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen", "features", "prototype"} & set(spec)):
+            if "prototype" in spec:
+                raise ClassSpaceError(f"class {name!r} was made by an older recipe of rsdsva classes from-map (one mean "
+                                      "'prototype'); make the file again with rsdsva classes from-map, which keeps "
+                                      "every example tile")
             seen = bool(spec.get("seen", default_seen))
-            if spec.get("prototype") is not None:
-                protos[str(name)] = _parse_prototype(str(name), spec["prototype"])
+            if spec.get("features") is not None:
+                features = _parse_features(str(name), spec["features"])
             spec = spec.get("vector", spec.get("attributes"))
         rows.append(_parse_vector(str(name), spec, attributes, scale))
         flags.append(seen)
-    prototypes = _prototype_rows([str(n) for n in classes], protos)
-    if prototypes is not None and not data.get("feature_space"):
-        raise ClassSpaceError("classes with a 'prototype' need the file's 'feature_space' (the model that made them)")
+        examples.append(features)
+    has_examples = any(e is not None for e in examples)
+    if has_examples and not (data.get("feature_space") and data.get("recipe")):
+        raise ClassSpaceError("classes with example 'features' need the file's 'feature_space' and 'recipe' (the model "
+                              "and recipe that made them); make the file again with rsdsva classes from-map")
     return cls(
         names=[str(n) for n in classes],
         attributes=attributes,
@@ -407,47 +439,52 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         groups=data.get("groups") or {},
         scale=scale,
         signed=bool(data.get("signed", False)),
-        prototypes=prototypes,
-        feature_space=str(data["feature_space"]) if prototypes is not None else None,
+        examples=examples if has_examples else None,
+        feature_space=str(data["feature_space"]) if has_examples else None,
+        recipe=str(data["recipe"]) if has_examples else None,
     )
 
 
-def _parse_prototype(name: str, spec: Any) -> np.ndarray:
+def _parse_features(name: str, spec: Any) -> np.ndarray:
+    """(k, D) unit-norm example features from a list of lists of numbers."""
+    bad = ClassSpaceError(f"class {name!r}: 'features' must be a list of lists of numbers, one per example tile "
+                          "(made by rsdsva classes from-map)")
     if isinstance(spec, str) or not isinstance(spec, Sequence) or not spec:
-        raise ClassSpaceError(f"class {name!r}: 'prototype' must be a list of numbers (made by rsdsva classes from-map)")
-    row = np.array([_number(name, i, v) for i, v in enumerate(spec)], dtype=np.float32)
-    norm = float(np.linalg.norm(row))
-    if not np.isfinite(row).all() or norm == 0:
-        raise ClassSpaceError(f"class {name!r}: 'prototype' has a zero, NaN or infinite value; rebuild it with "
-                              "rsdsva classes from-map")
-    return row / norm
+        raise bad
+    if any(isinstance(r, str) or not isinstance(r, Sequence) or not r for r in spec):
+        raise bad
+    if len({len(r) for r in spec}) > 1:
+        raise ClassSpaceError(f"class {name!r}: its example features have different lengths; make the file again "
+                              "with rsdsva classes from-map")
+    rows = np.array([[_number(name, i, v) for i, v in enumerate(r)] for r in spec], dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if not np.isfinite(rows).all() or (norms == 0).any():
+        raise ClassSpaceError(f"class {name!r}: an example feature has a zero, NaN or infinite value; make the file "
+                              "again with rsdsva classes from-map")
+    return rows / norms
 
 
-def _prototype_rows(names: Sequence[str], protos: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """(C, D) prototypes with NaN rows for classes that have none; None if no class has one."""
-    if not protos:
-        return None
-    dims = {len(p) for p in protos.values()}
-    if len(dims) > 1:
-        raise ClassSpaceError(f"prototypes have different lengths ({sorted(dims)}); they must come from one model")
-    out = np.full((len(names), dims.pop()), np.nan, dtype=np.float32)
-    for i, n in enumerate(names):
-        if n in protos:
-            out[i] = protos[n]
-    return out
+def _same_examples(a, b) -> bool:
+    if (a is None) != (b is None):
+        return False
+    if a is None:
+        return True
+    return all((x is None) == (y is None) and (x is None or (x.shape == y.shape and np.allclose(x, y, atol=1e-4)))
+               for x, y in zip(a, b))
 
 
-def _concat_prototypes(a: ClassSpace, b: ClassSpace) -> dict[str, Any]:
-    """The prototypes and feature space of ``a`` followed by ``b``."""
-    if a.prototypes is None and b.prototypes is None:
+def _concat_examples(a: ClassSpace, b: ClassSpace) -> dict[str, Any]:
+    """The example features, feature space and recipe of ``a`` followed by ``b``."""
+    if a.examples is None and b.examples is None:
         return {}
-    if a.prototypes is not None and b.prototypes is not None:
-        if a.feature_space != b.feature_space or a.prototypes.shape[1] != b.prototypes.shape[1]:
-            raise ClassSpaceError(f"prototypes from two models ({a.feature_space}, {b.feature_space}) cannot be "
-                                  "ranked together; rebuild the classes with one model")
-    dim = (a.prototypes if a.prototypes is not None else b.prototypes).shape[1]
-    rows = [s.prototypes if s.prototypes is not None else np.full((len(s), dim), np.nan, np.float32) for s in (a, b)]
-    return {"prototypes": np.concatenate(rows), "feature_space": a.feature_space or b.feature_space}
+    if a.examples is not None and b.examples is not None:
+        if (a.feature_space, a.recipe) != (b.feature_space, b.recipe):
+            raise ClassSpaceError(f"example classes from two models or recipes ({a.feature_space} {a.recipe}, "
+                                  f"{b.feature_space} {b.recipe}) cannot be ranked together; make them again with "
+                                  "one model (rsdsva classes from-map)")
+    rows = [e for s in (a, b) for e in (s.examples if s.examples is not None else [None] * len(s))]
+    first = a if a.examples is not None else b
+    return {"examples": rows, "feature_space": first.feature_space, "recipe": first.recipe}
 
 
 def _parse_vector(name: str, spec: Any, attributes: Sequence[str], scale: float) -> np.ndarray:

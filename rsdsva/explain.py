@@ -40,7 +40,7 @@ def explain_image(
         raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
     clf = build_classifier(settings)
     pixels = read_image(str(image))
-    logits, out = clf.forward(pixels[None].float() / 255)
+    logits, out, _ = clf.forward(pixels[None].float() / 255)
     probs = logits.softmax(-1)[0]
     order = probs.argsort(descending=True)[:top_classes]
     attrs = out.attributes[0].float()

@@ -16,7 +16,7 @@ from rsdsva.errors import ClassSpaceError, ConfigError
 from rsdsva.models.info import ModelInfo, default_model_path
 
 MODES = ("gzsl", "zsl", "seen")
-EXAMPLE_ROUTES = ("prototype", "attributes")  # how classes from example areas are scored
+EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
 PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
 
 
@@ -34,9 +34,11 @@ class ClassifierSettings:
     calibration: float | None = None  # GZSL lambda; None: the model's for prediction
     device: str = "auto"
     precision: str | None = None  # autocast: fp16 or bf16; None: float32
-    example_route: str = "prototype"  # classes from example areas: by prototype or by attribute vector
+    example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
+    context: tuple[float, ...] = (1.0,)  # windows (times the tile) the zero-shot scores are averaged over
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "context", check_context(self.context))
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.precision not in PRECISIONS:
@@ -51,6 +53,22 @@ class ClassifierSettings:
     def calibration_for(self, info: ModelInfo) -> float:
         """The GZSL lambda: the settings', else the model's for prediction."""
         return self.calibration if self.calibration is not None else info.prediction_calibration()
+
+
+def check_context(context) -> tuple[float, ...]:
+    """``context`` as sorted window sizes (times the tile), each 1 or more, at most 8 (a window
+    8 tiles wide is 64 tiles read for each one)."""
+    if isinstance(context, (int, float)):
+        context = (context,)
+    try:
+        values = tuple(sorted({float(c) for c in context}))
+    except (TypeError, ValueError):
+        raise ConfigError(f"--context {context!r} must be numbers, e.g. 2 or 2,3") from None
+    if not values or any(not 1 <= v <= 8 for v in values):
+        shown = ",".join(f"{v:g}" for v in values) or "(none)"
+        raise ConfigError(f"--context {shown}: each window must be 1 (the tile alone) to 8 times the tile; "
+                          "e.g. --context 2,3")
+    return values
 
 
 def assemble_classes(
@@ -69,6 +87,14 @@ def assemble_classes(
     if extra is not None:
         extra = extra.with_seen(False)
         taken = [n for n in extra.names if n in classes.names]
+        # examples under a seen class's name correct it: the seen class keeps its vector and gains them
+        corrected = [n for n in taken if mode != "zsl" and extra.has_examples[extra.index(n)]]
+        if corrected:
+            classes = classes.add_examples(extra.subset(corrected))
+            rest = [n for n in extra.names if n not in corrected]
+            extra = extra.subset(rest) if rest else None
+            taken = [n for n in taken if n not in corrected]
+    if extra is not None:
         if taken and mode == "zsl":
             classes = classes.subset([n for n in classes.names if n not in taken])
         elif taken:
@@ -101,4 +127,17 @@ def build_classifier(settings: ClassifierSettings = ClassifierSettings()):
     held = info.held_out_classes() if settings.held_out else None
     held_names = [n for n in (held.names if held is not None else ()) if extra is None or n not in extra.names]
     return Classifier(model.eval(), info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
-                      examples=settings.example_route, precision=settings.precision, held_out=held_names)
+                      examples=settings.example_route, precision=settings.precision, held_out=held_names,
+                      context=settings.context)
+
+
+def window_scales(settings: ClassifierSettings, info: ModelInfo) -> tuple[float, ...]:
+    """Every window (times the tile) a classifier built from ``settings`` looks at: its context,
+    and the windows its classes from example areas were made from (read before the model loads)."""
+    from rsdsva.models.info import parse_recipe
+
+    scales = set(settings.context)
+    extra = load_extra_classes(settings, info)
+    if extra is not None and extra.recipe and settings.example_route == "examples":
+        scales |= set(parse_recipe(extra.recipe)[1])
+    return tuple(sorted(scales))

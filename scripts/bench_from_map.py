@@ -9,7 +9,10 @@ against their images' classes. Beside them, on the same tiles: the human (librar
 vectors of the held-out classes, and a hand-written list of present attributes per class
 (as a user would write one). Both modes: zsl (only these classes) and gzsl (with the
 model's 33 seen classes, at the model's map lambda). Classes from examples are ranked by
-their prototype (the default) and by their attribute vector (--example-route attributes).
+their nearest example (the default) and by their attribute vector (--example-route attributes).
+A mosaic of unrelated images has no real surroundings, so the examples are taken on the tile
+alone (recipe ``...@1``) and the map looks at the tile alone (--context 1); context is measured
+on the real scene (scripts/probe_example_recipes.py, scripts/score_sample_map.py).
 
   python scripts/bench_from_map.py                 # about 6 minutes on 2 CPU cores
   python scripts/bench_from_map.py --shots 1 3 --seeds 1
@@ -32,7 +35,7 @@ from rsdsva.classes import ClassSpace  # noqa: E402
 from rsdsva.data.folders import scan_image_folder  # noqa: E402
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic  # noqa: E402
 from rsdsva.errors import RsdsvaWarning  # noqa: E402
-from rsdsva.mapping.areas import classes_from_areas, example_tiles, write_example_classes  # noqa: E402
+from rsdsva.mapping.areas import classes_from_map  # noqa: E402
 from rsdsva.inference import ClassifierSettings, build_classifier  # noqa: E402
 from rsdsva.mapping.pipeline import MapSettings, default_model_path, map_scene  # noqa: E402
 
@@ -85,7 +88,7 @@ def main() -> None:
 
         def accuracy(classes_file: Path, mode: str, route: str, test: set) -> float:
             settings = MapSettings(model=a.model, classes=str(classes_file), held_out=False, mode=mode,
-                                   example_route=route, overwrite=True)
+                                   example_route=route, overwrite=True, context=1)
             out = tmp / "map.gpkg"
             map_scene(mosaic, out, settings)
             import geopandas as gpd
@@ -105,16 +108,14 @@ def main() -> None:
                 areas = gpd.GeoDataFrame(
                     {"class": [n for n, cs in chosen.items() for _ in cs]},
                     geometry=[cell_polygon(row, col) for cs in chosen.values() for row, col, _ in cs], crs="EPSG:32610")
-                tiles = example_tiles([mosaic], areas, "class", info.tile_m)
-                examples = classes_from_areas(classifier, tiles)
-                write_example_classes(tmp / "examples.yaml", examples, tiles, Path(a.model).name)
+                classes_from_map([mosaic], areas, "class", tmp / "examples.yaml", model=a.model, scales=(1.0,))
                 test = set(truth) - {(row, col) for cs in chosen.values() for row, col, _ in cs}
                 for mode in ("zsl", "gzsl"):
-                    for route in ("prototype", "attributes"):
+                    for route in ("examples", "attributes"):
                         results.setdefault((f"examples by {route}, {mode}", k), []).append(
                             accuracy(tmp / "examples.yaml", mode, route, test))
                     for name in ("library", "hand"):
-                        results.setdefault((f"{name}, {mode}", k), []).append(accuracy(tmp / f"{name}.yaml", mode, "prototype", test))
+                        results.setdefault((f"{name}, {mode}", k), []).append(accuracy(tmp / f"{name}.yaml", mode, "examples", test))
                 print(f"k={k} seed={seed}: " + ", ".join(f"{m} {v[-1]:.3f}" for (m, kk), v in results.items() if kk == k),
                       flush=True)
 

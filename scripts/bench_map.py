@@ -132,7 +132,7 @@ def peak_rss_mb(raster: Path, out: Path, tile: int, batch: int) -> float:
     """Peak RSS of a separate ``rsdsva map`` process, in MB."""
     code = (
         "import resource, sys; from rsdsva.mapping import map_scene, MapSettings; "
-        f"map_scene(sys.argv[1], sys.argv[2], MapSettings(tile_size={tile}, batch_size={batch}, overwrite=True)); "
+        f"map_scene(sys.argv[1], sys.argv[2], MapSettings(tile_size={tile}, batch_size={batch}, overwrite=True, context=1)); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     res = subprocess.run([sys.executable, "-c", code, str(raster), str(out)], capture_output=True, text=True,
@@ -153,7 +153,8 @@ def main() -> None:
         tmp = Path(tmp)
         small = mosaic_vrt(tmp / "mosaic_2k.vrt", 2)
         model, info = load_checkpoint(default_model_path())
-        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, precision=a.amp)
+        settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, precision=a.amp,
+                               context=1)  # one window per tile, as the forward alone and torchgeo see
         import rasterio
 
         with rasterio.open(small) as src:

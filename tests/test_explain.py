@@ -17,7 +17,8 @@ from .conftest import DATA
 def test_evidence_columns_reproduce_the_class_score(make_geotiff, tiny_checkpoint, tmp_path):
     path = make_geotiff(shape=(64, 64))
     out = tmp_path / "e.gpkg"
-    map_scene(path, out, MapSettings(model=str(tiny_checkpoint), tile_size=32, explain=True, calibration=0.3))
+    map_scene(path, out, MapSettings(model=str(tiny_checkpoint), tile_size=32, explain=True, calibration=0.3,
+                                     context=1))  # the tile alone: its logit is recomputed below
     tiles = gpd.read_file(out, layer="tiles")
     model, info = load_checkpoint(tiny_checkpoint)
     with rasterio.open(path) as src:
@@ -45,7 +46,7 @@ def test_attention_raster_matches_the_model(make_geotiff, tiny_checkpoint, tmp_p
     path = make_geotiff(shape=(64, 64))
     att = tmp_path / "att.tif"
     map_scene(path, tmp_path / "a.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, attention_raster=str(att),
-                                                     attention_attributes=("water", "boats")))
+                                                     attention_attributes=("water", "boats"), context=1))
     model, info = load_checkpoint(tiny_checkpoint)
     with rasterio.open(att) as a, rasterio.open(path) as src:
         assert a.crs == src.crs and a.transform == src.transform and a.count == 2
@@ -58,7 +59,8 @@ def test_attention_overlap_is_averaged(make_geotiff, tiny_checkpoint, tmp_path):
     path = make_geotiff(shape=(48, 48))  # tile 32, stride 16: a 2x2 grid overlapping in the middle
     att = tmp_path / "att.tif"
     map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, stride=16,
-                                                     attention_raster=str(att), attention_attributes=("water",)))
+                                                     attention_raster=str(att), attention_attributes=("water",),
+                                                     context=1))
     model, info = load_checkpoint(tiny_checkpoint)
     with rasterio.open(att) as a, rasterio.open(path) as src:
         got = a.read(1)

@@ -37,7 +37,8 @@ def test_map_explain_classify_and_evaluate_agree(held_out, make_geotiff, tmp_pat
     # map: the images side by side in one GeoTIFF, one 78 m tile each (256 px of 1 ft)
     scene = make_geotiff(torch.cat(pixels, dim=2).numpy(), crs="EPSG:32610",
                          transform=from_origin(500_000, 4_000_000, 0.3048, 0.3048))
-    map_scene(scene, tmp_path / "m.gpkg", MapSettings(classes=str(classes_file), held_out=held_out))
+    # the tile alone: the same pixels as the images (their neighbours in the mosaic are unrelated)
+    map_scene(scene, tmp_path / "m.gpkg", MapSettings(classes=str(classes_file), held_out=held_out, context=1))
     tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles").sort_values("col")
     by_map = list(tiles["label"])
 
@@ -72,7 +73,11 @@ def test_settings_refuse_bad_values_in_one_line():
         ClassifierSettings(mode="all")
     assert hash(ClassifierSettings()) == hash(ClassifierSettings())  # a Dask worker's cache key
     assert MapSettings(precision="bf16", held_out=False).classifier == ClassifierSettings(precision="bf16",
-                                                                                         held_out=False)
+                                                                                         held_out=False, context=(2, 3))
+    with pytest.raises(ConfigError, match="--context 0.5,2: each window must be 1"):
+        ClassifierSettings(context=(2, 0.5))
+    with pytest.raises(ConfigError, match="--context 50: each window must be 1 .* to 8 times"):
+        MapSettings(context=50).classifier
 
 
 def test_precision_reaches_every_entry_point():
@@ -80,8 +85,8 @@ def test_precision_reaches_every_entry_point():
     assert classifier.autocast_dtype == torch.bfloat16
     x = read_image(str(DATA / "ucm" / "harbor" / "harbor05.jpg"))[None].float() / 255
     with torch.no_grad():
-        logits, _ = classifier.forward(x)
-    exact, _ = build_classifier(ClassifierSettings(device="cpu")).forward(x)
+        logits = classifier.forward(x).logits
+    exact = build_classifier(ClassifierSettings(device="cpu")).forward(x).logits
     assert logits.argmax() == exact.argmax() and not torch.equal(logits, exact)
 
 

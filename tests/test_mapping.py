@@ -16,7 +16,7 @@ from rasterio.windows import Window, bounds
 
 from rsdsva.cli import cli
 from rsdsva.data.folders import read_image
-from rsdsva.errors import ClassSpaceError, RasterError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint
@@ -63,7 +63,7 @@ def test_ucm_mosaic_gives_the_same_labels_as_the_images(make_geotiff, tmp_path):
     mosaic = torch.cat([torch.cat(images[:2], dim=2), torch.cat(images[2:], dim=2)], dim=1).numpy()
     path = make_geotiff(mosaic)
     out = tmp_path / "ucm.gpkg"
-    map_scene(path, out, MapSettings(tile_size=256, mode="seen"))
+    map_scene(path, out, MapSettings(tile_size=256, mode="seen", context=1))  # the tile alone: the image's pixels
     tiles = gpd.read_file(out, layer="tiles").sort_values(["row", "col"])
     model, info = load_checkpoint(default_model_path())
     direct = classify(model, info, torch.stack(images).float() / 255, mode="seen")
@@ -130,6 +130,14 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
             np.testing.assert_array_equal(batch.images, np.stack(grown))
             own = [read_tile(src, spec, t.window, 32)[1] for t in tiles]
             np.testing.assert_array_equal(batch.valid, np.array(own, dtype=np.float32))
+        # several windows at once (--context 2,3 and example recipes): each as read alone, from one strip
+        tiles = list(iter_windows(100, 70, 32, 32))
+        together = predict.tile_reader(spec, 32, [0, 8, 16])(tiles)
+        for margin in (0, 8, 16):
+            alone = predict.tile_reader(spec, 32, margin)(tiles)
+            np.testing.assert_array_equal(together.views[margin], alone.images)
+            np.testing.assert_array_equal(together.offsets[margin], alone.offsets[margin])
+        np.testing.assert_array_equal(together.valid, alone.valid)
     grid = list(iter_windows(100, 70, 32, 32))
     assert [len(run) for _, run in predict._runs(grid, 32)] == [3, 1] * 3  # cut at the 3-tile limit
     monkeypatch.undo()
@@ -156,7 +164,7 @@ def test_edge_tiles_are_seen_as_imagery_not_padding(make_geotiff, tiny_checkpoin
         batch = predict.tile_reader(spec, 32)(tiles)
     corner = [i for i, t in enumerate(tiles) if t.window == Window(96, 64, 32, 32)][0]
     np.testing.assert_array_equal(batch.images[corner], data[:, 38:70, 68:100])  # no zeros
-    assert batch.valid[corner] == pytest.approx(4 * 6 / 32**2) and list(batch.offsets[corner]) == [26, 28]
+    assert batch.valid[corner] == pytest.approx(4 * 6 / 32**2) and list(batch.offsets[0][corner]) == [26, 28]
     res = map_scene(path, tmp_path / "e.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, max_nodata=0.99,
                                                           attention_raster=str(tmp_path / "att.tif")))
     assert res.classified == 12
@@ -392,7 +400,7 @@ def test_sample_scene_in_feet_gets_the_default_models_78_m_tiles(tmp_path):
 
 def test_context_changes_what_the_model_sees_not_the_tiles(make_geotiff, tiny_checkpoint, tmp_path):
     path = make_geotiff(shape=(128, 128))
-    plain = map_scene(path, tmp_path / "a.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32))
+    plain = map_scene(path, tmp_path / "a.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=1))
     wide = map_scene(path, tmp_path / "b.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=2,
                                                             attention_raster=str(tmp_path / "att.tif")))
     a, b = (gpd.read_file(tmp_path / n, layer="tiles") for n in ("a.gpkg", "b.gpkg"))
@@ -402,8 +410,13 @@ def test_context_changes_what_the_model_sees_not_the_tiles(make_geotiff, tiny_ch
     assert not np.allclose(a["score"], b["score"])  # the model saw other pixels
     with rasterio.open(tmp_path / "att.tif") as att:
         assert (att.width, att.height) == (128, 128)
-    with pytest.raises(RasterError, match="--context 0.5 must be 1"):
+    with pytest.raises(ConfigError, match="--context 0.5: each window must be 1"):
         map_scene(path, tmp_path / "c.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=0.5))
+    # several windows: their probabilities averaged, each tile still its own
+    both = map_scene(path, tmp_path / "d.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=(1, 2)))
+    d = gpd.read_file(tmp_path / "d.gpkg", layer="tiles")
+    assert both.classified == 16 and list(d["valid_fraction"]) == [1.0] * 16
+    assert not np.allclose(d["score"], a["score"]) and not np.allclose(d["score"], b["score"])
 
 
 def test_label_raster(make_geotiff, tiny_checkpoint, tmp_path):

@@ -151,8 +151,9 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     _, info = load_checkpoint(out)
     assert info.tile_m == pytest.approx(76.8) and info.provenance["test"]["h"] == summary["h"]
     assert info.provenance["train"]["resident"] and info.provenance["train"]["min_scale"] == 0.5
-    scale, bias = info.example_calibration  # fitted on the validation images, for classes from example areas
-    assert np.isfinite([scale, bias]).all()
+    # fitted on the validation images, for classes from example areas: the tile with its window, and alone
+    assert set(info.example_calibrations) == {"model.blocks.0@1,2", "model.blocks.0@1"}  # tiny-vit: one block
+    assert all(np.isfinite(v).all() and v[0] > 0 for v in info.example_calibrations.values())
     again = CliRunner().invoke(cli, ["evaluate", str(out), *args])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["zsl"] == pytest.approx(summary["zsl"])

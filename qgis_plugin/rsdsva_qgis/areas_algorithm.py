@@ -20,10 +20,12 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
     HELP = (
         "Turns polygons (or points) drawn over a raster into new classes: each value of the class name field is "
         "one class. The map tiles its areas cover (by at least the minimum cover of a tile; a smaller area or a "
-        "point gets the tile centred on it) give the class an attribute vector and a visual prototype.\n"
-        "Give the classes file to 'Map scene classes' as your classes file: the model ranks these classes with its "
-        "own. Class names must differ from the model's classes ('List attributes and classes' shows them). Three "
-        "to five areas per class, over typical ground, work best."
+        "point gets the tile centred on it) are kept as its examples, each seen with its surroundings, and give the "
+        "class an attribute vector.\n"
+        "Give the classes file to 'Map scene classes' as your classes file: the model ranks each tile by how like "
+        "a class's nearest example it is, beside its own classes. A name of one of the model's classes "
+        "('List attributes and classes' shows them) corrects that class. Three to five areas per class work best: "
+        "cover the looks a class has (a full and an empty parking lot, green and dry grass)."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -39,7 +41,7 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
             minValue=0.01, maxValue=1.0), "A map tile is an example when the class's areas cover this share of it.")
         self.add(QgsProcessingParameterFile(
             "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
-            "Use the model you will map with: the prototypes belong to it.")
+            "Use the model you will map with: the examples' features belong to it.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Classes file", "Classes files (*.yaml)"),
                  "A YAML file for 'Map scene classes'.")
 

@@ -64,7 +64,8 @@ def _written_by_rsdsva(path, what):
             from osgeo import gdal
 
             dataset = gdal.Open(path)
-            return dataset is not None and "class_0" in dataset.GetRasterBand(1).GetMetadata()
+            return dataset is not None and ("class_0" in dataset.GetRasterBand(1).GetMetadata()
+                                            or "rsdsva" in dataset.GetMetadata())
         with open(path, encoding="utf-8") as f:
             return f.readline().startswith("# rsdsva classes")
     except (sqlite3.Error, OSError, UnicodeDecodeError, AttributeError):

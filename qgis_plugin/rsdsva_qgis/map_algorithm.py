@@ -26,8 +26,8 @@ MODE_LABELS = ["All classes (the model's and yours, balanced)", "Only your class
 DEVICES = ["auto", "cpu", "cuda"]
 PRECISIONS = [None, "bf16", "fp16"]
 PRECISION_LABELS = ["float32 (exact)", "bf16 (faster on GPUs and on CPUs with AVX512-BF16 or AMX)", "fp16 (CUDA only)"]
-ROUTES = ["prototype", "attributes"]
-ROUTE_LABELS = ["By what the example areas look like (prototype)", "By their attributes"]
+ROUTES = ["examples", "attributes"]
+ROUTE_LABELS = ["By what their example tiles look like (the nearest one)", "By their attributes"]
 CLASS_FILES = "Classes files (*.yaml *.yml *.json *.csv)"
 
 
@@ -68,9 +68,10 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             "Overrides the footprint. Tiles under 32 px are refused: the model would see colour, not content.")
         add(_number("STRIDE", "Stride in pixels (empty: the tile size; smaller: overlapping tiles)"),
             "Distance between tile origins.")
-        add(QgsProcessingParameterNumber("CONTEXT", "Context (1: the tile alone; 2: a window twice its size)",
-                                         QgsProcessingParameterNumber.Double, 1.0, minValue=1.0),
-            "The model sees a window this many times the tile, centred on it; the label still covers the tile alone.")
+        add(QgsProcessingParameterString("CONTEXT", "Context windows, in tile sizes (1: the tile alone, the fastest)",
+                                         "2,3"),
+            "The model sees windows this many times the tile, centred on it, and their scores are averaged; the "
+            "label still covers the tile alone. 2,3 agrees with a person on more tiles of the sample scene.")
         add(QgsProcessingParameterString("BANDS", "Bands as red,green,blue (e.g. 4,3,2; empty: the RGB bands)",
                                          optional=True), "1-based band numbers.")
         add(QgsProcessingParameterNumber("TOP_K", "Labels kept per tile", QgsProcessingParameterNumber.Integer, 3,
@@ -98,7 +99,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             "The default model holds out 8 classes (airplane, airport, church, ...) it can name without training "
             "on them.", advanced=True)
         add(QgsProcessingParameterEnum("EXAMPLE_ROUTE", "Classes from example areas are ranked", ROUTE_LABELS,
-                                       defaultValue=0), "By prototype is the more accurate.", advanced=True)
+                                       defaultValue=0), "By their example tiles is the more accurate.", advanced=True)
         add(QgsProcessingParameterEnum("PRECISION", "Precision", PRECISION_LABELS, defaultValue=0),
             "bf16 and fp16 are faster and almost always give the same labels.", advanced=True)
         add(QgsProcessingParameterFileDestination("OUTPUT", "Output GeoPackage", "GeoPackage (*.gpkg)"),
@@ -106,6 +107,10 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         add(QgsProcessingParameterRasterDestination("LABEL_RASTER", "Label raster (class id, score)", optional=True,
                                                     createByDefault=False),
             "One pixel per tile: band 1 the class (paletted, with the class names), band 2 the score.")
+        add(QgsProcessingParameterRasterDestination("SIMILARITY", "Similarity to each example class", optional=True,
+                                                    createByDefault=False),
+            "One pixel per tile, a band per class from example areas: how like its nearest example the tile is "
+            "(0-1), shown as a heat map. Needs a classes file made from example areas.")
         self.addOutput(QgsProcessingOutputVectorLayer("TILES", "Tiles", QgsProcessing.TypeVectorPolygon))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -119,7 +124,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
                 "--top-k", str(self.parameterAsInt(parameters, "TOP_K", context)),
                 "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
                 "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context)),
-                "--context", str(self.parameterAsDouble(parameters, "CONTEXT", context))]
+                "--context", self.parameterAsString(parameters, "CONTEXT", context).replace(" ", "") or "1"]
         for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
             value = self.parameterAsFile(parameters, key, context)
             if value:
@@ -149,6 +154,10 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         if label_raster:
             self.check_replaceable(label_raster, "tif")
             args += ["--raster", label_raster]
+        similarity = self.parameterAsOutputLayer(parameters, "SIMILARITY", context)
+        if similarity:
+            self.check_replaceable(similarity, "tif")
+            args += ["--similarity", similarity]
         if run_rsdsva(args, feedback) is None:
             return {}
         tiles = f"{out}|layername=tiles"
@@ -159,6 +168,9 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         if label_raster:
             style_when_loaded(context, label_raster, f"{scene} labels")
             result["LABEL_RASTER"] = label_raster
+        if similarity:
+            style_when_loaded(context, similarity, f"{scene} similarity")
+            result["SIMILARITY"] = similarity
         return result
 
 

@@ -1,4 +1,4 @@
-"""The Processing provider: five algorithms and the executable setting."""
+"""The Processing provider: six algorithms and the executable setting."""
 
 import os
 
@@ -7,6 +7,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .areas_algorithm import ClassesFromAreasAlgorithm
 from .check_algorithm import CheckClassesAlgorithm
+from .correct_algorithm import CorrectAndMapAlgorithm
 from .classes_algorithms import ListClassesAlgorithm, WriteClassesAlgorithm
 from .map_algorithm import MapScenesAlgorithm
 from .runner import EXECUTABLE_SETTING
@@ -48,5 +49,6 @@ class RsdsvaProvider(QgsProcessingProvider):
         self.addAlgorithm(MapScenesAlgorithm())
         self.addAlgorithm(CheckClassesAlgorithm())
         self.addAlgorithm(ClassesFromAreasAlgorithm())
+        self.addAlgorithm(CorrectAndMapAlgorithm())
         self.addAlgorithm(ListClassesAlgorithm())
         self.addAlgorithm(WriteClassesAlgorithm())

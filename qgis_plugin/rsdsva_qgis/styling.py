@@ -3,11 +3,16 @@
 Processing loads a result layer without its default style, so the style rsdsva writes into
 the GeoPackage would be lost: a post-processor applies it once the layer is loaded. The label
 raster gets a paletted renderer from its colour table, with the class names rsdsva stored in
-its band metadata.
+its band metadata; a similarity raster (float, a band per example class) a heat map of its
+first band.
 """
 
 from qgis.core import (
+    QgsColorRampShader,
     QgsPalettedRasterRenderer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterLayer,
     QgsVectorLayer,
@@ -29,7 +34,10 @@ class StyleFromFile(QgsProcessingLayerPostProcessorInterface):
             if not ok:
                 feedback.pushWarning(f"{layer.name()}: no style found in {layer.source()}")
         elif isinstance(layer, QgsRasterLayer):
-            apply_label_palette(layer)
+            if layer.dataProvider().dataType(1) in (6, 7):  # Float32, Float64: a similarity raster
+                apply_heat_map(layer)
+            else:
+                apply_label_palette(layer)
         layer.triggerRepaint()
 
 
@@ -49,6 +57,17 @@ def apply_label_palette(layer):
             classes.append(item)
     if classes:
         layer.setRenderer(QgsPalettedRasterRenderer(provider, 1, classes))
+
+
+def apply_heat_map(layer, band=1):
+    """Band ``band`` (a similarity, 0-1) drawn as a heat map: dark where unlike, bright where alike."""
+    ramp = QgsStyle().defaultStyle().colorRamp("Magma")
+    shader_fn = QgsColorRampShader(0.0, 1.0, ramp)
+    shader_fn.setColorRampItemList([QgsColorRampShader.ColorRampItem(v / 10, ramp.color(v / 10), f"{v / 10:.1f}")
+                                    for v in range(11)])
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(shader_fn)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader))
 
 
 def load_styled(context, path, name, output):

@@ -15,12 +15,12 @@ def test_provider_lists_its_algorithms(plugin):
 
     provider = QgsApplication.processingRegistry().providerById("rsdsva")
     assert provider is not None
-    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", "rsdsva:listclasses",
-                                                             MAP, "rsdsva:writeclasses"]
+    assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", "rsdsva:correctandmap",
+                                                             "rsdsva:listclasses", MAP, "rsdsva:writeclasses"]
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
     assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "CONTEXT", "BANDS", "MODE", "DEVICE",
-            "TOP_K", "MAX_NODATA", "PRECISION", "OUTPUT", "LABEL_RASTER"} <= names
+            "TOP_K", "MAX_NODATA", "PRECISION", "OUTPUT", "LABEL_RASTER", "SIMILARITY"} <= names
 
 
 def test_processing_run_writes_a_styled_geopackage(plugin, executable, tmp_path):
@@ -108,10 +108,10 @@ def test_context_reaches_rsdsva(plugin, executable, tmp_path):
     from qgis.core import QgsVectorLayer
 
     out = tmp_path / "wide.gpkg"
-    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "CONTEXT": 2.0, "TILE_SIZE": 256})
+    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "CONTEXT": "1, 2", "TILE_SIZE": 256})
     run = QgsVectorLayer(f"{out}|layername=run", "run", "ogr")
     values = {f["key"]: json.loads(f["value"]) for f in run.getFeatures()}
-    assert values["settings"]["context"] == 2.0
+    assert values["settings"]["context"] == [1.0, 2.0]
 
 
 def test_missing_executable_gives_the_install_message(plugin, tmp_path, monkeypatch):
@@ -277,6 +277,57 @@ def test_classes_from_areas_drawn_in_qgis_feed_the_map(plugin, executable, tmp_p
     assert routes == {"water_here": "examples", "trees_here": "examples"}
     ARTIFACTS.mkdir(exist_ok=True)
     assert model.toFile(str(ARTIFACTS / "classes_from_areas_then_map.model3"))
+
+
+def test_correct_tiles_and_map_again_with_a_similarity_heat_map(plugin, executable, tmp_path):
+    """The loop in QGIS: map with example classes, type the right class into a few tiles, correct and map again."""
+    import processing
+    from qgis.core import (
+        QgsField,
+        QgsProcessingContext,
+        QgsProject,
+        QgsRasterLayer,
+        QgsSingleBandPseudoColorRenderer,
+        QgsVectorLayer,
+    )
+    from qgis.PyQt.QtCore import QVariant
+
+    areas = _drawn_areas()
+    classes = tmp_path / "mine.yaml"
+    processing.run(AREAS, {"INPUT": str(AUTZEN), "AREAS": areas, "NAME_FIELD": "kind", "OUTPUT": str(classes)})
+    first, similarity = tmp_path / "first.gpkg", tmp_path / "sim.tif"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = processing.run(MAP, {"INPUT": str(AUTZEN), "CLASSES": str(classes), "OUTPUT": str(first),
+                                  "SIMILARITY": str(similarity)}, context=context)
+    assert result["SIMILARITY"] == str(similarity)
+    heat = QgsRasterLayer(str(similarity), "similarity")
+    assert heat.bandCount() == 2 and [heat.bandName(i) for i in (1, 2)][0].endswith("water_here")
+    from rsdsva_qgis.styling import apply_heat_map
+
+    apply_heat_map(heat)
+    assert isinstance(heat.renderer(), QgsSingleBandPseudoColorRenderer)
+
+    tiles = QgsVectorLayer(f"{first}|layername=tiles", "tiles", "ogr")
+    wrong = [f for f in tiles.getFeatures() if (f["row"], f["col"]) in ((8, 9), (8, 10))]  # empty parking lot tiles
+    assert len(wrong) == 2
+    edited = QgsVectorLayer(f"Polygon?crs={tiles.crs().authid()}", "edited", "memory")
+    edited.dataProvider().addAttributes(tiles.fields().toList() + [QgsField("fix", QVariant.String)])
+    edited.updateFields()
+    features = []
+    for f in tiles.getFeatures():
+        f.setFields(edited.fields(), False)
+        f.setAttributes(f.attributes() + ["car_park" if f.id() in {w.id() for w in wrong} else None])
+        features.append(f)
+    edited.dataProvider().addFeatures(features)
+    corrected, again = tmp_path / "corrected.yaml", tmp_path / "again.gpkg"
+    result = processing.run("rsdsva:correctandmap", {"INPUT": str(AUTZEN), "TILES": edited, "NAME_FIELD": "fix",
+                                                     "CLASSES": str(classes), "OUTPUT_CLASSES": str(corrected),
+                                                     "OUTPUT": str(again)}, context=context)
+    assert result["OUTPUT"] == str(again) and corrected.read_text().startswith("# rsdsva classes")
+    labels = {(f["row"], f["col"]): f["label"] for f in QgsVectorLayer(f"{again}|layername=tiles", "t", "ogr").getFeatures()}
+    assert labels[(8, 9)] == labels[(8, 10)] == "car_park"  # the corrected tiles come out right
+    assert "car_park" not in classes.read_text()  # the classes file given is not changed
 
 
 def test_the_documented_model_chains_the_two_algorithms(plugin):

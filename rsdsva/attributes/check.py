@@ -30,7 +30,7 @@ class ClassCheck:
     name: str
     neighbours: tuple[Neighbour, ...]
     same_name: str | None = None  # "seen" or "held-out" when the model already has a class of this name
-    prototype_neighbour: Neighbour | None = None  # a class from example areas: the nearest other by prototype
+    prototype_neighbour: Neighbour | None = None  # a class from example areas: the nearest other by its examples
     untaught: tuple[str, ...] = ()  # its present attributes that no seen class of the model shows
     untaught_share: float = 0.0  # the share of its vector (squared L2 norm) on untaught attributes
 
@@ -108,8 +108,8 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
     vectors = np.concatenate([normalized_vectors(space) for space, _ in existing] + [normalized_vectors(new)])
     cos = normalized_vectors(new) @ vectors.T
     offset = len(names) - len(new)
-    has = new.has_prototype
-    protos = new.prototypes @ new.prototypes.T if has.sum() > 1 else None
+    has = new.has_examples
+    protos = _example_cosines(new) if has.sum() > 1 else None
     untaught = untaught_attributes(info.classes)
     shares = untaught_shares(new, untaught)
     present = new.matrix >= PRESENT * new.scale
@@ -126,6 +126,16 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
         report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto, missing,
                                  float(shares[i])))
     return report
+
+
+def _example_cosines(classes) -> np.ndarray:
+    """(C, C) cosine of the mean examples of each two classes from example areas (0 elsewhere)."""
+    means = np.zeros((len(classes), classes.examples[np.flatnonzero(classes.has_examples)[0]].shape[1]), np.float32)
+    for i, rows in enumerate(classes.examples):
+        if rows is not None:
+            m = rows.mean(axis=0)
+            means[i] = m / max(float(np.linalg.norm(m)), 1e-12)
+    return means @ means.T
 
 
 def _parse(path: Path) -> Mapping[str, Any]:

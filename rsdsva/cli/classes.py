@@ -117,7 +117,7 @@ def check_command(file, model) -> None:
         note = "  (replaces the model's held-out class of this name)" if c.same_name == "held-out" else ""
         if c.prototype_neighbour is not None:
             p = c.prototype_neighbour
-            note += f"; ranked by its prototype, nearest example class {p.name} {p.cosine:.2f}"
+            note += f"; ranked by its examples, nearest example class {p.name} {p.cosine:.2f}"
         if c.untaught:
             note += f"; untaught: {', '.join(c.untaught)}"
         click.echo(f"  {c.name:<{width}}  nearest: {near}{note}")
@@ -143,9 +143,14 @@ def check_command(file, model) -> None:
 @group.command("from-map")
 @click.argument("rasters", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.argument("examples", type=click.Path(dir_okay=False))
-@click.option("--name-field", required=True, help="Field of EXAMPLES holding each area's class name.")
-@click.option("--layer", default=None, help="Layer of EXAMPLES (default: its first).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Classes file to write (.yaml or .json).")
+@click.option("--name-field", required=True,
+              help="Field of EXAMPLES holding each area's class name (in a map's tiles layer: the field you typed "
+                   "the right class into; tiles left empty are ignored).")
+@click.option("--layer", default=None, help="Layer of EXAMPLES (default: its first; 'tiles' for a map's tiles).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Classes file to write (.yaml or .json; default with --update: that file, replaced).")
+@click.option("--update", type=click.Path(dir_okay=False), default=None,
+              help="A classes file from example areas to add these examples to (new names are added).")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
 @click.option("--min-cover", type=float, default=0.5, show_default=True,
               help="Share of a map tile an area must cover for the tile to be an example.")
@@ -153,34 +158,35 @@ def check_command(file, model) -> None:
 @click.option("--tile-size", type=int, default=None, help="Tile size in pixels (instead of --tile-m).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @device_option
-def from_map_command(rasters, examples, name_field, layer, out, model, min_cover, tile_m, tile_size, overwrite,
+def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size, overwrite,
                      device) -> None:
-    """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more).
+    """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
+    the tiles of a map whose --name-field you filled in where the map was wrong.
 
-    Each class (a value of --name-field) gets the map tiles its areas cover: an attribute
-    vector and a visual prototype from them. `rsdsva map --classes OUT` then ranks the
-    classes with the model's own; use the same tile footprint there.
+    Each class (a value of --name-field) keeps every map tile its areas cover, seen with
+    its surroundings, and an attribute vector from them. `rsdsva map --classes OUT` then
+    ranks each tile by its nearest example, beside the model's own classes; use the same
+    tile footprint there. A name of one of the model's seen classes corrects that class:
+    where a tile looks like its examples, it wins.
     """
     from rsdsva._io import check_output_path
-    from rsdsva.mapping.areas import check_names, classes_from_areas, example_tiles, write_example_classes
-    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.mapping.areas import classes_from_map
     from rsdsva.mapping.vectors import read_vector
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.models.info import read_model_info
-    from rsdsva.predict import Classifier, pick_device
 
-    out_path = Path(out)
+    if out is None and update is None:
+        raise click.UsageError("give --out FILE (or --update FILE to add to a classes file)")
+    out_path = Path(out or update)
     if out_path.suffix.lower() not in (".yaml", ".yml", ".json"):
-        raise click.UsageError(f"--out {out} must end in .yaml or .json (a CSV cannot hold the prototypes)")
-    check_output_path(out_path, overwrite)
-    model_path = Path(model) if model else default_model_path()
-    info = read_model_info(model_path)
+        raise click.UsageError(f"--out {out_path} must end in .yaml or .json (a CSV cannot hold example features)")
+    if out is not None and not (update and Path(out).resolve() == Path(update).resolve()):
+        check_output_path(out_path, overwrite)
     areas = read_vector(examples, "example areas", layer)
-    if name_field in areas.columns:
-        check_names(list(dict.fromkeys(areas[name_field].dropna().astype(str))), info, examples)
-    tiles = example_tiles(rasters, areas, name_field, tile_m or info.tile_m, tile_size, min_cover, source=examples)
-    net, info = load_checkpoint(model_path, device=pick_device(device))
-    classes = classes_from_areas(Classifier(net.eval(), info, info.classes), tiles)
-    write_example_classes(out_path, classes, tiles, model_path.name)
-    counts = ", ".join(f"{n} {len(t.images)}" for n, t in tiles.items())
-    click.echo(f"wrote {out}: {len(classes)} classes from example tiles ({counts})")
+    result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update, min_cover=min_cover,
+                              tile_m=tile_m, tile_size=tile_size, device=device, source=examples)
+    counts = ", ".join(f"{n} {k}" for n, k in result.tiles.items())
+    click.echo(f"wrote {out_path}: {len(result.classes)} classes; example tiles added: {counts}")
+    if result.updated:
+        click.echo(f"  added to: {', '.join(result.updated)}", err=True)
+    if result.corrected:
+        click.echo(f"  corrects the model's seen classes {', '.join(result.corrected)}: where a tile looks like "
+                   "their examples, they win", err=True)

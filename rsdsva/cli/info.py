@@ -23,9 +23,9 @@ def describe(info: ModelInfo) -> str:
         f"calibration   {_fmt(info.calibration, '(GZSL lambda, maximising H on validation)')}",
         f"map lambda    {_fmt(info.map_calibration, '(rsdsva map: maximising accuracy over all classes)')}",
         "examples      " + ("none recorded (classes from example areas are ranked by their attribute vectors)"
-                            if info.example_calibration is None else
-                            "prototype similarity x {:.4g} {:+.4g} (fitted on validation images)".format(
-                                *info.example_calibration)),
+                            if not info.example_calibrations else "; ".join(
+                                f"{recipe}: nearest-example similarity x {a:.4g} {b:+.4g}"
+                                for recipe, (a, b) in info.example_calibrations.items()) + " (fitted on validation images)"),
     ]
     for key, value in info.provenance.items():
         if key == "unseen_classes":  # a whole ClassSpace: its names are what a reader wants

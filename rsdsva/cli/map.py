@@ -10,7 +10,7 @@ import click
 
 from rsdsva.cli.options import classifier_options
 from rsdsva.errors import RsdsvaError
-from rsdsva.mapping.pipeline import MapSettings, map_scene
+from rsdsva.mapping.pipeline import DEFAULT_CONTEXT, MapSettings, map_scene
 
 
 def _numbers(kind, n=None):
@@ -40,9 +40,10 @@ def _numbers(kind, n=None):
 @click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
 @click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
               help="Tile footprint in metres (default: the model's training footprint).")
-@click.option("--context", type=click.FloatRange(1.0), default=1.0, show_default=True,
-              help="Classify each tile from a window this many times its size, centred on it (its label still "
-                   "covers the tile alone): 2 shows the model the tile's surroundings.")
+@click.option("--context", callback=_numbers(float), default=",".join(f"{c:g}" for c in DEFAULT_CONTEXT),
+              show_default=True,
+              help="Classify each tile from windows this many times its size, centred on it, their probabilities "
+                   "averaged (its label still covers the tile alone); 1 is the tile alone, the fastest.")
 @click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
 @click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
@@ -53,6 +54,8 @@ def _numbers(kind, n=None):
 @click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
+@click.option("--similarity", type=click.Path(dir_okay=False), default=None,
+              help="Also write a GeoTIFF of each tile's similarity (0-1) to each example class, a band per class.")
 @click.option("--explain", is_flag=True, help="Add attribute evidence columns to the tiles layer.")
 @click.option("--attention-raster", type=click.Path(dir_okay=False), default=None,
               help="Write the prototype attention maps, stitched, as a float GeoTIFF on the input's grid.")

@@ -25,9 +25,9 @@ def classifier_options(f):
                      help="Also name the classes the model was evaluated on as unseen (recorded in the model)."),
         click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True),
         click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's)."),
-        click.option("--example-route", type=click.Choice(["prototype", "attributes"]), default="prototype",
+        click.option("--example-route", type=click.Choice(["examples", "attributes"]), default="examples",
                      show_default=True, help="Classes from example areas (rsdsva classes from-map): ranked by "
-                                             "their visual prototype or by their attribute vector."),
+                                             "their nearest example tile or by their attribute vector."),
         device_option,
         click.option("--amp", "precision", type=click.Choice(["fp16", "bf16"]), default=None,
                      help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX)."),

@@ -35,14 +35,20 @@ class TileResult:
     attributes: np.ndarray  # (A,) attribute scores
     contributions: np.ndarray | None = None  # (A,) terms of the winning class's score (explain)
     attention: np.ndarray | None = None  # (k, size, size) chosen attention maps at tile size
+    similarity: np.ndarray | None = None  # (E,) cosine similarity to each example class's nearest example
 
 
 @dataclass
 class _Batch:
     tiles: list[Tile]
-    images: np.ndarray  # (n, 3, S, S) uint8: the windows the model sees
+    views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) uint8: the windows the model sees
     valid: np.ndarray  # (n,)
-    offsets: np.ndarray  # (n, 2) row, col of each tile's own top-left in its window (>= 0)
+    offsets: dict[int, np.ndarray]  # margin -> (n, 2) row, col of each tile's own top-left in its window
+
+    @property
+    def images(self) -> np.ndarray:
+        """The windows of the first (smallest) margin."""
+        return self.views[min(self.views)]
 
 
 # a strip is at most this many pixels (its uint8 copy beside the batch: 12 MB)
@@ -63,33 +69,53 @@ def seen_window(window: Window, margin: int, width: int, height: int) -> Window:
     return Window(place(window.col_off, width), place(window.row_off, height), span, span)
 
 
-def tile_reader(spec: RasterSpec, size: int, margin: int = 0) -> Callable[[Sequence[Tile]], _Batch]:
-    """Reads the window the model sees for each tile (:func:`seen_window`: the tile grown by
-    ``margin`` pixels of context, kept inside the raster); the valid fraction is the tile's
-    own, without the context."""
+def context_pixels(size: int, context: float) -> int:
+    """Pixels of surroundings on each side of a ``size`` tile for a window ``context`` times its size."""
+    return int(round((context - 1.0) * size / 2))
+
+
+def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0) -> Callable[[Sequence[Tile]], _Batch]:
+    """Reads the windows the model sees for each tile (:func:`seen_window`: the tile grown by
+    each of ``margins`` pixels of context, kept inside the raster), from one strip read at the
+    largest; the valid fraction is the tile's own, without the context."""
     local = threading.local()
-    span = size + 2 * margin
+    margins = sorted({int(m) for m in ([margins] if isinstance(margins, int) else margins)})
+    widest = margins[-1]
+    span = size + 2 * widest
 
     def read(tiles: Sequence[Tile]) -> _Batch:
         src = getattr(local, "src", None)
         if src is None:
             src = local.src = rasterio.open(spec.path)
-        images = np.empty((len(tiles), 3, span, span), dtype=np.uint8)
+        views = {m: np.empty((len(tiles), 3, size + 2 * m, size + 2 * m), dtype=np.uint8) for m in margins}
+        offsets = {m: np.empty((len(tiles), 2), dtype=np.int64) for m in margins}
         valid = np.empty(len(tiles), dtype=np.float32)
-        offsets = np.empty((len(tiles), 2), dtype=np.int64)
         for first, run in _runs(tiles, size):
-            seen = [seen_window(t.window, margin, spec.width, spec.height) for t in run]
-            left, top = int(seen[0].col_off), int(seen[0].row_off)  # one grid row: one top; cols ascend
-            data, ok = read_strip(src, spec, Window(left, top, int(seen[-1].col_off) + span - left, span))
-            for i, (t, w) in enumerate(zip(run, seen), start=first):
-                x = int(w.col_off) - left
-                images[i] = data[:, :, x : x + span]
+            outer = [seen_window(t.window, widest, spec.width, spec.height) for t in run]
+            left, top = int(outer[0].col_off), int(outer[0].row_off)  # one grid row: one top; cols ascend
+            data, ok = read_strip(src, spec, Window(left, top, int(outer[-1].col_off) + span - left, span))
+            for i, t in enumerate(run, start=first):
                 oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
                 valid[i] = ok[oy : oy + size, ox : ox + size].sum() / (size * size)  # past the strip: outside
-                offsets[i] = oy, ox - x
-        return _Batch(list(tiles), images, valid, offsets)
+                for m in margins:
+                    w = outer[i - first] if m == widest else seen_window(t.window, m, spec.width, spec.height)
+                    y, x, n = int(w.row_off) - top, int(w.col_off) - left, size + 2 * m
+                    views[m][i] = _cut(data, y, x, n)
+                    offsets[m][i] = oy - y, ox - x
+        return _Batch(list(tiles), views, valid, offsets)
 
     return read
+
+
+def _cut(data: np.ndarray, y: int, x: int, n: int) -> np.ndarray:
+    """data[:, y:y+n, x:x+n], zero where that reaches past the strip (a raster smaller than the window)."""
+    if y >= 0 and x >= 0 and y + n <= data.shape[1] and x + n <= data.shape[2]:
+        return data[:, y : y + n, x : x + n]
+    out = np.zeros((data.shape[0], n, n), dtype=data.dtype)
+    ys, xs = max(y, 0), max(x, 0)
+    part = data[:, ys : y + n, xs : x + n]
+    out[:, ys - y : ys - y + part.shape[1], xs - x : xs - x + part.shape[2]] = part
+    return out
 
 
 def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
@@ -122,7 +148,7 @@ def classify_tiles(
     on_batch: Callable[[int, int], None] | None = None,
     explain: bool = False,
     attention_attributes: Sequence[int] = (),
-    context: int = 0,
+    scales: Sequence[float] = (1.0,),
 ) -> Iterator[TileResult]:
     """Classify ``tiles``; tiles more than ``max_nodata`` invalid are skipped (not yielded).
 
@@ -134,15 +160,17 @@ def classify_tiles(
         explain: also give each tile the terms of its winning class's score.
         attention_attributes: attribute indexes whose prototype attention maps are
             returned, upsampled (bilinear) from the patch grid to the tile's size.
-        context: pixels of the surroundings added on each side of a tile: the model sees
-            the larger window, the label and the valid fraction are the tile's.
+        scales: the windows, in tile sizes, read around each tile (the classifier's
+            :attr:`~rsdsva.predict.Classifier.scales`, known before it is built): the model
+            sees them, the label and the valid fraction are the tile's.
     """
     # Read at the window's own size; the classifier resizes (antialiased) to the model input,
     # exactly as it does for any image handed to it.
     if not tiles:
         return
     size = int(tiles[0].window.width)
-    read = tile_reader(spec, size, context)
+    margin = {s: context_pixels(size, s) for s in scales}
+    read = tile_reader(spec, size, list(margin.values()))
     done = skipped = 0
     with ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="rsdsva-read") as pool:
         pending: deque = deque()
@@ -162,25 +190,29 @@ def classify_tiles(
             keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
-                images = torch.from_numpy(batch.images[keep]).to(classifier.device, non_blocking=True)
-                logits, out = classifier.forward(images.float().div_(255))
+                views = {s: torch.from_numpy(batch.views[m][keep]).to(classifier.device).float().div_(255)
+                         for s, m in margin.items()}
+                logits, out, sims = classifier.forward(views)
                 attrs = out.attributes.float()
                 scores, idx = logits.softmax(dim=-1).topk(k, dim=-1)
                 contrib = classifier.contributions(attrs, idx[:, 0]).cpu().numpy() if explain else None
                 maps = None
                 if attention_attributes:
                     chosen = out.attention[:, list(attention_attributes)].float()
-                    span = size + 2 * context  # the maps cover the window the model saw; keep the tile's part
+                    seen = margin[classifier.context[0]]  # the maps cover the first context window; keep the tile's part
+                    span = size + 2 * seen
                     full = torch.nn.functional.interpolate(chosen, size=(span, span), mode="bilinear",
                                                            align_corners=False).cpu().numpy()
                     maps = np.zeros((len(keep), full.shape[1], size, size), dtype=full.dtype)
-                    for j, (oy, ox) in enumerate(batch.offsets[keep]):
+                    for j, (oy, ox) in enumerate(batch.offsets[seen][keep]):
                         part = full[j, :, oy : oy + size, ox : ox + size]  # an edge tile's is cut at the raster's edge
                         maps[j, :, : part.shape[1], : part.shape[2]] = part
                 scores, idx, attrs = scores.cpu().numpy(), idx.cpu().numpy(), attrs.cpu().numpy()
+                sims = None if sims is None else sims.cpu().numpy()
                 for j, i in enumerate(keep):
                     yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j],
-                                     None if contrib is None else contrib[j], None if maps is None else maps[j])
+                                     None if contrib is None else contrib[j], None if maps is None else maps[j],
+                                     None if sims is None else sims[j])
             done += len(batch.tiles)
             if on_batch is not None:
                 on_batch(done, skipped)

@@ -22,7 +22,6 @@ from rsdsva.inference import build_classifier
 from rsdsva.mapping.pipeline import (
     MapSettings,
     check_outputs,
-    context_pixels,
     plan_map,
     write_outputs,
 )
@@ -59,8 +58,7 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[d
     rows = [
         tile_record(clf.classes, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                                read_threads=1, explain=settings.explain,
-                                context=context_pixels(int(tiles[0].window.width), settings.context) if tiles else 0)
+                                read_threads=1, explain=settings.explain, scales=clf.scales)
     ]
     return rows, len(tiles)
 
@@ -86,8 +84,9 @@ def map_scenes(
 
     if (out_dir is None) == (out is None):
         raise OutputError("give either --out-dir (one GeoPackage per scene) or --out (one merged GeoPackage)")
-    if settings.raster or settings.attention_raster:
-        raise OutputError("--raster and --attention-raster are single-scene options; run those scenes without Dask")
+    if settings.raster or settings.attention_raster or settings.similarity:
+        raise OutputError("--raster, --attention-raster and --similarity are single-scene options; run those scenes "
+                          "without Dask")
     rasters = [Path(r) for r in rasters]
     results = {r: SceneResult(r, None) for r in rasters}
     plans = {}

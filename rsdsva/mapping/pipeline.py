@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+
+import numpy as np
 import threading
 import time
 import warnings
@@ -22,6 +24,10 @@ from typing import Callable, Sequence
 from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
+# Windows 2 and 3 tiles wide, their probabilities averaged: on the sample scene's reference
+# tiles 39 of 90 agree, against 26 for the tile alone (scripts/probe_recipes.py).
+DEFAULT_CONTEXT = (2.0, 3.0)
+
 
 @dataclass(frozen=True)
 class GridSettings:
@@ -30,7 +36,6 @@ class GridSettings:
     tile_size: int | None = None  # pixels; None: from tile_m
     stride: int | None = None  # pixels; None: = tile size
     tile_m: float | None = None  # metres; None: the model's training footprint
-    context: float = 1.0  # the model sees a window this many times the tile's size, centred on it
     allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
     max_tiles: int = 1_000_000  # refuse larger grids before starting
     aoi: str | None = None  # vector file restricting the grid
@@ -59,6 +64,7 @@ class OutputSettings:
     attention_raster: str | None = None
     attention_attributes: tuple[str, ...] | None = None
     top_k: int = 3
+    similarity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ class MapSettings:
     held_out: bool = True  # also rank the classes the model was evaluated on as unseen
     mode: str = "gzsl"
     calibration: float | None = None  # None: the model's own
-    example_route: str = "prototype"  # classes from example areas: by prototype or by attribute vector
+    example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
     tile_size: int | None = None  # pixels; None: from tile_m
     stride: int | None = None  # pixels; None: = tile size
     tile_m: float | None = None  # metres; None: the model's training footprint
@@ -94,8 +100,9 @@ class MapSettings:
     attention_raster: str | None = None  # float GeoTIFF of attention maps
     attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
     allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
-    context: float = 1.0  # the model sees a window this many times the tile's size, centred on it
+    context: tuple[float, ...] = DEFAULT_CONTEXT  # windows (tile sizes) centred on a tile whose scores are averaged
     max_tiles: int = 1_000_000  # refuse larger grids before starting
+    similarity: str | None = None  # GeoTIFF of each tile's similarity to each example class
 
     @property
     def classifier(self):
@@ -104,7 +111,7 @@ class MapSettings:
 
         return ClassifierSettings(model=self.model, classes=self.classes, held_out=self.held_out, mode=self.mode,
                                   calibration=self.calibration, device=self.device, precision=self.precision,
-                                  example_route=self.example_route)
+                                  example_route=self.example_route, context=self.context)
 
     @property
     def grid(self) -> GridSettings:
@@ -145,8 +152,6 @@ def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tupl
     for flag, value in (("--tile-size", settings.tile_size), ("--stride", settings.stride), ("--tile-m", settings.tile_m)):
         if value is not None and value <= 0:
             raise RasterError(f"{flag} {value:g} must be positive")
-    if settings.context < 1:
-        raise RasterError(f"--context {settings.context:g} must be 1 (the tile alone) or more")
     size = settings.tile_size
     if size is None:
         tile_m = settings.tile_m or model_tile_m
@@ -158,11 +163,6 @@ def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tupl
             raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels")
         size = max(1, round(tile_m / pixel_size_m(src)))
     return size, settings.stride or size
-
-
-def context_pixels(size: int, context: float) -> int:
-    """Pixels of surroundings on each side of a ``size`` tile for a window ``context`` times its size."""
-    return int(round((context - 1.0) * size / 2))
 
 
 def check_grid(raster: Path, src, settings: GridSettings, size: int, stride: int, model_tile_m: float | None,
@@ -222,6 +222,7 @@ class MapPlan:
     calibration: float
     attention_names: list[str]
     attention_index: list[int]
+    scales: tuple[float, ...] = (1.0,)  # the windows read around each tile (context and example recipes)
 
     @property
     def classifier(self):
@@ -237,7 +238,7 @@ def check_outputs(raster: Path, out: Path, settings: OutputSettings) -> None:
     for target, flag in ((out, "--out"), (Path(settings.raster) if settings.raster else None, "--raster")):
         if target is not None and raster.exists() and target.exists() and target.resolve() == raster.resolve():
             raise OutputError(f"{flag} {target} is the input raster; choose another name (the input is never overwritten)")
-    for target in (out, settings.raster, settings.attention_raster):
+    for target in (out, settings.raster, settings.attention_raster, settings.similarity):
         if target:
             check_output_path(target, settings.overwrite)
 
@@ -252,8 +253,13 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
     from rsdsva.models.info import read_model_info
 
+    from rsdsva.inference import window_scales
+
     model_path = Path(settings.model) if settings.model else default_model_path()
     info = built.info if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
+    scales = window_scales(settings.classifier, info)  # a bad classes file fails here too, before any read
+    if settings.similarity:
+        _check_similarity(settings, info)
     loading = _done(built) if built else _in_background(lambda: _build(settings))
     grid, read = settings.grid, settings.read
     with _settled_on_error(loading), open_raster(raster, read.allow_no_crs) as src:
@@ -267,7 +273,16 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             tiles = _restrict_to_aoi(tiles, spec, grid.aoi)
             _check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
-                   names, index)
+                   names, index, scales)
+
+
+def _check_similarity(settings: MapSettings, info) -> None:
+    from rsdsva.inference import load_extra_classes
+
+    extra = load_extra_classes(settings.classifier, info)
+    if extra is None or not extra.has_examples.any() or settings.example_route != "examples":
+        raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to compare "
+                              "tiles with; give --classes FILE made by rsdsva classes from-map")
 
 
 def _build(settings: MapSettings):
@@ -346,35 +361,40 @@ def map_scene(
             progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
 
     mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
-    rows = []
+    rows, similarity = [], []
     with _settled_on_error(plan.loading):
         report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
         # the classifier is resolved once the first reads are queued, so loading the model overlaps them
         for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
                                 settings.max_nodata, settings.read_threads, on_batch=report,
                                 explain=settings.explain, attention_attributes=plan.attention_index,
-                                context=context_pixels(plan.size, settings.context)):
+                                scales=plan.scales):
             if mosaic is not None:
                 mosaic.add(r.tile.window, r.attention)
             rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))
+            if settings.similarity:
+                similarity.append(r.similarity)
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)
-    frame = write_outputs(plan, out, rows, settings, mosaic)
+    frame = write_outputs(plan, out, rows, settings, mosaic, similarity=similarity)
     counts = frame["label"].value_counts().to_dict() if len(frame) else {}
     return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
 
 
 def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None,
-                  inputs: list[str] | None = None):
-    """The GeoPackage, and the optional label and attention rasters, each written atomically.
+                  inputs: list[str] | None = None, similarity: Sequence | None = None):
+    """The GeoPackage, and the optional label, attention and similarity rasters, each written
+    atomically.
 
-    ``inputs`` lists the scenes of a merged GeoPackage (default: the plan's raster).
+    ``inputs`` lists the scenes of a merged GeoPackage (default: the plan's raster);
+    ``similarity`` holds each row's similarities to the example classes (``--similarity``).
     """
     from rasterio.transform import Affine
 
     from rsdsva import __version__
     from rsdsva._io import atomic_path
-    from rsdsva.mapping.writers import classes_frame, tiles_frame, write_geopackage, write_label_raster
+    from rsdsva.mapping.writers import (classes_frame, tiles_frame, write_geopackage, write_label_raster,
+                                        write_similarity_raster)
 
     spec, cs = plan.spec, plan.classifier.classes
     routes = plan.classifier.routes
@@ -397,11 +417,18 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     }
     with _write_errors(out), atomic_path(out) as tmp:
         write_geopackage(tmp, frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
+        tiles = plan.tiles
+        grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
+        cell_transform = spec.transform * Affine.scale(plan.stride)
         if settings.raster:
-            tiles = plan.tiles
-            grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
             with _write_errors(Path(settings.raster)), atomic_path(settings.raster) as tmp_tif:
-                write_label_raster(tmp_tif, frame, grid, spec.transform * Affine.scale(plan.stride), spec.crs, cs.names)
+                write_label_raster(tmp_tif, frame, grid, cell_transform, spec.crs, cs.names)
+        if settings.similarity:
+            names = plan.classifier.example_names
+            sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)
+            with _write_errors(Path(settings.similarity)), atomic_path(settings.similarity) as tmp_sim:
+                write_similarity_raster(tmp_sim, [(r["row"], r["col"]) for r in rows], sims, grid, cell_transform,
+                                        spec.crs, names)
         if mosaic is not None:
             with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
                 mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)

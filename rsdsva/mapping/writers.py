@@ -225,3 +225,36 @@ def write_label_raster(
         dst.set_band_description(2, "score")
         dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(class_colors(len(class_names)))})
         dst.update_tags(1, **{f"class_{i}": n for i, n in enumerate(class_names)})
+
+
+SIMILARITY_NODATA = -1.0
+
+
+def write_similarity_raster(
+    path: str | Path,
+    cells: Sequence[tuple[int, int]],
+    similarity: np.ndarray,
+    grid_shape: tuple[int, int],
+    transform: Any,
+    crs: Any,
+    class_names: Sequence[str],
+) -> None:
+    """A float32 GeoTIFF on the label raster's grid, one band per example class (named after
+    it): each tile's cosine similarity to the class's nearest example, clipped to 0-1;
+    skipped tiles are nodata (-1). ``similarity`` is (len(cells), len(class_names))."""
+    import rasterio
+
+    rows, cols = grid_shape
+    bands = np.full((len(class_names), rows, cols), SIMILARITY_NODATA, dtype=np.float32)
+    if len(cells):
+        r, c = np.asarray(cells).T
+        bands[:, r, c] = np.clip(similarity, 0.0, 1.0).T
+    block = 256 if rows >= 256 and cols >= 256 else None
+    profile = dict(driver="GTiff", width=cols, height=rows, count=len(class_names), dtype="float32", crs=crs,
+                   transform=transform, nodata=SIMILARITY_NODATA, compress="deflate", tiled=block is not None,
+                   **({"blockxsize": block, "blockysize": block} if block else {}))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(bands)
+        dst.update_tags(rsdsva="similarity to example classes")  # so QGIS may replace what rsdsva wrote
+        for i, name in enumerate(class_names, start=1):
+            dst.set_band_description(i, name)

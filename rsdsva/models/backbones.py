@@ -146,6 +146,22 @@ class TimmCnnBackbone(Backbone):
         return fmap.flatten(2).transpose(1, 2)
 
 
+def example_layers(backbone: Backbone) -> tuple[str, ...]:
+    """The names, within ``backbone``, of the two stages (or blocks) before its last: the layers
+    whose pooled outputs classes from example areas are compared on. Less specialised to the
+    training classes than the last, they find both the sample scene's kinds and unseen UC Merced
+    and AID classes from a few examples better (scripts/probe_example_recipes.py)."""
+    for prefix in ("model.blocks", "visual.transformer.resblocks"):
+        try:
+            blocks = backbone.get_submodule(prefix)
+        except AttributeError:
+            continue
+        n = len(blocks)
+        picked = (n - 3, n - 2) if n >= 3 else (n // 2,)
+        return tuple(f"{prefix}.{i}" for i in picked)
+    raise BackboneError(f"backbone {backbone.config.name!r} has no stages or blocks to take example features from")
+
+
 def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:
     """Build a backbone by name, with random weights and without any network access.
 

@@ -40,7 +40,8 @@ class DSVAOutput(NamedTuple):
     prototype_attributes: torch.Tensor | None  # (B, A)
     prototype_logits: torch.Tensor | None
     attention: torch.Tensor | None  # (B, A, grid_h, grid_w)
-    features: torch.Tensor  # (B, D) mean of the tokens: the VAM's input, where example-class prototypes live
+    features: torch.Tensor  # (B, D) mean of the tokens: the VAM's input
+    tapped: tuple[torch.Tensor, ...] = ()  # (B, D_i) pooled outputs of the backbone layers asked for (example classes)
 
 
 class DSVA(nn.Module):
@@ -65,9 +66,21 @@ class DSVA(nn.Module):
             params.append(self.prototypes)
         return params
 
-    def forward(self, images: torch.Tensor, class_matrix: torch.Tensor | None = None) -> DSVAOutput:
-        """Score ``images`` (B, 3, H, W, normalised) against ``class_matrix`` (A, C)."""
-        tokens = self.backbone(images)
+    def forward(self, images: torch.Tensor, class_matrix: torch.Tensor | None = None,
+                tap: tuple[str, ...] = ()) -> DSVAOutput:
+        """Score ``images`` (B, 3, H, W, normalised) against ``class_matrix`` (A, C).
+
+        ``tap`` names layers of the backbone (:func:`rsdsva.models.backbones.example_layers`)
+        whose outputs, pooled over positions, are returned as ``tapped``, in that order.
+        """
+        taken: dict[str, torch.Tensor] = {}
+        hooks = [self.backbone.get_submodule(name).register_forward_hook(
+            lambda _m, _i, out, name=name: taken.__setitem__(name, _pooled(out))) for name in tap]
+        try:
+            tokens = self.backbone(images)
+        finally:
+            for hook in hooks:
+                hook.remove()
         features = tokens.mean(dim=1)
         vam_attr = self.vam(self.vam_norm(features))
         proto_attr = attention = None
@@ -95,7 +108,13 @@ class DSVA(nn.Module):
             prototype_logits=logits(proto_attr),
             attention=attention,
             features=features,
+            tapped=tuple(taken[name] for name in tap),
         )
+
+
+def _pooled(out: torch.Tensor) -> torch.Tensor:
+    """A layer's output averaged over positions: (B, C, H, W) feature maps and (B, T, D) tokens."""
+    return out.mean(dim=(2, 3)) if out.ndim == 4 else out.mean(dim=1)
 
 
 def feature_space_id(model: DSVA) -> str:

@@ -100,9 +100,10 @@ class ModelInfo:
             same validation data to maximise the mean accuracy over all classes (an unseen
             class then wins a tile only when the model is sure of it).
         provenance: free-form facts: data, split, seed, metrics, command.
-        example_calibration: (scale, bias) putting the feature similarity of an example-class
-            prototype on the scale of the attribute logits (fitted on validation images of
-            the seen classes, :func:`rsdsva.training.evaluate.fit_example_calibration`).
+        example_calibrations: recipe (:func:`example_recipe`) -> (scale, bias) putting a tile's
+            similarity to an example class's nearest example on the scale of the attribute
+            logits (fitted on validation images of the seen classes,
+            :func:`rsdsva.training.evaluate.fit_example_calibration`).
     """
 
     backbone: BackboneConfig
@@ -114,7 +115,7 @@ class ModelInfo:
     calibration: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     map_calibration: float | None = None
-    example_calibration: tuple[float, float] | None = None
+    example_calibrations: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> ModelInfo:
         return replace(self, **changes)
@@ -146,7 +147,7 @@ class ModelInfo:
             "tile_m": self.tile_m,
             "calibration": self.calibration,
             "map_calibration": self.map_calibration,
-            "example_calibration": None if self.example_calibration is None else list(self.example_calibration),
+            "example_calibrations": {k: list(v) for k, v in self.example_calibrations.items()},
             "provenance": self.provenance,
         }
 
@@ -161,13 +162,37 @@ class ModelInfo:
             tile_m=data.get("tile_m"),
             calibration=data.get("calibration"),
             map_calibration=data.get("map_calibration"),
-            example_calibration=_pair(data.get("example_calibration")),
+            # an older file's single "example_calibration" was for a recipe that is gone
+            example_calibrations={str(k): _pair(v) for k, v in (data.get("example_calibrations") or {}).items()},
             provenance=dict(data.get("provenance") or {}),
         )
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
-    return None if value is None else (float(value[0]), float(value[1]))
+def _pair(value: Any) -> tuple[float, float]:
+    return float(value[0]), float(value[1])
+
+
+EXAMPLE_SCALES = (1.0, 2.0)  # the tile and the window twice its size around it
+
+
+def example_recipe(layers: tuple[str, ...], scales: tuple[float, ...] = EXAMPLE_SCALES) -> str:
+    """How example features are taken, as recorded in classes files and model calibrations:
+    the backbone layers pooled, on windows ``scales`` times the tile
+    (``model.blocks.4+model.blocks.5@1,2``)."""
+    return f"{'+'.join(layers)}@{','.join(f'{float(s):g}' for s in scales)}"
+
+
+def parse_recipe(recipe: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """(layers, scales) of an :func:`example_recipe` string."""
+    layers, _, scales = str(recipe).partition("@")
+    try:
+        values = tuple(float(s) for s in scales.split(","))
+    except ValueError:
+        values = ()
+    names = tuple(n for n in layers.split("+") if n)
+    if not names or not values or any(not v >= 1 for v in values):
+        raise ConfigError(f"example recipe {recipe!r} is not LAYER+LAYER@SCALE,SCALE (e.g. model.blocks.4@1,2)")
+    return names, values
 
 
 def default_model_path() -> Path:

@@ -132,29 +132,50 @@ def fit_example_calibration(
     model: DSVA,
     info: ModelInfo,
     split: ZeroShotSplit,
-    shots: int = 5,
+    recipe: str,
+    shots: int = 3,
     draws: int = 3,
     seed: int = 0,
     batch_size: int = 64,
     torchgeo_dataset: Any = None,
 ) -> tuple[float, float] | None:
-    """The (scale, bias) that put example-class prototype similarities on the scale of the
-    model's logits, fitted on the seen classes' validation images.
+    """The (scale, bias) that put a tile's similarity to an example class's nearest example
+    (features taken as ``recipe`` says) on the scale of the model's logits, fitted on the seen
+    classes' validation images.
 
-    Each seen class in turn plays an example class: its prototype is the mean feature of
-    ``shots`` of its training images (``draws`` random draws) and replaces its attribute
-    logit; :func:`rsdsva.training.metrics.fit_example_calibration` fits scale and bias so
-    that the validation images are classified right. None without validation images.
+    Each seen class in turn plays an example class: its examples are ``shots`` of its training
+    images (``draws`` random draws), and its similarity score replaces its attribute logit;
+    :func:`rsdsva.training.metrics.fit_example_calibration` fits scale and bias so that the
+    validation images are classified right. A training image stands for the recipe's widest
+    window; its narrower windows are centred crops of it (the tile is its middle). None
+    without validation images.
     """
+    from rsdsva.models.info import parse_recipe
+    from rsdsva.predict import Classifier
+
     seen = info.classes.subset(split.seen)
     if not split.val_seen:
         return None
+    scales = parse_recipe(recipe)[1]
     pre = info.preprocessing
-    transform = eval_transform(pre.image_size, pre.mean, pre.std)
+    side = int(round(pre.image_size * max(scales)))  # the widest window, so the tile is seen at the model's size
+    ds_transform = ModelInput(side, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # resized only: the classifier normalises
+    clf = Classifier(model.eval(), info, seen, mode="seen")
 
     def run(samples):
-        ds = SceneDataset(samples, seen.names, transform, torchgeo_dataset)
-        return outputs_over(model, seen, DataLoader(ds, batch_size=batch_size, shuffle=False))
+        ds = SceneDataset(samples, seen.names, ds_transform, torchgeo_dataset)
+        logits, feats, labels = [], [], []
+        for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
+            views = {}
+            for sc in scales:
+                n = int(round(side * sc / max(scales)))
+                o = (side - n) // 2
+                views[sc] = x[:, :, o : o + n, o : o + n]
+            f, _ = clf.example_features(views, recipe)
+            logits.append(clf.forward(x).logits.float().cpu().numpy())
+            feats.append(f.cpu().numpy())
+            labels.append(y.numpy())
+        return np.concatenate(logits), np.concatenate(feats), np.concatenate(labels)
 
     rng = np.random.default_rng(seed)
     by_class: dict[str, list] = {}
@@ -165,15 +186,32 @@ def fit_example_calibration(
     logits, feats, labels = run(split.val_seen)
     sims = []
     for d in range(draws):
-        protos = np.zeros((len(seen), train_feats.shape[1]), np.float32)
+        draw = np.full((len(feats), len(seen)), -1.0, np.float32)
         for k in range(len(seen)):
             rows = train_feats[train_labels == k][d * shots : (d + 1) * shots]
             if not len(rows):  # fewer images than draws x shots: reuse the first ones
                 rows = train_feats[train_labels == k][:shots]
-            mean = rows.mean(axis=0)
-            protos[k] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        sims.append(feats @ protos.T)
+            draw[:, k] = (feats @ rows.T).max(axis=1)
+        sims.append(draw)
     return M.fit_example_calibration(np.tile(logits, (draws, 1)), np.tile(labels, draws), np.concatenate(sims))
+
+
+def fit_example_calibrations(model: DSVA, info: ModelInfo, split: ZeroShotSplit, batch_size: int = 64,
+                             torchgeo_dataset: Any = None) -> dict[str, tuple[float, float]]:
+    """Calibrations for the recipes classes from example areas are made with: the model's
+    default (tile and twice its window) and the tile alone (for images without surroundings)."""
+    from rsdsva.models.backbones import example_layers
+    from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
+
+    layer = example_layers(model.backbone)
+    out = {}
+    for scales in (EXAMPLE_SCALES, (1.0,)):
+        recipe = example_recipe(layer, scales)
+        fitted = fit_example_calibration(model, info, split, recipe, batch_size=batch_size,
+                                         torchgeo_dataset=torchgeo_dataset)
+        if fitted is not None:
+            out[recipe] = fitted
+    return out
 
 
 def evaluate_split(

@@ -11,7 +11,7 @@ from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.library import classes_or_library
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
-from rsdsva.training.evaluate import EvalReport, evaluate_split, fit_example_calibration, plot_report
+from rsdsva.training.evaluate import EvalReport, evaluate_split, fit_example_calibrations, plot_report
 from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
 
 VARIANTS = ("dsva", "vam", "word2vec", "official-loss")
@@ -153,10 +153,10 @@ def finish_experiment(
 
 def _evaluate_and_write(best, best_info, classes, split, out: Path, batch_size: int) -> EvalReport:
     report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
-    examples = fit_example_calibration(best, best_info, split, batch_size=batch_size)
+    examples = fit_example_calibrations(best, best_info, split, batch_size=batch_size)
     prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
     save_checkpoint(best, best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration,
-                                            example_calibration=examples, provenance=prov), out)
+                                            example_calibrations=examples, provenance=prov), out)
     report.to_json(out.with_suffix(".report.json"))
     plot_report(report, out.with_suffix(".report.png"))
     return report
@@ -185,7 +185,7 @@ def evaluate_classes_file(
     the file. The model ranks its seen classes and the file's, as ``rsdsva map`` does
     (without the held-out classes), at ``calibration`` (default: the model's lambda for
     prediction; there are no validation images to choose one on). Classes from example
-    areas are ranked by their prototypes, as map ranks them; lambda is subtracted from
+    areas are ranked by their nearest examples, as map ranks them; lambda is subtracted from
     their logits as from the seen classes' (so the U/S curve over lambda holds theirs at
     the chosen one).
     """
@@ -212,7 +212,7 @@ def evaluate_classes_file(
                           test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
     lam = info.prediction_calibration() if calibration is None else calibration
     logits = None
-    if extra.has_prototype.any():
+    if extra.has_examples.any():
         from rsdsva.inference import ClassifierSettings, build_classifier
         from rsdsva.training.evaluate import classifier_logits
 

@@ -1,0 +1,79 @@
+"""Processing algorithm "Correct tiles and map again": ``rsdsva classes from-map --update``, then ``rsdsva map``."""
+
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import RsdsvaAlgorithm
+from .runner import run_rsdsva
+from .styling import load_styled
+
+
+class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
+    NAME = "correctandmap"
+    DISPLAY_NAME = "Correct tiles and map again"
+    HELP = (
+        "The loop that makes a map you believe: open the tiles layer of a map, add a text field (e.g. 'fix'), type "
+        "the right class into it for a few tiles the map got wrong, and run this.\n"
+        "Each corrected tile becomes an example of the class you typed: a class of your classes file gains it, a "
+        "new name becomes a new class, and a name of one of the model's own classes corrects that class (where a "
+        "tile looks like your example, it wins). Then the raster is mapped again with the corrected classes, and "
+        "the new tiles load styled. Tiles you left empty are not used."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.add(QgsProcessingParameterRasterLayer("INPUT", "Raster that was mapped"), "The map's input raster.")
+        self.add(QgsProcessingParameterFeatureSource("TILES", "Tiles layer with corrections",
+                                                     [QgsProcessing.TypeVectorPolygon]),
+                 "The tiles layer of the map (or any polygons on the raster), with the corrections typed in a field.")
+        self.add(QgsProcessingParameterField("NAME_FIELD", "Field with the right class", parentLayerParameterName="TILES"),
+                 "The field you typed the right class into; empty on the tiles that were right.")
+        self.add(QgsProcessingParameterFile(
+            "CLASSES", "Classes file to add to (empty: a new one)", fileFilter="Classes files (*.yaml *.json)",
+            optional=True), "A classes file made from example areas (or by this algorithm before); it is not changed.")
+        self.add(QgsProcessingParameterFile(
+            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
+            "The model the map was made with.")
+        self.add(QgsProcessingParameterFileDestination("OUTPUT_CLASSES", "Corrected classes file",
+                                                       "Classes files (*.yaml)"),
+                 "Your classes with the corrections added, for the next map.")
+        self.add(QgsProcessingParameterFileDestination("OUTPUT", "New map (GeoPackage)", "GeoPackage (*.gpkg)"),
+                 "The raster mapped again with the corrected classes.")
+        self.addOutput(QgsProcessingOutputVectorLayer("TILES_OUT", "Tiles", QgsProcessing.TypeVectorPolygon))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        raster = self.raster_file(parameters, "INPUT", context)
+        tiles = self.parameterAsCompatibleSourceLayerPath(parameters, "TILES", context, ["gpkg"], "gpkg", feedback)
+        field = self.parameterAsFields(parameters, "NAME_FIELD", context)[0]
+        classes_out = self.parameterAsFileOutput(parameters, "OUTPUT_CLASSES", context)
+        out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        self.check_replaceable(classes_out, "classes")
+        self.check_replaceable(out, "gpkg")
+        model = self.parameterAsFile(parameters, "MODEL", context)
+        with_model = ["--model", model] if model else []
+        args = ["classes", "from-map", raster, tiles.split("|")[0], "--name-field", field, "--out", classes_out,
+                "--overwrite", *with_model]
+        if "|layername=" in tiles:
+            args += ["--layer", tiles.split("|layername=")[1].split("|")[0]]
+        update = self.parameterAsFile(parameters, "CLASSES", context)
+        if update:
+            args += ["--update", update]
+        feedback.pushInfo("Adding the corrected tiles as examples")
+        if run_rsdsva(args, feedback, progress_json=False) is None:
+            return {}
+        feedback.pushInfo("Mapping again")
+        if run_rsdsva(["map", raster, "--classes", classes_out, "--out", out, "--overwrite", *with_model],
+                      feedback) is None:
+            return {}
+        layer = f"{out}|layername=tiles"
+        scene = os.path.splitext(os.path.basename(raster))[0]
+        load_styled(context, layer, f"{scene} tiles (corrected)", "TILES_OUT")
+        return {"OUTPUT_CLASSES": classes_out, "OUTPUT": out, "TILES_OUT": layer}
