@@ -1,4 +1,4 @@
-"""The Processing provider: six algorithms and the executable setting."""
+"""The Processing provider: seven algorithms and the executable setting."""
 
 import os
 
@@ -10,6 +10,7 @@ from .check_algorithm import CheckClassesAlgorithm
 from .correct_algorithm import CorrectAndMapAlgorithm
 from .classes_algorithms import ListClassesAlgorithm, WriteClassesAlgorithm
 from .map_algorithm import MapScenesAlgorithm
+from .similar_algorithm import FindSimilarAlgorithm
 from .runner import EXECUTABLE_SETTING
 
 ICON = os.path.join(os.path.dirname(__file__), "icon.svg")
@@ -50,5 +51,6 @@ class RsdsvaProvider(QgsProcessingProvider):
         self.addAlgorithm(CheckClassesAlgorithm())
         self.addAlgorithm(ClassesFromAreasAlgorithm())
         self.addAlgorithm(CorrectAndMapAlgorithm())
+        self.addAlgorithm(FindSimilarAlgorithm())
         self.addAlgorithm(ListClassesAlgorithm())
         self.addAlgorithm(WriteClassesAlgorithm())

@@ -16,7 +16,8 @@ def test_provider_lists_its_algorithms(plugin):
     provider = QgsApplication.processingRegistry().providerById("rsdsva")
     assert provider is not None
     assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", "rsdsva:correctandmap",
-                                                             "rsdsva:listclasses", MAP, "rsdsva:writeclasses"]
+                                                             "rsdsva:findsimilar", "rsdsva:listclasses", MAP,
+                                                             "rsdsva:writeclasses"]
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
     assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "CONTEXT", "BANDS", "MODE", "DEVICE",
@@ -328,6 +329,30 @@ def test_correct_tiles_and_map_again_with_a_similarity_heat_map(plugin, executab
     labels = {(f["row"], f["col"]): f["label"] for f in QgsVectorLayer(f"{again}|layername=tiles", "t", "ogr").getFeatures()}
     assert labels[(8, 9)] == labels[(8, 10)] == "car_park"  # the corrected tiles come out right
     assert "car_park" not in classes.read_text()  # the classes file given is not changed
+
+
+def test_find_tiles_like_one_drawn_point(plugin, executable, tmp_path):
+    import numpy as np
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsVectorLayer
+
+    x0, dx, _, y0, _, dy = gdal.Open(str(AUTZEN)).GetGeoTransform()
+    x, y = x0 + 9.5 * 256 * dx, y0 + 8.5 * 256 * dy  # the middle of tile (8, 9): an empty parking lot
+    layer = QgsVectorLayer("Point?crs=EPSG:2994", "like", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x, y)))
+    layer.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(layer)
+    out = tmp_path / "like.tif"
+    result = processing.run("rsdsva:findsimilar", {"INPUT": str(AUTZEN), "LIKE": layer.id(), "OUTPUT": str(out)})
+    assert result["OUTPUT"] == str(out)
+    dataset = gdal.Open(str(out))  # kept: a band outlives its dataset only as a dangling pointer
+    band = dataset.GetRasterBand(1)
+    sims = band.ReadAsArray()
+    assert band.GetDescription() == "like_this" and sims[8, 9] == np.float32(sims.max())  # its own tile matches best
+    lots, woods = sims[[5, 6, 7], [10, 10, 10]], sims[[12, 13, 13], [5, 5, 6]]  # other empty lots; forest
+    assert lots.min() > woods.max()
 
 
 def test_the_documented_model_chains_the_two_algorithms(plugin):
