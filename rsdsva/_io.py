@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +25,62 @@ def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable; choose another --out")
     return path
+
+
+def check_distinct(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None]) -> None:
+    """Refuse an output that is one of the inputs (it would be replaced) or another output (one
+    would be lost). ``outputs`` and ``inputs``: flag or role -> path (None: not given)."""
+    seen: dict[Path, str] = {}
+    for role, path in inputs.items():
+        if path:
+            seen.setdefault(_identity(path), role)
+    for flag, path in outputs.items():
+        if not path:
+            continue
+        key = _identity(path)
+        if key in seen:
+            other = seen[key]
+            what = other if other in inputs else f"also the {other} output"
+            raise OutputError(f"{flag} {path} is {what}; choose another name (inputs are never overwritten, "
+                              "and each output needs its own file)")
+        seen[key] = flag
+
+
+def _identity(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path) -> Iterator[list[Path]]:
+    """Hold ``path`` for one writer: a second run onto the same output fails at once with one
+    line instead of both reporting success and one result being lost. The lock dies with its
+    process, so a run killed with SIGKILL leaves no lock behind; the partial files such a run
+    left beside ``path`` are removed (the lock proves no one is writing them) and yielded."""
+    import fcntl
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    lock = folder / f".{path.name}.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as err:
+        raise OutputError(f"cannot write in {folder} ({err.strerror}); choose another output") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # the lock file is the other run's: leave it
+        raise OutputError(f"another rsdsva run is writing {path}; wait for it to finish or choose another "
+                          "output") from None
+    try:
+        stale = sorted(folder.glob(f".{glob.escape(path.name)}.*.part{path.suffix}"))
+        for part in stale:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+        yield stale
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)
 
 
 @contextlib.contextmanager

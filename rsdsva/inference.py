@@ -8,6 +8,7 @@ everywhere. Settings and class assembly need no torch; building a classifier doe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,9 @@ class ClassifierSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "context", check_context(self.context))
+        if self.calibration is not None and not math.isfinite(self.calibration):
+            raise ConfigError(f"--calibration {self.calibration}: give a finite number (the model's is "
+                              "shown by rsdsva info)")
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.precision not in PRECISIONS:

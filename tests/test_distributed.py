@@ -73,3 +73,19 @@ def test_a_killed_worker_does_not_stop_the_job(cluster, make_geotiff, tiny_check
     single = tmp_path / "single.gpkg"
     map_scene(raster, single, settings)
     _same_map(out_dir / f"{raster.stem}.gpkg", single)
+
+
+def test_a_worker_rebuilds_its_classifier_when_the_classes_file_is_edited(tiny_checkpoint, tmp_path):
+    import time
+
+    from rsdsva.mapping.distributed import _classifier
+
+    classes = tmp_path / "mine.yaml"
+    classes.write_text("classes:\n  marsh: [water, trees]\n")
+    settings = MapSettings(model=str(tiny_checkpoint), classes=str(classes), held_out=False)
+    first = _classifier(settings)
+    assert _classifier(settings) is first  # cached while nothing changed
+    time.sleep(0.01)
+    classes.write_text("classes:\n  marsh: [water, trees]\n  dunes: [sand, roads]\n")  # edited in place, same path
+    again = _classifier(settings)
+    assert again is not first and "dunes" in again.classes.names

@@ -22,6 +22,7 @@ from rsdsva.inference import build_classifier
 from rsdsva.mapping.pipeline import (
     MapSettings,
     check_outputs,
+    map_inputs,
     plan_map,
     write_outputs,
 )
@@ -40,11 +41,24 @@ class SceneResult:
 
 
 def _classifier(settings: MapSettings):
-    """This worker's classifier for ``settings``, built on first use."""
-    key = settings.classifier  # frozen: exactly what shapes a classifier
+    """This worker's classifier for ``settings``, built on first use, and again when its model or
+    classes file changed since (a long-lived cluster outlives an edit of either)."""
+    key = (settings.classifier, _stamp(settings.classifier.model_path), _stamp(settings.classes))
     if key not in _CLASSIFIERS:
-        _CLASSIFIERS[key] = build_classifier(key)
+        _CLASSIFIERS.clear()  # an edited file's old classifier is never asked for again
+        _CLASSIFIERS[key] = build_classifier(settings.classifier)
     return _CLASSIFIERS[key]
+
+
+def _stamp(path) -> tuple | None:
+    """What changes when a file is written: its size and modification time."""
+    if not path:
+        return None
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[dict], int]:
@@ -88,6 +102,14 @@ def map_scenes(
         raise OutputError("--raster, --attention-raster and --similarity are single-scene options; run those scenes "
                           "without Dask")
     rasters = [Path(r) for r in rasters]
+    if out_dir:
+        by_name: dict[str, Path] = {}
+        for r in rasters:  # one GeoPackage per raster name: two scene.tif would write one file
+            if r.stem in by_name and by_name[r.stem].resolve() != r.resolve():
+                raise OutputError(f"{by_name[r.stem]} and {r} would both be written to "
+                                  f"{Path(out_dir) / (r.stem + '.gpkg')}; rename one, or map them with --out "
+                                  "(one merged GeoPackage, its 'scene' column holding each file's path)")
+            by_name[r.stem] = r
     results = {r: SceneResult(r, None) for r in rasters}
     plans = {}
     built = None  # the model is loaded once on the client too, not once per scene
@@ -95,14 +117,15 @@ def map_scenes(
         target = Path(out_dir) / f"{r.stem}.gpkg" if out_dir else Path(out)
         try:
             if out_dir:
-                check_outputs(r, target, settings.output)
+                check_outputs(r, target, settings.output, map_inputs(settings))
             built = built or build_classifier(settings.classifier)
             plans[r] = plan_map(r, settings, built)
             results[r] = SceneResult(r, target, tiles=len(plans[r].tiles))
         except RsdsvaError as err:  # report this scene, map the others
             results[r].error = str(err)
     if out is not None:
-        check_outputs(rasters[0], Path(out), settings.output)
+        check_outputs(rasters[0], Path(out), settings.output,
+                      {**map_inputs(settings), **{f"the input raster {r}": r for r in rasters[1:]}})
         crs = {str(p.spec.crs) for p in plans.values()}
         if len(crs) > 1:
             raise OutputError("the rasters are in different CRSs; use --out-dir for one GeoPackage per scene")

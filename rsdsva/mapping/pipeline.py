@@ -229,18 +229,23 @@ class MapPlan:
         return self.loading.result()
 
 
-def check_outputs(raster: Path, out: Path, settings: OutputSettings) -> None:
-    """Refuse bad output paths before any work is done."""
-    from rsdsva._io import check_output_path
+def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dict | None = None) -> None:
+    """Refuse bad output paths before any work is done: an output that is an input (``raster``
+    or ``inputs``: role -> path, e.g. the AOI and classes files) or another output."""
+    from rsdsva._io import check_distinct, check_output_path
 
     if out.suffix.lower() != ".gpkg":
         raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
-    for target, flag in ((out, "--out"), (Path(settings.raster) if settings.raster else None, "--raster")):
-        if target is not None and raster.exists() and target.exists() and target.resolve() == raster.resolve():
-            raise OutputError(f"{flag} {target} is the input raster; choose another name (the input is never overwritten)")
+    check_distinct({"--out": out, "--raster": settings.raster, "--attention-raster": settings.attention_raster,
+                    "--similarity": settings.similarity}, {"the input raster": raster, **(inputs or {})})
     for target in (out, settings.raster, settings.attention_raster, settings.similarity):
         if target:
             check_output_path(target, settings.overwrite)
+
+
+def map_inputs(settings: MapSettings) -> dict[str, str | None]:
+    """The files a map reads besides its raster, by the flag naming them."""
+    return {"the --aoi file": settings.aoi, "the --classes file": settings.classes, "the --model file": settings.model}
 
 
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
@@ -345,12 +350,22 @@ def map_scene(
     Args:
         progress: called with ``{"done", "total", "skipped", "tiles_per_s"}`` dicts.
     """
+    from rsdsva._io import output_lock
+
+    raster, out = Path(raster), Path(out)
+    check_outputs(raster, out, settings.output, map_inputs(settings))
+    with output_lock(out) as stale:  # one writer per output: a second run onto it fails at once
+        if stale:
+            warnings.warn(f"removed {len(stale)} partial file(s) that an interrupted run left beside {out} "
+                          f"({stale[0].name})", RsdsvaWarning, stacklevel=2)
+        return _map_scene(raster, out, settings, progress)
+
+
+def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapResult:
     from rsdsva.mapping.attention import AttentionMosaic
     from rsdsva.mapping.classify import classify_tiles
     from rsdsva.mapping.writers import tile_record
 
-    raster, out = Path(raster), Path(out)
-    check_outputs(raster, out, settings.output)
     t0 = time.perf_counter()
     plan = plan_map(raster, settings)
     total, spec = len(plan.tiles), plan.spec

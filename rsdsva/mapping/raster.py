@@ -23,7 +23,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from rsdsva.errors import MissingFileError, RasterError
+from rsdsva.errors import ConfigError, MissingFileError, RasterError
 
 _RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
@@ -106,7 +106,7 @@ def stretch_limits(
     for b in range(len(bands)):
         band = data[b]
         values = band.compressed() if np.ma.isMaskedArray(band) else band.ravel()
-        if nodata is not None:
+        if nodata is not None and not math.isnan(nodata):
             values = values[values != nodata]
         values = values[np.isfinite(values)]
         if values.size == 0:
@@ -130,6 +130,8 @@ def make_spec(
     nodata = nodata if nodata is not None else src.nodata
     low = high = None
     if scale is not None:
+        if not (math.isfinite(scale[0]) and math.isfinite(scale[1]) and scale[0] < scale[1]):
+            raise ConfigError(f"--scale {scale[0]:g},{scale[1]:g}: give MIN,MAX with MIN below MAX, e.g. 0,3000")
         low, high = (float(scale[0]),) * 3, (float(scale[1]),) * 3
     elif any(src.dtypes[b - 1] != "uint8" for b in chosen):
         low, high = stretch_limits(src, chosen, nodata)
@@ -201,10 +203,14 @@ def _read_padded(src, spec: RasterSpec, window: Window, out_shape: tuple[int, in
     h, w = max(1, round(inside.height * fy)), max(1, round(inside.width * fx))
     h, w = min(h, out_h - y0), min(w, out_w - x0)
     part = src.read(list(spec.bands), window=inside, out_shape=(3, h, w), resampling=Resampling.bilinear)
-    if spec.nodata is not None:
+    if spec.nodata is not None and math.isnan(spec.nodata):  # NaN != NaN: compare by isnan
+        ok = ~np.any(np.isnan(part), axis=0)
+    elif spec.nodata is not None:
         ok = np.all(part != spec.nodata, axis=0)
     else:
         ok = src.dataset_mask(window=inside, out_shape=(h, w)) > 0
+    if np.issubdtype(part.dtype, np.floating):  # NaN or infinite pixels are no data whatever the file says
+        ok &= np.all(np.isfinite(part), axis=0)
     if spec.low is not None:
         low = np.array(spec.low, dtype=np.float32)[:, None, None]
         high = np.array(spec.high, dtype=np.float32)[:, None, None]

@@ -1,0 +1,121 @@
+"""Nothing lost: an output never replaces an input or another output of the same run."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import geopandas as gpd
+from click.testing import CliRunner
+from shapely.geometry import box
+
+from rsdsva.cli.main import cli
+from tests.conftest import DATA
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_line(result) -> str:
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_map_refuses_an_output_that_is_an_input_or_another_output(make_geotiff, tiny_checkpoint, tmp_path):
+    import rasterio
+
+    scene = make_geotiff(shape=(64, 64))
+    with rasterio.open(scene) as src:
+        aoi = gpd.GeoDataFrame(geometry=[box(*src.bounds)], crs=src.crs)
+    aoi.to_file(tmp_path / "aoi.gpkg")
+    before, files = _sha(tmp_path / "aoi.gpkg"), sorted(tmp_path.iterdir())
+    base = ["map", str(scene), "--model", str(tiny_checkpoint), "--tile-size", "32", "--progress", "none"]
+    out = str(tmp_path / "o.gpkg")
+    line = _one_line(CliRunner().invoke(cli, base + ["--out", out, "--raster", out]))
+    assert f"--raster {out} is also the --out output" in line
+    line = _one_line(CliRunner().invoke(cli, base + ["--out", str(tmp_path / "aoi.gpkg"), "--aoi",
+                                                     str(tmp_path / "aoi.gpkg"), "--overwrite"]))
+    assert "is the --aoi file" in line
+    line = _one_line(CliRunner().invoke(cli, base + ["--out", out, "--raster", str(scene), "--overwrite"]))
+    assert "is the input raster" in line
+    assert _sha(tmp_path / "aoi.gpkg") == before and sorted(tmp_path.iterdir()) == files  # nothing written
+
+
+def test_map_refuses_two_rasters_that_would_share_one_output(make_geotiff, tiny_checkpoint, tmp_path):
+    scene = make_geotiff(shape=(64, 64))
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(scene, tmp_path / folder / "scene.tif")
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(cli, ["map", str(tmp_path / "a" / "scene.tif"), str(tmp_path / "b" / "scene.tif"),
+                                      "--out-dir", str(tmp_path / "out"), "--model", str(tiny_checkpoint),
+                                      "--tile-size", "32", "--progress", "none"])
+    line = _one_line(result)
+    assert "would both be written to" in line and "scene.gpkg" in line
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_explain_never_replaces_its_image_or_an_existing_file(tmp_path):
+    image = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.open(DATA / "ucm" / "harbor" / "harbor05.jpg").save(image)
+    before = _sha(image)
+    assert "is the image" in _one_line(CliRunner().invoke(cli, ["explain", str(image), "--out", str(image)]))
+    assert "must end in .png" in _one_line(CliRunner().invoke(cli, ["explain", str(image), "--out",
+                                                                     str(tmp_path / "e.jpg")]))
+    (tmp_path / "e.png").write_text("mine")
+    assert "already exists" in _one_line(CliRunner().invoke(cli, ["explain", str(image), "--out",
+                                                                   str(tmp_path / "e.png")]))
+    assert _sha(image) == before and (tmp_path / "e.png").read_text() == "mine"
+    result = CliRunner().invoke(cli, ["explain", str(image), "--out", str(tmp_path / "e.png"), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_nan_nodata_is_no_data_and_bad_numbers_are_refused(make_geotiff, tiny_checkpoint, tmp_path):
+    import numpy as np
+
+    data = np.full((3, 64, 64), np.nan, dtype=np.float32)
+    data[:, :32, :32] = np.random.default_rng(0).random((3, 32, 32))
+    scene = make_geotiff(data, nodata=float("nan"))
+    base = ["map", str(scene), "--model", str(tiny_checkpoint), "--tile-size", "32", "--progress", "none",
+            "--context", "1"]
+    result = CliRunner().invoke(cli, base + ["--out", str(tmp_path / "m.gpkg")])
+    assert result.exit_code == 0, result.output
+    tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles")
+    assert len(tiles) == 1 and tiles["valid_fraction"].tolist() == [1.0]  # the three all-NaN tiles are skipped
+    for flag, value, message in (("--calibration", "nan", "--calibration nan: give a finite number"),
+                                 ("--scale", "10,10", "--scale 10,10: give MIN,MAX with MIN below MAX"),
+                                 ("--scale", "200,10", "--scale 200,10: give MIN,MAX")):
+        result = CliRunner().invoke(cli, base + ["--out", str(tmp_path / "x.gpkg"), flag, value])
+        assert message in _one_line(result)
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_one_writer_per_output_and_a_killed_runs_leftovers_are_removed(make_geotiff, tiny_checkpoint, tmp_path):
+    import fcntl
+    import os
+
+    import pytest
+
+    from rsdsva.errors import RsdsvaWarning
+    from rsdsva.mapping import MapSettings, map_scene
+
+    scene = make_geotiff(shape=(64, 64))
+    out = tmp_path / "o.gpkg"
+    settings = MapSettings(model=str(tiny_checkpoint), tile_size=32, context=1)
+    fd = os.open(tmp_path / ".o.gpkg.lock", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another run holds the output
+    from rsdsva.errors import OutputError
+
+    with pytest.raises(OutputError, match="another rsdsva run is writing"):
+        map_scene(scene, out, settings)
+    assert (tmp_path / ".o.gpkg.lock").exists() and not out.exists()  # the other run's lock is left alone
+    os.close(fd)  # that run ended (or was killed: the lock dies with it)
+    (tmp_path / ".o.gpkg.abc123.part.gpkg").write_bytes(b"half")  # what a SIGKILL leaves
+    with pytest.warns(RsdsvaWarning, match="removed 1 partial file"):
+        map_scene(scene, out, settings)
+    assert out.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".o.gpkg")) == []
