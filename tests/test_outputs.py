@@ -119,3 +119,23 @@ def test_one_writer_per_output_and_a_killed_runs_leftovers_are_removed(make_geot
     with pytest.warns(RsdsvaWarning, match="removed 1 partial file"):
         map_scene(scene, out, settings)
     assert out.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".o.gpkg")) == []
+
+
+def test_from_map_with_an_empty_areas_layer_says_so(tmp_path):
+    from tests.conftest import ROOT
+
+    empty = gpd.GeoDataFrame({"kind": []}, geometry=[], crs="EPSG:2994")
+    empty.to_file(tmp_path / "empty.gpkg")
+    result = CliRunner().invoke(cli, ["classes", "from-map", str(ROOT / "sample_data" / "autzen_0p3m_2994.tif"),
+                                      str(tmp_path / "empty.gpkg"), "--name-field", "kind",
+                                      "--out", str(tmp_path / "c.yaml")])
+    assert "the layer has no features; draw example areas in it" in _one_line(result)
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_context_windows_are_bounded_before_any_tile_is_read(tmp_path):
+    from tests.conftest import ROOT
+
+    result = CliRunner().invoke(cli, ["map", str(ROOT / "sample_data" / "autzen_0p3m_2994.tif"), "--context", "50",
+                                      "--out", str(tmp_path / "m.gpkg"), "--progress", "none"])
+    assert "--context 50: each window must be 1 (the tile alone) to 8 times the tile" in _one_line(result)
