@@ -22,7 +22,7 @@ File formats (chosen by suffix):
         harbor: {attributes: [has_boats], seen: true}
         fallow: {vector: [...], features: [[...], ...]}  # a class from example areas
       feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the examples are in
-      recipe: blocks.3@1,2              # the layer and windows the features were taken from
+      recipe: model.blocks.4+model.blocks.5@1,2   # the layers and windows the features were taken from
 
   A class with ``features`` (made by ``rsdsva classes from-map``) also carries the
   features of every one of its example tiles in one model's feature space, taken as
@@ -66,7 +66,7 @@ class ClassSpace:
         examples: optional, per class, the (k, D) unit-norm features of its k example tiles in
             the feature space ``feature_space`` names (None for a class defined by attributes only).
         feature_space: the model the examples belong to (:func:`rsdsva.models.dsva.feature_space_id`).
-        recipe: how the example features were taken (layer and windows, ``blocks.3@1,2``).
+        recipe: how the example features were taken (layers and windows, ``model.blocks.4@1,2``).
     """
 
     names: tuple[str, ...]

@@ -135,13 +135,13 @@ def build_classifier(settings: ClassifierSettings = ClassifierSettings()):
                       context=settings.context)
 
 
-def window_scales(settings: ClassifierSettings, info: ModelInfo) -> tuple[float, ...]:
+def window_scales(settings: ClassifierSettings, extra: ClassSpace | None) -> tuple[float, ...]:
     """Every window (times the tile) a classifier built from ``settings`` looks at: its context,
-    and the windows its classes from example areas were made from (read before the model loads)."""
+    and the windows its classes from example areas (``extra``, :func:`load_extra_classes`) were
+    made from; known before the model loads."""
     from rsdsva.models.info import parse_recipe
 
     scales = set(settings.context)
-    extra = load_extra_classes(settings, info)
     if extra is not None and extra.recipe and settings.example_route == "examples":
         scales |= set(parse_recipe(extra.recipe)[1])
     return tuple(sorted(scales))

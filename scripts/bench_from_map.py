@@ -54,6 +54,17 @@ HAND_WRITTEN = {
 }
 
 
+def held_out_samples(names, per_class: int, rng) -> list:
+    """``per_class`` UC Merced and AID images of each of ``names`` (the model's held-out classes), drawn by ``rng``."""
+    pool = [s for root, fmap in ((SHARED / "ucm", "ucm-unified"), (SHARED / "aid150", "aid-unified"))
+            for s in scan_image_folder(root, None, fmap) if s.label in names]
+    samples = []
+    for name in names:
+        mine = [s for s in pool if s.label == name]
+        samples += [mine[i] for i in rng.permutation(len(mine))[:per_class]]
+    return samples
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(default_model_path()))
@@ -67,12 +78,7 @@ def main() -> None:
     info = classifier.info
     held = info.held_out_classes()
     rng = np.random.default_rng(0)
-    pool = [s for root, fmap in ((SHARED / "ucm", "ucm-unified"), (SHARED / "aid150", "aid-unified"))
-            for s in scan_image_folder(root, None, fmap) if s.label in held.names]
-    samples = []
-    for name in held.names:
-        mine = [s for s in pool if s.label == name]
-        samples += [mine[i] for i in rng.permutation(len(mine))[: a.per_class]]
+    samples = held_out_samples(held.names, a.per_class, rng)
     samples = [samples[i] for i in rng.permutation(len(samples))]
     hand = ClassSpace.from_dict({"seen": False, "classes": HAND_WRITTEN}, vocabulary=info.classes.attributes)
 

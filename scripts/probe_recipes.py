@@ -25,14 +25,13 @@ import numpy as np
 import torch
 import yaml
 
-from rsdsva.data.folders import read_image, scan_image_folder
+from rsdsva.data.folders import read_image
 from rsdsva.inference import ClassifierSettings, build_classifier
 from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
 from rsdsva.predict import joined_features
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
 LAYERS = [f"model.blocks.{i}" for i in range(1, 7)]
 WINDOWS = (1.0, 2.0, 3.0)
@@ -114,14 +113,9 @@ def main() -> None:
             print(f"| {name} | {how} | " + " | ".join(f"{v:.0%}" for v in row) + f" | {ship:.0%} |")
 
     print("\n2. the same layers on unseen UC Merced + AID images (8 held-out classes x 30, tile alone, nearest example)")
-    held = clf.info.held_out_classes()
-    rng = np.random.default_rng(0)
-    pool = [s for root, fmap in ((SHARED / "ucm", "ucm-unified"), (SHARED / "aid150", "aid-unified"))
-            for s in scan_image_folder(root, None, fmap) if s.label in held.names]
-    samples = []
-    for name in held.names:
-        mine = [s for s in pool if s.label == name]
-        samples += [mine[i] for i in rng.permutation(len(mine))[:30]]
+    from bench_from_map import held_out_samples  # the benchmark's draw of held-out images (run from scripts/)
+
+    samples = held_out_samples(clf.info.held_out_classes().names, 30, np.random.default_rng(0))
     images = torch.cat([torch.nn.functional.interpolate(read_image(s.source)[None].float() / 255, size=(256, 256),
                                                         mode="bilinear", antialias=True) for s in samples])
     with torch.inference_mode():

@@ -130,11 +130,9 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
 
 def _example_cosines(classes) -> np.ndarray:
     """(C, C) cosine of the mean examples of each two classes from example areas (0 elsewhere)."""
-    means = np.zeros((len(classes), classes.examples[np.flatnonzero(classes.has_examples)[0]].shape[1]), np.float32)
-    for i, rows in enumerate(classes.examples):
-        if rows is not None:
-            m = rows.mean(axis=0)
-            means[i] = m / max(float(np.linalg.norm(m)), 1e-12)
+    dim = next(rows.shape[1] for rows in classes.examples if rows is not None)
+    means = np.stack([np.zeros(dim, np.float32) if rows is None else rows.mean(axis=0) for rows in classes.examples])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     return means @ means.T
 
 

@@ -190,8 +190,8 @@ def classify_tiles(
             keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
-                views = {s: torch.from_numpy(batch.views[m][keep]).to(classifier.device).float().div_(255)
-                         for s, m in margin.items()}
+                views = {s: torch.from_numpy(batch.views[m][keep]).to(classifier.device, non_blocking=True)
+                         .float().div_(255) for s, m in margin.items()}
                 logits, out, sims = classifier.forward(views)
                 attrs = out.attributes.float()
                 scores, idx = logits.softmax(dim=-1).topk(k, dim=-1)

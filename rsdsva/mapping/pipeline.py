@@ -258,13 +258,15 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
     from rsdsva.models.info import read_model_info
 
-    from rsdsva.inference import window_scales
+    from rsdsva.inference import load_extra_classes, window_scales
 
     model_path = Path(settings.model) if settings.model else default_model_path()
     info = built.info if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
-    scales = window_scales(settings.classifier, info)  # a bad classes file fails here too, before any read
-    if settings.similarity:
-        _check_similarity(settings, info)
+    extra = load_extra_classes(settings.classifier, info)  # a bad classes file fails here too, before any read
+    scales = window_scales(settings.classifier, extra)
+    if settings.similarity and (extra is None or not extra.has_examples.any() or settings.example_route != "examples"):
+        raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to compare "
+                              "tiles with; give --classes FILE made by rsdsva classes from-map")
     loading = _done(built) if built else _in_background(lambda: _build(settings))
     grid, read = settings.grid, settings.read
     with _settled_on_error(loading), open_raster(raster, read.allow_no_crs) as src:
@@ -279,15 +281,6 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             _check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
                    names, index, scales)
-
-
-def _check_similarity(settings: MapSettings, info) -> None:
-    from rsdsva.inference import load_extra_classes
-
-    extra = load_extra_classes(settings.classifier, info)
-    if extra is None or not extra.has_examples.any() or settings.example_route != "examples":
-        raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to compare "
-                              "tiles with; give --classes FILE made by rsdsva classes from-map")
 
 
 def _build(settings: MapSettings):
