@@ -36,6 +36,7 @@ File formats (chosen by suffix):
 from __future__ import annotations
 
 import csv
+import io
 import difflib
 import json
 import math
@@ -123,7 +124,7 @@ class ClassSpace:
             if not self.feature_space or not self.recipe:
                 raise ClassSpaceError("example features without a feature_space and recipe: say which model made them")
         for i, name in enumerate(self.names):
-            _check_values(name, self.matrix[i], self.attributes, self.signed)
+            _check_values(name, self.matrix[i], self.attributes, self.scale, self.signed)
         unknown = sorted(set(self.groups) - set(self.attributes))
         if unknown:
             raise ClassSpaceError(
@@ -314,14 +315,14 @@ class ClassSpace:
             import yaml
 
             try:
-                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())
+                data = yaml.load(_read_text(path), Loader=_unique_key_loader())
             except _DuplicateKey as err:
                 raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
             except yaml.YAMLError as err:
                 raise ClassSpaceError(f"{path}: not valid YAML ({_first_line(err)})") from None
         elif suffix == ".json":
             try:
-                data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_pairs)
+                data = json.loads(_read_text(path), object_pairs_hook=_unique_pairs)
             except _DuplicateKey as err:
                 raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
             except json.JSONDecodeError as err:
@@ -402,10 +403,11 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         raise ClassSpaceError("'attributes' must be a list of attribute names")
     attributes = [str(a) for a in attributes]
     _check_unique(attributes, "attribute")
-    scale = float(data.get("scale", DEFAULT_SCALE))
-    if not math.isfinite(scale) or scale <= 0:
-        raise ClassSpaceError(f"scale must be a positive number, got {scale}")
-    default_seen = bool(data.get("seen", True))
+    scale = _positive(data.get("scale", DEFAULT_SCALE))
+    default_seen = _flag("seen", data.get("seen", True))
+    groups = data.get("groups") or {}
+    if not isinstance(groups, Mapping) or not all(isinstance(g, str) for g in groups.values()):
+        raise ClassSpaceError("'groups' must map each attribute to its group name (water: landcover)")
     classes = data.get("classes")
     if not classes:
         raise ClassSpaceError("the class space is empty: add classes under 'classes:'")
@@ -420,7 +422,7 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
                 raise ClassSpaceError(f"class {name!r} was made by an older recipe of rsdsva classes from-map (one mean "
                                       "'prototype'); make the file again with rsdsva classes from-map, which keeps "
                                       "every example tile")
-            seen = bool(spec.get("seen", default_seen))
+            seen = _flag(f"class {name!r}: seen", spec.get("seen", default_seen))
             if spec.get("features") is not None:
                 features = _parse_features(str(name), spec["features"])
             spec = spec.get("vector", spec.get("attributes"))
@@ -436,13 +438,30 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         attributes=attributes,
         matrix=np.array(rows, dtype=np.float32),
         seen=np.array(flags, dtype=bool),
-        groups=data.get("groups") or {},
+        groups=groups,
         scale=scale,
-        signed=bool(data.get("signed", False)),
+        signed=_flag("signed", data.get("signed", False)),
         examples=examples if has_examples else None,
         feature_space=str(data["feature_space"]) if has_examples else None,
         recipe=str(data["recipe"]) if has_examples else None,
     )
+
+
+def _positive(value: Any) -> float:
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if isinstance(value, bool) or not math.isfinite(scale) or scale <= 0:
+        raise ClassSpaceError(f"scale must be a positive number, got {value!r}")
+    return scale
+
+
+def _flag(what: str, value: Any) -> bool:
+    """YAML's true/false only: a quoted "false" would otherwise read as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ClassSpaceError(f"{what} must be true or false, got {value!r}; write it without quotes")
+    return bool(value)
 
 
 def _parse_features(name: str, spec: Any) -> np.ndarray:
@@ -529,7 +548,7 @@ def _number(name: str, key: Any, value: Any) -> float:
         raise ClassSpaceError(f"class {name!r}: value {value!r} for {key!r} is not a number") from None
 
 
-def _check_values(name: str, row: np.ndarray, attributes: Sequence[str], signed: bool = False) -> None:
+def _check_values(name: str, row: np.ndarray, attributes: Sequence[str], scale: float, signed: bool = False) -> None:
     bad = np.flatnonzero(~np.isfinite(row))
     if bad.size:
         raise ClassSpaceError(
@@ -540,6 +559,12 @@ def _check_values(name: str, row: np.ndarray, attributes: Sequence[str], signed:
         raise ClassSpaceError(
             f"class {name!r} has negative value {row[neg[0]]:g} for {attributes[neg[0]]!r}; "
             "values run from 0 (absent) to the scale (present)"
+        )
+    high = np.flatnonzero(row > scale * (1 + 1e-4))
+    if high.size and not signed:
+        raise ClassSpaceError(
+            f"class {name!r}: value {row[high[0]]:g} for {attributes[high[0]]!r} is above the scale ({scale:g}); "
+            "values run from 0 (absent) to the scale (present), or set the file's 'scale:'"
         )
     if not row.any():
         raise ClassSpaceError(f"class {name!r} has no attribute present; give it at least one")
@@ -564,9 +589,16 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ClassSpaceError(f"{path} is not UTF-8 text (a binary file?); a classes file is YAML, JSON or CSV "
+                              "text") from None
+
+
 def _read_csv(path: Path) -> ClassSpace:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if any(cell.strip() for cell in r)]
+    rows = [r for r in csv.reader(io.StringIO(_read_text(path), newline="")) if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise ClassSpaceError("expected a header of attribute names and one row per class")
     attributes = [a.strip() for a in rows[0][1:]]

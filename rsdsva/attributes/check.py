@@ -65,10 +65,10 @@ def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tupl
     if not path.is_file():
         raise MissingFileError(f"classes file not found: {path}; check the path")
     known = set(vocabulary)
-    if path.suffix.lower() == ".csv":
-        header = path.read_text(encoding="utf-8").splitlines()[0].split(",")[1:]
-        return [("(header)", a.strip()) for a in header if a.strip() not in known]
     try:
+        if path.suffix.lower() == ".csv":
+            header = path.read_text(encoding="utf-8").splitlines()[0].split(",")[1:]
+            return [("(header)", a.strip()) for a in header if a.strip() not in known]
         data = _parse(path)
     except Exception:  # not parseable: ClassSpace.load gives the one-line reason
         return []
@@ -76,7 +76,8 @@ def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tupl
     if isinstance(data.get("attributes"), list):
         found += [("(attributes list)", str(a)) for a in data["attributes"] if str(a) not in known]
         return found
-    for name, spec in (data.get("classes") or {}).items():
+    classes = data.get("classes")
+    for name, spec in (classes.items() if isinstance(classes, Mapping) else ()):
         if isinstance(spec, Mapping) and {"vector", "attributes", "seen"} & set(spec):
             spec = spec.get("vector", spec.get("attributes"))
         keys = spec.keys() if isinstance(spec, Mapping) else spec if isinstance(spec, list) else []

@@ -59,17 +59,28 @@ def scan_image_folder(
 
 
 def read_image(path: str) -> torch.Tensor:
-    """An RGB image as a uint8 tensor (3, H, W)."""
+    """An 8-bit RGB image as a uint8 tensor (3, H, W); one :class:`DatasetError` line naming the file
+    when it is not one (not an image, cut short, or of float or 16-bit pixels)."""
     from torchvision.io import ImageReadMode, decode_image
 
     try:
         return decode_image(path, mode=ImageReadMode.RGB)
-    except RuntimeError:  # formats torchvision cannot decode (e.g. TIFF): fall back to PIL
-        import numpy as np
-        from PIL import Image
+    except RuntimeError:  # formats torchvision cannot decode (e.g. TIFF), and damaged files: PIL says which
+        pass
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
 
-        with Image.open(path) as im:
-            return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
+    try:
+        im = Image.open(path)
+        im.load()
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DatasetError(f"{path} is not an image rsdsva can read ({str(err).splitlines()[0][:100]}); replace "
+                           "it with a PNG, JPEG or 8-bit TIFF, or remove it") from None
+    with im:
+        if im.mode in ("F", "I") or im.mode.startswith("I;"):
+            raise DatasetError(f"{path} has {im.mode} pixels (float or 16-bit); images are read as 8-bit RGB: "
+                               "convert it (gdal_translate -ot Byte -scale), or map a GeoTIFF with rsdsva map")
+        return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
 
 
 def torchgeo_samples(dataset: Any) -> list[Sample]:

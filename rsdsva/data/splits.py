@@ -16,8 +16,11 @@ def parse_split(text: str, num_classes: int) -> tuple[int, int]:
         seen, unseen = (int(x) for x in text.split("/"))
     except ValueError:
         raise DatasetError(f"split {text!r} is not SEEN/UNSEEN, e.g. 16/5") from None
-    if seen < 1 or unseen < 1 or seen + unseen != num_classes:
+    if seen + unseen != num_classes:
         raise DatasetError(f"split {text} does not fit {num_classes} classes; seen + unseen must equal {num_classes}")
+    if seen < 1 or unseen < 1:
+        raise DatasetError(f"split {text}: zero-shot needs at least one seen and one unseen class"
+                           + ("" if num_classes > 1 else f", and the data has {num_classes} class; add class folders"))
     return seen, unseen
 
 

@@ -84,7 +84,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     from safetensors.torch import load_file
 
     path = Path(path)
-    info = ModelInfo.from_dict(_read_header(path))
+    info = read_model_info(path)
     model = DSVA(build_backbone(info.backbone, init=False), info.dsva)  # every weight is loaded below
     try:
         state = load_file(str(path))
@@ -95,8 +95,15 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise CheckpointError(
-            f"{path}: weights do not match the recorded architecture (missing {missing[:5]}, "
+            f"{path}: weights do not fit the recorded architecture (missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}); the file was edited or written by another version"
+        )
+    wrong = [k for k, v in state.items() if v.shape != expected[k].shape]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(
+            f"{path}: weights do not fit the recorded architecture ({k} is {tuple(state[k].shape)}, expected "
+            f"{tuple(expected[k].shape)}); the file was edited or written by another version"
         )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
     return model.to(device).eval(), info

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import CheckpointError, ConfigError, MissingFileError
+from rsdsva.errors import CheckpointError, ConfigError, MissingFileError, RsdsvaError
 
 FORMAT = "rsdsva-checkpoint"
 FORMAT_VERSION = 1
@@ -204,7 +204,19 @@ def default_model_path() -> Path:
 
 def read_model_info(path: str | Path) -> ModelInfo:
     """Parse only the metadata header (fast; no tensors read)."""
-    return ModelInfo.from_dict(_read_header(Path(path)))
+    path = Path(path)
+    data = _read_header(path)
+    try:
+        info = ModelInfo.from_dict(data)
+    except RsdsvaError as err:
+        raise CheckpointError(f"{path}: its rsdsva metadata is damaged ({err}); copy the file again") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path}: its rsdsva metadata is damaged ({type(err).__name__}: {err}); copy the "
+                              "file again or re-save the model") from None
+    if info.classes.num_attributes != info.dsva.num_attributes:
+        raise CheckpointError(f"{path}: its classes have {info.classes.num_attributes} attributes, its weights "
+                              f"{info.dsva.num_attributes}; the metadata was edited: copy the file again")
+    return info
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -215,7 +227,7 @@ def _read_header(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise CheckpointError(f"{path}: file is too short to be a model ({size} bytes); it is truncated")
+            raise CheckpointError(f"{path}: not a safetensors model ({size} bytes); use a model written by rsdsva")
         (n,) = struct.unpack("<Q", head)
         header = None
         if n <= min(_MAX_HEADER, size - 8):
@@ -239,7 +251,14 @@ def _read_header(path: Path) -> dict[str, Any]:
             f"{path}: a safetensors file without rsdsva metadata (plain weights?); "
             "pass it as backbone --weights, or use a model written by rsdsva"
         )
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        data = None
+        why = f" ({err.msg} at character {err.pos})"
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: its rsdsva metadata is damaged{why if data is None else ''}; copy the file "
+                              "again or re-save the model")
     if data.get("format") != FORMAT or int(data.get("format_version", 0)) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format {data.get('format')} v{data.get('format_version')} is not readable by this "

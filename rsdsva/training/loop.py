@@ -72,6 +72,15 @@ class TrainConfig:
     # per epoch so far, fewer epochs (the whole cosine schedule) if the planned ones would not fit
     max_minutes: float | None = None
 
+    def __post_init__(self) -> None:
+        counts = {"epochs": self.epochs, "ways": self.ways, "shots": self.shots, "batch_size": self.batch_size,
+                  "max_batches": 1 if self.max_batches is None else self.max_batches}
+        for name, value in counts.items():
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} {value!r}: give a whole number of 1 or more (an epoch needs a batch)")
+        if not isinstance(self.head_epochs, int) or self.head_epochs < 0:
+            raise ConfigError(f"head_epochs {self.head_epochs!r}: give a whole number of 0 or more")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -176,6 +185,7 @@ def train_dsva(
         model.train()
         n_batches = len(sampler) if config.max_batches is None else min(len(sampler), config.max_batches)
         sums: dict[str, float] = {}
+        images = 0
         t0 = time.perf_counter()
         # disable=None: no bar when not writing to a terminal (logs keep the epoch lines)
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs} ({name})",
@@ -187,6 +197,7 @@ def train_dsva(
             for g in opt.param_groups:
                 g["lr"] = lr
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            images += x.shape[0]
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, parts = dsva_loss(model(x, seen_matrix), y, targets[y], config.loss)
             opt.zero_grad(set_to_none=True)
@@ -198,8 +209,12 @@ def train_dsva(
             bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.3f}")
             bar.update()
         bar.close()
-        record = {k: v / max(n_batches, 1) for k, v in sums.items()}
-        record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, images_per_s=n_batches * (x.shape[0]) / max(time.perf_counter() - t0, 1e-9))
+        if not images:
+            raise DatasetError(f"epoch {epoch + 1} had no training batches ({len(labels)} training images); give "
+                               "more images, or a smaller --batch-size")
+        record = {k: v / n_batches for k, v in sums.items()}
+        record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0,
+                      images_per_s=images / max(time.perf_counter() - t0, 1e-9))
         record.update(_validate(logits_of, classes, split))
         history.append(record)
         if progress:

@@ -1,0 +1,279 @@
+"""Bad input and faults, one row each: the command fails with one line that says what is wrong,
+and leaves every input as it was and nothing behind.
+
+A new case is one row of ``CASES``: the files it needs (names -> contents or a maker), the command
+line (``{scene}``, ``{model}`` and file names in braces are replaced by paths) and a piece of the
+one line it must print.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rsdsva.cli.main import cli
+from rsdsva.data.splits import parse_split
+from rsdsva.errors import ConfigError, DatasetError
+from rsdsva.training.loop import TrainConfig
+from tests.conftest import DATA
+
+JPEG = DATA / "ucm" / "harbor" / "harbor05.jpg"
+YAML_HEAD = "attributes: [water, trees, buildings, roads, sand, boats]\n"
+
+
+def _truncated_tif(world) -> bytes:
+    return world["scene"].read_bytes()[:3000]
+
+
+def _missing_source_vrt(world) -> str:
+    return (f'<VRTDataset rasterXSize="64" rasterYSize="64"><SRS>EPSG:32618</SRS>'
+            f'<GeoTransform>500000, 0.3, 0, 4000000, 0, -0.3</GeoTransform>'
+            f'<VRTRasterBand dataType="Byte" band="1"><SimpleSource>'
+            f'<SourceFilename relativeToVRT="0">{world["tmp"] / "gone.tif"}</SourceFilename>'
+            f'<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>')
+
+
+def _float_tiff(world) -> bytes:
+    from PIL import Image
+
+    path = world["tmp"] / "_float.tif"
+    Image.fromarray(np.random.default_rng(0).random((64, 64)).astype(np.float32) * 1000).save(path)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def _png(world) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(JPEG).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _aoi(world, geometries) -> bytes:
+    import geopandas as gpd
+
+    path = world["tmp"] / "_aoi.gpkg"
+    gpd.GeoDataFrame({"id": list(range(len(geometries)))}, geometry=list(geometries),
+                     crs="EPSG:32618").to_file(path)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def _aoi_outside(world):
+    from shapely.geometry import box
+
+    return _aoi(world, [box(0, 0, 10, 10)])
+
+
+def _aoi_null(world):
+    return _aoi(world, [None, None])
+
+
+def _aoi_empty(world):
+    return _aoi(world, [])
+
+
+def _header_edited(world, edit) -> bytes:
+    """The tiny model's file with its safetensors header passed through ``edit`` (dict -> None)."""
+    raw = world["model"].read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + raw[8 + n:]
+
+
+def _with_metadata(world, edit) -> bytes:
+    """The tiny model's file with its rsdsva metadata passed through ``edit`` (a str -> str)."""
+    def change(header):
+        header["__metadata__"]["rsdsva"] = edit(header["__metadata__"]["rsdsva"])
+
+    return _header_edited(world, change)
+
+
+def _damaged_json(world):
+    return _with_metadata(world, lambda meta: meta[:-40])
+
+
+def _wrong_shape(world):
+    def edit(meta):
+        data = json.loads(meta)
+        data["classes"]["attributes"].append("extra")  # one more attribute than the weights were made for
+        for spec in data["classes"]["classes"].values():
+            spec["vector"].append(0.0)
+        return json.dumps(data)
+
+    return _with_metadata(world, edit)
+
+
+def _swapped_shape(world):
+    """A 2-D weight's shape reversed in the file's header: the bytes fit, the shape does not."""
+    def swap(header):
+        name = next(k for k, v in header.items() if k != "__metadata__" and len(v["shape"]) == 2
+                    and v["shape"][0] != v["shape"][1])
+        header[name]["shape"] = header[name]["shape"][::-1]
+
+    return _header_edited(world, swap)
+
+
+def _image_folder(bad: bytes):
+    def make(world):
+        root = world["tmp"] / "images"
+        for name in ("harbor", "beach"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            for i in range(2):
+                (root / name / f"{name}{i}.jpg").write_bytes(JPEG.read_bytes())
+        (root / "beach" / "broken.jpg").write_bytes(bad)
+        return root
+
+    return make
+
+
+# (id, files {name: bytes | str | maker(world)}, command line, a piece of the one line printed)
+CASES = [
+    # classes files, through `classes check` and `map --classes`
+    ("classes-binary", {"c.yaml": b"\xff\xfe\x00\x81garbage\x00"}, "classes check {c.yaml} --model {model}", "is not UTF-8 text"),
+    ("map-classes-binary", {"c.yaml": b"\xff\xfe\x00\x81garbage\x00"},
+     "map {scene} --model {model} --classes {c.yaml} --out {o.gpkg}", "is not UTF-8 text"),
+    ("classes-empty-csv", {"c.csv": ""}, "classes check {c.csv} --model {model}", "expected a header of attribute names"),
+    ("classes-not-a-mapping", {"c.yaml": YAML_HEAD + "classes: hello\n"}, "classes check {c.yaml} --model {model}",
+     "'classes' must map each class name to its attributes"),
+    ("classes-a-word-model-vocabulary", {"c.yaml": "classes: hello\n"}, "classes check {c.yaml} --model {model}",
+     "'classes' must map each class name"),
+    ("classes-a-list", {"c.yaml": YAML_HEAD + "classes: [a, b]\n"}, "classes check {c.yaml} --model {model}",
+     "'classes' must map each class name"),
+    ("scale-a-word", {"c.yaml": YAML_HEAD + "scale: abc\nclasses: {x: [water]}\n"}, "classes check {c.yaml} --model {model}",
+     "scale must be a positive number, got 'abc'"),
+    ("scale-high", {"c.yaml": YAML_HEAD + "scale: high\nclasses: {x: [water]}\n"}, "classes check {c.yaml} --model {model}",
+     "scale must be a positive number, got 'high'"),
+    ("groups-a-list", {"c.yaml": YAML_HEAD + "groups: [a, b]\nclasses: {x: [water]}\n"}, "classes check {c.yaml} --model {model}",
+     "'groups' must map each attribute to its group name"),
+    ("value-above-scale", {"c.yaml": YAML_HEAD + "classes: {x: {water: 150}}\n"}, "classes check {c.yaml} --model {model}",
+     "value 150 for 'water' is above the scale (100)"),
+    ("seen-a-string", {"c.yaml": YAML_HEAD + "classes: {x: {vector: [water], seen: \"false\"}}\n"},
+     "classes check {c.yaml} --model {model}", "seen must be true or false, got 'false'"),
+    ("file-seen-a-string", {"c.yaml": YAML_HEAD + "seen: 'no'\nclasses: {x: [water]}\n"}, "classes check {c.yaml} --model {model}",
+     "seen must be true or false, got 'no'"),
+    # rasters
+    ("truncated-geotiff", {"t.tif": _truncated_tif}, "map {t.tif} --model {model} --out {o.gpkg}",
+     "cannot be read"),
+    ("vrt-missing-source", {"v.vrt": _missing_source_vrt}, "map {v.vrt} --model {model} --out {o.gpkg}",
+     "cannot be read"),
+    ("missing-raster-before-model", {"m.safetensors": b"not a model at all"},
+     "map {gone.tif} --model {m.safetensors} --out {o.gpkg}", "gone.tif"),
+    # areas of interest
+    ("aoi-outside", {"a.gpkg": _aoi_outside}, "map {scene} --model {model} --aoi {a.gpkg} --out {o.gpkg}",
+     "does not overlap"),
+    ("aoi-null-geometries", {"a.gpkg": _aoi_null}, "map {scene} --model {model} --aoi {a.gpkg} --out {o.gpkg}",
+     "has no geometries"),
+    ("aoi-empty", {"a.gpkg": _aoi_empty}, "map {scene} --model {model} --aoi {a.gpkg} --out {o.gpkg}",
+     "has no geometries"),
+    # model files
+    ("model-text", {"m.safetensors": b"hello\n"}, "info {m.safetensors}", "not a safetensors model"),
+    ("model-damaged-json", {"m.safetensors": _damaged_json}, "info {m.safetensors}", "metadata is damaged"),
+    ("map-model-damaged-json", {"m.safetensors": _damaged_json},
+     "map {scene} --model {m.safetensors} --out {o.gpkg}", "metadata is damaged"),
+    ("model-classes-edited", {"m.safetensors": _wrong_shape}, "info {m.safetensors}",
+     "its classes have 7 attributes, its weights 6"),
+    ("model-wrong-shape", {"m.safetensors": _swapped_shape},
+     "map {scene} --model {m.safetensors} --out {o.gpkg}", "weights do not fit the recorded architecture"),
+    # explain's image
+    ("explain-text", {"i.png": "just text\n"}, "explain {i.png} --model {model} --out {e.png}",
+     "is not an image"),
+    ("explain-garbage", {"i.jpg": bytes(range(256)) * 4}, "explain {i.jpg} --model {model} --out {e.png}",
+     "is not an image"),
+    ("explain-truncated-jpeg", {"i.jpg": JPEG.read_bytes()[:2000]},
+     "explain {i.jpg} --model {model} --out {e.png}", "is not an image"),
+    ("explain-float-tiff", {"i.tif": _float_tiff}, "explain {i.tif} --model {model} --out {e.png}",
+     "8-bit"),
+    # image folders
+    ("from-images-corrupt-jpeg", {"images": _image_folder(JPEG.read_bytes()[:1500])},
+     "attributes from-images --images {images} --model {model} --out {c.yaml}", "broken.jpg"),
+    ("evaluate-corrupt-jpeg", {"images": _image_folder(b"\xff\xd8\xff garbage")},
+     "evaluate {model} --data {images} --classes {model_classes.yaml}", "broken.jpg"),
+    # training
+    ("train-split-one-class", {"images": _image_folder(JPEG.read_bytes())},
+     "train --data {images} --attributes ucm --split 2/0 --backbone tiny-vit --out {m2.safetensors}",
+     "zero-shot needs at least one seen and one unseen class"),
+    # outputs that would replace an input or another output
+    ("explain-onto-its-image", {"i.png": _png}, "explain {i.png} --model {model} --out {i.png} --overwrite",
+     "is the image"),
+    ("raster-onto-the-geopackage", {}, "map {scene} --model {model} --out {o.gpkg} --raster {o.gpkg}",
+     "is also the --out output"),
+    ("out-onto-the-aoi", {"a.gpkg": _aoi_null}, "map {scene} --model {model} --aoi {a.gpkg} --out {a.gpkg} "
+     "--overwrite", "is the --aoi file"),
+    ("from-map-empty-areas", {"a.gpkg": _aoi_empty},
+     "classes from-map {scene} {a.gpkg} --model {model} --name-field id --out {c.yaml}", "the layer has no features"),
+    # numbers from users
+    ("calibration-nan", {}, "map {scene} --model {model} --calibration nan --out {o.gpkg}", "--calibration nan"),
+    ("scale-empty-range", {}, "map {scene} --model {model} --scale 10,10 --out {o.gpkg}", "--scale 10,10"),
+    ("context-fifty", {}, "map {scene} --model {model} --context 50 --out {o.gpkg}", "--context 50"),
+    ("calibration-inf", {}, "map {scene} --model {model} --calibration inf --out {o.gpkg}", "--calibration inf"),
+    ("scale-inverted", {}, "map {scene} --model {model} --scale 200,10 --out {o.gpkg}", "--scale 200,10"),
+]
+
+
+# the same promise from Python: (id, a call, the error class and a piece of its message)
+API_CASES = [
+    ("split-with-no-unseen", lambda: parse_split("1/0", 1), DatasetError, "at least one seen and one unseen class"),
+    ("an-epoch-with-no-batches", lambda: TrainConfig(max_batches=0), ConfigError, "max_batches 0: give a whole"),
+    ("zero-shots", lambda: TrainConfig(shots=0), ConfigError, "shots 0"),
+]
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=[c[0] for c in API_CASES])
+def test_bad_values_from_python_are_one_clear_error(case):
+    _, call, error, message = case
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
+def _sha(path: Path) -> str:
+    if path.is_dir():
+        return "".join(_sha(p) for p in sorted(path.rglob("*")) if p.is_file())
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def world(make_geotiff, tiny_checkpoint, tmp_path):
+    scene = make_geotiff(shape=(64, 64), name="scene.tif")
+    classes = tmp_path / "model_classes.yaml"  # harbor: a class the tiny model did not train on
+    classes.write_text(YAML_HEAD + "classes: {harbor: {vector: [water, boats], seen: false}}\n")
+    return {"scene": scene, "model": tiny_checkpoint, "model_classes.yaml": classes, "tmp": tmp_path}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_loses_nothing(case, world):
+    _, files, line, expect = case
+    tmp = world["tmp"]
+    paths = {k: str(v) for k, v in world.items()}
+    for name, content in files.items():
+        value = content(world) if callable(content) else content
+        path = value if isinstance(value, Path) else tmp / name
+        if isinstance(value, bytes):
+            path.write_bytes(value)
+        elif isinstance(value, str):
+            path.write_text(value)
+        paths[name] = str(path)
+    before = {p: _sha(p) for p in tmp.iterdir()}
+    argv = [re.sub(r"\{([^}]+)\}", lambda m: paths.get(m[1], str(tmp / m[1])), part) for part in line.split()]
+    if argv[0] == "map":
+        argv += ["--progress", "none"]
+    result = CliRunner().invoke(cli, argv)
+    lines = [ln for ln in result.output.splitlines() if ln.strip() and not ln.startswith("Warning:")]
+    assert result.exit_code == 1 and len(lines) == 1, result.output + repr(result.exception)
+    assert expect in lines[0]
+    assert {p: _sha(p) for p in tmp.iterdir()} == before  # inputs untouched, nothing written or left
