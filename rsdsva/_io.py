@@ -50,15 +50,24 @@ def _identity(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
 
 
+_HELD: set[Path] = set()  # outputs this process holds: a writer nested in a run's lock does not lock twice
+
+
 @contextlib.contextmanager
-def output_lock(path: str | Path) -> Iterator[list[Path]]:
+def output_lock(path: str | Path) -> Iterator[None]:
     """Hold ``path`` for one writer: a second run onto the same output fails at once with one
     line instead of both reporting success and one result being lost. The lock dies with its
     process, so a run killed with SIGKILL leaves no lock behind; the partial files such a run
-    left beside ``path`` are removed (the lock proves no one is writing them) and yielded."""
+    left beside ``path`` are removed (the lock proves no one is writing them), with a warning."""
     import fcntl
+    import warnings
+
+    from rsdsva.errors import RsdsvaWarning
 
     path = Path(path)
+    if _identity(path) in _HELD:
+        yield
+        return
     folder = path.parent if str(path.parent) else Path(".")
     lock = folder / f".{path.name}.lock"
     try:
@@ -69,15 +78,20 @@ def output_lock(path: str | Path) -> Iterator[list[Path]]:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)  # the lock file is the other run's: leave it
-        raise OutputError(f"another rsdsva run is writing {path}; wait for it to finish or choose another "
-                          "output") from None
+        raise OutputError(f"another rsdsva run is writing {path} (it holds {lock}); wait for it to finish or "
+                          "choose another output") from None
+    _HELD.add(_identity(path))
     try:
         stale = sorted(folder.glob(f".{glob.escape(path.name)}.*.part{path.suffix}"))
         for part in stale:
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
-        yield stale
+        if stale:
+            warnings.warn(f"removed {len(stale)} partial file(s) that an interrupted run left beside {path} "
+                          f"({stale[0].name})", RsdsvaWarning, stacklevel=3)
+        yield
     finally:
+        _HELD.discard(_identity(path))
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
         os.close(fd)
@@ -91,6 +105,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     nothing appears under the final name.
     """
     path = Path(path)
+    with output_lock(path):
+        yield from _atomic(path)
+
+
+def _atomic(path: Path) -> Iterator[Path]:
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder)

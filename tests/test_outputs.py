@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 
 import geopandas as gpd
+import pytest
 from click.testing import CliRunner
 from shapely.geometry import box
 
@@ -139,3 +141,77 @@ def test_context_windows_are_bounded_before_any_tile_is_read(tmp_path):
     result = CliRunner().invoke(cli, ["map", str(ROOT / "sample_data" / "autzen_0p3m_2994.tif"), "--context", "50",
                                       "--out", str(tmp_path / "m.gpkg"), "--progress", "none"])
     assert "--context 50: each window must be 1 (the tile alone) to 8 times the tile" in _one_line(result)
+
+
+def test_an_aoi_bounds_the_grid_of_a_huge_raster(make_geotiff, tiny_checkpoint, tmp_path):
+    """A 10^6 x 10^6 px VRT (10^9 tiles) with a small AOI: only the tiles under the AOI are laid out."""
+    from shapely.geometry import box
+
+    small = make_geotiff(shape=(64, 64))
+    side = 1_000_000
+    bands = "".join(f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename relativeToVRT="0">'
+                    f'{small}</SourceFilename><SourceBand>{b}</SourceBand><SrcRect xOff="0" yOff="0" xSize="64" '
+                    f'ySize="64"/><DstRect xOff="0" yOff="0" xSize="64" ySize="64"/></SimpleSource></VRTRasterBand>'
+                    for b in (1, 2, 3))
+    vrt = tmp_path / "huge.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="{side}" rasterYSize="{side}"><SRS>EPSG:32618</SRS><GeoTransform>'
+                   f'500000, 0.3, 0, 4000000, 0, -0.3</GeoTransform>{bands}</VRTDataset>')
+    gpd.GeoDataFrame(geometry=[box(500000, 4000000 - 19.2, 500019.2, 4000000)], crs="EPSG:32618").to_file(
+        tmp_path / "aoi.gpkg")
+    result = CliRunner().invoke(cli, ["map", str(vrt), "--aoi", str(tmp_path / "aoi.gpkg"), "--model",
+                                      str(tiny_checkpoint), "--tile-size", "32", "--context", "1", "--progress",
+                                      "none", "--out", str(tmp_path / "m.gpkg")])
+    assert result.exit_code == 0, result.output
+    tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles")
+    assert sorted(zip(tiles["row"], tiles["col"])) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.fixture()
+def full_disk(tmp_path):
+    """A folder on a tmpfs with no space left (needs root, as CI has); skipped where mounting is refused."""
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        with open(folder / "filler", "wb", buffering=0) as f:
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 4096)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_while_writing_a_raster_fails_with_nothing_left(make_geotiff, tiny_checkpoint, tmp_path,
+                                                                     full_disk):
+    scene = make_geotiff(shape=(64, 64))
+    base = ["map", str(scene), "--model", str(tiny_checkpoint), "--tile-size", "32", "--context", "1",
+            "--progress", "none", "--out", str(tmp_path / "m.gpkg")]
+    for flag in ("--raster", "--attention-raster"):
+        result = CliRunner().invoke(cli, base + [flag, str(full_disk / "r.tif")])
+        assert "No space left on device" in _one_line(result) and f"could not write {full_disk / 'r.tif'}" in result.output
+        assert sorted(p.name for p in full_disk.iterdir()) == ["filler"] and not (tmp_path / "m.gpkg").exists()
+
+
+def test_every_output_is_locked_while_it_is_written(make_geotiff, tiny_checkpoint, tmp_path):
+    """A run onto a label raster, or any file rsdsva writes, that another run is writing fails at once."""
+    import fcntl
+    import os
+
+    from rsdsva._io import atomic_write_text
+    from rsdsva.errors import OutputError
+
+    scene = make_geotiff(shape=(64, 64))
+    for name in ("l.tif", "c.yaml"):
+        fd = os.open(tmp_path / f".{name}.lock", os.O_CREAT | os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another run is writing it
+    result = CliRunner().invoke(cli, ["map", str(scene), "--model", str(tiny_checkpoint), "--tile-size", "32",
+                                      "--progress", "none", "--out", str(tmp_path / "m.gpkg"),
+                                      "--raster", str(tmp_path / "l.tif")])
+    assert f"another rsdsva run is writing {tmp_path / 'l.tif'}" in _one_line(result)
+    with pytest.raises(OutputError, match="another rsdsva run is writing"):
+        atomic_write_text(tmp_path / "c.yaml", "classes: {}")
+    assert not (tmp_path / "m.gpkg").exists() and not (tmp_path / "c.yaml").exists()

@@ -3,7 +3,8 @@
 Each tile's maps, already upsampled to the tile's size, are added into the
 pixels it covers; where tiles overlap the values are averaged; pixels no
 classified tile covers are NaN. The mosaic is held in memory:
-(bands + 1) x height x width x 4 bytes, so ask for few attributes on huge rasters.
+(bands + 1) x height x width x 4 bytes, plus the compressed file while it is written (see
+:func:`rsdsva.mapping.writers.write_geotiff`), so ask for few attributes on huge rasters.
 """
 
 from __future__ import annotations
@@ -37,14 +38,17 @@ class AttentionMosaic:
         return out
 
     def write(self, path: str | Path, crs: Any, transform: Any, names: Sequence[str]) -> None:
-        import rasterio
+        from rsdsva.mapping.writers import write_geotiff
 
         data = self.mean()
         tiled = self.width >= 256 and self.height >= 256
         profile = dict(driver="GTiff", width=self.width, height=self.height, count=len(names), dtype="float32",
                        crs=crs, transform=transform, nodata=float("nan"), compress="deflate", predictor=3,
                        tiled=tiled, **({"blockxsize": 256, "blockysize": 256} if tiled else {}))
-        with rasterio.open(path, "w", **profile) as dst:
+
+        def fill(dst) -> None:
             dst.write(data)
             for i, name in enumerate(names, start=1):
                 dst.set_band_description(i, name)
+
+        write_geotiff(path, profile, fill)

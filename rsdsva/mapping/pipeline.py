@@ -7,10 +7,9 @@ answer for an empty scene; a batch job over many scenes should not stop on one).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-
-import numpy as np
 import threading
 import time
 import warnings
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 
 from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
@@ -255,30 +255,33 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
     the grid needs only the model file's header.
     """
+    from rsdsva.inference import load_extra_classes, window_scales
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
     from rsdsva.models.info import read_model_info
 
-    from rsdsva.inference import load_extra_classes, window_scales
-
     model_path = Path(settings.model) if settings.model else default_model_path()
-    info = built.info if built else read_model_info(model_path)  # a missing or damaged file fails here, at once
-    extra = load_extra_classes(settings.classifier, info)  # a bad classes file fails here too, before any read
-    scales = window_scales(settings.classifier, extra)
-    if settings.similarity and (extra is None or not extra.has_examples.any() or settings.example_route != "examples"):
-        raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to compare "
-                              "tiles with; give --classes FILE made by rsdsva classes from-map")
-    loading = _done(built) if built else _in_background(lambda: _build(settings))
     grid, read = settings.grid, settings.read
-    with _settled_on_error(loading), open_raster(raster, read.allow_no_crs) as src:
-        spec = make_spec(src, read.bands, read.scale, read.nodata)
-        _note_choices(raster, src, spec, read)
-        size, stride = tile_pixels(src, grid, info.tile_m)
-        check_grid(raster, src, grid, size, stride, info.tile_m, read.max_nodata)
-        tiles = list(iter_windows(src.width, src.height, size, stride))
-        names, index = _attention_attributes(info, settings.output)
-        if grid.aoi:
-            tiles = _restrict_to_aoi(tiles, spec, grid.aoi)
-            _check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
+    with open_raster(raster, read.allow_no_crs) as src:  # a missing or unreadable raster fails first, at once
+        info = built.info if built else read_model_info(model_path)  # then a missing or damaged model file
+        extra = load_extra_classes(settings.classifier, info)  # and a bad classes file, all before any read
+        scales = window_scales(settings.classifier, extra)
+        if settings.similarity and (extra is None or not extra.has_examples.any()
+                                    or settings.example_route != "examples"):
+            raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to "
+                                  "compare tiles with; give --classes FILE made by rsdsva classes from-map")
+        loading = _done(built) if built else _in_background(lambda: _build(settings))
+        with _settled_on_error(loading):  # the model loads while the grid is laid out
+            spec = make_spec(src, read.bands, read.scale, read.nodata)
+            _note_choices(raster, src, spec, read)
+            size, stride = tile_pixels(src, grid, info.tile_m)
+            check_grid(raster, src, grid, size, stride, info.tile_m, read.max_nodata)
+            names, index = _attention_attributes(info, settings.output)
+            area = _aoi_area(grid.aoi, raster, spec) if grid.aoi else None
+            if area is None:
+                tiles = list(iter_windows(src.width, src.height, size, stride))
+            else:
+                tiles = _tiles_in(area, spec, src.width, src.height, size, stride)
+                _check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
                    names, index, scales)
 
@@ -347,10 +350,11 @@ def map_scene(
 
     raster, out = Path(raster), Path(out)
     check_outputs(raster, out, settings.output, map_inputs(settings))
-    with output_lock(out) as stale:  # one writer per output: a second run onto it fails at once
-        if stale:
-            warnings.warn(f"removed {len(stale)} partial file(s) that an interrupted run left beside {out} "
-                          f"({stale[0].name})", RsdsvaWarning, stacklevel=2)
+    out_settings = settings.output
+    with contextlib.ExitStack() as held:  # one writer per output: a second run onto one fails at once
+        for target in (out, out_settings.raster, out_settings.similarity, out_settings.attention_raster):
+            if target:
+                held.enter_context(output_lock(target))
         return _map_scene(raster, out, settings, progress)
 
 
@@ -479,14 +483,42 @@ def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], li
     return names, [vocab.index(n) for n in names]
 
 
-def _restrict_to_aoi(tiles: Sequence, spec, aoi: str | Path) -> list:
+def _aoi_area(aoi: str | Path, raster: Path, spec):
+    """The AOI file's shapes, in the raster's CRS, as one geometry; one line when it has none
+    or they miss the raster."""
+    from rasterio.windows import Window
     from shapely.geometry import box
 
     from rsdsva.mapping.raster import window_bounds
     from rsdsva.mapping.vectors import read_vector
 
-    area = read_vector(aoi, "AOI").to_crs(spec.crs).union_all()
-    return [t for t in tiles if box(*window_bounds(spec, t.window)).intersects(area)]
+    shapes = read_vector(aoi, "AOI")
+    shapes = shapes[shapes.geometry.notna() & ~shapes.geometry.is_empty]
+    if shapes.empty:
+        raise RasterError(f"--aoi {aoi} has no geometries; draw the area to map in it, or leave --aoi out")
+    area = shapes.to_crs(spec.crs).union_all()
+    full = box(*window_bounds(spec, Window(0, 0, spec.width, spec.height)))
+    if not area.intersects(full):
+        raise RasterError(f"--aoi {aoi} does not overlap {raster} (AOI {_bounds(area.bounds)}, raster "
+                          f"{_bounds(full.bounds)} in {spec.crs}); give an AOI over the raster")
+    return area
+
+
+def _bounds(b) -> str:
+    return "{:.0f},{:.0f} - {:.0f},{:.0f}".format(*b)
+
+
+def _tiles_in(area, spec, width: int, height: int, size: int, stride: int) -> list:
+    """The grid's tiles overlapping ``area``; only the part of the grid under its bounds is laid out."""
+    from shapely.geometry import box
+
+    from rsdsva.mapping.raster import iter_windows, window_bounds
+
+    xmin, ymin, xmax, ymax = area.bounds
+    (c0, r0), (c1, r1) = ~spec.transform * (xmin, ymax), ~spec.transform * (xmax, ymin)
+    within = (min(c0, c1), min(r0, r1), max(c0, c1), max(r0, r1))
+    tiles = [(t, box(*window_bounds(spec, t.window))) for t in iter_windows(width, height, size, stride, within)]
+    return [t for t, b in tiles if b.intersects(area) and not b.touches(area)]  # a shared edge is not overlap
 
 
 def _sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import rasterio
@@ -75,7 +75,22 @@ def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.Datase
     if t.b != 0 or t.d != 0:
         src.close()
         raise RasterError(f"{path}: rotated or sheared geotransform is not supported; warp it north-up with gdalwarp first")
+    try:  # the last pixel: a file cut short or a VRT whose source is gone fails here, before the model loads
+        _read(src, 1, window=Window(src.width - 1, src.height - 1, 1, 1))
+    except RasterError:
+        src.close()
+        raise
     return src
+
+
+def _read(src: rasterio.DatasetReader, *args: Any, **kwargs: Any) -> np.ndarray:
+    """``src.read`` with GDAL's read failures as one :class:`RasterError` line."""
+    try:
+        return src.read(*args, **kwargs)
+    except RasterioIOError as err:
+        cause = str(err.__cause__ or err).strip().splitlines()[0][:160]
+        raise RasterError(f"{src.name} cannot be read ({cause}); the file is cut short or damaged, or a file it "
+                          "refers to is missing: copy it again") from None
 
 
 def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None) -> tuple[int, int, int]:
@@ -101,7 +116,7 @@ def stretch_limits(
     """Per-band 2nd and 98th percentiles of valid pixels from a decimated read."""
     f = max(1, math.ceil(max(src.width, src.height) / max_side))
     shape = (len(bands), max(1, src.height // f), max(1, src.width // f))
-    data = src.read(list(bands), out_shape=shape, resampling=Resampling.nearest, masked=True)
+    data = _read(src, list(bands), out_shape=shape, resampling=Resampling.nearest, masked=True)
     lows, highs = [], []
     for b in range(len(bands)):
         band = data[b]
@@ -155,18 +170,26 @@ def pixel_size_m(src: rasterio.DatasetReader) -> float:
     return size
 
 
-def iter_windows(width: int, height: int, size: int, stride: int) -> Iterator[Tile]:
+def iter_windows(width: int, height: int, size: int, stride: int,
+                 within: tuple[float, float, float, float] | None = None) -> Iterator[Tile]:
     """A grid of ``size`` windows every ``stride`` pixels covering the raster.
 
     Edge windows reach past the raster (they are padded when read), so every
     pixel is covered; a window larger than the raster gives one padded tile.
+    ``within`` (col_min, row_min, col_max, row_max in pixels) keeps the windows that may
+    touch that box, without laying out the rest of the grid.
     """
     if size < 1 or stride < 1:
         raise RasterError(f"tile size ({size}) and stride ({stride}) must be positive")
     rows = max(1, math.ceil((height - size) / stride) + 1)
     cols = max(1, math.ceil((width - size) / stride) + 1)
-    for r in range(rows):
-        for c in range(cols):
+    r0, c0, r1, c1 = 0, 0, rows, cols
+    if within is not None:
+        x0, y0, x1, y1 = within
+        c0, r0 = max(0, math.floor((x0 - size) / stride)), max(0, math.floor((y0 - size) / stride))
+        c1, r1 = min(cols, math.ceil(x1 / stride) + 1), min(rows, math.ceil(y1 / stride) + 1)
+    for r in range(r0, r1):
+        for c in range(c0, c1):
             yield Tile(r, c, Window(c * stride, r * stride, size, size))
 
 
@@ -202,7 +225,7 @@ def _read_padded(src, spec: RasterSpec, window: Window, out_shape: tuple[int, in
     y0, x0 = round((r0 - window.row_off) * fy), round((c0 - window.col_off) * fx)
     h, w = max(1, round(inside.height * fy)), max(1, round(inside.width * fx))
     h, w = min(h, out_h - y0), min(w, out_w - x0)
-    part = src.read(list(spec.bands), window=inside, out_shape=(3, h, w), resampling=Resampling.bilinear)
+    part = _read(src, list(spec.bands), window=inside, out_shape=(3, h, w), resampling=Resampling.bilinear)
     if spec.nodata is not None and math.isnan(spec.nodata):  # NaN != NaN: compare by isnan
         ok = ~np.any(np.isnan(part), axis=0)
     elif spec.nodata is not None:

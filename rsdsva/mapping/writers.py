@@ -1,4 +1,5 @@
-"""GeoPackage output: tiles, regions, classes, the run's metadata and a QGIS style.
+"""GeoPackage output: tiles, regions, classes, the run's metadata and a QGIS style; and the
+GeoTIFFs beside it (labels, similarity, attention).
 
 Knows nothing of torch: it takes plain rows and writes them with geopandas/pyogrio.
 """
@@ -6,10 +7,11 @@ Knows nothing of torch: it takes plain rows and writes them with geopandas/pyogr
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
@@ -188,6 +190,23 @@ def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, i
 LABEL_NODATA = 65535
 
 
+def write_geotiff(path: str | Path, profile: dict[str, Any], fill: Callable[[Any], None]) -> None:
+    """Write a GeoTIFF: ``fill(dataset)`` writes the bands into a GDAL in-memory file, which is
+    then copied to ``path`` by Python. libtiff, writing to a full disk itself, can spin in its
+    close for ever or leave a short file behind without an error; a Python write raises
+    ``OSError`` (ENOSPC), which the caller reports."""
+    from rasterio.io import MemoryFile
+
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dst:
+            fill(dst)
+        data = memory.read()
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())  # a full disk may only say so here
+
+
 def write_label_raster(
     path: str | Path,
     tiles: gpd.GeoDataFrame,
@@ -204,8 +223,6 @@ def write_label_raster(
     and QGIS read it as 0-1. Skipped tiles are nodata (65535); band 1 carries a
     colour table in the colours of the GeoPackage style.
     """
-    import rasterio
-
     rows, cols = grid_shape
     ids = np.full((rows, cols), LABEL_NODATA, dtype=np.uint16)
     scores = np.full((rows, cols), LABEL_NODATA, dtype=np.uint16)
@@ -217,7 +234,8 @@ def write_label_raster(
     profile = dict(driver="GTiff", width=cols, height=rows, count=2, dtype="uint16", crs=crs, transform=transform,
                    nodata=LABEL_NODATA, compress="deflate", tiled=block is not None,
                    **({"blockxsize": block, "blockysize": block} if block else {}))
-    with rasterio.open(path, "w", **profile) as dst:
+
+    def fill(dst) -> None:
         dst.write(ids, 1)
         dst.write(scores, 2)
         dst.scales = (1.0, 1e-4)
@@ -225,6 +243,8 @@ def write_label_raster(
         dst.set_band_description(2, "score")
         dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(class_colors(len(class_names)))})
         dst.update_tags(1, **{f"class_{i}": n for i, n in enumerate(class_names)})
+
+    write_geotiff(path, profile, fill)
 
 
 SIMILARITY_NODATA = -1.0
@@ -242,8 +262,6 @@ def write_similarity_raster(
     """A float32 GeoTIFF on the label raster's grid, one band per example class (named after
     it): each tile's cosine similarity to the class's nearest example, clipped to 0-1;
     skipped tiles are nodata (-1). ``similarity`` is (len(cells), len(class_names))."""
-    import rasterio
-
     rows, cols = grid_shape
     bands = np.full((len(class_names), rows, cols), SIMILARITY_NODATA, dtype=np.float32)
     if len(cells):
@@ -253,8 +271,11 @@ def write_similarity_raster(
     profile = dict(driver="GTiff", width=cols, height=rows, count=len(class_names), dtype="float32", crs=crs,
                    transform=transform, nodata=SIMILARITY_NODATA, compress="deflate", tiled=block is not None,
                    **({"blockxsize": block, "blockysize": block} if block else {}))
-    with rasterio.open(path, "w", **profile) as dst:
+
+    def fill(dst) -> None:
         dst.write(bands)
         dst.update_tags(rsdsva="similarity to example classes")  # so QGIS may replace what rsdsva wrote
         for i, name in enumerate(class_names, start=1):
             dst.set_band_description(i, name)
+
+    write_geotiff(path, profile, fill)
