@@ -8,7 +8,9 @@ import torch
 
 from rsdsva.errors import DatasetError
 from rsdsva.mapping import MapSettings, map_scene
+from rsdsva.models.backbones import example_layers
 from rsdsva.models.checkpoint import load_checkpoint
+from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
 from rsdsva.training import DSVATask, ExportBest, TrainConfig, ZeroShotDataModule
 from tests.conftest import DATA
 
@@ -63,8 +65,13 @@ def test_fit_test_export_map_and_resume(ucmerced_root, tmp_path, make_geotiff):
     result = trainer.test(task, data, verbose=False)[0]
     assert {"test_zsl", "test_u", "test_s", "test_h"} <= set(result) and 0 <= result["test_h"] <= 1
 
-    model, info = load_checkpoint(best)  # the exported model: held-out classes and lambda recorded
+    model, info = load_checkpoint(best)  # the exported model: held-out classes and lambdas recorded
     assert info.held_out_classes().names == ("airplane",) and info.calibration == pytest.approx(task.val_lambda)
+    assert info.map_calibration == pytest.approx(task.val_map_lambda)  # maps use the accuracy lambda
+    assert set(info.example_calibrations) == {example_recipe(example_layers(model.backbone), s)
+                                              for s in (EXAMPLE_SCALES, (1.0,))}  # as rsdsva train writes
+    steps = {int(v["step"]) for v in trainer.optimizers[0].state.values()}
+    assert steps == {trainer.num_training_batches}  # a fresh optimiser for the second stage, head weights too
     out = tmp_path / "map.gpkg"
     map_scene(make_geotiff(shape=(64, 64)), out, MapSettings(model=str(best), tile_size=32))
     assert out.stat().st_size > 10_000

@@ -138,6 +138,7 @@ def fit_example_calibration(
     seed: int = 0,
     batch_size: int = 64,
     torchgeo_dataset: Any = None,
+    val_dataset: Any = None,
 ) -> tuple[float, float] | None:
     """The (scale, bias) that put a tile's similarity to an example class's nearest example
     (features taken as ``recipe`` says) on the scale of the model's logits, fitted on the seen
@@ -148,7 +149,8 @@ def fit_example_calibration(
     :func:`rsdsva.training.metrics.fit_example_calibration` fits scale and bias so that the
     validation images are classified right. A training image stands for the recipe's widest
     window; its narrower windows are centred crops of it (the tile is its middle). None
-    without validation images.
+    without validation images. ``val_dataset``: the torchgeo dataset the validation samples
+    index, when it is not ``torchgeo_dataset`` (a data module's own splits).
     """
     from rsdsva.models.info import parse_recipe
     from rsdsva.predict import Classifier
@@ -162,8 +164,8 @@ def fit_example_calibration(
     ds_transform = ModelInput(side, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # resized only: the classifier normalises
     clf = Classifier(model.eval(), info, seen, mode="seen")
 
-    def run(samples):
-        ds = SceneDataset(samples, seen.names, ds_transform, torchgeo_dataset)
+    def run(samples, dataset):
+        ds = SceneDataset(samples, seen.names, ds_transform, dataset)
         logits, feats, labels = [], [], []
         for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
             views = {}
@@ -182,8 +184,8 @@ def fit_example_calibration(
     for s in split.train:
         by_class.setdefault(s.label, []).append(s)
     picks = [[c[i] for i in rng.permutation(len(c))[: shots * draws]] for c in (by_class[n] for n in seen.names)]
-    _, train_feats, train_labels = run([s for p in picks for s in p])
-    logits, feats, labels = run(split.val_seen)
+    _, train_feats, train_labels = run([s for p in picks for s in p], torchgeo_dataset)
+    logits, feats, labels = run(split.val_seen, torchgeo_dataset if val_dataset is None else val_dataset)
     sims = []
     for d in range(draws):
         draw = np.full((len(feats), len(seen)), -1.0, np.float32)
@@ -197,7 +199,7 @@ def fit_example_calibration(
 
 
 def fit_example_calibrations(model: DSVA, info: ModelInfo, split: ZeroShotSplit, batch_size: int = 64,
-                             torchgeo_dataset: Any = None) -> dict[str, tuple[float, float]]:
+                             torchgeo_dataset: Any = None, val_dataset: Any = None) -> dict[str, tuple[float, float]]:
     """Calibrations for the recipes classes from example areas are made with: the model's
     default (tile and twice its window) and the tile alone (for images without surroundings)."""
     from rsdsva.models.backbones import example_layers
@@ -208,7 +210,7 @@ def fit_example_calibrations(model: DSVA, info: ModelInfo, split: ZeroShotSplit,
     for scales in (EXAMPLE_SCALES, (1.0,)):
         recipe = example_recipe(layer, scales)
         fitted = fit_example_calibration(model, info, split, recipe, batch_size=batch_size,
-                                         torchgeo_dataset=torchgeo_dataset)
+                                         torchgeo_dataset=torchgeo_dataset, val_dataset=val_dataset)
         if fitted is not None:
             out[recipe] = fitted
     return out

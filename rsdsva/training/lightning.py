@@ -32,7 +32,7 @@ from rsdsva.models.checkpoint import create_model, save_checkpoint
 from rsdsva.models.dsva import class_matrix_tensor, normalized_vectors
 from rsdsva.models.losses import dsva_loss
 from rsdsva.training import metrics as M
-from rsdsva.training.loop import TrainConfig, lr_at, stage_of, train_only
+from rsdsva.training.loop import TrainConfig, lr_at, optimizer_for, stage_of, train_only
 
 
 class ZeroShotDataModule(L.LightningDataModule):
@@ -166,6 +166,8 @@ class DSVATask(L.LightningModule):
         self.register_buffer("targets", torch.from_numpy(normalized_vectors(seen)), persistent=False)
         self.register_buffer("all_matrix", class_matrix_tensor(classes), persistent=False)
         self.val_lambda = 0.0
+        self.val_map_lambda = 0.0
+        self._stage: str | None = None
         self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, images: torch.Tensor):
@@ -174,12 +176,15 @@ class DSVATask(L.LightningModule):
     # -- training: the two stages, the DSVA losses ----------------------------------------
 
     def configure_optimizers(self):
-        from rsdsva.training.loop import optimizer_for
-
         return optimizer_for(list(self.model.parameters()), self.config.head_lr, self.config)
 
     def on_train_epoch_start(self) -> None:
-        train_only(self.model, stage_of(self.model, self.current_epoch, self.config)[1])
+        name, params, base = stage_of(self.model, self.current_epoch, self.config)
+        train_only(self.model, params)
+        if name != self._stage:  # a fresh optimiser for each stage, as train_dsva does
+            if self._stage is not None:
+                self.trainer.optimizers = [optimizer_for(list(self.model.parameters()), base, self.config)]
+            self._stage = name
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -223,6 +228,7 @@ class DSVATask(L.LightningModule):
         if len(yu) and len(ys):
             g = M.choose_calibration(lu, yu, ls, ys, seen)
             self.val_lambda = float(g.lam)
+            self.val_map_lambda = float(M.choose_calibration(lu, yu, ls, ys, seen, criterion="accuracy").lam)
             metrics.update(val_zsl=M.zsl_accuracy(lu, yu, ~seen), val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam)
         for k, v in metrics.items():
             self.log(k, float(v), prog_bar=k in ("val_h", "val_zsl"))
@@ -238,19 +244,37 @@ class DSVATask(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["val_lambda"] = self.val_lambda
+        checkpoint["val_map_lambda"] = self.val_map_lambda
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_lambda = float(checkpoint.get("val_lambda", 0.0))
+        self.val_map_lambda = float(checkpoint.get("val_map_lambda", 0.0))
 
     # -- export ------------------------------------------------------------------------------
 
-    def export(self, path: str | Path) -> Path:
-        """The one-file model ``rsdsva map`` loads, with the held-out classes and the lambda
-        chosen on validation."""
+    def export(self, path: str | Path, data: ZeroShotDataModule | None = None) -> Path:
+        """The one-file model ``rsdsva map`` loads, as ``rsdsva train`` writes it: the held-out
+        classes, the lambdas chosen on validation (GZSL H and, for maps, accuracy) and the
+        example calibrations, fitted on ``data`` (default: the trainer's data module)."""
+        from rsdsva.data.splits import ZeroShotSplit
+        from rsdsva.training.evaluate import fit_example_calibrations
+
+        data = data or getattr(self._trainer, "datamodule", None)
+        examples = {}
+        if isinstance(data, ZeroShotDataModule):
+            split = ZeroShotSplit(seen=data.seen_names, unseen=data.unseen, train=data.samples["train"],
+                                  val_seen=[s for s in data.samples["val"] if s.label not in data.unseen])
+            training = self.model.training
+            examples = fit_example_calibrations(self.model, self.info, split, batch_size=self.config.batch_size,
+                                                torchgeo_dataset=data.datasets["train"],
+                                                val_dataset=data.datasets["val"])
+            self.model.train(training)
         unseen = self.classes.subset([n for n, s in zip(self.classes.names, self.classes.seen) if not s])
         prov = dict(self.info.provenance, unseen_classes=unseen.to_dict(), train=self.config.to_dict(),
                     trainer="lightning", epoch=int(self.current_epoch))
-        return save_checkpoint(self.model, self.info.replace(calibration=self.val_lambda, provenance=prov), path)
+        info = self.info.replace(calibration=self.val_lambda, map_calibration=self.val_map_lambda,
+                                 example_calibrations=examples, provenance=prov)
+        return save_checkpoint(self.model, info, path)
 
 
 class ExportBest(L.Callback):
