@@ -15,11 +15,12 @@ import threading
 from qgis.core import QgsProcessingException
 
 EXECUTABLE_SETTING = "RSDSVA_EXECUTABLE"
+SETTING_PATH = "Settings > Options > Processing > Providers > rsdsva > rsdsva executable"
 INSTALL_HELP = (
-    "rsdsva executable not found. Install rsdsva in its own Python environment "
-    "(python3 -m venv ~/rsdsva-env && ~/rsdsva-env/bin/pip install rsdsva, or pip install -e . in a "
-    "checkout), then set Processing > Options > Providers > rsdsva > rsdsva executable to "
-    "~/rsdsva-env/bin/rsdsva, or set the RSDSVA_EXECUTABLE environment variable, or put rsdsva on PATH."
+    "rsdsva executable not found. Install rsdsva from its source folder in its own Python environment "
+    "(python3 -m venv ~/rsdsva-env && ~/rsdsva-env/bin/pip install /path/to/rsdsva), then set "
+    f"{SETTING_PATH} to ~/rsdsva-env/bin/rsdsva, or set the RSDSVA_EXECUTABLE environment variable, "
+    "or put rsdsva on PATH."
 )
 
 
@@ -133,16 +134,14 @@ def _handle(line, feedback, errors, done):
         feedback.pushInfo(f"wrote {event.get('out')}: {event.get('classified')} tiles classified, "
                           f"{event.get('skipped')} skipped in {event.get('seconds')} s")
         return
-    if isinstance(event, dict) and event.get("event") == "error":
+    if isinstance(event, dict) and event.get("event") == "error":  # raised once at the end, not reported twice
         errors.append(event.get("message", ""))
-        feedback.reportError(event.get("message", ""))
         return
     if isinstance(event, dict):
         feedback.pushInfo(json.dumps(event))
         return
     if line.startswith("Error: "):
         errors.append(line[len("Error: "):])
-        feedback.reportError(line)
     elif line.startswith("Warning: "):
         feedback.pushWarning(line[len("Warning: "):])
     else:

@@ -98,7 +98,8 @@ def test_a_refused_grid_reaches_qgis_as_one_clear_error(plugin, executable, tmp_
     with pytest.raises(QgsProcessingException, match="under 32 px"):
         processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg"), "TILE_SIZE": 8},
                        feedback=Record())
-    assert len([e for e in errors if "under 32 px" in e]) == 1
+    # said once: by the exception, which QGIS shows; not also reported on the way (qgis_process printed it 5 times)
+    assert not [e for e in errors if "under 32 px" in e]
     assert not (tmp_path / "x.gpkg").exists()
 
 
@@ -124,7 +125,7 @@ def test_missing_executable_gives_the_install_message(plugin, tmp_path, monkeypa
         processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg")})
     monkeypatch.delenv("RSDSVA_EXECUTABLE")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(QgsProcessingException, match="pip install rsdsva"):
+    with pytest.raises(QgsProcessingException, match="pip install /path/to/rsdsva"):
         processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(tmp_path / "x.gpkg")})
     assert not (tmp_path / "x.gpkg").exists()
 
