@@ -1,6 +1,8 @@
 import json
 import os
+import shutil
 import signal
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -44,6 +46,12 @@ def test_equal_to_the_single_process_run_and_a_bad_scene_is_reported(cluster, ma
     assert sorted(tiles.scene.unique()) == sorted([a.name, b.name]) and len(tiles) == 9 + 8
     run = dict(zip(*gpd.read_file(merged, layer="run")[["key", "value"]].values.T))
     assert json.loads(run["input"]) == [str(a.resolve()), str(b.resolve())]
+    twins = []
+    for folder in ("x", "y"):  # two files of one name: the scene column tells them apart by path
+        (tmp_path / folder).mkdir()
+        twins.append(Path(shutil.copy(b, tmp_path / folder / "scene.tif")))
+    map_scenes(twins, settings, out=tmp_path / "twins.gpkg", scheduler=cluster.scheduler_address)
+    assert sorted(gpd.read_file(tmp_path / "twins.gpkg", layer="tiles").scene.unique()) == sorted(map(str, twins))
     wide = MapSettings(model=str(tiny_checkpoint), tile_size=32, context=2)  # context reaches the workers
     (tmp_path / "wide").mkdir()
     results = map_scenes([a], wide, out_dir=tmp_path / "wide", scheduler=cluster.scheduler_address, block_tiles=4)

@@ -165,7 +165,9 @@ def map_scenes(
             if results[r].error is None:
                 write_outputs(plan, results[r].out, rows[r], settings)
     else:
-        merged = [dict(row, scene=r.name) for r, plan in plans.items() if results[r].error is None for row in rows[r]]
+        names = [r.name for r in plans]
+        scene = {r: r.name if names.count(r.name) == 1 else str(r) for r in plans}  # a/scene.tif, b/scene.tif
+        merged = [dict(row, scene=scene[r]) for r in plans if results[r].error is None for row in rows[r]]
         first = next(iter(plans.values()), None)
         if first is not None:
             ok = [r for r in plans if results[r].error is None]
