@@ -31,7 +31,7 @@ def explain_image(
     what the prototype head looked at."""
     from rsdsva.data.folders import read_image
     from rsdsva.errors import MissingFileError
-    from rsdsva.inference import build_classifier
+    from rsdsva.predict import build_classifier
     from rsdsva.models.info import read_model_info
 
     if not Path(image).is_file():

@@ -1,9 +1,11 @@
-"""One way to build a classifier: the settings that shape it, and :func:`build_classifier`.
+"""What shapes a classifier, and which classes it ranks; no torch here.
 
-Every entry point that classifies (``rsdsva map`` and its Dask workers, ``explain``,
-:func:`rsdsva.predict.classify`, ``evaluate --classes``) assembles its classes and builds
-its classifier here, so the same pixels, classes and settings get the same label
-everywhere. Settings and class assembly need no torch; building a classifier does.
+:class:`ClassifierSettings` is the one declaration of the model, classes, mode, calibration,
+device, precision, example route and context; :func:`classes_for` assembles the classes from
+them. :func:`rsdsva.predict.build_classifier` turns the two into a classifier, and every entry
+point that classifies (``rsdsva map`` and its Dask workers, ``explain``, ``evaluate --classes``,
+:func:`rsdsva.predict.classify`) goes through it, so the same pixels, classes and settings get
+the same label everywhere.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rsdsva.errors import ClassSpaceError, ConfigError
 from rsdsva.models.info import ModelInfo, default_model_path
 
 MODES = ("gzsl", "zsl", "seen")
+DEVICES = ("auto", "cpu", "cuda")
 EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
 PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
 
@@ -119,20 +122,14 @@ def load_extra_classes(settings: ClassifierSettings, info: ModelInfo) -> ClassSp
     return ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
 
 
-def build_classifier(settings: ClassifierSettings = ClassifierSettings()):
-    """Load the model and set up its classes, mode, calibration, device and precision
-    (a :class:`rsdsva.predict.Classifier`)."""
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.predict import Classifier, pick_device
-
-    model, info = load_checkpoint(settings.model_path, device=pick_device(settings.device))
+def classes_for(settings: ClassifierSettings, info: ModelInfo) -> tuple[ClassSpace, list[str]]:
+    """The classes a classifier built from ``settings`` ranks (:func:`assemble_classes` with the
+    settings' classes file) and the names among them that are the model's held-out classes."""
     extra = load_extra_classes(settings, info)
     classes = assemble_classes(info, extra, settings.held_out, settings.mode, settings.classes or "the classes")
     held = info.held_out_classes() if settings.held_out else None
     held_names = [n for n in (held.names if held is not None else ()) if extra is None or n not in extra.names]
-    return Classifier(model.eval(), info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
-                      examples=settings.example_route, precision=settings.precision, held_out=held_names,
-                      context=settings.context)
+    return classes, held_names
 
 
 def window_scales(settings: ClassifierSettings, extra: ClassSpace | None) -> tuple[float, ...]:

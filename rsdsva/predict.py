@@ -36,21 +36,11 @@ import torch.nn.functional as F
 
 from rsdsva.classes import ClassSpace
 from rsdsva.data.transforms import to_model_input
-from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaError, RsdsvaWarning
-from rsdsva.models.checkpoint import ModelInfo
-from rsdsva.models.info import parse_recipe
+from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
+from rsdsva.inference import (EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings, assemble_classes, check_context,
+                              classes_for)
 from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor, feature_space_id
-
-from rsdsva.inference import EXAMPLE_ROUTES, MODES, PRECISIONS, check_context  # noqa: E402,F401 (re-exported)
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present), ``cpu`` or ``cuda``; asking for a missing GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RsdsvaError("--device cuda asked for, but no CUDA device is visible; use --device cpu or auto")
-    return torch.device(device)
+from rsdsva.models.info import ModelInfo, parse_recipe
 
 
 @dataclass(frozen=True)
@@ -112,8 +102,8 @@ class Classifier:
         context: the windows (in tile sizes, 1 = the tile) whose zero-shot probabilities are
             averaged.
 
-    Build one with :func:`rsdsva.inference.build_classifier`, which assembles the classes
-    and calibration from settings the same way for every entry point.
+    Build one with :func:`build_classifier`, which assembles the classes and calibration from
+    settings the same way for every entry point.
     """
 
     def __init__(
@@ -314,6 +304,19 @@ def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype |
     return None
 
 
+def build_classifier(settings: ClassifierSettings = ClassifierSettings()) -> Classifier:
+    """The one way to a classifier: load the model and set up the classes, mode, calibration,
+    device, precision, example route and context that ``settings`` name."""
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.models.device import pick_device
+
+    model, info = load_checkpoint(settings.model_path, device=pick_device(settings.device))
+    classes, held_names = classes_for(settings, info)
+    return Classifier(model.eval(), info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
+                      examples=settings.example_route, precision=settings.precision, held_out=held_names,
+                      context=settings.context)
+
+
 def classify(
     model: DSVA,
     info: ModelInfo,
@@ -327,8 +330,6 @@ def classify(
 ) -> Prediction:
     """One-call prediction: the model's seen classes, its held-out classes (unless
     ``held_out`` is False) and the optional ``unseen`` ones, ranked as ``rsdsva map`` does."""
-    from rsdsva.inference import assemble_classes
-
     classes = assemble_classes(info, unseen, held_out=held_out, mode=mode)
     lam = info.prediction_calibration() if calibration is None else calibration
     return Classifier(model, info, classes, mode=mode, calibration=lam, precision=precision).predict(images, top_k=top_k)

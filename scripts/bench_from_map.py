@@ -36,7 +36,8 @@ from rsdsva.data.folders import scan_image_folder  # noqa: E402
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic  # noqa: E402
 from rsdsva.errors import RsdsvaWarning  # noqa: E402
 from rsdsva.mapping.areas import classes_from_map  # noqa: E402
-from rsdsva.inference import ClassifierSettings, build_classifier  # noqa: E402
+from rsdsva.inference import ClassifierSettings  # noqa: E402
+from rsdsva.predict import build_classifier  # noqa: E402
 from rsdsva.mapping.pipeline import MapSettings, default_model_path, map_scene  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

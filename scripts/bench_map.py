@@ -38,10 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
-from rsdsva.inference import build_classifier  # noqa: E402
 from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402
 from rsdsva.models import load_checkpoint  # noqa: E402
-from rsdsva.predict import Classifier  # noqa: E402
+from rsdsva.predict import Classifier, build_classifier  # noqa: E402
 
 # the 1024 x 1024 Gangwon COG (the sample scene before the Autzen one): the mosaics below are
 # built from its size, and the logs in docs/ were measured on it

@@ -26,10 +26,10 @@ import torch
 import yaml
 
 from rsdsva.data.folders import read_image
-from rsdsva.inference import ClassifierSettings, build_classifier
+from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
-from rsdsva.predict import joined_features
+from rsdsva.predict import build_classifier, joined_features
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"

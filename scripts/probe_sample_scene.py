@@ -44,7 +44,8 @@ ACCEPT = {"water": {"river", "pond", "bridge"}, "forest": {"forest"}, "meadow": 
 def imagenet_lite0():
     import timm
 
-    from rsdsva.models.convert import convert_efficientnet_pytorch, packaged_weights_path
+    from rsdsva.models.convert import convert_efficientnet_pytorch
+    from rsdsva.models.hub import packaged_weights_path
     from rsdsva.models.weights import read_state_dict
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)

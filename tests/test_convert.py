@@ -17,13 +17,9 @@ from click.testing import CliRunner
 from rsdsva.cli import cli
 from rsdsva.errors import MissingFileError, WeightsError
 from rsdsva.models import BackboneConfig, build_backbone, create_model, load_backbone_weights, load_checkpoint, save_checkpoint
-from rsdsva.models.convert import (
-    PACKAGED_WEIGHTS,
-    convert_efficientnet_pytorch,
-    convert_packaged_weights,
-    packaged_weights_path,
-)
-from rsdsva.models.weights import read_state_dict
+from rsdsva.models.convert import convert_efficientnet_pytorch
+from rsdsva.models.hub import PACKAGED_WEIGHTS, packaged_weights_path
+from rsdsva.models.weights import convert_packaged_weights, read_state_dict
 from tests.conftest import DATA
 
 INSTALLED = [n for n, (module, _) in PACKAGED_WEIGHTS.items() if importlib.util.find_spec(module)]

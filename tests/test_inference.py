@@ -12,11 +12,11 @@ import torch
 from rsdsva.data.folders import read_image
 from rsdsva.errors import ConfigError
 from rsdsva.explain import explain_image
-from rsdsva.inference import ClassifierSettings, build_classifier
+from rsdsva.inference import ClassifierSettings
 from rsdsva.library import pick
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.models.checkpoint import load_checkpoint
-from rsdsva.predict import classify
+from rsdsva.predict import build_classifier, classify
 from rsdsva.training.experiment import evaluate_classes_file
 from tests.conftest import DATA
 

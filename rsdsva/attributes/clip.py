@@ -77,7 +77,7 @@ def load_clip(name: str, weights: str | Path | None, device: str = "auto") -> Cl
     """
     import open_clip
 
-    from rsdsva.predict import pick_device
+    from rsdsva.models.device import pick_device
 
     dev = pick_device(device)
     if name == TINY_CLIP:

@@ -88,7 +88,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     from rsdsva.data.folders import images_by_class
     from rsdsva.mapping.pipeline import default_model_path
     from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.predict import pick_device
+    from rsdsva.models.device import pick_device
 
     if not images:
         raise click.UsageError("give --images DIR (one sub-folder of example images per class)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsdsva.models.convert import PACKAGED_WEIGHTS, convert_packaged_weights, resolve_weights
+from rsdsva.models.hub import PACKAGED_WEIGHTS, resolve
 
 
 @click.group("weights")
@@ -25,15 +25,17 @@ def convert_command(source: str, out: str, architecture: str | None, fp16: bool)
     timm's tf_efficientnet_liteN, and into `rsdsva train --backbone tf_efficientnet_liteN
     --weights OUT` (which also takes SOURCE directly).
     """
+    from rsdsva.models.weights import convert_packaged_weights  # torch: imported when converting
+
     path = convert_packaged_weights(source, out, architecture, fp16=fp16)
-    click.echo(f"{resolve_weights(source)} -> {path}")
+    click.echo(f"{resolve(source)} -> {path}")
 
 
 @group.command("list")
 def list_command() -> None:
     """Packaged weights rsdsva knows, and where each is installed."""
     from rsdsva.errors import MissingFileError
-    from rsdsva.models.convert import packaged_weights_path
+    from rsdsva.models.hub import packaged_weights_path
 
     for name, (_, arch) in PACKAGED_WEIGHTS.items():
         try:

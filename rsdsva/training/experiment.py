@@ -192,8 +192,12 @@ def evaluate_classes_file(
     from rsdsva.classes import ClassSpace
     from rsdsva.data.splits import ZeroShotSplit
     from rsdsva.errors import ClassSpaceError, DatasetError
+    from rsdsva.inference import ClassifierSettings
+    from rsdsva.models.info import read_model_info
+    from rsdsva.predict import build_classifier
+    from rsdsva.training.evaluate import classifier_logits
 
-    model, info = load_checkpoint(model_path)
+    info = read_model_info(model_path)
     seen = info.classes.with_seen(True)
     extra = ClassSpace.load(classes_file, vocabulary=seen.attributes).with_seen(False)
     taken = [n for n in extra.names if n in seen.names]
@@ -211,19 +215,16 @@ def evaluate_classes_file(
     split = ZeroShotSplit(seen=[n for n in seen.names if any(s.label == n for s in samples)], unseen=list(extra.names),
                           test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
     lam = info.prediction_calibration() if calibration is None else calibration
+    clf = build_classifier(ClassifierSettings(model=str(model_path), classes=str(classes_file), held_out=False,
+                                              calibration=lam, device="cpu"))
     logits = None
     if extra.has_examples.any():
-        from rsdsva.inference import ClassifierSettings, build_classifier
-        from rsdsva.training.evaluate import classifier_logits
-
-        clf = build_classifier(ClassifierSettings(model=str(model_path), classes=str(classes_file), held_out=False,
-                                                  calibration=lam, device="cpu"))
         undo = np.where(classes.seen, lam, 0.0).astype(np.float32)  # evaluate_split takes lambda from the seen ones
 
         def logits(samples):  # the classifier's calibrated logits, example classes' included
             got, labels = classifier_logits(clf, samples, batch_size)
             return got + undo, labels
-    return evaluate_split(model, info, classes, split, batch_size=batch_size, calibration=lam, logits=logits)
+    return evaluate_split(clf.model, clf.info, classes, split, batch_size=batch_size, calibration=lam, logits=logits)
 
 
 def _typical_size(split) -> int:

@@ -34,7 +34,7 @@ from rsdsva.errors import ConfigError, DatasetError
 from rsdsva.models.checkpoint import ModelInfo, save_checkpoint
 from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
 from rsdsva.models.losses import LossWeights, dsva_loss
-from rsdsva.predict import pick_device
+from rsdsva.models.device import pick_device
 from rsdsva.training import metrics as M
 from rsdsva.training.evaluate import logits_for, logits_resident
 
