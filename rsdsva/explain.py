@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rsdsva.errors import ClassSpaceError
+from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
 from rsdsva.inference import ClassifierSettings
 
 
@@ -26,9 +27,11 @@ def explain_image(
     settings: ClassifierSettings = ClassifierSettings(),
     top_attributes: int = 4,
     top_classes: int = 5,
+    tile: tuple[int, int] | None = None,
 ) -> Explanation:
     """Classify one image as ``rsdsva map`` would with the same ``settings``, and collect
-    what the prototype head looked at."""
+    what the prototype head looked at. ``tile`` (row, col): the tile of that map grid cell of a
+    raster (the default grid of ``rsdsva map``, the tile alone), instead of the whole image."""
     from rsdsva.data.folders import read_image
     from rsdsva.errors import MissingFileError
     from rsdsva.predict import build_classifier
@@ -38,8 +41,11 @@ def explain_image(
         raise MissingFileError(f"image not found: {image}; give a JPEG, PNG or TIFF file")
     if not read_model_info(settings.model_path).dsva.prototypes:
         raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
+    info = read_model_info(settings.model_path)
+    pixels = map_tile(image, tile, info.tile_m) if tile else read_image(str(image))
+    if tile is None:
+        _warn_if_squashed(image, info.tile_m)
     clf = build_classifier(settings)
-    pixels = read_image(str(image))
     logits, out, _ = clf.forward(pixels[None].float() / 255)
     probs = logits.softmax(-1)[0]
     order = probs.argsort(descending=True)[:top_classes]
@@ -56,6 +62,42 @@ def explain_image(
         attention=maps.cpu().numpy(),
         image=pixels.permute(1, 2, 0).numpy(),
     )
+
+
+def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None) -> torch.Tensor:
+    """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s default grid."""
+    from rasterio.windows import Window
+
+    from rsdsva.mapping.pipeline import GridSettings, tile_pixels
+    from rsdsva.mapping.raster import make_spec, open_raster, read_tile
+
+    row, col = tile
+    with open_raster(raster) as src:
+        size, stride = tile_pixels(src, GridSettings(), tile_m)
+        rows, cols = max(1, -(-(src.height - size) // stride) + 1), max(1, -(-(src.width - size) // stride) + 1)
+        if not (0 <= row < rows and 0 <= col < cols):
+            raise ConfigError(f"--tile {row},{col}: {raster}'s grid has rows 0-{rows - 1} and columns 0-{cols - 1} "
+                              "(the row and col of the map's tiles layer)")
+        data, _ = read_tile(src, make_spec(src), Window(col * stride, row * stride, size, size), size)
+    return torch.from_numpy(data)
+
+
+def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:
+    """A georeferenced image much larger than the model's tile is shrunk into one input: say so."""
+    import rasterio
+
+    from rsdsva.mapping.raster import pixel_size_m
+
+    try:
+        with rasterio.open(image) as src:
+            if src.crs is None or not src.crs.is_projected or not tile_m:
+                return
+            side = max(src.width, src.height) * pixel_size_m(src)
+    except Exception:  # not a raster GDAL knows, or not georeferenced: an ordinary photo
+        return
+    if side > 3 * tile_m:
+        warnings.warn(f"{image} covers {side:.0f} m and the model's tile {tile_m:g} m: the whole image is shrunk "
+                      "into one input; explain one map tile with --tile ROW,COL", RsdsvaWarning, stacklevel=3)
 
 
 def plot_explanation(ex: Explanation, path: str | Path, title: str = "") -> Path:

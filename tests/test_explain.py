@@ -84,3 +84,23 @@ def test_unknown_attention_attribute(make_geotiff, tiny_checkpoint, tmp_path):
                                       str(tiny_checkpoint), "--tile-size", "32", "--attention-raster",
                                       str(tmp_path / "a.tif"), "--attention-attributes", "watr"])
     assert result.exit_code == 1 and "did you mean 'water'" in result.output
+
+
+def test_explain_one_map_tile_gives_that_tiles_label(tmp_path):
+    """explain RASTER --tile ROW,COL ranks the tile the map's tiles layer holds at that row and col."""
+    from rsdsva.errors import ConfigError, RsdsvaWarning
+    from rsdsva.explain import explain_image
+    from rsdsva.inference import ClassifierSettings
+    from tests.conftest import ROOT
+
+    scene = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
+    map_scene(scene, tmp_path / "m.gpkg", MapSettings(context=1, device="cpu"))
+    tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles").set_index(["row", "col"])
+    for cell in ((3, 5), (10, 2)):
+        ex = explain_image(scene, ClassifierSettings(device="cpu"), tile=cell)
+        assert ex.classes[0][0] == tiles.loc[cell, "label"]
+        assert ex.classes[0][1] == pytest.approx(tiles.loc[cell, "score"], abs=1e-4)
+    with pytest.raises(ConfigError, match="grid has rows 0-17"):
+        explain_image(scene, ClassifierSettings(device="cpu"), tile=(30, 5))
+    with pytest.warns(RsdsvaWarning, match="shrunk into one input"):
+        explain_image(scene, ClassifierSettings(device="cpu"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import device_option
+from rsdsva.cli.options import device_option, plural
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
 
 
@@ -72,7 +72,7 @@ def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, bat
     else:
         classes = annotate_texts(clip, vocab, dict(_parse_text(t) for t in texts), seen=seen)
     classes.save(out)
-    click.echo(f"wrote {out}: {len(classes)} classes over the {vocab.name} vocabulary ({vocab.scale:g} = strongest attribute)")
+    click.echo(f"wrote {out}: {plural(len(classes), 'class')} over the {vocab.name} vocabulary ({vocab.scale:g} = strongest attribute)")
 
 
 @group.command("from-images")
@@ -97,7 +97,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     classes = attributes_from_images(net.eval(), info, images_by_class(images, folder_map, max_images, seed),
                                      head=head, seen=seen, batch_size=batch_size)
     classes.save(out)
-    click.echo(f"wrote {out}: {len(classes)} classes over the model's {classes.num_attributes} attributes")
+    click.echo(f"wrote {out}: {plural(len(classes), 'class')} over the model's {plural(classes.num_attributes, 'attribute')}")
 
 
 @group.command("vocabulary")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import device_option
+from rsdsva.cli.options import device_option, plural
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
@@ -34,7 +35,7 @@ def list_command(library, top) -> None:
         strongest = ", ".join(classes.attributes[i] for i in row.argsort()[::-1][:top] if row[i] > 0)
         sets = ",".join(sources.get(name, {}))
         click.echo(f"{name:<{width}}  {sets:<16}  {strongest}")
-    click.echo(f"{len(classes)} classes over {classes.num_attributes} attributes ({library})", err=True)
+    click.echo(f"{plural(len(classes), 'class')} over {plural(classes.num_attributes, 'attribute')} ({library})", err=True)
 
 
 @group.command("pick")
@@ -111,7 +112,7 @@ def check_command(file, model) -> None:
     info = read_model_info(model or default_model_path())
     report = check_classes(file, info)
     width = max(len(c.name) for c in report)
-    click.echo(f"{file}: {len(report)} classes over the model's {info.classes.num_attributes} attributes")
+    click.echo(f"{file}: {plural(len(report), 'class')} over the model's {plural(info.classes.num_attributes, 'attribute')}")
     for c in report:
         near = ", ".join(f"{n.name} {n.cosine:.2f} ({n.kind})" for n in c.neighbours)
         note = "  (replaces the model's held-out class of this name)" if c.same_name == "held-out" else ""
@@ -180,11 +181,25 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
         raise click.UsageError(f"--out {out_path} must end in .yaml or .json (a CSV cannot hold example features)")
     if out is not None and not (update and Path(out).resolve() == Path(update).resolve()):
         check_output_path(out_path, overwrite)
+    from tqdm.auto import tqdm
+
     areas = read_vector(examples, "example areas", layer)
-    result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update, min_cover=min_cover,
-                              tile_m=tile_m, tile_size=tile_size, device=device, source=examples)
+    bar = None
+
+    def progress(done: int, total: int) -> None:  # a bar once the tiles are read, so an input error stays one line
+        nonlocal bar
+        bar = bar or tqdm(total=total, unit="tile", desc="example features", file=sys.stderr, disable=None)
+        bar.update(done - bar.n)
+
+    try:
+        result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update,
+                                  min_cover=min_cover, tile_m=tile_m, tile_size=tile_size, device=device,
+                                  source=examples, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     counts = ", ".join(f"{n} {k}" for n, k in result.tiles.items())
-    click.echo(f"wrote {out_path}: {len(result.classes)} classes; example tiles added: {counts}")
+    click.echo(f"wrote {out_path}: {plural(len(result.classes), 'class')}; example tiles added: {counts}")
     if result.updated:
         click.echo(f"  added to: {', '.join(result.updated)}", err=True)
     if result.corrected:

@@ -13,7 +13,10 @@ from rsdsva.cli.options import classifier_options
 @click.option("--top", type=click.IntRange(1, 12), default=4, show_default=True, help="Attributes to show.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
-def command(image, top, out, overwrite, **classifier) -> None:
+@click.option("--tile", metavar="ROW,COL", default=None, callback=lambda c, p, v: _tile(v),
+              help="For a raster: explain the map tile of this row and col (of the map's tiles layer; the "
+                   "default grid, the tile alone) instead of the whole image.")
+def command(image, top, out, overwrite, tile, **classifier) -> None:
     """Write a PNG with IMAGE, the attention maps of its top attributes and the class ranking.
 
     The classes and their ranking are those of `rsdsva map` with the same options.
@@ -30,7 +33,18 @@ def command(image, top, out, overwrite, **classifier) -> None:
     check_distinct({"--out": out}, {"the image": image, "the --classes file": classifier.get("classes"),
                                     "the --model file": classifier.get("model")})
     check_output_path(out, overwrite)
-    ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top)
-    plot_explanation(ex, out, title=str(image).rsplit("/", 1)[-1])
+    ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top, tile=tile)
+    name = str(image).rsplit("/", 1)[-1]
+    plot_explanation(ex, out, title=f"{name}, tile {tile[0]},{tile[1]}" if tile else name)
     ranking = ", ".join(f"{n} {p:.2f}" for n, p in ex.classes[:3])
     click.echo(f"wrote {out}: {ranking}; top attributes " + ", ".join(n for n, _ in ex.attributes))
+
+
+def _tile(value):
+    if value is None:
+        return None
+    try:
+        row, col = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give ROW,COL, e.g. 3,5") from None
+    return row, col

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from rsdsva.cli.options import classifier_options
+from rsdsva.cli.options import SectionedCommand, classifier_options, plural
 from rsdsva.errors import RsdsvaError
 from rsdsva.mapping.pipeline import DEFAULT_CONTEXT, MapSettings, map_scene
 
@@ -28,7 +28,17 @@ def _numbers(kind, n=None):
     return convert
 
 
-@click.command("map")
+SECTIONS = {
+    "Input": ("--bands", "--scale", "--nodata", "--allow-no-crs", "--aoi"),
+    "Tiles": ("--tile-size", "--stride", "--tile-m", "--context", "--max-nodata", "--allow-small-tiles", "--max-tiles"),
+    "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route", "--top-k"),
+    "Output": ("--out", "--out-dir", "--raster", "--similarity", "--explain", "--attention-raster",
+               "--attention-attributes", "--overwrite", "--progress"),
+    "Speed": ("--device", "--amp", "--batch-size", "--read-threads", "--workers", "--scheduler"),
+}
+
+
+@click.command("map", cls=SectionedCommand, sections=SECTIONS)
 @click.argument("input_rasters", metavar="RASTER...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="GeoPackage to write (.gpkg); with several rasters, one merged file with a 'scene' column.")
@@ -39,7 +49,7 @@ def _numbers(kind, n=None):
 @click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (default: from --tile-m).")
 @click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
 @click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
-              help="Tile footprint in metres (default: the model's training footprint).")
+              help="Tile footprint in metres  [default: the model's training footprint, which rsdsva info shows]")
 @click.option("--context", callback=_numbers(float), default=",".join(f"{c:g}" for c in DEFAULT_CONTEXT),
               show_default=True,
               help="Classify each tile from windows this many times its size, centred on it, their probabilities "
@@ -49,9 +59,11 @@ def _numbers(kind, n=None):
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
 @click.option("--max-nodata", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Skip tiles with more nodata.")
 @click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
+              help="Tiles per forward pass; memory grows with it, not with the raster.")
 @click.option("--read-threads", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
-@click.option("--top-k", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--top-k", type=click.IntRange(1), default=3, show_default=True,
+              help="Classes kept per tile in the top_labels and top_scores columns.")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
 @click.option("--similarity", type=click.Path(dir_okay=False), default=None,
@@ -120,7 +132,7 @@ def _run(input_rasters, out, out_dir, scheduler, workers, progress, settings: Ma
     if progress == "json":
         click.echo(json.dumps(summary), err=True)
     top = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items(), key=lambda kv: -kv[1])[:5])
-    click.echo(f"wrote {result.out}: {result.classified} tiles classified, {result.skipped} skipped "
+    click.echo(f"wrote {result.out}: {plural(result.classified, 'tile')} classified, {result.skipped} skipped "
                f"in {result.seconds:.1f} s" + (f"; most common: {top}" if top else ""))
 
 

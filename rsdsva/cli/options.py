@@ -6,6 +6,34 @@ import click
 
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 class``, ``2 classes``: counts in messages."""
+    return f"{n} {word if n == 1 else many or (word + 'es' if word.endswith(('s', 'x', 'sh', 'ch')) else word + 's')}"
+
+
+class SectionedCommand(click.Command):
+    """A command whose --help lists its options under headings (``sections``: heading -> the
+    options' first flags); options in no section come last, under "Other options"."""
+
+    def __init__(self, *args, sections: dict[str, tuple[str, ...]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sections = sections or {}
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        records = {p.opts[0]: p.get_help_record(ctx) for p in self.get_params(ctx) if isinstance(p, click.Option)}
+        placed = set()
+        for heading, flags in self.sections.items():
+            rows = [records[f] for f in flags if records.get(f)]
+            placed.update(flags)
+            if rows:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
+        rest = [r for f, r in records.items() if f not in placed and r]
+        if rest:
+            with formatter.section("Other options"):
+                formatter.write_dl(rest)
+
+
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
     help="Where the model runs; auto uses CUDA when present.",
@@ -23,8 +51,11 @@ def classifier_options(f):
                      help="Unseen classes file (YAML/JSON/CSV)."),
         click.option("--held-out/--no-held-out", default=True, show_default=True,
                      help="Also name the classes the model was evaluated on as unseen (recorded in the model)."),
-        click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True),
-        click.option("--calibration", type=float, default=None, help="GZSL lambda (default: the model's)."),
+        click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True,
+                     help="Rank all classes (gzsl), only the unseen ones (zsl), or only the model's seen ones."),
+        click.option("--calibration", type=float, default=None,
+                     help="Lambda subtracted from the seen classes' scores in gzsl (default: the model's lambda "
+                          "for prediction, which rsdsva info shows; a larger lambda gives unseen classes more tiles)."),
         click.option("--example-route", type=click.Choice(["examples", "attributes"]), default="examples",
                      show_default=True, help="Classes from example areas (rsdsva classes from-map): ranked by "
                                              "their nearest example tile or by their attribute vector."),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -138,11 +138,13 @@ def classes_from_areas(
     recipe: str,
     head: str = "vam",
     batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ClassSpace:
     """Unseen classes with an attribute vector and the features of every example tile each.
 
     ``classifier`` supplies the model and its preprocessing (:class:`rsdsva.predict.Classifier`);
     ``recipe`` (:func:`default_recipe`) says which layer and windows the features are taken on.
+    ``progress(done, total)`` is called with example tiles after each batch.
     """
     import torch
 
@@ -151,6 +153,7 @@ def classes_from_areas(
 
     vocab = classifier.info.classes
     rows, examples = [], []
+    total, done = sum(len(t.views) for t in tiles.values()), 0
     for name, found in tiles.items():
         scores, feats = [], []
         for start in range(0, len(found.views), batch_size):
@@ -160,6 +163,9 @@ def classes_from_areas(
             head_scores = {"vam": out.vam_attributes, "prototype": out.prototype_attributes}.get(head, out.attributes)
             scores.append(head_scores.float().cpu().numpy())
             feats.append(f.cpu().numpy())
+            done += len(chunk)
+            if progress:
+                progress(done, total)
         rows.append(vector_from_scores(name, np.concatenate(scores), vocab))
         examples.append(np.concatenate(feats))
     return ClassSpace(
@@ -286,6 +292,7 @@ def classes_from_map(
     device: str = "auto",
     source: str = "example areas",
     scales: Sequence[float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FromMapResult:
     """Classes from example areas (a GeoDataFrame, or the tiles layer of a map whose
     ``name_field`` a user filled in for the tiles to correct) over ``rasters``, written to
@@ -308,7 +315,7 @@ def classes_from_map(
                               f"(it has: {known}); refit them with scripts/fit_example_calibrations.py --model")
     tiles = example_tiles(rasters, areas, name_field, tile_m or info.tile_m, tile_size, min_cover, source=source,
                           scales=parse_recipe(recipe)[1])
-    new = classes_from_areas(classifier, tiles, recipe)
+    new = classes_from_areas(classifier, tiles, recipe, progress=progress)
     where = provenance(tiles)
     updated: list[str] = []
     if old is not None:

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rsdsva.errors import ClassSpaceError, OutputError, RasterError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, ConfigError, OutputError, RasterError, RsdsvaWarning
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
 # Windows 2 and 3 tiles wide, their probabilities averaged: on the sample scene's reference
@@ -151,12 +151,12 @@ def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tupl
 
     for flag, value in (("--tile-size", settings.tile_size), ("--stride", settings.stride), ("--tile-m", settings.tile_m)):
         if value is not None and value <= 0:
-            raise RasterError(f"{flag} {value:g} must be positive")
+            raise ConfigError(f"{flag} {value:g} must be positive")
     size = settings.tile_size
     if size is None:
         tile_m = settings.tile_m or model_tile_m
         if tile_m is None:
-            raise RasterError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
+            raise ConfigError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
         if src.crs is None or not src.crs.is_projected:  # say what was given: the user's --tile-m or the model's
             what = f"--tile-m {settings.tile_m:g}" if settings.tile_m else f"the model's {tile_m:g} m tile footprint"
             crs = "has no CRS" if src.crs is None else "has a CRS in degrees"

@@ -70,10 +70,10 @@ def prepare(exp: Experiment, unseen: list[str] | None = None):
 
     ``unseen`` overrides the drawn unseen classes (a saved model's own split).
     """
-    from rsdsva.errors import DatasetError
+    from rsdsva.errors import ConfigError, DatasetError
 
     if exp.variant not in VARIANTS:
-        raise DatasetError(f"variant {exp.variant!r} is not one of {', '.join(VARIANTS)}")
+        raise ConfigError(f"variant {exp.variant!r} is not one of {', '.join(VARIANTS)}")
     classes = classes_or_library(exp.attributes)
     samples = [s for root, fmap in exp.sources() for s in scan_image_folder(root, classes, fmap)]
     present = [n for n in classes.names if any(s.label == n for s in samples)]

@@ -1,0 +1,61 @@
+"""The docs hold together: every relative link resolves, the CLI reference is the commands' help,
+the README stays short and its classes example is one the default model accepts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PAGES = [ROOT / "README.md", ROOT / "qgis_plugin" / "README.md", ROOT / "sample_data" / "README.md",
+         *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    heads = re.findall(r"^#+\s+(.+?)\s*$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_relative_link_resolves(page):
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+://|mailto:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+            broken.append(target)
+    assert not broken, f"{page.name}: {broken}"
+
+
+def test_the_cli_reference_is_the_commands_help():
+    from rsdsva.cli.reference import reference_markdown
+
+    assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == reference_markdown(), \
+        "docs/cli.md is stale: python -m rsdsva.cli.reference > docs/cli.md"
+
+
+def test_the_readme_stays_short():
+    assert len((ROOT / "README.md").read_bytes()) <= 12_000
+
+
+def test_the_classes_example_is_accepted_by_the_default_model(tmp_path):
+    from click.testing import CliRunner
+
+    from rsdsva.cli.main import cli
+
+    text = (ROOT / "docs" / "classes.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", text, flags=re.S).group(1)
+    (tmp_path / "mine.yaml").write_text(example)
+    result = CliRunner().invoke(cli, ["classes", "check", str(tmp_path / "mine.yaml")])
+    assert result.exit_code == 0, result.output
