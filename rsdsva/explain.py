@@ -68,16 +68,17 @@ def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None) ->
     """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s default grid."""
     from rasterio.windows import Window
 
-    from rsdsva.mapping.pipeline import GridSettings, tile_pixels
+    from rsdsva.mapping.grid import Grid, tile_pixels
     from rsdsva.mapping.raster import make_spec, open_raster, read_tile
+    from rsdsva.mapping.settings import GridSettings
 
     row, col = tile
     with open_raster(raster) as src:
-        size, stride = tile_pixels(src, GridSettings(), tile_m)
-        rows, cols = max(1, -(-(src.height - size) // stride) + 1), max(1, -(-(src.width - size) // stride) + 1)
-        if not (0 <= row < rows and 0 <= col < cols):
-            raise ConfigError(f"--tile {row},{col}: {raster}'s grid has rows 0-{rows - 1} and columns 0-{cols - 1} "
-                              "(the row and col of the map's tiles layer)")
+        grid = Grid(src.width, src.height, *tile_pixels(src, GridSettings(), tile_m))
+        if not (0 <= row < grid.rows and 0 <= col < grid.cols):
+            raise ConfigError(f"--tile {row},{col}: {raster}'s grid has rows 0-{grid.rows - 1} and columns "
+                              f"0-{grid.cols - 1} (the row and col of the map's tiles layer)")
+        size, stride = grid.size, grid.stride
         data, _ = read_tile(src, make_spec(src), Window(col * stride, row * stride, size, size), size)
     return torch.from_numpy(data)
 
@@ -86,7 +87,7 @@ def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:
     """A georeferenced image much larger than the model's tile is shrunk into one input: say so."""
     import rasterio
 
-    from rsdsva.mapping.raster import pixel_size_m
+    from rsdsva.mapping.grid import pixel_size_m
 
     try:
         with rasterio.open(image) as src:

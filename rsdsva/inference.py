@@ -46,6 +46,8 @@ class ClassifierSettings:
         if self.calibration is not None and not math.isfinite(self.calibration):
             raise ConfigError(f"--calibration {self.calibration}: give a finite number (the model's is "
                               "shown by rsdsva info)")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.precision not in PRECISIONS:

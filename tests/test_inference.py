@@ -90,14 +90,22 @@ def test_precision_reaches_every_entry_point():
     assert logits.argmax() == exact.argmax() and not torch.equal(logits, exact)
 
 
-def test_map_settings_split_into_parts_that_cover_every_field_once():
+def test_map_settings_are_their_parts_and_each_field_is_declared_once():
     from dataclasses import fields
 
-    from rsdsva.mapping.pipeline import GridSettings, OutputSettings, ReadSettings
+    import pytest
+
+    from rsdsva.mapping.settings import DEFAULT_CONTEXT, GridSettings, OutputSettings, ReadSettings
 
     parts = [ClassifierSettings, GridSettings, ReadSettings, OutputSettings]
     names = [f.name for part in parts for f in fields(part)]
-    assert sorted(names) == sorted(f.name for f in fields(MapSettings)) and len(names) == len(set(names))
-    settings = MapSettings(tile_m=80.0, bands=(3, 2, 1), raster="x.tif", mode="zsl")
+    assert [f.name for f in fields(MapSettings)] == ["classifier", "grid", "read", "output"]
+    assert len(names) == len(set(names))  # no field in two parts
+    settings = MapSettings(tile_m=80.0, bands=(3, 2, 1), raster="x.tif", mode="zsl", max_nodata=None)
     assert settings.grid.tile_m == 80.0 and settings.read.bands == (3, 2, 1)
     assert settings.output.raster == "x.tif" and settings.classifier.mode == "zsl"
+    assert settings.tile_m == 80.0 and settings.max_nodata == ReadSettings.max_nodata  # None falls through
+    assert MapSettings().context == DEFAULT_CONTEXT and ClassifierSettings().context == (1.0,)
+    assert sorted(settings.to_dict()) == sorted(names)
+    with pytest.raises(TypeError, match="no setting 'tile_px'"):
+        MapSettings(tile_px=3)

@@ -381,7 +381,7 @@ def test_real_geotiffs_map_with_the_default_model(tmp_path):
 
 def test_sample_scene_in_feet_gets_the_default_models_78_m_tiles(tmp_path):
     """The README's first command: EPSG:2994 is in international feet, so 78.03 m is 256 px."""
-    from rsdsva.mapping.pipeline import tile_pixels
+    from rsdsva.mapping.grid import tile_pixels
     from rsdsva.models import read_model_info
 
     scene = ROOT / "sample_data" / "autzen_0p3m_2994.tif"

@@ -10,7 +10,8 @@ import click
 
 from rsdsva.cli.options import SectionedCommand, classifier_options, plural
 from rsdsva.errors import RsdsvaError
-from rsdsva.mapping.pipeline import DEFAULT_CONTEXT, MapSettings, map_scene
+from rsdsva.mapping.pipeline import map_scene
+from rsdsva.mapping.settings import DEFAULT_CONTEXT, GridSettings, MapSettings, OutputSettings, ReadSettings
 
 
 def _numbers(kind, n=None):
@@ -57,12 +58,14 @@ SECTIONS = {
 @click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
 @click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
-@click.option("--max-nodata", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Skip tiles with more nodata.")
+@click.option("--max-nodata", type=click.FloatRange(0, 1), default=ReadSettings.max_nodata, show_default=True,
+              help="Skip tiles with more nodata.")
 @click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=ReadSettings.batch_size, show_default=True,
               help="Tiles per forward pass; memory grows with it, not with the raster.")
-@click.option("--read-threads", type=click.IntRange(1), default=2, show_default=True, help="Tile reader threads.")
-@click.option("--top-k", type=click.IntRange(1), default=3, show_default=True,
+@click.option("--read-threads", type=click.IntRange(1), default=ReadSettings.read_threads, show_default=True,
+              help="Tile reader threads.")
+@click.option("--top-k", type=click.IntRange(1), default=OutputSettings.top_k, show_default=True,
               help="Classes kept per tile in the top_labels and top_scores columns.")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
@@ -75,7 +78,7 @@ SECTIONS = {
               default=None, help="Attributes for --attention-raster, e.g. has_water,has_buildings (default: first 3).")
 @click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
 @click.option("--allow-small-tiles", is_flag=True, help="Accept tiles under 32 px (the model then sees colour, not content).")
-@click.option("--max-tiles", type=click.IntRange(1), default=1_000_000, show_default=True,
+@click.option("--max-tiles", type=click.IntRange(1), default=GridSettings.max_tiles, show_default=True,
               help="Refuse grids of more tiles, before starting.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,

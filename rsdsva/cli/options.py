@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
+from rsdsva.inference import DEVICES, EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 class``, ``2 classes``: counts in messages."""
@@ -35,7 +36,7 @@ class SectionedCommand(click.Command):
 
 
 device_option = click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    "--device", type=click.Choice(DEVICES), default=ClassifierSettings.device, show_default=True,
     help="Where the model runs; auto uses CUDA when present.",
 )
 
@@ -49,18 +50,18 @@ def classifier_options(f):
                      help="Model file (default: the embedded model)."),
         click.option("--classes", type=click.Path(dir_okay=False), default=None,
                      help="Unseen classes file (YAML/JSON/CSV)."),
-        click.option("--held-out/--no-held-out", default=True, show_default=True,
+        click.option("--held-out/--no-held-out", default=ClassifierSettings.held_out, show_default=True,
                      help="Also name the classes the model was evaluated on as unseen (recorded in the model)."),
-        click.option("--mode", type=click.Choice(["gzsl", "zsl", "seen"]), default="gzsl", show_default=True,
+        click.option("--mode", type=click.Choice(MODES), default=ClassifierSettings.mode, show_default=True,
                      help="Rank all classes (gzsl), only the unseen ones (zsl), or only the model's seen ones."),
         click.option("--calibration", type=float, default=None,
                      help="Lambda subtracted from the seen classes' scores in gzsl (default: the model's lambda "
                           "for prediction, which rsdsva info shows; a larger lambda gives unseen classes more tiles)."),
-        click.option("--example-route", type=click.Choice(["examples", "attributes"]), default="examples",
+        click.option("--example-route", type=click.Choice(EXAMPLE_ROUTES), default=ClassifierSettings.example_route,
                      show_default=True, help="Classes from example areas (rsdsva classes from-map): ranked by "
                                              "their nearest example tile or by their attribute vector."),
         device_option,
-        click.option("--amp", "precision", type=click.Choice(["fp16", "bf16"]), default=None,
+        click.option("--amp", "precision", type=click.Choice([p for p in PRECISIONS if p]), default=ClassifierSettings.precision,
                      help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX)."),
     ]
     for option in reversed(options):

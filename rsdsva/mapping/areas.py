@@ -29,6 +29,7 @@ import numpy as np
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, RasterError, RsdsvaWarning
+from rsdsva.mapping.settings import ReadSettings
 
 
 @dataclass
@@ -48,7 +49,7 @@ def example_tiles(
     tile_m: float | None,
     tile_size: int | None = None,
     min_cover: float = 0.5,
-    max_nodata: float = 0.5,
+    max_nodata: float = ReadSettings.max_nodata,
     source: str = "example areas",
     scales: Sequence[float] = (1.0,),
 ) -> dict[str, ExampleTiles]:
@@ -57,9 +58,10 @@ def example_tiles(
     from rasterio.windows import from_bounds
     from shapely.geometry import box
 
-    from rsdsva.mapping.pipeline import GridSettings, check_grid, tile_pixels
     from rsdsva.mapping.classify import context_pixels, tile_reader
-    from rsdsva.mapping.raster import Tile, iter_windows, make_spec, open_raster, window_bounds
+    from rsdsva.mapping.grid import Tile, check_grid, iter_windows, tile_pixels, window_bounds
+    from rsdsva.mapping.raster import make_spec, open_raster
+    from rsdsva.mapping.settings import GridSettings
 
     if not 0 < min_cover <= 1:
         raise ClassSpaceError(f"--min-cover {min_cover:g} must be above 0 and at most 1 (a share of a tile)")

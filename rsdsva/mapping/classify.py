@@ -20,7 +20,9 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
-from rsdsva.mapping.raster import RasterSpec, Tile, read_strip
+from rsdsva.mapping.grid import Tile
+from rsdsva.mapping.raster import RasterSpec, read_strip
+from rsdsva.mapping.settings import ReadSettings
 from rsdsva.predict import Classifier
 
 
@@ -142,7 +144,7 @@ def classify_tiles(
     tiles: Sequence[Tile],
     batch_size: int = 64,
     top_k: int = 3,
-    max_nodata: float = 0.5,
+    max_nodata: float = ReadSettings.max_nodata,
     read_threads: int = 2,
     prefetch: int = 3,
     on_batch: Callable[[int, int], None] | None = None,

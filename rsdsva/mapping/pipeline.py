@@ -15,7 +15,7 @@ import time
 import warnings
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,112 +24,21 @@ import numpy as np
 from rsdsva.errors import ClassSpaceError, ConfigError, OutputError, RasterError, RsdsvaWarning
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
-# Windows 2 and 3 tiles wide, their probabilities averaged: on the sample scene's reference
-# tiles 39 of 90 agree, against 26 for the tile alone (scripts/probe_recipes.py).
-DEFAULT_CONTEXT = (2.0, 3.0)
-
-
-@dataclass(frozen=True)
-class GridSettings:
-    """How a raster is cut into tiles."""
-
-    tile_size: int | None = None  # pixels; None: from tile_m
-    stride: int | None = None  # pixels; None: = tile size
-    tile_m: float | None = None  # metres; None: the model's training footprint
-    allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
-    max_tiles: int = 1_000_000  # refuse larger grids before starting
-    aoi: str | None = None  # vector file restricting the grid
-
-
-@dataclass(frozen=True)
-class ReadSettings:
-    """How tiles are read: bands, values, nodata, threads."""
-
-    bands: tuple[int, ...] | None = None
-    scale: tuple[float, float] | None = None
-    nodata: float | None = None
-    max_nodata: float = 0.5
-    allow_no_crs: bool = False
-    read_threads: int = 2
-    batch_size: int = 64
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    """What is written, and what may be replaced."""
-
-    overwrite: bool = False
-    raster: str | None = None
-    explain: bool = False
-    attention_raster: str | None = None
-    attention_attributes: tuple[str, ...] | None = None
-    top_k: int = 3
-    similarity: str | None = None
-
-
-@dataclass(frozen=True)
-class MapSettings:
-    """Everything ``rsdsva map`` can be told; CLI flags map one to one.
-
-    Its parts (``classifier``, ``grid``, ``read``, ``output``) are what each step takes.
-    """
-
-    model: str | None = None  # None: the embedded default model
-    classes: str | None = None  # unseen classes file
-    held_out: bool = True  # also rank the classes the model was evaluated on as unseen
-    mode: str = "gzsl"
-    calibration: float | None = None  # None: the model's own
-    example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
-    tile_size: int | None = None  # pixels; None: from tile_m
-    stride: int | None = None  # pixels; None: = tile size
-    tile_m: float | None = None  # metres; None: the model's training footprint
-    bands: tuple[int, ...] | None = None
-    scale: tuple[float, float] | None = None
-    nodata: float | None = None
-    max_nodata: float = 0.5
-    aoi: str | None = None
-    device: str = "auto"
-    batch_size: int = 64
-    read_threads: int = 2  # tile reader threads (--workers is kept for Dask workers)
-    top_k: int = 3
-    precision: str | None = None  # --amp: fp16 or bf16 autocast
-    allow_no_crs: bool = False
-    overwrite: bool = False
-    raster: str | None = None  # optional label GeoTIFF (one pixel per grid cell)
-    explain: bool = False  # attribute evidence columns in the tiles layer
-    attention_raster: str | None = None  # float GeoTIFF of attention maps
-    attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
-    allow_small_tiles: bool = False  # accept tiles under MIN_TILE_PX
-    context: tuple[float, ...] = DEFAULT_CONTEXT  # windows (tile sizes) centred on a tile whose scores are averaged
-    max_tiles: int = 1_000_000  # refuse larger grids before starting
-    similarity: str | None = None  # GeoTIFF of each tile's similarity to each example class
-
-    @property
-    def classifier(self):
-        """The settings that shape the classifier (:class:`rsdsva.inference.ClassifierSettings`)."""
-        from rsdsva.inference import ClassifierSettings
-
-        return ClassifierSettings(model=self.model, classes=self.classes, held_out=self.held_out, mode=self.mode,
-                                  calibration=self.calibration, device=self.device, precision=self.precision,
-                                  example_route=self.example_route, context=self.context)
-
-    @property
-    def grid(self) -> GridSettings:
-        return _part(GridSettings, self)
-
-    @property
-    def read(self) -> ReadSettings:
-        return _part(ReadSettings, self)
-
-    @property
-    def output(self) -> OutputSettings:
-        return _part(OutputSettings, self)
-
-
-def _part(cls, settings: MapSettings):
-    from dataclasses import fields
-
-    return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+from rsdsva.mapping.grid import (  # noqa: F401 (re-exported: the grid arithmetic)
+    MIN_TILE_PX,
+    aoi_area,
+    check_grid,
+    check_tile_count,
+    tile_pixels,
+    tiles_in,
+)
+from rsdsva.mapping.settings import (  # noqa: F401 (re-exported: the settings a map takes)
+    DEFAULT_CONTEXT,
+    GridSettings,
+    MapSettings,
+    OutputSettings,
+    ReadSettings,
+)
 
 
 @dataclass
@@ -140,68 +49,6 @@ class MapResult:
     skipped: int
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
-
-
-MIN_TILE_PX = 32  # below this a scene classifier sees colour, not content
-
-
-def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tuple[int, int]:
-    """Tile size and stride in pixels from the settings and the model's footprint."""
-    from rsdsva.mapping.raster import pixel_size_m
-
-    for flag, value in (("--tile-size", settings.tile_size), ("--stride", settings.stride), ("--tile-m", settings.tile_m)):
-        if value is not None and value <= 0:
-            raise ConfigError(f"{flag} {value:g} must be positive")
-    size = settings.tile_size
-    if size is None:
-        tile_m = settings.tile_m or model_tile_m
-        if tile_m is None:
-            raise ConfigError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
-        if src.crs is None or not src.crs.is_projected:  # say what was given: the user's --tile-m or the model's
-            what = f"--tile-m {settings.tile_m:g}" if settings.tile_m else f"the model's {tile_m:g} m tile footprint"
-            crs = "has no CRS" if src.crs is None else "has a CRS in degrees"
-            raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels")
-        size = max(1, round(tile_m / pixel_size_m(src)))
-    return size, settings.stride or size
-
-
-def check_grid(raster: Path, src, settings: GridSettings, size: int, stride: int, model_tile_m: float | None,
-               max_nodata: float = 0.5) -> None:
-    """Refuse, before any tile is read, grids that cannot give a useful map."""
-    from rsdsva.mapping.raster import pixel_size_m
-
-    if size < MIN_TILE_PX and not settings.allow_small_tiles:
-        if settings.tile_size is not None:
-            why = f"--tile-size {size}"
-        else:
-            metres = settings.tile_m or model_tile_m
-            given = "--tile-m" if settings.tile_m else "the model's footprint"
-            why = f"{given} of {metres:g} m at {pixel_size_m(src):.3g} m per pixel"
-            if model_tile_m and settings.tile_m:
-                why += f" (the model was trained on {model_tile_m:g} m tiles)"
-        raise RasterError(
-            f"{raster}: tiles would be {size} px ({why}), under {MIN_TILE_PX} px, where the model sees colour, "
-            f"not content; give a larger --tile-m, a --tile-size of {MIN_TILE_PX} or more, or --allow-small-tiles"
-        )
-    valid = min(src.width, size) * min(src.height, size) / size**2
-    if valid < 1 - max_nodata:
-        raise RasterError(
-            f"{raster} is {src.width} x {src.height} px: even its largest tile of {size} px would be "
-            f"{valid:.0%} data, less than --max-nodata {max_nodata:g} allows; give a smaller "
-            "--tile-size or --tile-m"
-        )
-    rows = max(1, math.ceil((src.height - size) / stride) + 1)
-    cols = max(1, math.ceil((src.width - size) / stride) + 1)
-    if not settings.aoi:  # with an AOI, plan_map counts the tiles left inside it
-        _check_tile_count(raster, rows * cols, size, stride, settings.max_tiles)
-
-
-def _check_tile_count(raster: Path, n: int, size: int, stride: int, max_tiles: int) -> None:
-    if n > max_tiles:
-        raise RasterError(
-            f"{raster}: {n:,} tiles of {size} px (stride {stride}), more than --max-tiles "
-            f"{max_tiles:,}; give a larger --tile-m or --stride, an --aoi, or a higher --max-tiles"
-        )
 
 
 @dataclass
@@ -276,12 +123,12 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             size, stride = tile_pixels(src, grid, info.tile_m)
             check_grid(raster, src, grid, size, stride, info.tile_m, read.max_nodata)
             names, index = _attention_attributes(info, settings.output)
-            area = _aoi_area(grid.aoi, raster, spec) if grid.aoi else None
+            area = aoi_area(grid.aoi, raster, spec) if grid.aoi else None
             if area is None:
                 tiles = list(iter_windows(src.width, src.height, size, stride))
             else:
-                tiles = _tiles_in(area, spec, src.width, src.height, size, stride)
-                _check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
+                tiles = tiles_in(area, spec, src.width, src.height, size, stride)
+                check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
     return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
                    names, index, scales)
 
@@ -418,7 +265,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "model_sha256": _sha256(plan.model_path),
         "classes_file": settings.classes,
         "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
-        "settings": asdict(settings),
+        "settings": settings.to_dict(),
         "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
         "tile_size_px": plan.size, "stride_px": plan.stride, "calibration": plan.calibration,
         "bands_used": list(spec.bands), "nodata_used": spec.nodata,
@@ -481,44 +328,6 @@ def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], li
         if n not in vocab:
             raise ClassSpaceError(f"--attention-attributes: unknown attribute {n!r}{did_you_mean(n, vocab)}")
     return names, [vocab.index(n) for n in names]
-
-
-def _aoi_area(aoi: str | Path, raster: Path, spec):
-    """The AOI file's shapes, in the raster's CRS, as one geometry; one line when it has none
-    or they miss the raster."""
-    from rasterio.windows import Window
-    from shapely.geometry import box
-
-    from rsdsva.mapping.raster import window_bounds
-    from rsdsva.mapping.vectors import read_vector
-
-    shapes = read_vector(aoi, "AOI")
-    shapes = shapes[shapes.geometry.notna() & ~shapes.geometry.is_empty]
-    if shapes.empty:
-        raise RasterError(f"--aoi {aoi} has no geometries; draw the area to map in it, or leave --aoi out")
-    area = shapes.to_crs(spec.crs).union_all()
-    full = box(*window_bounds(spec, Window(0, 0, spec.width, spec.height)))
-    if not area.intersects(full):
-        raise RasterError(f"--aoi {aoi} does not overlap {raster} (AOI {_bounds(area.bounds)}, raster "
-                          f"{_bounds(full.bounds)} in {spec.crs}); give an AOI over the raster")
-    return area
-
-
-def _bounds(b) -> str:
-    return "{:.0f},{:.0f} - {:.0f},{:.0f}".format(*b)
-
-
-def _tiles_in(area, spec, width: int, height: int, size: int, stride: int) -> list:
-    """The grid's tiles overlapping ``area``; only the part of the grid under its bounds is laid out."""
-    from shapely.geometry import box
-
-    from rsdsva.mapping.raster import iter_windows, window_bounds
-
-    xmin, ymin, xmax, ymax = area.bounds
-    (c0, r0), (c1, r1) = ~spec.transform * (xmin, ymax), ~spec.transform * (xmax, ymin)
-    within = (min(c0, c1), min(r0, r1), max(c0, c1), max(r0, r1))
-    tiles = [(t, box(*window_bounds(spec, t.window))) for t in iter_windows(width, height, size, stride, within)]
-    return [t for t, b in tiles if b.intersects(area) and not b.touches(area)]  # a shared edge is not overlap
 
 
 def _sha256(path: Path) -> str:

@@ -24,6 +24,12 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from rsdsva.errors import ConfigError, MissingFileError, RasterError
+from rsdsva.mapping.grid import (  # noqa: F401 (re-exported: the grid's windows and sizes)
+    Tile,
+    iter_windows,
+    pixel_size_m,
+    window_bounds,
+)
 
 _RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
@@ -45,15 +51,6 @@ class RasterSpec:
     low: tuple[float, ...] | None  # per-band stretch; None for uint8
     high: tuple[float, ...] | None
     nodata: float | None  # explicit value, or None to use the dataset mask
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One window of the grid; ``row``/``col`` are grid positions."""
-
-    row: int
-    col: int
-    window: Window
 
 
 def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.DatasetReader:
@@ -153,46 +150,6 @@ def make_spec(
     return RasterSpec(str(src.name), src.width, src.height, src.crs, src.transform, chosen, low, high, nodata)
 
 
-def pixel_size_m(src: rasterio.DatasetReader) -> float:
-    """Ground size of a pixel in metres (Web Mercator corrected by latitude)."""
-    crs = src.crs
-    if crs is None or not crs.is_projected:
-        raise RasterError(
-            f"{src.name}: CRS is not projected, so --tile-m cannot be turned into pixels; give --tile-size in pixels"
-        )
-    size = abs(src.transform.a) * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
-    if crs.to_epsg() in (3857, 900913):
-        from rasterio.warp import transform as reproject_points
-
-        cx, cy = src.xy(src.height // 2, src.width // 2)
-        _, lat = reproject_points(crs, "EPSG:4326", [cx], [cy])
-        size *= math.cos(math.radians(lat[0]))
-    return size
-
-
-def iter_windows(width: int, height: int, size: int, stride: int,
-                 within: tuple[float, float, float, float] | None = None) -> Iterator[Tile]:
-    """A grid of ``size`` windows every ``stride`` pixels covering the raster.
-
-    Edge windows reach past the raster (they are padded when read), so every
-    pixel is covered; a window larger than the raster gives one padded tile.
-    ``within`` (col_min, row_min, col_max, row_max in pixels) keeps the windows that may
-    touch that box, without laying out the rest of the grid.
-    """
-    if size < 1 or stride < 1:
-        raise RasterError(f"tile size ({size}) and stride ({stride}) must be positive")
-    rows = max(1, math.ceil((height - size) / stride) + 1)
-    cols = max(1, math.ceil((width - size) / stride) + 1)
-    r0, c0, r1, c1 = 0, 0, rows, cols
-    if within is not None:
-        x0, y0, x1, y1 = within
-        c0, r0 = max(0, math.floor((x0 - size) / stride)), max(0, math.floor((y0 - size) / stride))
-        c1, r1 = min(cols, math.ceil(x1 / stride) + 1), min(rows, math.ceil(y1 / stride) + 1)
-    for r in range(r0, r1):
-        for c in range(c0, c1):
-            yield Tile(r, c, Window(c * stride, r * stride, size, size))
-
-
 def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out_size: int) -> tuple[np.ndarray, float]:
     """A tile as uint8 (3, out_size, out_size) and the fraction of it that is valid data.
 
@@ -243,10 +200,3 @@ def _read_padded(src, spec: RasterSpec, window: Window, out_shape: tuple[int, in
     data[:, y0 : y0 + h, x0 : x0 + w] = part
     valid[y0 : y0 + h, x0 : x0 + w] = ok
     return data, valid
-
-
-def window_bounds(spec: RasterSpec, window: Window) -> tuple[float, float, float, float]:
-    """(minx, miny, maxx, maxy) of a window in the raster's CRS."""
-    from rasterio.windows import bounds
-
-    return bounds(window, spec.transform)

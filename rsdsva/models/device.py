@@ -6,8 +6,6 @@ import torch
 
 from rsdsva.errors import ConfigError
 
-DEVICES = ("auto", "cpu", "cuda")
-
 
 def pick_device(device: str = "auto") -> torch.device:
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``; asking for a missing GPU is an error."""

@@ -1,0 +1,96 @@
+"""What ``rsdsva map`` can be told, declared once and without torch.
+
+Four parts, each the only declaration of its fields and their defaults: the classifier
+(:class:`rsdsva.inference.ClassifierSettings`), the grid, the reading and the outputs.
+:class:`MapSettings` holds the four and takes their fields by name, so
+``MapSettings(tile_size=32, context=1)`` and ``settings.tile_size`` work; a field given as
+None takes its part's default, which is how the CLI's flags left out fall through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from rsdsva.inference import ClassifierSettings
+
+# Windows 2 and 3 tiles wide, their probabilities averaged: on the sample scene's reference
+# they agree with a person on more tiles than the tile alone (docs/model_card.md).
+DEFAULT_CONTEXT = (2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """How a raster is cut into tiles."""
+
+    tile_size: int | None = None  # pixels; None: from tile_m
+    stride: int | None = None  # pixels; None: = tile size
+    tile_m: float | None = None  # metres; None: the model's training footprint
+    allow_small_tiles: bool = False  # accept tiles under grid.MIN_TILE_PX
+    max_tiles: int = 1_000_000  # refuse larger grids before starting
+    aoi: str | None = None  # vector file restricting the grid
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How tiles are read: bands, values, nodata, threads, batches."""
+
+    bands: tuple[int, ...] | None = None
+    scale: tuple[float, float] | None = None
+    nodata: float | None = None
+    max_nodata: float = 0.5  # tiles with a larger nodata share are skipped
+    allow_no_crs: bool = False
+    read_threads: int = 2
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What is written, and what may be replaced."""
+
+    overwrite: bool = False
+    raster: str | None = None  # label GeoTIFF, one pixel per grid cell
+    explain: bool = False  # attribute evidence columns in the tiles layer
+    attention_raster: str | None = None  # float GeoTIFF of attention maps
+    attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
+    top_k: int = 3
+    similarity: str | None = None  # GeoTIFF of each tile's similarity to each example class
+
+
+MAP_CLASSIFIER = ClassifierSettings(context=DEFAULT_CONTEXT)  # a map looks at the tile's surroundings
+PARTS = {"classifier": MAP_CLASSIFIER, "grid": GridSettings(), "read": ReadSettings(), "output": OutputSettings()}
+_OWNER = {f.name: part for part, default in PARTS.items() for f in fields(default)}
+
+
+@dataclass(frozen=True, init=False)
+class MapSettings:
+    """Everything ``rsdsva map`` can be told, as its four parts; CLI flags map one to one to
+    the parts' fields."""
+
+    classifier: ClassifierSettings
+    grid: GridSettings
+    read: ReadSettings
+    output: OutputSettings
+
+    def __init__(self, classifier: ClassifierSettings | None = None, grid: GridSettings | None = None,
+                 read: ReadSettings | None = None, output: OutputSettings | None = None, **settings: Any) -> None:
+        given = {"classifier": classifier, "grid": grid, "read": read, "output": output}
+        changes: dict[str, dict[str, Any]] = {part: {} for part in PARTS}
+        for name, value in settings.items():
+            if name not in _OWNER:
+                raise TypeError(f"MapSettings has no setting {name!r}")
+            if value is not None:
+                changes[_OWNER[name]][name] = value
+        for part, default in PARTS.items():
+            base = given[part] or default
+            object.__setattr__(self, part, replace(base, **changes[part]) if changes[part] else base)
+
+    def __getattr__(self, name: str) -> Any:  # settings.tile_size: the grid part's field
+        part = _OWNER.get(name)
+        if part is None:
+            raise AttributeError(f"MapSettings has no setting {name!r}")
+        return getattr(object.__getattribute__(self, part), name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting by name (the ``run`` layer's record)."""
+        return {name: value for part in PARTS for name, value in asdict(getattr(self, part)).items()}
