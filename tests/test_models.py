@@ -151,3 +151,22 @@ def test_attention_concentration_prefers_a_peaked_map():
     spread[0, 0, 2, 2] = 0.1
     assert attention_concentration(peaked) < 0.01 * attention_concentration(spread)
     assert 0 <= attention_concentration(spread) <= 1
+
+
+def test_a_backbone_family_is_one_registry_entry(monkeypatch):
+    """A family is data: a test of the name and a builder; build_backbone asks each in turn."""
+    import pytest
+
+    from rsdsva.errors import BackboneError
+    from rsdsva.models import backbones
+
+    asked = []
+
+    def build(config, init):
+        asked.append(config.name)
+        return backbones.build_backbone("tiny-cnn")
+
+    monkeypatch.setitem(backbones.FAMILIES, "mine", (lambda name: name == "my-net", build))
+    assert backbones.build_backbone("my-net").family == "timm" and asked == ["my-net"]
+    with pytest.raises(BackboneError, match="unknown backbone 'no-such-net'"):
+        backbones.build_backbone("no-such-net")

@@ -56,11 +56,58 @@ class Backbone(nn.Module):
         super().__init__()
         self.config = config
 
+    # -- weights: each family says where its weights go and how a file's tensors map there --
+
+    checkpoint_prefix = "model."  # under "backbone." in an rsdsva checkpoint
+
+    @property
+    def weights_target(self) -> nn.Module:
+        """The module a weights file is loaded into."""
+        return self.model
+
+    def select_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors of a (non-rsdsva) weights file meant for this backbone, renamed to its
+        layout: an EfficientNet-PyTorch file is converted, a classifier head is left out."""
+        from rsdsva.models.convert import convert_efficientnet_pytorch, is_efficientnet_pytorch
+
+        if is_efficientnet_pytorch(state) and hasattr(self.model, "blocks"):
+            state = convert_efficientnet_pytorch(state, [len(s) for s in self.model.blocks])
+        classifier = (getattr(self.model, "pretrained_cfg", None) or {}).get("classifier", "head")
+        heads = tuple(h + "." for h in ((classifier,) if isinstance(classifier, str) else classifier))
+        return {k: v for k, v in state.items() if not k.startswith(heads)}
+
+    def adapt_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` fitted to this input size (position embeddings resampled); as is by default."""
+        return state
+
 
 class OpenClipBackbone(Backbone):
     """The vision tower of an open_clip CLIP model, returning all tokens after ``ln_post``."""
 
     family = "open_clip"
+    checkpoint_prefix = "visual."
+
+    @property
+    def weights_target(self) -> nn.Module:
+        return self.visual
+
+    def select_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A full CLIP state dict gives its vision tower; the text tower is ignored."""
+        if any(k.startswith("visual.") for k in state):
+            return {k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")}
+        return state
+
+    def adapt_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if "positional_embedding" not in state:
+            return state
+        from open_clip.model import resize_pos_embed
+
+        class _Clip:  # resize_pos_embed expects a CLIP model with a ``visual`` attribute
+            visual = self.visual
+
+        wrapped = {"visual." + k: v for k, v in state.items()}
+        resize_pos_embed(wrapped, _Clip())
+        return {k[len("visual."):]: v for k, v in wrapped.items()}
 
     def __init__(self, config: BackboneConfig, visual: nn.Module) -> None:
         super().__init__(config)
@@ -110,6 +157,16 @@ class TimmBackbone(Backbone):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(images)
+
+    def adapt_weights(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if "pos_embed" not in state:
+            return state
+        from timm.models.vision_transformer import checkpoint_filter_fn
+
+        try:
+            return checkpoint_filter_fn(state, self.model)
+        except Exception:  # odd layouts: let the strict key check report them
+            return state
 
 
 class TimmCnnBackbone(Backbone):
@@ -171,20 +228,11 @@ def build_backbone(config: BackboneConfig | str, init: bool = True) -> Backbone:
     if isinstance(config, str):
         config = BackboneConfig(name=config)
     name = config.name
-    if name == "tiny-vit":
-        return _build_timm(config, tiny=True, init=init)
-    if name == "tiny-cnn":
-        return _build_tiny_cnn(config)
-    if name == "tiny-clip":
-        return OpenClipBackbone(config, build_tiny_clip(config.image_size or 32).visual)
-    import timm
-
-    if timm.is_model(name):
-        return _build_timm(config, tiny=False, init=init)
-    import open_clip
-
-    if name in open_clip.list_models():
-        return OpenClipBackbone(config, _build_open_clip(config).visual)
+    if name in TEST_BACKBONES:
+        return TEST_BACKBONES[name](config, init)
+    for knows, build in FAMILIES.values():
+        if knows(name):
+            return build(config, init)
     raise BackboneError(
         f"unknown backbone {name!r}; use an open_clip ViT name (e.g. ViT-B-32), a timm model "
         "(e.g. vit_tiny_patch16_224, tf_efficientnet_lite0, resnet18) or tiny-vit / tiny-cnn for tests"
@@ -262,3 +310,28 @@ def _build_tiny_cnn(config: BackboneConfig) -> TimmCnnBackbone:
     model = EfficientNet(arch, num_features=24, stem_size=8, num_classes=0, global_pool="", fix_stem=True)
     model.pretrained_cfg = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
     return TimmCnnBackbone(config, model, config.image_size or 32)
+
+
+def _is_timm(name: str) -> bool:
+    import timm
+
+    return timm.is_model(name)
+
+
+def _is_open_clip(name: str) -> bool:
+    import open_clip
+
+    return name in open_clip.list_models()
+
+
+# Architectures as data: the tiny test networks by name, then each family, asked in order whether it
+# knows a name and how to build it (config, init) -> Backbone.
+TEST_BACKBONES = {
+    "tiny-vit": lambda config, init: _build_timm(config, tiny=True, init=init),
+    "tiny-cnn": lambda config, init: _build_tiny_cnn(config),
+    "tiny-clip": lambda config, init: OpenClipBackbone(config, build_tiny_clip(config.image_size or 32).visual),
+}
+FAMILIES = {
+    "timm": (_is_timm, lambda config, init: _build_timm(config, tiny=False, init=init)),
+    "open_clip": (_is_open_clip, lambda config, init: OpenClipBackbone(config, _build_open_clip(config).visual)),
+}

@@ -65,20 +65,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def select_backbone_weights(backbone: Backbone, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The subset of ``state`` meant for ``backbone``, with prefixes stripped."""
+    """The subset of ``state`` meant for ``backbone``, with prefixes stripped (the backbone's
+    family says how: :meth:`Backbone.select_weights`)."""
     if any(k.startswith("backbone.") for k in state):  # an rsdsva checkpoint
-        state = _strip(state, "backbone.")
-        inner = "visual." if backbone.family == "open_clip" else "model."
-        return _strip(state, inner)
-    if backbone.family == "open_clip":
-        if any(k.startswith("visual.") for k in state):
-            return _strip(state, "visual.")
-        return state
-    if is_efficientnet_pytorch(state) and hasattr(backbone.model, "blocks"):
-        state = convert_efficientnet_pytorch(state, [len(s) for s in backbone.model.blocks])
-    classifier = (getattr(backbone.model, "pretrained_cfg", None) or {}).get("classifier", "head")
-    heads = (classifier,) if isinstance(classifier, str) else tuple(classifier)
-    return {k: v for k, v in state.items() if not k.startswith(tuple(h + "." for h in heads))}
+        return _strip(_strip(state, "backbone."), backbone.checkpoint_prefix)
+    return backbone.select_weights(state)
 
 
 def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
@@ -86,8 +77,8 @@ def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
     place; any key mismatch is a :class:`WeightsError`."""
     path = resolve(path)
     state = select_backbone_weights(backbone, read_state_dict(path))
-    target = backbone.visual if backbone.family == "open_clip" else backbone.model
-    state = _adapt_positions(backbone, target, state)
+    target = backbone.weights_target
+    state = backbone.adapt_weights(state)
     expected = target.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -110,31 +101,6 @@ def load_backbone_weights(backbone: Backbone, path: str | Path) -> Backbone:
         )
     target.load_state_dict(state, strict=True)
     return backbone
-
-
-def _adapt_positions(backbone: Backbone, target: torch.nn.Module, state: dict) -> dict:
-    """Resample position embeddings when the weights were made for another input size."""
-    if backbone.family == "open_clip" and "positional_embedding" in state:
-        from open_clip.model import resize_pos_embed
-
-        wrapped = {"visual." + k: v for k, v in state.items()}
-        resize_pos_embed(wrapped, _Wrap(target))
-        return _strip(wrapped, "visual.")
-    if backbone.family == "timm" and "pos_embed" in state:
-        from timm.models.vision_transformer import checkpoint_filter_fn
-
-        try:
-            return checkpoint_filter_fn(state, target)
-        except Exception:  # odd layouts: let the strict key check report them
-            return state
-    return state
-
-
-class _Wrap:
-    """open_clip's ``resize_pos_embed`` expects a CLIP model with a ``visual`` attribute."""
-
-    def __init__(self, visual: torch.nn.Module) -> None:
-        self.visual = visual
 
 
 def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
