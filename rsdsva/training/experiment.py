@@ -11,6 +11,7 @@ from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.library import classes_or_library
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
+from rsdsva.models.info import DEFAULT_BACKBONE
 from rsdsva.training.evaluate import EvalReport, evaluate_split, fit_example_calibrations, plot_report
 from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
 
@@ -39,7 +40,7 @@ class Experiment:
     attributes: str | Path
     split: str = "16/5"
     seed: int = 0
-    backbone: str = "ViT-B-32"
+    backbone: str = DEFAULT_BACKBONE
     image_size: int | None = None
     weights: str | Path | None = None
     folder_map: str | tuple[str | None, ...] | None = None

@@ -30,6 +30,7 @@ from rsdsva.data.transforms import eval_transform, train_transform
 from rsdsva.errors import DatasetError
 from rsdsva.models.checkpoint import create_model, save_checkpoint
 from rsdsva.models.dsva import class_matrix_tensor, normalized_vectors
+from rsdsva.models.info import DEFAULT_BACKBONE
 from rsdsva.models.losses import dsva_loss
 from rsdsva.training import metrics as M
 from rsdsva.training.loop import TrainConfig, lr_at, optimizer_for, stage_of, train_only
@@ -140,7 +141,7 @@ class DSVATask(L.LightningModule):
     def __init__(
         self,
         classes: ClassSpace | dict,
-        backbone: str = "tf_efficientnet_lite0",
+        backbone: str = DEFAULT_BACKBONE,
         image_size: int | None = None,
         weights: str | None = None,
         config: TrainConfig | dict = TrainConfig(),
