@@ -5,7 +5,7 @@ AID, NWPU-RESISC45, WHU-RS19), its class-attribute matrix as a ClassSpace file
 (``<set>.yaml``, plain class names, the csv's values) and its vocabulary with
 groups and phrases (``<set>_vocabulary.yaml``); and the unified library
 (``unified.yaml``, ``unified_vocabulary.yaml``), where attributes and classes that
-mean the same thing in several sets are one. ``scripts/build_class_library.py``
+mean the same thing in several sets are one. ``scripts/jobs/build_class_library.py``
 writes every file but ``unified_vocabulary.yaml`` (hand-written) from the csvs.
 """
 

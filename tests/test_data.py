@@ -173,7 +173,7 @@ def test_torchgeo_dataset_is_adapted(tmp_path):
 
 
 def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv):
-    """scripts/resize_images.py --format webp writes the copies that GPU runs carry."""
+    """scripts/jobs/resize_images.py --format webp writes the copies that GPU runs carry."""
     import subprocess
     import sys
 
@@ -186,7 +186,7 @@ def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv):
         (src / name).mkdir(parents=True)
         for i in range(2):
             (src / name / f"{name}0{i}.jpg").write_bytes((DATA / "ucm" / name / f"{name}0{i}.jpg").read_bytes())
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "resize_images.py"), str(src), str(tmp_path / "copies"),
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "jobs" / "resize_images.py"), str(src), str(tmp_path / "copies"),
                     "--size", "64", "--format", "webp", "--workers", "1"], check=True, capture_output=True)
     samples = scan_image_folder(tmp_path / "copies", ClassSpace.load(ucm_csv), "ucm")
     assert [s.label for s in samples] == ["beach", "beach", "forest", "forest"]

@@ -49,7 +49,7 @@ def test_plugin_in_a_real_qgis():
 
 
 def test_package_script_builds_an_installable_zip(tmp_path):
-    run = subprocess.run(["bash", "scripts/package_qgis_plugin.sh", str(tmp_path / "out")], cwd=ROOT,
+    run = subprocess.run(["bash", "scripts/jobs/package_qgis_plugin.sh", str(tmp_path / "out")], cwd=ROOT,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     archive = Path(run.stdout.strip().splitlines()[-1])

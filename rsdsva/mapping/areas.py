@@ -15,7 +15,7 @@ the window around it that the recipe names. A polygon too small to cover any til
 
 On the sample scene's reference tiles (3 random examples per kind, 20 draws) that recipe
 finds 78 % of the other tiles, where the mean of the last layer's features on the tile alone
-found 62 % (``scripts/probe_recipes.py``).
+found 62 % (``scripts/bench/probe_recipes.py``).
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def classes_from_map(
     if recipe not in info.example_calibrations:
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
-                              f"(it has: {known}); refit them with scripts/fit_example_calibrations.py --model")
+                              f"(it has: {known}); refit them with scripts/jobs/fit_example_calibrations.py --model")
     tiles = example_tiles(rasters, areas, name_field, tile_m or info.tile_m, tile_size, min_cover, source=source,
                           scales=parse_recipe(recipe)[1])
     new = classes_from_areas(classifier, tiles, recipe, progress=progress)

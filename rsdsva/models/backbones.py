@@ -207,7 +207,7 @@ def example_layers(backbone: Backbone) -> tuple[str, ...]:
     """The names, within ``backbone``, of the two stages (or blocks) before its last: the layers
     whose pooled outputs classes from example areas are compared on. Less specialised to the
     training classes than the last, they find both the sample scene's kinds and unseen UC Merced
-    and AID classes from a few examples better (scripts/probe_example_recipes.py)."""
+    and AID classes from a few examples better (scripts/bench/probe_recipes.py)."""
     for prefix in ("model.blocks", "visual.transformer.resblocks"):
         try:
             blocks = backbone.get_submodule(prefix)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render a mapped GeoPackage over its raster to a PNG (the README's picture).
 
-  python scripts/render_map.py sample_data/autzen_0p3m_2994.tif labels.gpkg /tmp/sample_map.png
+  python scripts/jobs/render_map.py sample_data/autzen_0p3m_2994.tif labels.gpkg /tmp/sample_map.png
 
 Left the scene, right the tiles coloured by label (the GeoPackage style's colours), the
 legend listing the labels present by tile count. Scores are printed on the tiles only when

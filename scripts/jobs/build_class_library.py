@@ -13,7 +13,7 @@ annotates is 0. Then each class's defining attributes
 so that, for example, residential (from WHU-RS19, which has no is_residential)
 has is_residential.
 
-  python scripts/build_class_library.py
+  python scripts/jobs/build_class_library.py
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva._io import atomic_write_text  # noqa: E402
 from rsdsva.attributes.vocabulary import Attribute, Vocabulary  # noqa: E402

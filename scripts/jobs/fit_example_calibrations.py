@@ -7,8 +7,8 @@ its logits' scale (:func:`rsdsva.training.evaluate.fit_example_calibrations`, on
 classes' validation images of the model's recorded split). Run it after changing the recipe;
 training runs it by itself. The weights are untouched, so the model's feature space stays.
 
-  python scripts/fit_example_calibrations.py            # the default model, in place (about 3 minutes)
-  python scripts/fit_example_calibrations.py --model runs/default/model.safetensors --out fitted.safetensors
+  python scripts/jobs/fit_example_calibrations.py            # the default model, in place (about 3 minutes)
+  python scripts/jobs/fit_example_calibrations.py --model runs/default/model.safetensors --out fitted.safetensors
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rsdsva.models.info import default_model_path
 from rsdsva.training.evaluate import fit_example_calibrations
 from rsdsva.training.experiment import Experiment, prepare
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def main() -> None:

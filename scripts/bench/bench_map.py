@@ -19,7 +19,7 @@ is the fastest of ``--repeat`` runs after one untimed run:
 ``--amp bf16`` runs all three (forward alone, ``map``, the torchgeo loop) under the
 same bf16 autocast, on CPU or CUDA.
 
-  python scripts/bench_map.py --quick     # about two minutes on 2 CPU cores
+  python scripts/bench/bench_map.py --quick     # about two minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
 from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402

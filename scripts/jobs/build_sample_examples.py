@@ -6,18 +6,19 @@ Each is a square of 224 ft (68 m) inside one tile of the default model's grid (2
 each kind has there, as a user drawing examples would: water in the river and in the pond,
 dry and green grass, a full and two empty parking lots, the stadium's pitch and stands.
 
-  python scripts/build_sample_examples.py
+  python scripts/jobs/build_sample_examples.py
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import geopandas as gpd
 import rasterio
 from shapely.geometry import box
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
 OUT = ROOT / "sample_data" / "autzen_examples.gpkg"
 TILE, INSET = 256, 16  # pixels of the grid; the square stays this far inside its tile
@@ -34,6 +35,7 @@ EXAMPLES = {
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with rasterio.open(SCENE) as src:
         t, crs = src.transform, src.crs
     kinds, shapes = [], []

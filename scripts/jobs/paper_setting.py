@@ -14,22 +14,20 @@ vectors (the human ZS-ViDAT attributes merged into one vocabulary here; the pape
 attributes from CLIP there), and the selection (the epoch and lambda chosen on validation images
 here, never on test images).
 
-  python scripts/paper_setting.py --device cuda                                        # OpenAI CLIP
-  python scripts/paper_setting.py --device cuda --weights hf:chendelong/RemoteCLIP/RemoteCLIP-ViT-B-32.pt
-  python scripts/paper_setting.py --smoke     # a seconds-long check of the script with a tiny random CLIP
+  python scripts/jobs/paper_setting.py --device cuda                                        # OpenAI CLIP
+  python scripts/jobs/paper_setting.py --device cuda --weights hf:chendelong/RemoteCLIP/RemoteCLIP-ViT-B-32.pt
+  python scripts/jobs/paper_setting.py --smoke     # a seconds-long check of the script with a tiny random CLIP
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.training.experiment import Experiment, run_experiment  # noqa: E402
 from rsdsva.training.loop import TrainConfig  # noqa: E402

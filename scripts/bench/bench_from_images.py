@@ -10,20 +10,18 @@ two bounds on what any class vectors can do with this model: vectors from all of
 class's validation images, and the share of each human vector that lies on attributes
 no seen class has (which training only ever taught as absent).
 
-  python scripts/bench_from_images.py              # default model, UCM + AID originals
-  python scripts/bench_from_images.py --only ucm   # its held-out classes that UC Merced has
+  python scripts/bench/bench_from_images.py              # default model, UCM + AID originals
+  python scripts/bench/bench_from_images.py --only ucm   # its held-out classes that UC Merced has
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.attributes.check import untaught_attributes, untaught_shares  # noqa: E402
 from rsdsva.attributes.examples import attributes_from_images, image_attributes  # noqa: E402

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build the installable QGIS plugin zip: OUT_DIR/rsdsva_qgis-<version>.zip, OUT_DIR by default
 # dist/ (QGIS: Plugins > Manage and Install Plugins > Install from ZIP).
-#   bash scripts/package_qgis_plugin.sh [OUT_DIR]
+#   bash scripts/jobs/package_qgis_plugin.sh [OUT_DIR]
 set -euo pipefail
 out_dir=$(realpath -m "${1:-dist}")
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 version=$(sed -n 's/^version=//p' qgis_plugin/rsdsva_qgis/metadata.txt)
 out="${out_dir}/rsdsva_qgis-${version}.zip"
 mkdir -p "$out_dir"

@@ -2,7 +2,7 @@
 """Score a map of the sample scene against the tiles a person finds unambiguous.
 
   rsdsva map sample_data/autzen_0p3m_2994.tif --out /tmp/labels.gpkg
-  python scripts/score_sample_map.py /tmp/labels.gpkg
+  python scripts/bench/score_sample_map.py /tmp/labels.gpkg
 
 Prints, for each kind in docs/autzen_reference.yaml (water, forest, meadow, parking lots,
 the stadium, large buildings), how many of its tiles got a label a person accepts, what the
@@ -20,7 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

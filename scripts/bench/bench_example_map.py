@@ -6,7 +6,7 @@ default map (windows 2 and 3 tiles wide), and the default map with the classes m
 the shipped example areas (which also look at the tile and the window twice its size).
 Each is timed ``--repeat`` times after one untimed run, in turns; the fastest counts.
 
-  python scripts/bench_example_map.py          # about two minutes on 2 CPU cores
+  python scripts/bench/bench_example_map.py          # about two minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import geopandas as gpd
 from rsdsva.mapping import MapSettings, map_scene
 from rsdsva.mapping.areas import classes_from_map
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
 AREAS = ROOT / "sample_data" / "autzen_examples.gpkg"
 

@@ -12,22 +12,20 @@ with classifiers that are not zero-shot and so bound what a UC Merced + AID mode
    --seeds draws), the rest scored, on the frozen ImageNet features and on the default
    model's features (the ones its classes from example areas use).
 
-  python scripts/probe_sample_scene.py       # about 2 minutes on 2 CPU cores (needs the [pretrained] extra)
+  python scripts/bench/probe_sample_scene.py       # about 2 minutes on 2 CPU cores (needs the [pretrained] extra)
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.data.folders import read_image, scan_image_folder  # noqa: E402
 from rsdsva.mapping import default_model_path  # noqa: E402

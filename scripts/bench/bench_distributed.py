@@ -4,27 +4,27 @@
 Four copies of the real sample scene (VRTs, so no data is copied), the default
 model, 64-px tiles; each run's own LocalCluster start-up is excluded.
 
-  python scripts/bench_distributed.py
+  python scripts/bench/bench_distributed.py
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from dask.distributed import LocalCluster  # noqa: E402
 
 from rsdsva.mapping import MapSettings  # noqa: E402
 from rsdsva.mapping.distributed import map_scenes  # noqa: E402
-from scripts.bench_map import mosaic_vrt  # noqa: E402
+from bench_map import mosaic_vrt  # noqa: E402 (its sibling: the same mosaic)
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         scenes = [mosaic_vrt(tmp / f"scene{i}.vrt", 1) for i in range(4)]

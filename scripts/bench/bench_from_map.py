@@ -12,24 +12,22 @@ model's 33 seen classes, at the model's map lambda). Classes from examples are r
 their nearest example (the default) and by their attribute vector (--example-route attributes).
 A mosaic of unrelated images has no real surroundings, so the examples are taken on the tile
 alone (recipe ``...@1``) and the map looks at the tile alone (--context 1); context is measured
-on the real scene (scripts/probe_example_recipes.py, scripts/score_sample_map.py).
+on the real scene (scripts/probe_example_recipes.py, scripts/bench/score_sample_map.py).
 
-  python scripts/bench_from_map.py                 # about 6 minutes on 2 CPU cores
-  python scripts/bench_from_map.py --shots 1 3 --seeds 1
+  python scripts/bench/bench_from_map.py                 # about 6 minutes on 2 CPU cores
+  python scripts/bench/bench_from_map.py --shots 1 3 --seeds 1
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.classes import ClassSpace  # noqa: E402
 from rsdsva.data.folders import scan_image_folder  # noqa: E402
