@@ -87,3 +87,40 @@ def pick(names: Iterable[str], library: str = "unified", seen: bool = False) -> 
     if not names:
         raise ClassSpaceError("no class names given; see `rsdsva classes list` for the library's classes")
     return load_library(library).subset(names).with_seen(seen)
+
+
+def pick_and_define(names: Iterable[str], definitions: Iterable[str] = (), library: str = "unified",
+                    seen: bool = False) -> ClassSpace:
+    """Library classes by name (:func:`pick`) and new ones from ``'NAME: ATTR, ATTR'`` strings
+    over the library's vocabulary, in one class space (``rsdsva classes pick NAMES --define ...``)."""
+    names, definitions = list(names), list(definitions)
+    if not names and not definitions:
+        raise ClassSpaceError("name library classes (rsdsva classes list shows them) or define new ones")
+    defined = _defined(definitions, load_library(library), seen) if definitions else None
+    if not names:
+        return defined
+    picked = pick(names, library, seen=seen)
+    return picked.concat(defined) if defined is not None else picked
+
+
+def without_seen(classes: ClassSpace, info) -> tuple[ClassSpace, list[str]]:
+    """``classes`` less the seen classes of the model ``info`` describes (``rsdsva map`` names
+    those anyway, and refuses a file that adds them again), and the names left out."""
+    known = set(info.classes.names)
+    dropped = [n for n in classes.names if n in known]
+    if dropped and len(dropped) == len(classes.names):
+        raise ClassSpaceError(f"{', '.join(dropped)}: all are seen classes of the model already, which "
+                              "`rsdsva map` names without a classes file; nothing to write")
+    return (classes.subset([n for n in classes.names if n not in known]) if dropped else classes), dropped
+
+
+def _defined(definitions, library: ClassSpace, seen: bool) -> ClassSpace:
+    """Classes from 'NAME: ATTR, ATTR' strings over the library's vocabulary."""
+    classes = {}
+    for text in definitions:
+        name, sep, attrs = text.partition(":")
+        listed = [a.strip() for a in attrs.split(",") if a.strip()]
+        if not sep or not name.strip() or not listed:
+            raise ClassSpaceError(f"--define {text!r}: write it as 'NAME: ATTRIBUTE, ATTRIBUTE'")
+        classes[name.strip()] = listed
+    return ClassSpace.from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="--define")

@@ -138,3 +138,21 @@ def test_a_class_defined_twice_is_refused(tmp_path, suffix, text):
     path.write_text(text)
     with pytest.raises(ClassSpaceError, match=r"twice\..*: 'lake' is defined twice.*keep one definition"):
         ClassSpace.load(path)
+
+
+def test_picking_and_defining_classes_from_python():
+    """What `rsdsva classes pick NAMES --define ...` does, callable from Python."""
+    import pytest
+
+    from rsdsva.errors import ClassSpaceError
+    from rsdsva.library import pick_and_define, without_seen
+    from rsdsva.models.info import default_model_path, read_model_info
+
+    classes = pick_and_define(["wetland", "forest"], ["marsh: has_water, has_grass"])
+    assert classes.names == ("wetland", "forest", "marsh") and not classes.seen.any()
+    kept, dropped = without_seen(classes, read_model_info(default_model_path()))
+    assert dropped == ["forest"] and kept.names == ("wetland", "marsh")
+    with pytest.raises(ClassSpaceError, match="write it as 'NAME: ATTRIBUTE, ATTRIBUTE'"):
+        pick_and_define([], ["marsh"])
+    with pytest.raises(ClassSpaceError, match="all are seen classes of the model already"):
+        without_seen(pick_and_define(["forest"]), read_model_info(default_model_path()))

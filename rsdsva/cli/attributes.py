@@ -86,7 +86,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     from rsdsva._io import check_output_path
     from rsdsva.attributes.examples import attributes_from_images
     from rsdsva.data.folders import images_by_class
-    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.models.info import default_model_path
     from rsdsva.models.checkpoint import load_checkpoint
     from rsdsva.models.device import pick_device
 

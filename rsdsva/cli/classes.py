@@ -56,47 +56,19 @@ def pick_command(names, definitions, library, seen, model, out, overwrite) -> No
     them anyway, and would refuse a file that adds them again.
     """
     from rsdsva._io import check_output_path
-    from rsdsva.errors import ClassSpaceError
-    from rsdsva.library import load_library, pick
-    from rsdsva.models.info import read_model_info
+    from rsdsva.library import pick_and_define, without_seen
+    from rsdsva.models.info import default_model_path, read_model_info
 
     if not names and not definitions:
         raise click.UsageError("name library classes (rsdsva classes list shows them) or --define new ones")
     check_output_path(Path(out), overwrite)
-    defined = _defined_classes(definitions, load_library(library), seen)
-    picked = pick(names, library, seen=seen) if names else defined
-    if names and defined is not None:
-        picked = picked.concat(defined)
+    picked = pick_and_define(names, definitions, library, seen=seen)
     if not seen:
-        from rsdsva.mapping.pipeline import default_model_path
-
-        known = set(read_model_info(model or default_model_path()).classes.names)
-        dropped = [n for n in picked.names if n in known]
-        if dropped and len(dropped) == len(picked.names):
-            raise ClassSpaceError(f"{', '.join(dropped)}: all are seen classes of the model already, which "
-                                  "`rsdsva map` names without a classes file; nothing to write")
+        picked, dropped = without_seen(picked, read_model_info(model or default_model_path()))
         if dropped:
             click.echo(f"left out {', '.join(dropped)}: seen classes of the model already", err=True)
-            picked = picked.subset([n for n in picked.names if n not in known])
     picked.save(out)
     click.echo(f"wrote {out}: {', '.join(picked.names)} ({'seen' if seen else 'unseen'}, {library} vocabulary)")
-
-
-def _defined_classes(definitions, library, seen: bool):
-    """Classes from 'NAME: ATTR, ATTR' strings over the library's vocabulary; None without any."""
-    from rsdsva.classes import ClassSpace
-    from rsdsva.errors import ClassSpaceError
-
-    if not definitions:
-        return None
-    classes = {}
-    for text in definitions:
-        name, sep, attrs = text.partition(":")
-        listed = [a.strip() for a in attrs.split(",") if a.strip()]
-        if not sep or not name.strip() or not listed:
-            raise ClassSpaceError(f"--define {text!r}: write it as 'NAME: ATTRIBUTE, ATTRIBUTE'")
-        classes[name.strip()] = listed
-    return ClassSpace.from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="--define")
 
 
 @group.command("check")
@@ -106,7 +78,7 @@ def check_command(file, model) -> None:
     """Validate FILE against MODEL's vocabulary; show each class's nearest classes and the
     attributes it names that the model was never taught to see (no seen class has them)."""
     from rsdsva.attributes.check import UNTAUGHT_SHARE, check_classes
-    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.models.info import default_model_path
     from rsdsva.models.info import read_model_info
 
     info = read_model_info(model or default_model_path())

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
-from rsdsva.cli.options import classifier_options
+from rsdsva.cli.options import SectionedCommand, classifier_options
 
 
-@click.command("explain")
+@click.command("explain", cls=SectionedCommand, sections={
+    "Input": ("--tile",),
+    "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route"),
+    "Output": ("--out", "--top", "--overwrite"),
+    "Speed": ("--device", "--amp"),
+})
 @click.argument("image", type=click.Path(dir_okay=False))
 @classifier_options
 @click.option("--top", type=click.IntRange(1, 12), default=4, show_default=True, help="Attributes to show.")

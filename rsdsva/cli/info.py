@@ -54,7 +54,7 @@ def _fmt(value: float | None, unit: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the full metadata as JSON.")
 def command(model: str | None, as_json: bool) -> None:
     """Print what MODEL (an rsdsva .safetensors file; default: the embedded model) holds."""
-    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.models.info import default_model_path
 
     info = read_model_info(model or default_model_path())
     click.echo(json.dumps(info.to_dict(), indent=1) if as_json else describe(info))

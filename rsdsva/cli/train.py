@@ -6,12 +6,22 @@ import json
 
 import click
 
-from rsdsva.cli.options import device_option, experiment_from, experiment_options
+from rsdsva.cli.options import SectionedCommand, device_option, experiment_from, experiment_options
 from rsdsva.models.info import DEFAULT_BACKBONE
 from rsdsva.training.config import TrainConfig
 
 
-@click.command("train")
+TRAIN_SECTIONS = {
+    "Data": ("--data", "--attributes", "--folder-map", "--split", "--unseen", "--seed"),
+    "Model": ("--backbone", "--image-size", "--weights", "--gsd", "--variant", "--word2vec"),
+    "Schedule": ("--epochs", "--head-epochs", "--head-lr", "--lr", "--optimizer", "--weight-decay", "--sampler",
+                 "--ways", "--shots", "--batch-size", "--max-batches", "--min-scale", "--color-jitter"),
+    "Output": ("--out", "--resume"),
+    "Speed": ("--device", "--loader-workers", "--resident"),
+}
+
+
+@click.command("train", cls=SectionedCommand, sections=TRAIN_SECTIONS)
 @experiment_options
 @click.option("--backbone", default=DEFAULT_BACKBONE, show_default=True,
               help="timm or open_clip model name (CNNs and ViTs; ViT-B-32-quickgelu for OpenAI CLIP weights).")
