@@ -6,6 +6,7 @@ import contextlib
 import glob
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -50,7 +51,7 @@ def _identity(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
 
 
-_HELD: set[Path] = set()  # outputs this process holds: a writer nested in a run's lock does not lock twice
+_HELD = threading.local()  # outputs this thread holds: a writer nested in a run's lock does not lock again
 
 
 @contextlib.contextmanager
@@ -65,7 +66,8 @@ def output_lock(path: str | Path) -> Iterator[None]:
     from rsdsva.errors import RsdsvaWarning
 
     path = Path(path)
-    if _identity(path) in _HELD:
+    held = _HELD.__dict__.setdefault("paths", set())
+    if _identity(path) in held:
         yield
         return
     folder = path.parent if str(path.parent) else Path(".")
@@ -80,7 +82,7 @@ def output_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)  # the lock file is the other run's: leave it
         raise OutputError(f"another rsdsva run is writing {path} (it holds {lock}); wait for it to finish or "
                           "choose another output") from None
-    _HELD.add(_identity(path))
+    held.add(_identity(path))
     try:
         stale = sorted(folder.glob(f".{glob.escape(path.name)}.*.part{path.suffix}"))
         for part in stale:
@@ -91,7 +93,7 @@ def output_lock(path: str | Path) -> Iterator[None]:
                           f"({stale[0].name})", RsdsvaWarning, stacklevel=3)
         yield
     finally:
-        _HELD.discard(_identity(path))
+        held.discard(_identity(path))
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
         os.close(fd)

@@ -34,17 +34,17 @@ def explain_image(
     raster (the default grid of ``rsdsva map``, the tile alone), instead of the whole image."""
     from rsdsva.data.folders import read_image
     from rsdsva.errors import MissingFileError
-    from rsdsva.predict import build_classifier
     from rsdsva.models.info import read_model_info
+    from rsdsva.predict import build_classifier
 
     if not Path(image).is_file():
         raise MissingFileError(f"image not found: {image}; give a JPEG, PNG or TIFF file")
-    if not read_model_info(settings.model_path).dsva.prototypes:
-        raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
     info = read_model_info(settings.model_path)
-    pixels = map_tile(image, tile, info.tile_m) if tile else read_image(str(image))
+    if not info.dsva.prototypes:
+        raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
     if tile is None:
         _warn_if_squashed(image, info.tile_m)
+    pixels = map_tile(image, tile, info.tile_m) if tile else read_image(str(image))
     clf = build_classifier(settings)
     logits, out, _ = clf.forward(pixels[None].float() / 255)
     probs = logits.softmax(-1)[0]

@@ -7,9 +7,9 @@ import click
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
 from rsdsva.inference import DEVICES, EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings
 
-def plural(n: int, word: str, many: str | None = None) -> str:
+def plural(n: int, word: str) -> str:
     """``1 class``, ``2 classes``: counts in messages."""
-    return f"{n} {word if n == 1 else many or (word + 'es' if word.endswith(('s', 'x', 'sh', 'ch')) else word + 's')}"
+    return f"{n} {word if n == 1 else word + 'es' if word.endswith(('s', 'x', 'sh', 'ch')) else word + 's'}"
 
 
 class SectionedCommand(click.Command):

@@ -19,13 +19,8 @@ from typing import Callable, Sequence
 
 from rsdsva.errors import OutputError, RsdsvaError
 from rsdsva.predict import build_classifier
-from rsdsva.mapping.pipeline import (
-    MapSettings,
-    check_outputs,
-    map_inputs,
-    plan_map,
-    write_outputs,
-)
+from rsdsva.mapping.pipeline import check_outputs, map_inputs, plan_map, write_outputs
+from rsdsva.mapping.settings import MapSettings
 from rsdsva.mapping.writers import tile_record
 
 _CLASSIFIERS: dict = {}  # per worker process: the settings that shape a classifier -> Classifier

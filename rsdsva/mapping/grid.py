@@ -1,7 +1,7 @@
 """A raster's tile grid, with no torch: where the tiles are, how large, and which are kept.
 
-:class:`Grid` is the grid as one small value (the raster's size in pixels, the tile size and
-stride); :func:`tile_pixels` turns the settings and the model's footprint into pixels,
+:class:`Grid` is the grid's shape as one small value (the raster's size in pixels, the tile
+size and stride; its rows and columns); :func:`tile_pixels` turns the settings and the model's footprint into pixels,
 :func:`check_grid` refuses grids that cannot give a useful map, and an AOI bounds the grid
 before it is laid out (:func:`aoi_area`, :func:`tiles_in`).
 """
@@ -71,10 +71,6 @@ class Grid:
     def cols(self) -> int:
         return max(1, math.ceil((self.width - self.size) / self.stride) + 1)
 
-    def tiles(self, within: tuple[float, float, float, float] | None = None) -> Iterator[Tile]:
-        """The grid's windows (:func:`iter_windows`)."""
-        return iter_windows(self.width, self.height, self.size, self.stride, within)
-
 
 def iter_windows(width: int, height: int, size: int, stride: int,
                  within: tuple[float, float, float, float] | None = None) -> Iterator[Tile]:
@@ -87,12 +83,12 @@ def iter_windows(width: int, height: int, size: int, stride: int,
     """
     if size < 1 or stride < 1:
         raise RasterError(f"tile size ({size}) and stride ({stride}) must be positive")
-    rows, cols = Grid(width, height, size, stride).rows, Grid(width, height, size, stride).cols
-    r0, c0, r1, c1 = 0, 0, rows, cols
+    grid = Grid(width, height, size, stride)
+    r0, c0, r1, c1 = 0, 0, grid.rows, grid.cols
     if within is not None:
         x0, y0, x1, y1 = within
         c0, r0 = max(0, math.floor((x0 - size) / stride)), max(0, math.floor((y0 - size) / stride))
-        c1, r1 = min(cols, math.ceil(x1 / stride) + 1), min(rows, math.ceil(y1 / stride) + 1)
+        c1, r1 = min(grid.cols, math.ceil(x1 / stride) + 1), min(grid.rows, math.ceil(y1 / stride) + 1)
     for r in range(r0, r1):
         for c in range(c0, c1):
             yield Tile(r, c, Window(c * stride, r * stride, size, size))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import threading
 import time
 import warnings
@@ -21,24 +20,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rsdsva.errors import ClassSpaceError, ConfigError, OutputError, RasterError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, OutputError, RsdsvaWarning
+from rsdsva.mapping.grid import aoi_area, check_grid, check_tile_count, tile_pixels, tiles_in
+from rsdsva.mapping.settings import MapSettings, OutputSettings, ReadSettings
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
-
-from rsdsva.mapping.grid import (  # noqa: F401 (re-exported: the grid arithmetic)
-    MIN_TILE_PX,
-    aoi_area,
-    check_grid,
-    check_tile_count,
-    tile_pixels,
-    tiles_in,
-)
-from rsdsva.mapping.settings import (  # noqa: F401 (re-exported: the settings a map takes)
-    DEFAULT_CONTEXT,
-    GridSettings,
-    MapSettings,
-    OutputSettings,
-    ReadSettings,
-)
 
 
 @dataclass

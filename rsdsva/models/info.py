@@ -229,11 +229,10 @@ def read_model_info(path: str | Path) -> ModelInfo:
     data = _read_header(path)
     try:
         info = ModelInfo.from_dict(data)
-    except RsdsvaError as err:
-        raise CheckpointError(f"{path}: its rsdsva metadata is damaged ({err}); copy the file again") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise CheckpointError(f"{path}: its rsdsva metadata is damaged ({type(err).__name__}: {err}); copy the "
-                              "file again or re-save the model") from None
+    except (RsdsvaError, KeyError, TypeError, ValueError, AttributeError) as err:
+        detail = str(err) if isinstance(err, RsdsvaError) else f"{type(err).__name__}: {err}"
+        raise CheckpointError(f"{path}: its rsdsva metadata is damaged ({detail}); copy the file again or "
+                              "re-save the model") from None
     if info.classes.num_attributes != info.dsva.num_attributes:
         raise CheckpointError(f"{path}: its classes have {info.classes.num_attributes} attributes, its weights "
                               f"{info.dsva.num_attributes}; the metadata was edited: copy the file again")
@@ -275,11 +274,10 @@ def _read_header(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
-        data = None
-        why = f" ({err.msg} at character {err.pos})"
+        raise CheckpointError(f"{path}: its rsdsva metadata is damaged ({err.msg} at character {err.pos}); copy "
+                              "the file again or re-save the model") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: its rsdsva metadata is damaged{why if data is None else ''}; copy the file "
-                              "again or re-save the model")
+        raise CheckpointError(f"{path}: its rsdsva metadata is damaged (not a JSON object); copy the file again")
     if data.get("format") != FORMAT or int(data.get("format_version", 0)) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format {data.get('format')} v{data.get('format_version')} is not readable by this "

@@ -36,7 +36,7 @@ from rsdsva.errors import RsdsvaWarning  # noqa: E402
 from rsdsva.mapping.areas import classes_from_map  # noqa: E402
 from rsdsva.inference import ClassifierSettings  # noqa: E402
 from rsdsva.predict import build_classifier  # noqa: E402
-from rsdsva.mapping.pipeline import MapSettings, default_model_path, map_scene  # noqa: E402
+from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
