@@ -6,6 +6,13 @@ Subclasses also inherit the builtin a caller would expect (as rasterio does), so
 """
 
 
+# the packages of the torch extra (pyproject.toml) by their import names, and how to get them:
+# the light install lacks them, and a command that needs one says so in one line
+TORCH_FAMILY = ("torch", "torchvision", "timm", "open_clip", "torchgeo", "lightning", "onnx", "safetensors",
+                "huggingface_hub")
+TORCH_INSTALL = "pip install 'rsdsva[torch]' (about 6 GB)"
+
+
 class RsdsvaError(Exception):
     """Root of every error rsdsva raises on purpose."""
 
@@ -48,3 +55,8 @@ class RasterError(RsdsvaError, OSError):
 
 class OutputError(RsdsvaError, OSError):
     """An output cannot be written where it was asked for."""
+
+
+class EngineError(RsdsvaError, RuntimeError):
+    """An inference engine cannot run here: its package is not installed, or the model has no
+    file for it (an ONNX export)."""

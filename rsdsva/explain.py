@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
 from rsdsva.inference import ClassifierSettings
@@ -32,7 +31,8 @@ def explain_image(
     """Classify one image as ``rsdsva map`` would with the same ``settings``, and collect
     what the prototype head looked at. ``tile`` (row, col): the tile of that map grid cell of a
     raster (the default grid of ``rsdsva map``, the tile alone), instead of the whole image."""
-    from rsdsva.data.folders import read_image
+    from rsdsva.data.images import read_pixels
+    from rsdsva.engines.base import resize, softmax
     from rsdsva.errors import MissingFileError
     from rsdsva.models.info import read_model_info
     from rsdsva.predict import build_classifier
@@ -44,27 +44,26 @@ def explain_image(
         raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
     if tile is None:
         _warn_if_squashed(image, info.tile_m)
-    pixels = map_tile(image, tile, info.tile_m) if tile else read_image(str(image))
+    pixels = map_tile(image, tile, info.tile_m) if tile else read_pixels(str(image))
     clf = build_classifier(settings)
-    logits, out, _ = clf.forward(pixels[None].float() / 255)
-    probs = logits.softmax(-1)[0]
-    order = probs.argsort(descending=True)[:top_classes]
-    attrs = out.attributes[0].float()
-    best_attr = attrs.argsort(descending=True)[:top_attributes]
+    scored = clf.forward(pixels[None].astype(np.float32) / np.float32(255))
+    probs = softmax(scored.logits)[0]
+    order = np.argsort(-probs, kind="stable")[:top_classes]
+    attrs = scored.attributes[0]
+    best_attr = np.argsort(-attrs, kind="stable")[:top_attributes]
     contrib = clf.contributions(attrs[None], order[:1])[0]
-    maps = torch.nn.functional.interpolate(out.attention[:, best_attr].float(), size=pixels.shape[-2:],
-                                           mode="bilinear", align_corners=False)[0]
+    maps = resize(scored.attention[:, best_attr].astype(np.float32), *pixels.shape[-2:])[0]
     names, vocab = clf.classes.names, clf.classes.attributes
     return Explanation(
         classes=[(names[i], float(probs[i])) for i in order],
         attributes=[(vocab[i], float(attrs[i])) for i in best_attr],
-        evidence=[(vocab[i], float(contrib[i])) for i in contrib.argsort(descending=True)[:top_attributes]],
-        attention=maps.cpu().numpy(),
-        image=pixels.permute(1, 2, 0).numpy(),
+        evidence=[(vocab[i], float(contrib[i])) for i in np.argsort(-contrib, kind="stable")[:top_attributes]],
+        attention=maps,
+        image=pixels.transpose(1, 2, 0),
     )
 
 
-def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None) -> torch.Tensor:
+def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None) -> np.ndarray:
     """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s default grid."""
     from rasterio.windows import Window
 
@@ -80,7 +79,7 @@ def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None) ->
                               f"0-{grid.cols - 1} (the row and col of the map's tiles layer)")
         size, stride = grid.size, grid.stride
         data, _ = read_tile(src, make_spec(src), Window(col * stride, row * stride, size, size), size)
-    return torch.from_numpy(data)
+    return data
 
 
 def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:

@@ -1,7 +1,7 @@
 """What shapes a classifier, and which classes it ranks; no torch here.
 
 :class:`ClassifierSettings` is the one declaration of the model, classes, mode, calibration,
-device, precision, example route and context; :func:`classes_for` assembles the classes from
+device, precision, example route, context and engine; :func:`classes_for` assembles the classes from
 them. :func:`rsdsva.predict.build_classifier` turns the two into a classifier, and every entry
 point that classifies (``rsdsva map`` and its Dask workers, ``explain``, ``evaluate --classes``,
 :func:`rsdsva.predict.classify`) goes through it, so the same pixels, classes and settings get
@@ -22,6 +22,7 @@ MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
 PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
+ENGINES = ("auto", "torch", "onnx")  # what runs the network (rsdsva.engines)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ClassifierSettings:
     precision: str | None = None  # autocast: fp16 or bf16; None: float32
     example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
     context: tuple[float, ...] = (1.0,)  # windows (times the tile) the zero-shot scores are averaged over
+    engine: str = "auto"  # what runs the network: torch, onnx (ONNX Runtime), or auto (rsdsva.engines)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "context", check_context(self.context))
@@ -52,6 +54,8 @@ class ClassifierSettings:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r} is not fp16 or bf16 (or none, for float32)")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         if self.example_route not in EXAMPLE_ROUTES:
             raise ConfigError(f"example route {self.example_route!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
 

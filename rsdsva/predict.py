@@ -25,21 +25,16 @@ in tile sizes); their probabilities are averaged.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from rsdsva.classes import ClassSpace
-from rsdsva.data.transforms import to_model_input
+from rsdsva.classes import ClassSpace, normalized_vectors
+from rsdsva.engines.base import Engine, Forward, joined_features, largest, softmax
 from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
-from rsdsva.inference import (EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings, assemble_classes, check_context,
-                              classes_for)
-from rsdsva.models.dsva import DSVA, DSVAOutput, class_matrix_tensor, feature_space_id
+from rsdsva.inference import EXAMPLE_ROUTES, MODES, ClassifierSettings, assemble_classes, check_context, classes_for
 from rsdsva.models.info import ModelInfo, parse_recipe
 
 
@@ -76,18 +71,20 @@ def class_space_for_mode(classes: ClassSpace, mode: str) -> ClassSpace:
 
 
 class Scored(NamedTuple):
-    """One forward pass of a :class:`Classifier` over a batch."""
+    """One forward pass of a :class:`Classifier` over a batch (numpy arrays)."""
 
-    logits: torch.Tensor  # (N, C) calibrated; with several context windows, log of their mean probabilities
-    output: DSVAOutput  # the model's output on the first context window (attributes: their mean)
-    similarity: torch.Tensor | None  # (N, E) cosine similarity to each example class's nearest example
+    logits: np.ndarray  # (N, C) calibrated; with several context windows, log of their mean probabilities
+    attributes: np.ndarray  # (N, A) attribute scores (with several context windows, their mean)
+    attention: np.ndarray | None  # (N, A, grid_h, grid_w) on the first context window
+    similarity: np.ndarray | None  # (N, E) cosine similarity to each example class's nearest example
 
 
 class Classifier:
-    """A model with a fixed set of classes, ready to score batches of images.
+    """A network with a fixed set of classes, ready to score batches of images.
 
     Args:
-        model: a DSVA (in eval mode).
+        network: an :class:`~rsdsva.engines.base.Engine`, or a DSVA module (run by the torch
+            engine at ``precision``).
         info: its metadata (preprocessing, calibrations).
         classes: the classes to rank (seen and unseen flags matter for ``gzsl``).
         mode: ``gzsl``, ``zsl`` or ``seen``.
@@ -95,20 +92,21 @@ class Classifier:
         examples: how classes with example tiles are scored: ``examples`` (similarity to the
             nearest example; where the model cannot, their attribute vectors, with a warning)
             or ``attributes``.
-        precision: ``fp16`` or ``bf16`` autocast on CUDA, ``bf16`` on CPU (about 1.6x faster
-            on CPUs with AVX512-BF16 or AMX); None for float32.
+        precision: for a DSVA module: ``fp16`` or ``bf16`` autocast on CUDA, ``bf16`` on CPU;
+            None for float32.
         held_out: the names among ``classes`` that are the model's held-out classes (for
             :attr:`routes`).
         context: the windows (in tile sizes, 1 = the tile) whose zero-shot probabilities are
             averaged.
 
     Build one with :func:`build_classifier`, which assembles the classes and calibration from
-    settings the same way for every entry point.
+    settings the same way for every entry point. Everything after the network's forward is
+    here, in numpy, the same for every engine.
     """
 
     def __init__(
         self,
-        model: DSVA,
+        network,
         info: ModelInfo,
         classes: ClassSpace,
         mode: str = "gzsl",
@@ -126,44 +124,47 @@ class Classifier:
                 f"({len(classes.attributes)} vs {len(info.classes.attributes)} attributes); "
                 "define the classes over the model's vocabulary (rsdsva info MODEL lists it)"
             )
-        self.model = model
+        if not isinstance(network, Engine):
+            from rsdsva.engines.torch_engine import TorchEngine
+
+            network = TorchEngine(network, info, precision)
+        self.engine = network
         self.info = info
         self.classes = class_space_for_mode(classes, mode)
         self.mode = mode
         self.held_out = frozenset(held_out)
         self.calibration = float(calibration)
         self.context = check_context(context)
-        device = next(model.parameters()).device
-        self.device = device
-        self.precision = precision
-        self.autocast_dtype = autocast_dtype(precision, device)
-        self.class_matrix = class_matrix_tensor(self.classes, device)
-        self.by_examples = self._example_classes(model, info) if examples == "examples" else None
+        self.class_matrix = normalized_vectors(self.classes).T.astype(np.float32)  # (A, C)
+        self.by_examples = self._example_classes(info) if examples == "examples" else None
         stacked = self.classes.seen | (self.by_examples if self.by_examples is not None else False)
-        offset = stacked.astype(np.float32) * (calibration if mode == "gzsl" else 0.0)
-        self.offset = torch.from_numpy(offset).to(device)
+        self.offset = stacked.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
         self.example_scales: tuple[float, ...] = ()
         if self.by_examples is not None:
             self.example_layers, self.example_scales = parse_recipe(self.classes.recipe)
             index = np.flatnonzero(self.by_examples)
-            rows = [self.classes.examples[i] for i in index]
-            self.example_index = torch.from_numpy(index).to(device)
-            self.example_rows = torch.from_numpy(np.concatenate(rows)).to(device)
-            owner = np.concatenate([np.full(len(r), j) for j, r in enumerate(rows)])
-            self.example_owner = torch.from_numpy(owner).to(device)
-            self.example_corrects = torch.from_numpy(self.classes.seen[index]).to(device)
+            rows = [np.asarray(self.classes.examples[i], np.float32) for i in index]
+            self.example_index = index
+            self.example_rows = np.concatenate(rows)  # (examples, D), each class's rows together
+            self.example_starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
+            self.example_corrects = self.classes.seen[index]
             self.example_scale, self.example_bias = info.example_calibrations[self.classes.recipe]
         self.scales = tuple(sorted(set(self.context) | set(self.example_scales)))
 
-    def _example_classes(self, model: DSVA, info: ModelInfo) -> np.ndarray | None:
+    @property
+    def device(self) -> str:
+        return self.engine.device
+
+    def _example_classes(self, info: ModelInfo) -> np.ndarray | None:
         """(C,) mask of the classes scored by their examples; None when there are none."""
         has = self.classes.has_examples
         if not has.any():
             return None
         names = ", ".join(n for n, h in zip(self.classes.names, has) if h)
-        if self.classes.feature_space != feature_space_id(model):
+        space = self.engine.feature_space
+        if self.classes.feature_space != space:
             why = (f"their examples were taken with another model (feature space {self.classes.feature_space}, "
-                   f"this one is {feature_space_id(model)}); make them again with rsdsva classes from-map --model")
+                   f"this one is {space}); make them again with rsdsva classes from-map --model")
         elif self.classes.recipe not in info.example_calibrations:
             known = ", ".join(info.example_calibrations) or "none"
             why = (f"this model records no calibration for their recipe {self.classes.recipe} (it has: {known}); "
@@ -190,137 +191,100 @@ class Classifier:
                 "held-out" if n in self.held_out else "attributes"
                 for n, s, e in zip(self.classes.names, self.classes.seen, ex)]
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Float images in [0, 1] (N, 3, H, W) -> the model's input (:func:`to_model_input`)."""
-        pre = self.info.preprocessing
-        return to_model_input(images.to(self.device, torch.float32, non_blocking=True), pre.image_size, pre.mean, pre.std)
+    def forward(self, images) -> Scored:
+        """Score a batch.
 
-    def _run(self, images: torch.Tensor, tap: tuple[str, ...] = ()) -> DSVAOutput:
-        dtype = self.autocast_dtype
-        with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            return self.model(self.prepare(images), self.class_matrix, tap=tap)
-
-    @torch.inference_mode()
-    def forward(self, images: torch.Tensor | Mapping[float, torch.Tensor]) -> Scored:
-        """Score a batch at the classifier's precision, on the device.
-
-        ``images``: [0, 1] floats (N, 3, H, W), or one such batch per window of :attr:`scales`
-        (window size -> the windows around the tiles). A single batch stands for every window:
-        an image without surroundings is its own context.
+        ``images``: [0, 1] floats (N, 3, H, W), numpy or torch, or one such batch per window of
+        :attr:`scales` (window size -> the windows around the tiles). A single batch stands for
+        every window: an image without surroundings is its own context.
         """
         views = images if isinstance(images, Mapping) else {s: images for s in self.scales}
-        outs, taps = [], []
+        outs: list[Forward] = []
+        taps: list[np.ndarray] = []
         for s in self.scales:
             tap = self.example_layers if s in self.example_scales else ()
             if s not in self.context and not tap:
                 continue
-            out = self._run(views[s], tap)
+            out = self.engine.run(views[s], tap)
             taps += out.tapped
             if s in self.context:
                 outs.append(out)
         similarity = ex_logits = None
         if taps:
             sims = joined_features(taps) @ self.example_rows.T  # (N, examples)
-            similarity = sims.new_full((len(sims), len(self.example_index)), -1.0).scatter_reduce_(
-                1, self.example_owner.expand(len(sims), -1), sims, "amax")
-            ex_logits = self.example_scale * similarity + self.example_bias
+            similarity = np.maximum.reduceat(sims, self.example_starts, axis=1)  # each class's nearest example
+            ex_logits = np.float32(self.example_scale) * similarity + np.float32(self.example_bias)
 
-        def calibrated(out: DSVAOutput) -> torch.Tensor:
-            logits = out.logits.float()
+        def calibrated(out: Forward) -> np.ndarray:
+            logits = out.attributes.astype(np.float32, copy=False) @ self.class_matrix
             if ex_logits is not None:
-                own = logits.index_select(1, self.example_index)
-                mixed = torch.where(self.example_corrects, torch.maximum(own, ex_logits), ex_logits)
-                logits = logits.index_copy(1, self.example_index, mixed)
+                own = logits[:, self.example_index]
+                logits[:, self.example_index] = np.where(self.example_corrects, np.maximum(own, ex_logits), ex_logits)
             return logits - self.offset
 
         if len(outs) == 1:
-            return Scored(calibrated(outs[0]), outs[0], similarity)
-        probs = torch.stack([calibrated(o).softmax(dim=-1) for o in outs]).mean(dim=0)
-        attrs = torch.stack([o.attributes.float() for o in outs]).mean(dim=0)
-        return Scored(probs.clamp_min(1e-30).log(), outs[0]._replace(attributes=attrs), similarity)
+            return Scored(calibrated(outs[0]), outs[0].attributes, outs[0].attention, similarity)
+        probs = np.mean([softmax(calibrated(o)) for o in outs], axis=0)
+        attrs = np.mean([o.attributes for o in outs], axis=0)
+        return Scored(np.log(np.maximum(probs, 1e-30)), attrs, outs[0].attention, similarity)
 
-    @torch.inference_mode()
-    def example_features(self, views: Mapping[float, torch.Tensor], recipe: str) -> tuple[torch.Tensor, DSVAOutput]:
+    def example_features(self, views: Mapping[float, object], recipe: str) -> tuple[np.ndarray, Forward]:
         """Features of tiles as classes from example areas keep them (:func:`joined_features` of
         ``recipe``'s layer on each of its windows; ``views``: window size -> [0, 1] images),
-        and the model's output on the first window."""
+        and the network's output on the first window."""
         layers, scales = parse_recipe(recipe)
-        outs = [self._run(views[s], layers) for s in scales]
+        outs = [self.engine.run(views[s], layers) for s in scales]
         return joined_features([t for o in outs for t in o.tapped]), outs[0]
 
-    def logits_and_attributes(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Calibrated logits (N, C) and attribute scores (N, A) as tensors on the device."""
+    def logits_and_attributes(self, images) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated logits (N, C) and attribute scores (N, A)."""
         scored = self.forward(images)
-        return scored.logits, scored.output.attributes.float()
+        return scored.logits, scored.attributes
 
-    def contributions(self, attributes: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:
+    def contributions(self, attributes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         """Per-attribute terms (N, A) of each image's score for ``class_ids``.
 
         They sum to the class's uncalibrated logit: attribute score x the class's
         (unit-norm) attribute value. A class scored by its examples is explained by its
         attribute vector, whose terms then do not sum to its score.
         """
-        return attributes.float() * self.class_matrix.T[class_ids].float()
+        return np.asarray(attributes, np.float32) * self.class_matrix.T[np.asarray(class_ids)]
 
-    def predict(self, images: torch.Tensor, top_k: int = 3, batch_size: int = 64) -> Prediction:
+    def predict(self, images, top_k: int = 3, batch_size: int = 64) -> Prediction:
         """Rank the classes for ``images`` ([0, 1] floats, any size; each is its own context)."""
         logits, attrs = [], []
         for start in range(0, images.shape[0], batch_size):
             lg, at = self.logits_and_attributes(images[start : start + batch_size])
-            logits.append(lg.cpu())
-            attrs.append(at.cpu())
-        lg = torch.cat(logits)
+            logits.append(lg)
+            attrs.append(at)
+        lg = np.concatenate(logits)
         k = min(top_k, len(self.classes))
         return Prediction(
             classes=self.classes,
-            probabilities=lg.softmax(dim=-1).numpy(),
-            logits=lg.numpy(),
-            attributes=torch.cat(attrs).numpy(),
-            top_k=lg.topk(k, dim=-1).indices.numpy(),
+            probabilities=softmax(lg),
+            logits=lg,
+            attributes=np.concatenate(attrs),
+            top_k=largest(lg, k)[1],
         )
 
 
-def joined_features(taps: Sequence[torch.Tensor]) -> torch.Tensor:
-    """One unit-norm feature from layers' pooled outputs on several windows: each normalised,
-    then concatenated (a cosine of two is the mean of the layers' and windows' cosines)."""
-    return torch.cat([F.normalize(t.float(), dim=-1) for t in taps], dim=1) / math.sqrt(len(taps))
+def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None) -> Classifier:
+    """The one way to a classifier: open the model on its engine and set up the classes, mode,
+    calibration, device, precision, example route and context that ``settings`` name.
+    ``threads``: CPU threads of the forward (None: the engine's default)."""
+    from rsdsva.engines import open_engine
 
-
-def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``; None runs in float32.
-
-    fp16 on a CPU would be slower than float32 there, so it falls back (with a warning).
-    """
-    if precision is None:
-        return None
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision {precision!r} is not fp16 or bf16 (or none, for float32)")
-    if device.type == "cuda":
-        return torch.float16 if precision == "fp16" else torch.bfloat16
-    if precision == "bf16" and device.type == "cpu":
-        return torch.bfloat16
-    warnings.warn(f"--amp {precision} is not supported on {device.type}; running in float32 "
-                  "(use --amp bf16 on a CPU)", RsdsvaWarning, stacklevel=3)
-    return None
-
-
-def build_classifier(settings: ClassifierSettings = ClassifierSettings()) -> Classifier:
-    """The one way to a classifier: load the model and set up the classes, mode, calibration,
-    device, precision, example route and context that ``settings`` name."""
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.models.device import pick_device
-
-    model, info = load_checkpoint(settings.model_path, device=pick_device(settings.device))
+    engine, info = open_engine(settings.model_path, settings.engine, settings.device, settings.precision, threads)
     classes, held_names = classes_for(settings, info)
-    return Classifier(model.eval(), info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
+    return Classifier(engine, info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
                       examples=settings.example_route, precision=settings.precision, held_out=held_names,
                       context=settings.context)
 
 
 def classify(
-    model: DSVA,
+    model,
     info: ModelInfo,
-    images: torch.Tensor,
+    images,
     unseen: ClassSpace | None = None,
     mode: str = "gzsl",
     calibration: float | None = None,

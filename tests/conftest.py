@@ -1,16 +1,19 @@
-"""Shared fixtures: real data paths, tiny class spaces and tiny random models."""
+"""Shared fixtures: real data paths, tiny class spaces and tiny random models.
+
+Nothing here imports torch before a fixture needs it: the light install's tests
+(tests/test_light_install.py) run with this file where torch is not installed.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rsdsva.classes import ClassSpace
-from rsdsva.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RSDSVA_SHARED", ROOT.parent / "shared"))
@@ -19,8 +22,16 @@ ATTRIBUTES = DATA / "attributes"
 GEOTIFFS = DATA / "geotiff"
 
 
+def _cuda() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def pytest_collection_modifyitems(config, items):
-    if not torch.cuda.is_available():
+    if any("gpu" in item.keywords for item in items) and not _cuda():
         skip = pytest.mark.skip(reason="needs a CUDA device")
         for item in items:
             if "gpu" in item.keywords:
@@ -59,6 +70,10 @@ def small_classes() -> ClassSpace:
 @pytest.fixture()
 def tiny_model(small_classes):
     """A random tiny-vit DSVA over the three seen classes of ``small_classes``."""
+    import torch
+
+    from rsdsva.models import create_model
+
     torch.manual_seed(0)
     seen = small_classes.subset(["forest", "city", "beach"])
     model, info = create_model(seen, backbone="tiny-vit", gsd_m=0.3, tile_m=9.6)
@@ -97,6 +112,30 @@ def make_geotiff(tmp_path):
 
 
 @pytest.fixture()
+def make_image_folder(tmp_path):
+    """Factory: a seeded image folder (one sub-folder per class name, ``per_class`` images of
+    ``size`` px each, ``suffix`` .png or .jpg); each class has its own colour and texture, so a
+    model can tell them apart. Returns the folder. For unit tests; ../shared is for the tests
+    that need real imagery."""
+    from PIL import Image
+
+    def make(names, per_class=3, size=32, suffix=".png", seed=0, name="images"):
+        root = tmp_path / name
+        rng = np.random.default_rng(seed)
+        for k, cls in enumerate(names):
+            (root / cls).mkdir(parents=True, exist_ok=True)
+            colour = rng.integers(40, 216, size=3)
+            for i in range(per_class):
+                noise = rng.normal(0, 12 + 4 * (k % 5), size=(size, size, 3))
+                stripes = 30 * np.sin(np.arange(size) * (k + 1) * 0.4)[None, :, None]
+                pixels = np.clip(colour + noise + stripes, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / cls / f"{cls}{i:02d}{suffix}")
+        return root
+
+    return make
+
+
+@pytest.fixture()
 def tiny_checkpoint(tiny_model, tmp_path):
     """The tiny model saved to a file, with a 9.6 m (32 px at 0.3 m) tile footprint."""
     from rsdsva.models import save_checkpoint
@@ -108,6 +147,8 @@ def tiny_checkpoint(tiny_model, tmp_path):
 @pytest.fixture()
 def tiny_clip_weights(tmp_path):
     """A tiny random open_clip CLIP's state dict, saved as a .pt file."""
+    import torch
+
     from rsdsva.models.backbones import build_tiny_clip
 
     torch.manual_seed(0)

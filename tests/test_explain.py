@@ -11,7 +11,7 @@ from rsdsva.cli import cli
 from rsdsva.mapping import MapSettings, map_scene
 from rsdsva.models import class_matrix_tensor, load_checkpoint
 
-from .conftest import DATA
+from tests.conftest import DATA
 
 
 def test_evidence_columns_reproduce_the_class_score(make_geotiff, tiny_checkpoint, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SHARED
+from tests.conftest import ROOT, SHARED
 
 QGIS_PYTHON = "/usr/bin/python3"
 

@@ -40,7 +40,7 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
             "MIN_COVER", "Minimum cover of a tile (0-1)", QgsProcessingParameterNumber.Double, 0.5,
             minValue=0.01, maxValue=1.0), "A map tile is an example when the class's areas cover this share of it.")
         self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
+            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
             "Use the model you will map with: the examples' features belong to it.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Classes file", "Classes files (*.yaml)"),
                  "A YAML file for 'Map scene classes'.")

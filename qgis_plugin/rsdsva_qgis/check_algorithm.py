@@ -23,7 +23,7 @@ class CheckClassesAlgorithm(RsdsvaAlgorithm):
         self.add(QgsProcessingParameterFile("CLASSES", "Classes file", fileFilter=CLASS_FILES),
                  "The classes file to check.")
         self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
+            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
             "The model whose attributes the classes must use.")
         self.addOutput(QgsProcessingOutputString("REPORT", "Report"))
 

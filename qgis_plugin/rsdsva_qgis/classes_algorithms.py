@@ -15,7 +15,7 @@ from qgis.core import (
 from .base import RsdsvaAlgorithm
 from .runner import run_rsdsva
 
-MODEL_HELP = "An rsdsva model file (.safetensors); empty: the embedded default model."
+MODEL_HELP = "An rsdsva model file (.safetensors, or .onnx from rsdsva export); empty: the embedded default model."
 
 
 class ListClassesAlgorithm(RsdsvaAlgorithm):
@@ -30,7 +30,7 @@ class ListClassesAlgorithm(RsdsvaAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)",
-                                            extension="safetensors", optional=True), MODEL_HELP)
+                                            fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True), MODEL_HELP)
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Report", "HTML files (*.html)"),
                  "Opens in the Processing results viewer.")
 
@@ -67,7 +67,7 @@ class WriteClassesAlgorithm(RsdsvaAlgorithm):
                                               multiLine=True, optional=True),
                  "e.g. marsh: has_water, has_grass")
         self.add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)",
-                                            extension="safetensors", optional=True), MODEL_HELP)
+                                            fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True), MODEL_HELP)
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Classes file", "Classes files (*.yaml)"),
                  "A YAML file for 'Map scene classes'.")
         self.addOutput(QgsProcessingOutputString("REPORT", "Check report"))

@@ -40,7 +40,7 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
             "CLASSES", "Classes file to add to (empty: a new one)", fileFilter="Classes files (*.yaml *.json)",
             optional=True), "A classes file made from example areas (or by this algorithm before); it is not changed.")
         self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
+            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
             "The model the map was made with.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT_CLASSES", "Corrected classes file",
                                                        "Classes files (*.yaml)"),

@@ -35,8 +35,8 @@ class FindSimilarAlgorithm(RsdsvaAlgorithm):
             "LIKE", "What to look for", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
             "Polygons or points on the raster, in any CRS; all of them are examples of one kind.")
         self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", extension="safetensors", optional=True),
-            "An rsdsva model file (.safetensors).")
+            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
+            "An rsdsva model file (.safetensors, or .onnx from rsdsva export).")
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", "Similarity"),
                  "One pixel per tile: its similarity to the nearest example (0-1), shown as a heat map.")
 

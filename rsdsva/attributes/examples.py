@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-import torch
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError
@@ -21,30 +20,33 @@ from rsdsva.errors import ClassSpaceError
 HEADS = ("vam", "prototype", "model")
 
 
-@torch.inference_mode()
-def image_attributes(model, info, paths: Sequence[str], head: str = "vam", batch_size: int = 32) -> np.ndarray:
+def image_attributes(network, info, paths: Sequence[str], head: str = "vam", batch_size: int = 32) -> np.ndarray:
     """(N, A) attribute scores of image files: the VAM head, the prototype head, or the
-    model's configured score head (``model``, what its class logits use)."""
-    from rsdsva.data.folders import read_image
-    from rsdsva.predict import Classifier
+    model's configured score head (``model``, what its class logits use). ``network``: an
+    :class:`~rsdsva.engines.base.Engine`, or a DSVA module."""
+    from rsdsva.data.images import read_pixels
+    from rsdsva.engines.base import Engine, resize
 
     if head not in HEADS:
         raise ClassSpaceError(f"head {head!r} is not one of {', '.join(HEADS)}")
-    if head == "prototype" and model.prototypes is None:
+    if head == "prototype" and not info.dsva.prototypes:
         raise ClassSpaceError("this model has no attribute prototypes; use head 'vam'")
-    runner = Classifier(model, info, info.classes)  # its input preparation is the map's
+    if not isinstance(network, Engine):
+        from rsdsva.engines.torch_engine import TorchEngine
+
+        network = TorchEngine(network, info)
+    size = info.preprocessing.image_size
     out = []
     for start in range(0, len(paths), batch_size):
-        # one by one: images may differ in size
-        batch = torch.cat([runner.prepare(read_image(p)[None].float() / 255) for p in paths[start : start + batch_size]])
-        result = model(batch)
-        scores = {"vam": result.vam_attributes, "prototype": result.prototype_attributes}.get(head, result.attributes)
-        out.append(scores.float().cpu().numpy())
+        # each resized as the map's input is (images may differ in size), then one batch
+        batch = np.concatenate([resize(read_pixels(p)[None].astype(np.float32) / np.float32(255), size, size,
+                                       antialias=True) for p in paths[start : start + batch_size]])
+        out.append(network.run(batch).head(head))
     return np.concatenate(out)
 
 
 def attributes_from_images(
-    model,
+    network,
     info,
     images: Mapping[str, Sequence[str]],
     head: str = "vam",
@@ -57,7 +59,7 @@ def attributes_from_images(
     for name, paths in images.items():
         if not paths:
             raise ClassSpaceError(f"class {name!r} has no example images; give at least one")
-        rows.append(vector_from_scores(name, image_attributes(model, info, list(paths), head, batch_size), vocab))
+        rows.append(vector_from_scores(name, image_attributes(network, info, list(paths), head, batch_size), vocab))
     return ClassSpace(
         names=list(images), attributes=vocab.attributes, matrix=np.stack(rows),
         seen=np.full(len(images), seen), groups=vocab.groups, scale=vocab.scale,

@@ -58,7 +58,7 @@ def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, bat
     """RSMM: class vectors from CLIP image-text similarity, averaged over each class's images."""
     from rsdsva._io import check_output_path
     from rsdsva.attributes.clip import annotate_images, annotate_texts, load_clip
-    from rsdsva.data.folders import images_by_class
+    from rsdsva.data.images import images_by_class
     from rsdsva.library import load_vocabulary
 
     if bool(images) == bool(texts):
@@ -85,16 +85,15 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     """Class vectors from a few example images each, with a trained model's attribute predictor."""
     from rsdsva._io import check_output_path
     from rsdsva.attributes.examples import attributes_from_images
-    from rsdsva.data.folders import images_by_class
+    from rsdsva.data.images import images_by_class
+    from rsdsva.engines import open_engine
     from rsdsva.models.info import default_model_path
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.models.device import pick_device
 
     if not images:
         raise click.UsageError("give --images DIR (one sub-folder of example images per class)")
     check_output_path(Path(out), overwrite)
-    net, info = load_checkpoint(model or default_model_path(), device=pick_device(device))
-    classes = attributes_from_images(net.eval(), info, images_by_class(images, folder_map, max_images, seed),
+    engine, info = open_engine(Path(model) if model else default_model_path(), device=device)
+    classes = attributes_from_images(engine, info, images_by_class(images, folder_map, max_images, seed),
                                      head=head, seen=seen, batch_size=batch_size)
     classes.save(out)
     click.echo(f"wrote {out}: {plural(len(classes), 'class')} over the model's {plural(classes.num_attributes, 'attribute')}")

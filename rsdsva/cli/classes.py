@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import device_option, plural
+from rsdsva.cli.options import device_option, engine_option, plural
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
@@ -131,8 +131,9 @@ def check_command(file, model) -> None:
 @click.option("--tile-size", type=int, default=None, help="Tile size in pixels (instead of --tile-m).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @device_option
+@engine_option
 def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size, overwrite,
-                     device) -> None:
+                     device, engine) -> None:
     """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
     the tiles of a map whose --name-field you filled in where the map was wrong.
 
@@ -166,7 +167,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     try:
         result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update,
                                   min_cover=min_cover, tile_m=tile_m, tile_size=tile_size, device=device,
-                                  source=examples, progress=progress)
+                                  source=examples, progress=progress, engine=engine)
     finally:
         if bar is not None:
             bar.close()

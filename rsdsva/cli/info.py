@@ -53,7 +53,7 @@ def _fmt(value: float | None, unit: str) -> str:
 @click.argument("model", type=click.Path(dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the full metadata as JSON.")
 def command(model: str | None, as_json: bool) -> None:
-    """Print what MODEL (an rsdsva .safetensors file; default: the embedded model) holds."""
+    """Print what MODEL (an rsdsva .safetensors or .onnx file; default: the embedded model) holds."""
     from rsdsva.models.info import default_model_path
 
     info = read_model_info(model or default_model_path())

@@ -7,7 +7,7 @@ import warnings
 
 import click
 
-from rsdsva.errors import RsdsvaError, RsdsvaWarning
+from rsdsva.errors import TORCH_FAMILY, TORCH_INSTALL, RsdsvaError, RsdsvaWarning
 
 
 class Interrupted(KeyboardInterrupt):
@@ -32,6 +32,13 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except RsdsvaError as err:
             raise click.ClickException(str(err)) from None
+        except ImportError as err:  # a command of the torch extra, run on the light install
+            name = (getattr(err, "name", None) or "").split(".")[0]
+            if name not in TORCH_FAMILY:
+                raise
+            command = ctx.invoked_subcommand or "this command"
+            raise click.ClickException(f"rsdsva {command} needs {name}, which is not installed (the light install "
+                                       f"maps, explains and defines classes without it); {TORCH_INSTALL}") from None
         except KeyboardInterrupt as err:
             signum = getattr(err, "signum", signal.SIGINT)
             if not getattr(err, "reported", False):
@@ -54,11 +61,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import attributes, classes, explain, info, map, train, weights
+    from rsdsva.cli import attributes, classes, explain, export, info, map, train, weights
 
     cli.add_command(attributes.group)
     cli.add_command(classes.group)
     cli.add_command(explain.command)
+    cli.add_command(export.command)
     cli.add_command(info.command)
     cli.add_command(map.command)
     cli.add_command(train.train_command)

@@ -35,7 +35,7 @@ SECTIONS = {
     "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route", "--top-k"),
     "Output": ("--out", "--out-dir", "--raster", "--similarity", "--explain", "--attention-raster",
                "--attention-attributes", "--overwrite", "--progress"),
-    "Speed": ("--device", "--amp", "--batch-size", "--read-threads", "--workers", "--scheduler"),
+    "Speed": ("--device", "--engine", "--amp", "--batch-size", "--read-threads", "--workers", "--scheduler"),
 }
 
 

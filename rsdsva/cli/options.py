@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
-from rsdsva.inference import DEVICES, EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings
+from rsdsva.inference import DEVICES, ENGINES, EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings
+
 
 def plural(n: int, word: str) -> str:
     """``1 class``, ``2 classes``: counts in messages."""
@@ -39,12 +40,18 @@ device_option = click.option(
     "--device", type=click.Choice(DEVICES), default=ClassifierSettings.device, show_default=True,
     help="Where the model runs; auto uses CUDA when present.",
 )
+engine_option = click.option(
+    "--engine", type=click.Choice(ENGINES), default=ClassifierSettings.engine, show_default=True,
+    help="What runs the network: onnx (ONNX Runtime on the CPU, no torch needed; about twice torch's speed "
+         "there), torch (GPUs, --amp), or auto: torch on a GPU or with --amp, else onnx where the model has an "
+         "ONNX form (rsdsva export), else torch.",
+)
 
 
 def classifier_options(f):
     """The options that shape a classifier (``rsdsva.inference.ClassifierSettings``), the same
     for every command that classifies: --model --classes --held-out --mode --calibration
-    --example-route --device --amp."""
+    --example-route --device --engine --amp."""
     options = [
         click.option("--model", type=click.Path(dir_okay=False), default=None,
                      help="Model file (default: the embedded model)."),
@@ -61,6 +68,7 @@ def classifier_options(f):
                      show_default=True, help="Classes from example areas (rsdsva classes from-map): ranked by "
                                              "their nearest example tile or by their attribute vector."),
         device_option,
+        engine_option,
         click.option("--amp", "precision", type=click.Choice([p for p in PRECISIONS if p]), default=ClassifierSettings.precision,
                      help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX)."),
     ]

@@ -148,10 +148,7 @@ def classes_from_areas(
     ``recipe`` (:func:`default_recipe`) says which layer and windows the features are taken on.
     ``progress(done, total)`` is called with example tiles after each batch.
     """
-    import torch
-
     from rsdsva.attributes.examples import vector_from_scores
-    from rsdsva.models.dsva import feature_space_id
 
     vocab = classifier.info.classes
     rows, examples = [], []
@@ -160,11 +157,10 @@ def classes_from_areas(
         scores, feats = [], []
         for start in range(0, len(found.views), batch_size):
             chunk = found.views[start : start + batch_size]
-            views = {s: torch.from_numpy(np.stack([v[s] for v in chunk])).float() / 255 for s in chunk[0]}
+            views = {s: np.stack([v[s] for v in chunk]).astype(np.float32) / np.float32(255) for s in chunk[0]}
             f, out = classifier.example_features(views, recipe)
-            head_scores = {"vam": out.vam_attributes, "prototype": out.prototype_attributes}.get(head, out.attributes)
-            scores.append(head_scores.float().cpu().numpy())
-            feats.append(f.cpu().numpy())
+            scores.append(out.head(head))
+            feats.append(f)
             done += len(chunk)
             if progress:
                 progress(done, total)
@@ -172,18 +168,19 @@ def classes_from_areas(
         examples.append(np.concatenate(feats))
     return ClassSpace(
         names=list(tiles), attributes=vocab.attributes, matrix=np.stack(rows), seen=np.zeros(len(tiles), bool),
-        groups=vocab.groups, scale=vocab.scale, examples=examples, feature_space=feature_space_id(classifier.model),
+        groups=vocab.groups, scale=vocab.scale, examples=examples, feature_space=classifier.engine.feature_space,
         recipe=recipe,
     )
 
 
-def default_recipe(model, scales: Sequence[float] | None = None) -> str:
-    """The recipe classes from example areas are made with for ``model``: the two stages of its
-    backbone before the last, on the tile and the window twice its size (or on ``scales``)."""
-    from rsdsva.models.backbones import example_layers
+def default_recipe(engine, scales: Sequence[float] | None = None) -> str:
+    """The recipe classes from example areas are made with for ``engine``'s model (an
+    :class:`~rsdsva.engines.base.Engine`): the two stages of its backbone before the last
+    (:func:`rsdsva.models.backbones.example_layers`), on the tile and the window twice its size
+    (or on ``scales``)."""
     from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
 
-    return example_recipe(example_layers(model.backbone), tuple(scales or EXAMPLE_SCALES))
+    return example_recipe(engine.example_layers, tuple(scales or EXAMPLE_SCALES))
 
 
 def updated_classes(old: ClassSpace, new: ClassSpace, counts_old: dict, counts_new: dict) -> ClassSpace:
@@ -295,6 +292,7 @@ def classes_from_map(
     source: str = "example areas",
     scales: Sequence[float] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "auto",
 ) -> FromMapResult:
     """Classes from example areas (a GeoDataFrame, or the tiles layer of a map whose
     ``name_field`` a user filled in for the tiles to correct) over ``rasters``, written to
@@ -308,9 +306,10 @@ def classes_from_map(
     info = read_model_info(model_path)
     old = _read_update(update, info) if update else None
     areas = _named_areas(areas, name_field, source)
-    classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device))
+    classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device,
+                                                     engine=engine))
     info = classifier.info
-    recipe = default_recipe(classifier.model, scales)
+    recipe = default_recipe(classifier.engine, scales)
     if recipe not in info.example_calibrations:
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "

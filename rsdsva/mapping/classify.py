@@ -9,6 +9,7 @@ call instead of one per tile).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,9 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import rasterio
-import torch
 from rasterio.windows import Window
 
+from rsdsva.engines.base import largest, resize, softmax
 from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.raster import RasterSpec, read_strip
 from rsdsva.mapping.settings import ReadSettings
@@ -133,6 +134,17 @@ def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
         start = i
 
 
+def _one_blas_thread(on: bool):
+    """numpy's BLAS on one thread while the readers resize beside ONNX Runtime, whose threads have
+    the cores: BLAS's own threads on top oversubscribe them (bench_map --quick's ONNX map: 4.4 s with
+    them, 3.7 s without). ONNX Runtime does not use numpy's BLAS; torch has its own threads."""
+    if not on:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
 def _batches(tiles: Sequence[Tile], n: int) -> Iterator[list[Tile]]:
     for start in range(0, len(tiles), n):
         yield list(tiles[start : start + n])
@@ -151,6 +163,7 @@ def classify_tiles(
     explain: bool = False,
     attention_attributes: Sequence[int] = (),
     scales: Sequence[float] = (1.0,),
+    input_size: int | None = None,
 ) -> Iterator[TileResult]:
     """Classify ``tiles``; tiles more than ``max_nodata`` invalid are skipped (not yielded).
 
@@ -165,6 +178,9 @@ def classify_tiles(
         scales: the windows, in tile sizes, read around each tile (the classifier's
             :attr:`~rsdsva.predict.Classifier.scales`, known before it is built): the model
             sees them, the label and the valid fraction are the tile's.
+        input_size: resize the windows to the model's input (px) in the reader threads, while
+            the model runs on the batch before (for the ONNX engine, which resizes in numpy);
+            None: the classifier's engine resizes them.
     """
     # Read at the window's own size; the classifier resizes (antialiased) to the model input,
     # exactly as it does for any image handed to it.
@@ -173,44 +189,49 @@ def classify_tiles(
     size = int(tiles[0].window.width)
     margin = {s: context_pixels(size, s) for s in scales}
     read = tile_reader(spec, size, list(margin.values()))
+
+    def prepared(chunk: list[Tile]) -> tuple[_Batch, np.ndarray, dict[float, np.ndarray]]:
+        """A batch, the indexes of the tiles kept, and their windows as the model's [0, 1] input."""
+        batch = read(chunk)
+        keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
+        views = {}
+        for s, m in margin.items():
+            view = batch.views[m][keep].astype(np.float32) / np.float32(255)
+            views[s] = resize(view, input_size, input_size, antialias=True) if input_size else view
+        return batch, keep, views
+
     done = skipped = 0
-    with ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="rsdsva-read") as pool:
+    with _one_blas_thread(input_size is not None), \
+            ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="rsdsva-read") as pool:
         pending: deque = deque()
         source = _batches(tiles, batch_size)
         for chunk in source:
-            pending.append(pool.submit(read, chunk))
+            pending.append(pool.submit(prepared, chunk))
             if len(pending) >= prefetch:
                 break
         if callable(classifier):
             classifier = classifier()
         k = min(top_k, len(classifier.classes))
         while pending:
-            batch = pending.popleft().result()
+            batch, keep, views = pending.popleft().result()
             nxt = next(source, None)
             if nxt is not None:
-                pending.append(pool.submit(read, nxt))
-            keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
+                pending.append(pool.submit(prepared, nxt))
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
-                views = {s: torch.from_numpy(batch.views[m][keep]).to(classifier.device, non_blocking=True)
-                         .float().div_(255) for s, m in margin.items()}
-                logits, out, sims = classifier.forward(views)
-                attrs = out.attributes.float()
-                scores, idx = logits.softmax(dim=-1).topk(k, dim=-1)
-                contrib = classifier.contributions(attrs, idx[:, 0]).cpu().numpy() if explain else None
+                logits, attrs, attention, sims = classifier.forward(views)
+                scores, idx = largest(softmax(logits), k)
+                contrib = classifier.contributions(attrs, idx[:, 0]) if explain else None
                 maps = None
                 if attention_attributes:
-                    chosen = out.attention[:, list(attention_attributes)].float()
+                    chosen = attention[:, list(attention_attributes)]
                     seen = margin[classifier.context[0]]  # the maps cover the first context window; keep the tile's part
                     span = size + 2 * seen
-                    full = torch.nn.functional.interpolate(chosen, size=(span, span), mode="bilinear",
-                                                           align_corners=False).cpu().numpy()
+                    full = resize(chosen.astype(np.float32), span, span)
                     maps = np.zeros((len(keep), full.shape[1], size, size), dtype=full.dtype)
                     for j, (oy, ox) in enumerate(batch.offsets[seen][keep]):
                         part = full[j, :, oy : oy + size, ox : ox + size]  # an edge tile's is cut at the raster's edge
                         maps[j, :, : part.shape[1], : part.shape[2]] = part
-                scores, idx, attrs = scores.cpu().numpy(), idx.cpu().numpy(), attrs.cpu().numpy()
-                sims = None if sims is None else sims.cpu().numpy()
                 for j, i in enumerate(keep):
                     yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j],
                                      None if contrib is None else contrib[j], None if maps is None else maps[j],

@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 
 from rsdsva.errors import OutputError, RsdsvaError
 from rsdsva.predict import build_classifier
-from rsdsva.mapping.pipeline import check_outputs, map_inputs, plan_map, write_outputs
+from rsdsva.mapping.outputs import check_outputs, write_outputs
+from rsdsva.mapping.pipeline import map_inputs, plan_map
 from rsdsva.mapping.settings import MapSettings
 from rsdsva.mapping.writers import tile_record
 
@@ -41,7 +42,7 @@ def _classifier(settings: MapSettings):
     key = (settings.classifier, _stamp(settings.classifier.model_path), _stamp(settings.classes))
     if key not in _CLASSIFIERS:
         _CLASSIFIERS.clear()  # an edited file's old classifier is never asked for again
-        _CLASSIFIERS[key] = build_classifier(settings.classifier)
+        _CLASSIFIERS[key] = build_classifier(settings.classifier, threads=1)  # Dask provides the parallelism
     return _CLASSIFIERS[key]
 
 
@@ -58,16 +59,14 @@ def _stamp(path) -> tuple | None:
 
 def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[dict], int]:
     """One task: rows of the classified tiles of a block, and how many tiles it saw."""
-    import torch
-
     from rsdsva.mapping.classify import classify_tiles
 
-    torch.set_num_threads(1)  # one task per worker thread; Dask provides the parallelism
     clf = _classifier(settings)
     rows = [
         tile_record(clf.classes, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                                read_threads=1, explain=settings.explain, scales=clf.scales)
+                                read_threads=1, explain=settings.explain, scales=clf.scales,
+                                input_size=clf.info.preprocessing.image_size if clf.engine.name == "onnx" else None)
     ]
     return rows, len(tiles)
 

@@ -8,20 +8,17 @@ answer for an empty scene; a batch job over many scenes should not stop on one).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import threading
 import time
 import warnings
-from concurrent.futures import Future, wait
-from contextlib import contextmanager
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-import numpy as np
-
-from rsdsva.errors import ClassSpaceError, OutputError, RsdsvaWarning
-from rsdsva.mapping.grid import aoi_area, check_grid, check_tile_count, tile_pixels, tiles_in
+from rsdsva.errors import ClassSpaceError, RsdsvaWarning
+from rsdsva.mapping.background import done, in_background, settled_on_error
+from rsdsva.mapping.grid import Grid, aoi_area, check_grid, check_tile_count, tile_pixels, tiles_in
+from rsdsva.mapping.outputs import check_outputs, write_outputs
 from rsdsva.mapping.settings import MapSettings, OutputSettings, ReadSettings
 from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
@@ -49,30 +46,16 @@ class MapPlan:
     spec: object  # RasterSpec
     loading: Future  # of the Classifier
     tiles: list
-    size: int
-    stride: int
+    grid: Grid  # the tile size and stride over the raster's pixels
     calibration: float
     attention_names: list[str]
     attention_index: list[int]
     scales: tuple[float, ...] = (1.0,)  # the windows read around each tile (context and example recipes)
+    input_size: int | None = None  # the readers resize windows to the model's input (the ONNX engine's)
 
     @property
     def classifier(self):
         return self.loading.result()
-
-
-def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dict | None = None) -> None:
-    """Refuse bad output paths before any work is done: an output that is an input (``raster``
-    or ``inputs``: role -> path, e.g. the AOI and classes files) or another output."""
-    from rsdsva._io import check_distinct, check_output_path
-
-    if out.suffix.lower() != ".gpkg":
-        raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
-    check_distinct({"--out": out, "--raster": settings.raster, "--attention-raster": settings.attention_raster,
-                    "--similarity": settings.similarity}, {"the input raster": raster, **(inputs or {})})
-    for target in (out, settings.raster, settings.attention_raster, settings.similarity):
-        if target:
-            check_output_path(target, settings.overwrite)
 
 
 def map_inputs(settings: MapSettings) -> dict[str, str | None]:
@@ -87,6 +70,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
     the grid needs only the model file's header.
     """
+    from rsdsva.engines import choose_engine
     from rsdsva.inference import load_extra_classes, window_scales
     from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
     from rsdsva.models.info import read_model_info
@@ -95,14 +79,18 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     grid, read = settings.grid, settings.read
     with open_raster(raster, read.allow_no_crs) as src:  # a missing or unreadable raster fails first, at once
         info = built.info if built else read_model_info(model_path)  # then a missing or damaged model file
+        # an engine that cannot run here (torch or ONNX Runtime missing, no ONNX form) fails here
+        engine = built.engine.name if built else choose_engine(settings.classifier.engine, model_path,
+                                                               settings.classifier.device,
+                                                               settings.classifier.precision)[0]
         extra = load_extra_classes(settings.classifier, info)  # and a bad classes file, all before any read
         scales = window_scales(settings.classifier, extra)
         if settings.similarity and (extra is None or not extra.has_examples.any()
                                     or settings.example_route != "examples"):
             raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to "
                                   "compare tiles with; give --classes FILE made by rsdsva classes from-map")
-        loading = _done(built) if built else _in_background(lambda: _build(settings))
-        with _settled_on_error(loading):  # the model loads while the grid is laid out
+        loading = done(built) if built else in_background(lambda: _build(settings))
+        with settled_on_error(loading):  # the model loads while the grid is laid out
             spec = make_spec(src, read.bands, read.scale, read.nodata)
             _note_choices(raster, src, spec, read)
             size, stride = tile_pixels(src, grid, info.tile_m)
@@ -114,8 +102,9 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             else:
                 tiles = tiles_in(area, spec, src.width, src.height, size, stride)
                 check_tile_count(raster, len(tiles), size, stride, grid.max_tiles)
-    return MapPlan(raster, model_path, spec, loading, tiles, size, stride, settings.classifier.calibration_for(info),
-                   names, index, scales)
+    return MapPlan(raster, model_path, spec, loading, tiles, Grid(src.width, src.height, size, stride),
+                   settings.classifier.calibration_for(info), names, index, scales,
+                   info.preprocessing.image_size if engine == "onnx" else None)
 
 
 def _build(settings: MapSettings):
@@ -133,38 +122,6 @@ def _note_choices(raster: Path, src, spec, settings: ReadSettings) -> None:
         ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(spec.low, spec.high))
         warnings.warn(f"{raster}: {src.dtypes[0]} values stretched to 0-255 from each band's 2-98 % range "
                       f"({ranges}); --scale MIN,MAX to fix it", RsdsvaWarning, stacklevel=3)
-
-
-def _in_background(fn: Callable[[], object]) -> Future:
-    """Run ``fn`` in a daemon thread (an input error raised meanwhile does not wait for it)."""
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn())
-        except BaseException as err:  # handed to whoever waits on the future
-            future.set_exception(err)
-
-    threading.Thread(target=run, name="rsdsva-model", daemon=True).start()
-    return future
-
-
-@contextmanager
-def _settled_on_error(loading: Future):
-    """On an error or an interrupt (Ctrl-C, SIGTERM), let a model still loading in its thread
-    finish before the exception goes on: an interpreter exiting under a thread inside torch's
-    C++ code aborts the process ("terminate called without an active exception")."""
-    try:
-        yield
-    except BaseException:
-        wait([loading])
-        raise
-
-
-def _done(value) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
 
 
 def map_scene(
@@ -206,13 +163,13 @@ def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapR
 
     mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
     rows, similarity = [], []
-    with _settled_on_error(plan.loading):
+    with settled_on_error(plan.loading):
         report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
         # the classifier is resolved once the first reads are queued, so loading the model overlaps them
         for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
                                 settings.max_nodata, settings.read_threads, on_batch=report,
                                 explain=settings.explain, attention_attributes=plan.attention_index,
-                                scales=plan.scales):
+                                scales=plan.scales, input_size=plan.input_size):
             if mosaic is not None:
                 mosaic.add(r.tile.window, r.attention)
             rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))
@@ -223,80 +180,6 @@ def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapR
     frame = write_outputs(plan, out, rows, settings, mosaic, similarity=similarity)
     counts = frame["label"].value_counts().to_dict() if len(frame) else {}
     return MapResult(out, total, len(rows), total - len(rows), time.perf_counter() - t0, counts)
-
-
-def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None,
-                  inputs: list[str] | None = None, similarity: Sequence | None = None):
-    """The GeoPackage, and the optional label, attention and similarity rasters, each written
-    atomically.
-
-    ``inputs`` lists the scenes of a merged GeoPackage (default: the plan's raster);
-    ``similarity`` holds each row's similarities to the example classes (``--similarity``).
-    """
-    from rasterio.transform import Affine
-
-    from rsdsva import __version__
-    from rsdsva._io import atomic_path
-    from rsdsva.mapping.writers import (classes_frame, tiles_frame, write_geopackage, write_label_raster,
-                                        write_similarity_raster)
-
-    spec, cs = plan.spec, plan.classifier.classes
-    routes = plan.classifier.routes
-    frame = tiles_frame(rows, spec.crs)
-    run = {
-        "rsdsva_version": __version__,
-        "input": inputs or str(plan.raster.resolve()),
-        "model": str(plan.model_path.resolve()),
-        "model_sha256": _sha256(plan.model_path),
-        "classes_file": settings.classes,
-        "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
-        "settings": settings.to_dict(),
-        "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
-        "tile_size_px": plan.size, "stride_px": plan.stride, "calibration": plan.calibration,
-        "bands_used": list(spec.bands), "nodata_used": spec.nodata,
-        "stretch": None if spec.low is None else {
-            "low": list(spec.low), "high": list(spec.high), "from": "--scale" if settings.scale else "2-98 % per band"},
-        "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    with _write_errors(out), atomic_path(out) as tmp:
-        write_geopackage(tmp, frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
-        tiles = plan.tiles
-        grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
-        cell_transform = spec.transform * Affine.scale(plan.stride)
-        if settings.raster:
-            with _write_errors(Path(settings.raster)), atomic_path(settings.raster) as tmp_tif:
-                write_label_raster(tmp_tif, frame, grid, cell_transform, spec.crs, cs.names)
-        if settings.similarity:
-            names = plan.classifier.example_names
-            sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)
-            with _write_errors(Path(settings.similarity)), atomic_path(settings.similarity) as tmp_sim:
-                write_similarity_raster(tmp_sim, [(r["row"], r["col"]) for r in rows], sims, grid, cell_transform,
-                                        spec.crs, names)
-        if mosaic is not None:
-            with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
-                mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
-    return frame
-
-
-@contextmanager
-def _write_errors(path: Path):
-    """A failure while writing ``path`` (disk full, folder gone, permission lost) as one
-    :class:`OutputError` line naming it; :func:`atomic_path` has removed the partial file."""
-    import sqlite3
-
-    import pyogrio.errors
-    import rasterio.errors
-
-    try:
-        yield
-    except OutputError:
-        raise
-    except (OSError, sqlite3.Error, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
-            rasterio.errors.RasterioError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise OutputError(f"could not write {path} ({reason}); check the free space and permissions "
-                          "of its folder; nothing was left there") from None
 
 
 def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], list[int]]:
@@ -313,11 +196,3 @@ def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], li
         if n not in vocab:
             raise ClassSpaceError(f"--attention-attributes: unknown attribute {n!r}{did_you_mean(n, vocab)}")
     return names, [vocab.index(n) for n in names]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -239,10 +239,8 @@ def read_model_info(path: str | Path) -> ModelInfo:
     return info
 
 
-def _read_header(path: Path) -> dict[str, Any]:
-    """The rsdsva metadata of a safetensors file, with one clear error per failure."""
-    if not path.is_file():
-        raise MissingFileError(f"model file not found: {path}; give the path of an rsdsva .safetensors model")
+def _safetensors_metadata(path: Path) -> str:
+    """The ``rsdsva`` JSON string of a safetensors file's header."""
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(8)
@@ -271,6 +269,30 @@ def _read_header(path: Path) -> dict[str, Any]:
             f"{path}: a safetensors file without rsdsva metadata (plain weights?); "
             "pass it as backbone --weights, or use a model written by rsdsva"
         )
+    return raw
+
+
+def _onnx_metadata(path: Path) -> str:
+    """The ``rsdsva`` JSON string of an ONNX file's metadata (``rsdsva export --onnx``)."""
+    from rsdsva.models.onnx_meta import NotOnnx, read_onnx_metadata
+
+    try:
+        props = read_onnx_metadata(path)
+    except NotOnnx:
+        raise CheckpointError(f"{path}: not an ONNX model, or it is damaged; use a model written by rsdsva "
+                              "export --onnx") from None
+    if "rsdsva" not in props:
+        raise CheckpointError(f"{path}: an ONNX model without rsdsva metadata; rsdsva runs the ONNX models it "
+                              "exports: rsdsva export MODEL.safetensors --onnx OUT.onnx")
+    return props["rsdsva"]
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    """The rsdsva metadata of a .safetensors or .onnx model file, with one clear error per failure."""
+    if not path.is_file():
+        raise MissingFileError(f"model file not found: {path}; give the path of an rsdsva .safetensors or "
+                               ".onnx model")
+    raw = _onnx_metadata(path) if path.suffix.lower() == ".onnx" else _safetensors_metadata(path)
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:

@@ -95,7 +95,7 @@ def classifier_logits(classifier, samples: Sequence[Sample], batch_size: int = 6
     ds = SceneDataset(samples, classifier.classes.names, resize)
     out, labels = [], []
     for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        out.append(classifier.forward(x)[0].float().cpu().numpy())
+        out.append(classifier.forward(x).logits)
         labels.append(y.numpy())
     return np.concatenate(out), np.concatenate(labels)
 
@@ -174,8 +174,8 @@ def fit_example_calibration(
                 o = (side - n) // 2
                 views[sc] = x[:, :, o : o + n, o : o + n]
             f, _ = clf.example_features(views, recipe)
-            logits.append(clf.forward(x).logits.float().cpu().numpy())
-            feats.append(f.cpu().numpy())
+            logits.append(clf.forward(x).logits)
+            feats.append(f)
             labels.append(y.numpy())
         return np.concatenate(logits), np.concatenate(feats), np.concatenate(labels)
 

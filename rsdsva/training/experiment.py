@@ -217,7 +217,7 @@ def evaluate_classes_file(
                           test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
     lam = info.prediction_calibration() if calibration is None else calibration
     clf = build_classifier(ClassifierSettings(model=str(model_path), classes=str(classes_file), held_out=False,
-                                              calibration=lam, device="cpu"))
+                                              calibration=lam, device="cpu", engine="torch"))
     logits = None
     if extra.has_examples.any():
         undo = np.where(classes.seen, lam, 0.0).astype(np.float32)  # evaluate_split takes lambda from the seen ones
@@ -225,7 +225,7 @@ def evaluate_classes_file(
         def logits(samples):  # the classifier's calibrated logits, example classes' included
             got, labels = classifier_logits(clf, samples, batch_size)
             return got + undo, labels
-    return evaluate_split(clf.model, clf.info, classes, split, batch_size=batch_size, calibration=lam, logits=logits)
+    return evaluate_split(clf.engine.model, clf.info, classes, split, batch_size=batch_size, calibration=lam, logits=logits)
 
 
 def _typical_size(split) -> int:

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""Mapping benchmark: pipeline overhead, speed against torchgeo, memory on a huge mosaic.
+"""Mapping benchmark: engines, pipeline overhead, speed against torchgeo, memory on a huge mosaic.
 
 All figures come from one run with the same model (the embedded default); each time
 is the fastest of ``--repeat`` runs after one untimed run:
 
 (a) overhead ratio = end-to-end ``map_scene`` time / the same model's forward
     time alone (resize + normalise + forward, on tiles already in memory), same
-    tiles, same batch size. Target <= 1.10 on CPU.
+    tiles, same batch size, for each engine: torch (target <= 1.10 on CPU) and ONNX
+    Runtime (target <= 1.05); and the ONNX Runtime engine's speed-up over torch's,
+    end to end (map with --engine onnx over map with --engine torch, float32, same
+    tiles). Target >= 1.8 on CPU.
 (b) speed-up over a torchgeo pipeline: RasterDataset + GridGeoSampler +
     DataLoader(stack_samples) + the same classifier on the same grid. Target >= 1.5.
     Both start from the model file (``map`` also writes its GeoPackage; the torchgeo
@@ -16,8 +19,8 @@ is the fastest of ``--repeat`` runs after one untimed run:
 (c) peak RSS of ``rsdsva map`` on a >= 16k x 16k mosaic over a 2k x 2k one
     (mosaics are VRTs tiling the real 0.6 m Gangwon scene from ../shared). Target <= 1.3.
 
-``--amp bf16`` runs all three (forward alone, ``map``, the torchgeo loop) under the
-same bf16 autocast, on CPU or CUDA.
+``--amp bf16`` runs the torch engine's three (forward alone, ``map``, the torchgeo loop)
+under the same bf16 autocast, on CPU or CUDA; the torchgeo loop runs on the torch engine.
 
   python scripts/bench/bench_map.py --quick     # about two minutes on 2 CPU cores
 """
@@ -36,9 +39,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
+from rsdsva.engines import open_engine  # noqa: E402
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
 from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402
-from rsdsva.models import load_checkpoint  # noqa: E402
 from rsdsva.predict import Classifier, build_classifier  # noqa: E402
 
 # the 1024 x 1024 Gangwon COG (the sample scene before the Autzen one): the mosaics below are
@@ -92,8 +95,8 @@ def forward_only(classifier: Classifier, images: np.ndarray, batch: int) -> floa
 def top1(classifier: Classifier, images: np.ndarray, batch: int) -> np.ndarray:
     labels = []
     for s in range(0, len(images), batch):
-        logits, _ = classifier.logits_and_attributes(torch.from_numpy(images[s : s + batch]).float().div_(255))
-        labels.append(logits.argmax(1).cpu().numpy())
+        logits, _ = classifier.logits_and_attributes(images[s : s + batch].astype(np.float32) / np.float32(255))
+        labels.append(logits.argmax(1))
     return np.concatenate(labels)
 
 
@@ -150,22 +153,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         small = mosaic_vrt(tmp / "mosaic_2k.vrt", 2)
-        model, info = load_checkpoint(default_model_path())
         settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, precision=a.amp,
-                               context=1)  # one window per tile, as the forward alone and torchgeo see
+                               context=1, engine="torch")  # one window per tile, as the forward alone and torchgeo see
+        on_onnx = MapSettings(settings.classifier, settings.grid, settings.read, settings.output,
+                              engine="onnx") if a.amp is None else None
         import rasterio
 
         with rasterio.open(small) as src:
             spec = make_spec(src)
             tiles = list(iter_windows(src.width, src.height, tile, tile))
-        classifier = Classifier(model, info, info.classes.with_seen(True), mode="seen", precision=a.amp)
+
+        def seen_only(engine: str, precision: str | None) -> Classifier:
+            net, info = open_engine(default_model_path(), engine, precision=precision)
+            return Classifier(net, info, info.classes.with_seen(True), mode="seen")
+
+        classifier = seen_only("torch", a.amp)
         images = read_images(spec, tiles)
-        # the three are timed in turns, so a slow spell of a shared machine hits all of them
+        # all are timed in turns, so a slow spell of a shared machine hits all of them
         runs = {
             "forward": lambda: forward_only(classifier, images, a.batch_size),
             "map": lambda: timed_map(small, tmp / "a.gpkg", settings),
             "torchgeo": lambda: torchgeo_pipeline(settings, small, tile, a.batch_size),
         }
+        if on_onnx is not None:
+            onnx_classifier = seen_only("onnx", None)
+            runs["onnx forward"] = lambda: forward_only(onnx_classifier, images, a.batch_size)
+            runs["onnx map"] = lambda: timed_map(small, tmp / "o.gpkg", on_onnx)
         times: dict[str, list] = {name: [] for name in runs}
         for round_ in range(a.repeat + 1):  # round 0 is the untimed warm-up
             for name, run in list(runs.items()):
@@ -180,17 +193,24 @@ def main() -> None:
                 if round_:
                     times[name].append(result)
         t_fwd, t_map = min(times["forward"]), min(times["map"])
-        print(f"(a) {len(tiles)} tiles of {tile} px on a 2048 x 2048 mosaic: map {t_map:.2f} s, "
+        print(f"(a) {len(tiles)} tiles of {tile} px on a 2048 x 2048 mosaic: torch engine: map {t_map:.2f} s, "
               f"forward alone {t_fwd:.2f} s")
         print(f"overhead ratio {t_map / t_fwd:.2f}")
+        if on_onnx is not None:
+            o_fwd, o_map = min(times["onnx forward"]), min(times["onnx map"])
+            same = top1(classifier, images, a.batch_size) == top1(onnx_classifier, images, a.batch_size)
+            print(f"    onnx engine: map {o_map:.2f} s, forward alone {o_fwd:.2f} s; top-1 label equal to torch's on "
+                  f"{same.sum()} of {len(same)} tiles")
+            print(f"onnx overhead ratio {o_map / o_fwd:.2f}")
+            print(f"onnx runtime speed-up over torch {t_map / o_map:.2f}")
         if a.amp:
-            exact = Classifier(model, info, info.classes.with_seen(True), mode="seen")
+            exact = seen_only("torch", None)
             same = top1(classifier, images, a.batch_size) == top1(exact, images, a.batch_size)
             print(f"    {a.amp}: top-1 label equal to float32's on {same.sum()} of {len(same)} tiles")
         if times["torchgeo"]:
             t_tg, n_tg = min(times["torchgeo"])
             print(f"(b) torchgeo RasterDataset+GridGeoSampler+DataLoader: {n_tg} tiles in {t_tg:.2f} s; "
-                  f"rsdsva map: {len(tiles)} tiles in {t_map:.2f} s")
+                  f"rsdsva map: {len(tiles)} tiles in {t_map:.2f} s (both on the torch engine)")
             print(f"speed-up over torchgeo {(t_tg / n_tg) / (t_map / len(tiles)):.2f}")
 
         big_copies = 16

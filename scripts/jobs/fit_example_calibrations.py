@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from rsdsva.engines.export import export_onnx
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
 from rsdsva.models.info import default_model_path
 from rsdsva.training.evaluate import fit_example_calibrations
@@ -48,7 +49,8 @@ def main() -> None:
         print(f"{recipe}: similarity x {scale:.4g} {bias:+.4g}")
     out = a.out or a.model
     save_checkpoint(model, info.replace(example_calibrations=fitted), out, dtype=torch.float16 if a.fp16 else torch.float32)
-    print(f"wrote {out}")
+    onnx = export_onnx(out, Path(out).with_suffix(".onnx"), overwrite=True)  # its ONNX form carries the calibrations too
+    print(f"wrote {out} and {onnx.name}")
 
 
 if __name__ == "__main__":

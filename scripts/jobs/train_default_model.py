@@ -31,6 +31,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
+from rsdsva.engines.export import export_onnx  # noqa: E402
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from rsdsva.training.experiment import Experiment, finish_experiment, run_experiment  # noqa: E402
 from rsdsva.training.loop import TrainConfig  # noqa: E402
@@ -98,7 +99,8 @@ def main() -> None:
     save_checkpoint(model, info, a.out)
     if a.package:
         save_checkpoint(model, info, a.package, dtype=torch.float16)
-        print(f"wrote {a.package} ({Path(a.package).stat().st_size / 1e6:.1f} MB)")
+        onnx = export_onnx(a.package, Path(a.package).with_suffix(".onnx"), overwrite=True)  # the light install's form
+        print(f"wrote {a.package} ({Path(a.package).stat().st_size / 1e6:.1f} MB) and {onnx.name}")
 
 
 if __name__ == "__main__":

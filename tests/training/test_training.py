@@ -12,7 +12,7 @@ from rsdsva.training import metrics as M
 from rsdsva.training.experiment import Experiment, prepare
 from rsdsva.training.loop import TrainConfig, train_dsva
 
-from .conftest import ATTRIBUTES, DATA
+from tests.conftest import ATTRIBUTES, DATA
 
 
 def test_metrics_match_hand_computed_values():

@@ -22,7 +22,7 @@ from rsdsva.mapping.raster import iter_windows
 from rsdsva.models import load_checkpoint
 from rsdsva.predict import classify
 
-from .conftest import DATA, GEOTIFFS, ROOT
+from tests.conftest import DATA, GEOTIFFS, ROOT
 
 
 def run_map(*args):
@@ -81,7 +81,7 @@ def test_bf16_on_cpu_keeps_the_labels_and_fp16_falls_back(make_geotiff, tmp_path
             with pytest.warns(RsdsvaWarning, match="--amp fp16 is not supported on cpu; running in float32"):
                 map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu"))
         else:
-            map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu"))
+            map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu", engine="torch"))
         frames[amp] = gpd.read_file(out, layer="tiles").sort_values("col")
     full, bf16, fp16 = frames[None], frames["bf16"], frames["fp16"]
     assert list(bf16.label) == list(full.label)

@@ -18,7 +18,7 @@ from rsdsva.data import (
 from rsdsva.data.names import AID_FOLDER_TO_CLASS, UCM_FOLDER_TO_CLASS
 from rsdsva.errors import DatasetError
 
-from .conftest import ATTRIBUTES, DATA
+from tests.conftest import ATTRIBUTES, DATA
 
 
 @pytest.mark.parametrize(
@@ -40,9 +40,10 @@ def test_scan_ucm_with_the_map():
         scan_image_folder(DATA / "ucm", classes, None)
 
 
-def test_splits_are_disjoint_and_reproducible():
+def test_splits_are_disjoint_and_reproducible(make_image_folder):
     classes = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
-    samples = scan_image_folder(DATA / "ucm", classes, "ucm")
+    root = make_image_folder(sorted(UCM_FOLDER_TO_CLASS), per_class=10, size=8)
+    samples = scan_image_folder(root, classes, "ucm")
     assert parse_split("16/5", 21) == (16, 5)
     with pytest.raises(DatasetError, match="does not fit 21 classes"):
         parse_split("16/4", 21)
@@ -52,7 +53,7 @@ def test_splits_are_disjoint_and_reproducible():
     parts = ["train", "val_seen", "test_seen", "val_unseen", "test_unseen"]
     assert all([s.source for s in getattr(a, p)] == [s.source for s in getattr(b, p)] for p in parts)
     sources = [s.source for p in parts for s in getattr(a, p)]
-    assert len(sources) == len(set(sources)) == 2100
+    assert len(sources) == len(set(sources)) == 210
     train = {s.source for s in a.train}
     assert not train & {s.source for s in a.test_seen + a.val_seen}, "a seen test image reaches training"
     assert not {s.label for s in a.train} & set(unseen), "an unseen class reaches training"
@@ -157,14 +158,10 @@ def test_resident_augmentation_crops_jitters_and_is_reproducible():
     assert len({round(float(v), 2) for v in a[~grey, 0].mean(dim=(1, 2))}) > 10
 
 
-def test_torchgeo_dataset_is_adapted(tmp_path):
+def test_torchgeo_dataset_is_adapted(make_image_folder):
     from torchgeo.datasets import NonGeoClassificationDataset
 
-    for folder in ("beach", "forest"):
-        (tmp_path / folder).mkdir()
-        for f in sorted((DATA / "ucm" / folder).iterdir())[:3]:
-            (tmp_path / folder / f.name).symlink_to(f)
-    ds = NonGeoClassificationDataset(root=str(tmp_path))
+    ds = NonGeoClassificationDataset(root=str(make_image_folder(["beach", "forest"])))
     samples = torchgeo_samples(ds)
     assert [s.label for s in samples] == ["beach"] * 3 + ["forest"] * 3
     scene = SceneDataset(samples, ["forest", "beach"], eval_transform(32, (0.5,) * 3, (0.5,) * 3), ds)
@@ -172,7 +169,7 @@ def test_torchgeo_dataset_is_adapted(tmp_path):
     assert x.shape == (3, 32, 32) and y == 1
 
 
-def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv):
+def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv, make_image_folder):
     """scripts/jobs/resize_images.py --format webp writes the copies that GPU runs carry."""
     import subprocess
     import sys
@@ -181,28 +178,25 @@ def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv):
     from rsdsva.data.folders import read_image
     from tests.conftest import ROOT
 
-    src = tmp_path / "src"
-    for name in ("beach", "forest"):
-        (src / name).mkdir(parents=True)
-        for i in range(2):
-            (src / name / f"{name}0{i}.jpg").write_bytes((DATA / "ucm" / name / f"{name}0{i}.jpg").read_bytes())
+    src = make_image_folder(["beach", "forest"], per_class=2, size=128, suffix=".jpg")
     subprocess.run([sys.executable, str(ROOT / "scripts" / "jobs" / "resize_images.py"), str(src), str(tmp_path / "copies"),
                     "--size", "64", "--format", "webp", "--workers", "1"], check=True, capture_output=True)
     samples = scan_image_folder(tmp_path / "copies", ClassSpace.load(ucm_csv), "ucm")
     assert [s.label for s in samples] == ["beach", "beach", "forest", "forest"]
     assert all(s.source.endswith(".webp") for s in samples)
     image = read_image(samples[2].source)
-    original = read_image(str(DATA / "ucm" / "forest" / "forest00.jpg")).float()
+    original = read_image(str(src / "forest" / "forest00.jpg")).float()
     small = torch.nn.functional.interpolate(original[None], size=64, mode="bilinear", antialias=True)[0]
     assert image.shape == (3, 64, 64) and (image.float() - small).abs().mean() < 12
 
 
-def test_max_images_is_a_seeded_sample_not_the_first_by_name():
+def test_max_images_is_a_seeded_sample_not_the_first_by_name(make_image_folder):
     from rsdsva.data.folders import images_by_class
 
-    a = images_by_class(DATA / "ucm", "ucm", max_images=5, seed=0)
-    b = images_by_class(DATA / "ucm", "ucm", max_images=5, seed=0)
-    c = images_by_class(DATA / "ucm", "ucm", max_images=5, seed=1)
+    root = make_image_folder(["beach", "forest"], per_class=12, size=8)
+    a = images_by_class(root, "ucm", max_images=5, seed=0)
+    b = images_by_class(root, "ucm", max_images=5, seed=0)
+    c = images_by_class(root, "ucm", max_images=5, seed=1)
     assert a == b and a != c and all(len(v) == 5 for v in a.values())
-    first = sorted(images_by_class(DATA / "ucm", "ucm")["forest"])[:5]
-    assert a["forest"] != first and set(a["forest"]) <= set(images_by_class(DATA / "ucm", "ucm")["forest"])
+    first = sorted(images_by_class(root, "ucm")["forest"])[:5]
+    assert a["forest"] != first and set(a["forest"]) <= set(images_by_class(root, "ucm")["forest"])

@@ -254,15 +254,16 @@ def test_examples_of_another_model_fall_back_to_attribute_vectors(tiny_model, mo
     run = Classifier(model, info, info.classes.concat(same), calibration=0.5)
     assert run.routes[-1] == "examples" and run.scales == (1.0, 2.0)
     tile, window = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 64, 64)
-    logits, _, sims = run.forward({1.0: tile, 2.0: window})
+    logits, _, _, sims = run.forward({1.0: tile, 2.0: window})
     feats = []
     for view in (tile, window):  # the middle stage, pooled, on each window; normalised and joined
-        out = model(run.prepare(view), tap=layer)
+        with torch.no_grad():
+            out = model(run.engine.prepare(view), tap=layer)
         feats += [torch.nn.functional.normalize(t, dim=-1) for t in out.tapped]
     joined = torch.cat(feats, dim=1) / 2**0.5
-    nearest = (joined @ torch.from_numpy(rows).T).amax(dim=1, keepdim=True)
-    assert torch.allclose(sims, nearest, atol=1e-5)
-    assert torch.allclose(logits[:, -1:], 10.0 * nearest - 0.5, atol=1e-5)  # lambda applies to example classes too
+    nearest = (joined @ torch.from_numpy(rows).T).amax(dim=1, keepdim=True).numpy()
+    np.testing.assert_allclose(sims, nearest, atol=1e-5)
+    np.testing.assert_allclose(logits[:, -1:], 10.0 * nearest - 0.5, atol=1e-5)  # lambda applies to example classes too
 
 
 def test_example_calibration_puts_similarities_on_the_logits_scale():

@@ -1,0 +1,130 @@
+"""Engines run the network's forward: torch (training, CUDA, conversion) or ONNX Runtime (the CPU
+default, no torch needed). :func:`open_engine` picks one and opens the model file it runs.
+
+``auto``: torch when a CUDA device is visible or autocast is asked for; else ONNX Runtime when
+it is installed and the model has an ONNX form (a .onnx file, or one beside the .safetensors
+exported from it, as for the default model); else torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from rsdsva.engines.base import Engine, Forward, joined_features  # noqa: F401 (the engines' face)
+from rsdsva.errors import TORCH_INSTALL, ConfigError, EngineError
+from rsdsva.inference import ENGINES
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken install is not one to use
+        return False
+
+
+def has_torch() -> bool:
+    return _installed("torch")
+
+
+def has_onnxruntime() -> bool:
+    return _installed("onnxruntime")
+
+
+def onnx_form(model: Path) -> Path | None:
+    """The ONNX file of ``model``: itself when it is one, else ``MODEL.onnx`` beside it when that was
+    exported from this very file (its recorded checksum matches); None otherwise."""
+    if model.suffix.lower() == ".onnx":
+        return model
+    sibling = model.with_suffix(".onnx")
+    if not sibling.is_file():
+        return None
+    from rsdsva.engines.export import sha256
+    from rsdsva.engines.onnx_engine import export_record
+
+    try:
+        source = export_record(sibling).get("source_sha256")
+    except Exception:  # a damaged sibling is not the model's ONNX form; the torch route still works
+        return None
+    return sibling if source == sha256(model) else None
+
+
+def choose_engine(engine: str, model: Path, device: str = "auto", precision: str | None = None) -> tuple[str, Path]:
+    """``torch`` or ``onnx`` for ``engine`` (one of :data:`ENGINES`), checked to be able to run here,
+    and the file it runs (``model``, or its ONNX form)."""
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    is_onnx, asked = model.suffix.lower() == ".onnx", engine
+    if engine == "auto":
+        wants_torch = precision is not None or device == "cuda" or (device == "auto" and _cuda_visible())
+        if is_onnx:
+            engine = "onnx"
+        elif wants_torch and (has_torch() or precision is not None):  # --amp is the torch engine's alone
+            engine = "torch"
+        elif has_onnxruntime() and (form := onnx_form(model)) is not None:
+            return "onnx", form
+        else:
+            engine = "torch"
+    if engine == "torch":
+        if is_onnx:
+            raise EngineError(f"{model}: an ONNX model runs on --engine onnx; the torch engine needs the "
+                              ".safetensors model it was exported from")
+        if not has_torch() and precision is not None:
+            raise EngineError(f"--amp {precision} needs the torch engine, and torch is not installed; drop --amp "
+                              f"(the onnx engine runs float32), or {TORCH_INSTALL}")
+        if not has_torch() and asked == "torch":
+            raise EngineError(f"--engine torch needs torch, which is not installed; {TORCH_INSTALL}, or use "
+                              "--engine onnx")
+        if not has_torch():
+            fix = (f"export it where torch is installed (rsdsva export {model} --onnx {model.with_suffix('.onnx')}) "
+                   f"for the light install, or {TORCH_INSTALL}")
+            raise EngineError(f"{model}: this model has no ONNX form beside it and torch is not installed; {fix}")
+        return "torch", model
+    if precision is not None:
+        raise ConfigError(f"--amp {precision} is for the torch engine; drop it, or add --engine torch")
+    if device == "cuda":
+        raise ConfigError("--device cuda: the onnx engine runs on the CPU; use --engine torch for a GPU")
+    if not has_onnxruntime():
+        from rsdsva.engines.onnx_engine import ONNX_INSTALL
+
+        raise EngineError(f"--engine onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}")
+    form = onnx_form(model)
+    if form is None:
+        raise EngineError(f"{model}: no ONNX form of this model (no {model.with_suffix('.onnx').name} exported from "
+                          f"it beside it); write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}, "
+                          "or use --engine torch")
+    return "onnx", form
+
+
+def _cuda_visible() -> bool:
+    """A CUDA device torch can use; checked without importing torch where there is no NVIDIA driver."""
+    if not Path("/proc/driver/nvidia/version").exists() or not has_torch():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def open_engine(model: Path, engine: str = "auto", device: str = "auto", precision: str | None = None,
+                threads: int | None = None):
+    """(engine, info) for the model file ``model``: its network ready to run where ``engine``,
+    ``device`` and ``precision`` say (:func:`choose_engine`), on ``threads`` CPU threads (None:
+    the engine's default)."""
+    from rsdsva.models.info import read_model_info
+
+    name, path = choose_engine(engine, model, device, precision)
+    if name == "onnx":
+        from rsdsva.engines.onnx_engine import OnnxEngine
+
+        info = read_model_info(path)
+        return OnnxEngine(path, info, threads), info
+    from rsdsva.engines.torch_engine import TorchEngine
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.models.device import pick_device
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    net, info = load_checkpoint(model, device=pick_device(device))
+    return TorchEngine(net, info, precision), info

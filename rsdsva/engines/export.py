@@ -1,0 +1,136 @@
+"""``rsdsva export --onnx``: a .safetensors model as an ONNX graph with the same metadata (needs torch and onnx)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from rsdsva.errors import BackboneError, EngineError, OutputError
+
+OPSET = 17
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False, batch: int | None = None) -> Path:
+    """Write ``model_path``'s network as ONNX to ``out`` (atomically), with its rsdsva metadata, the
+    pooled outputs of every layer its example-class recipes use, and a free batch size (or
+    ``batch``, fixed: every shape static, as ONNX Runtime's static int8 quantization wants it);
+    checked against torch on random images before it is renamed into place."""
+    import torch
+
+    from rsdsva._io import atomic_path, check_distinct, check_output_path
+    from rsdsva.models.backbones import example_layers
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.models.dsva import feature_space_id
+    from rsdsva.models.info import parse_recipe
+
+    try:
+        import onnx
+    except ImportError:
+        raise EngineError("rsdsva export --onnx needs the onnx package; pip install onnx "
+                          "(or pip install 'rsdsva[torch]', which brings it)") from None
+    model_path, out = Path(model_path), Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise OutputError(f"--onnx {out} must end in .onnx")
+    check_distinct({"--onnx": out}, {"the model": model_path})
+    check_output_path(out, overwrite)
+    model, info = load_checkpoint(model_path)
+    try:
+        default_layers = tuple(example_layers(model.backbone))
+    except BackboneError:
+        default_layers = ()
+    layers = list(default_layers)
+    for recipe in info.example_calibrations:
+        layers += [n for n in parse_recipe(recipe)[0] if n not in layers]
+    pre = info.preprocessing
+    wrapped = _Exported(model, tuple(layers), pre.mean, pre.std).eval()
+    size = info.preprocessing.image_size
+    probe = torch.rand(batch or 3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    names = ["attributes", "vam_attributes"] + (["attention"] if info.dsva.prototypes else []) + [f"layer:{n}" for n in layers]
+    record = {"opset": OPSET, "input": "rgb in [0, 1] at the model's size; normalised in the graph", "layers": layers, "example_layers": list(default_layers),
+              "feature_space": feature_space_id(model), "source_sha256": sha256(model_path),
+              "source": model_path.name}
+    with atomic_path(out) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+            torch.onnx.export(wrapped, (probe,), str(tmp), opset_version=OPSET, input_names=["images"],
+                              output_names=names, dynamic_axes=None if batch else {n: {0: "batch"} for n in ["images", *names]},
+                              do_constant_folding=False, dynamo=False)  # batch norms kept: float16-exact weights
+        graph = onnx.load(str(tmp))
+        record["stored"] = _store_half_where_exact(graph)
+        for key, value in (("rsdsva", json.dumps(info.to_dict())), ("rsdsva_onnx", json.dumps(record))):
+            graph.metadata_props.add(key=key, value=value)
+        onnx.save(graph, str(tmp))
+        _check_export(tmp, wrapped, probe, names)
+    return out
+
+
+def _store_half_where_exact(model) -> str:
+    """Store each float32 weight that float16 holds exactly (all of an rsdsva model saved in
+    float16, as the default model is) as float16, behind a Cast back to float32 that ONNX Runtime
+    folds when it loads the graph: half the file, the same numbers. Returns how they are stored."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    weights = [t for t in graph.initializer if t.data_type == TensorProto.FLOAT]
+    arrays = [numpy_helper.to_array(t) for t in weights]
+    exact = [(t, a) for t, a in zip(weights, arrays) if np.array_equal(a.astype(np.float16).astype(np.float32), a)]
+    if sum(a.size for _, a in exact) < 0.9 * sum(a.size for a in arrays):
+        return "float32"
+    casts = []
+    for tensor, array in exact:
+        half = numpy_helper.from_array(array.astype(np.float16), tensor.name + "__half")
+        tensor.CopyFrom(half)
+        casts.append(helper.make_node("Cast", [half.name], [half.name[: -len("__half")]], to=TensorProto.FLOAT))
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return "float16 weights (exact), computed in float32"
+
+
+class _Exported:
+    """The network as the ONNX graph sees it: [0, 1] images at the model's size in (normalised in
+    the graph, where ONNX Runtime does it in parallel), a flat tuple of arrays out."""
+
+    def __new__(cls, model, layers: tuple[str, ...], mean, std):
+        import torch
+
+        class Exported(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+                self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+                self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+            def forward(self, images):
+                out = self.model((images - self.mean) / self.std, None, tap=layers)
+                head = (out.attributes, out.vam_attributes) + ((out.attention,) if out.attention is not None else ())
+                return head + tuple(out.tapped)
+
+        return Exported()
+
+
+def _check_export(path: Path, wrapped, probe, names: list[str]) -> None:
+    """The exported graph gives torch's outputs on ``probe`` (to 1e-3), or an error and no file."""
+    import onnxruntime as ort
+    import torch
+
+    with torch.inference_mode():
+        expected = [t.float().numpy() for t in wrapped(probe)]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(names, {"images": probe.numpy()})
+    worst = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
+    if worst > 1e-3:
+        raise EngineError(f"the ONNX export differs from the torch model by {worst:.2g}; this backbone does "
+                          "not export faithfully: use --engine torch")

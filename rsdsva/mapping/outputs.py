@@ -1,0 +1,114 @@
+"""What a map writes: the GeoPackage and the optional rasters, each atomically, with the run's record."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from rsdsva.errors import OutputError
+from rsdsva.mapping.settings import MapSettings, OutputSettings
+
+if TYPE_CHECKING:
+    from rsdsva.mapping.pipeline import MapPlan
+
+
+def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dict | None = None) -> None:
+    """Refuse bad output paths before any work is done: an output that is an input (``raster``
+    or ``inputs``: role -> path, e.g. the AOI and classes files) or another output."""
+    from rsdsva._io import check_distinct, check_output_path
+
+    if out.suffix.lower() != ".gpkg":
+        raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
+    check_distinct({"--out": out, "--raster": settings.raster, "--attention-raster": settings.attention_raster,
+                    "--similarity": settings.similarity}, {"the input raster": raster, **(inputs or {})})
+    for target in (out, settings.raster, settings.attention_raster, settings.similarity):
+        if target:
+            check_output_path(target, settings.overwrite)
+
+
+def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None,
+                  inputs: list[str] | None = None, similarity: Sequence | None = None):
+    """The GeoPackage, and the optional label, attention and similarity rasters, each written
+    atomically.
+
+    ``inputs`` lists the scenes of a merged GeoPackage (default: the plan's raster);
+    ``similarity`` holds each row's similarities to the example classes (``--similarity``).
+    """
+    from rasterio.transform import Affine
+
+    from rsdsva import __version__
+    from rsdsva._io import atomic_path
+    from rsdsva.mapping.writers import (classes_frame, tiles_frame, write_geopackage, write_label_raster,
+                                        write_similarity_raster)
+
+    spec, cs = plan.spec, plan.classifier.classes
+    routes = plan.classifier.routes
+    frame = tiles_frame(rows, spec.crs)
+    run = {
+        "rsdsva_version": __version__,
+        "input": inputs or str(plan.raster.resolve()),
+        "model": str(plan.model_path.resolve()),
+        "model_sha256": _sha256(plan.model_path),
+        "classes_file": settings.classes,
+        "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
+        "settings": settings.to_dict(),
+        "engine": plan.classifier.engine.name,  # what ran the network (settings.engine may say auto)
+        "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
+        "tile_size_px": plan.grid.size, "stride_px": plan.grid.stride, "calibration": plan.calibration,
+        "bands_used": list(spec.bands), "nodata_used": spec.nodata,
+        "stretch": None if spec.low is None else {
+            "low": list(spec.low), "high": list(spec.high), "from": "--scale" if settings.scale else "2-98 % per band"},
+        "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with _write_errors(out), atomic_path(out) as tmp:
+        write_geopackage(tmp, frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
+        tiles = plan.tiles
+        grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
+        cell_transform = spec.transform * Affine.scale(plan.grid.stride)
+        if settings.raster:
+            with _write_errors(Path(settings.raster)), atomic_path(settings.raster) as tmp_tif:
+                write_label_raster(tmp_tif, frame, grid, cell_transform, spec.crs, cs.names)
+        if settings.similarity:
+            names = plan.classifier.example_names
+            sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)
+            with _write_errors(Path(settings.similarity)), atomic_path(settings.similarity) as tmp_sim:
+                write_similarity_raster(tmp_sim, [(r["row"], r["col"]) for r in rows], sims, grid, cell_transform,
+                                        spec.crs, names)
+        if mosaic is not None:
+            with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
+                mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
+    return frame
+
+
+@contextmanager
+def _write_errors(path: Path):
+    """A failure while writing ``path`` (disk full, folder gone, permission lost) as one
+    :class:`OutputError` line naming it; :func:`atomic_path` has removed the partial file."""
+    import sqlite3
+
+    import pyogrio.errors
+    import rasterio.errors
+
+    try:
+        yield
+    except OutputError:
+        raise
+    except (OSError, sqlite3.Error, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+            rasterio.errors.RasterioError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise OutputError(f"could not write {path} ({reason}); check the free space and permissions "
+                          "of its folder; nothing was left there") from None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
