@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from rsdsva.errors import OutputError, RsdsvaError
 from rsdsva.predict import build_classifier
 from rsdsva.mapping.outputs import check_outputs, write_outputs
-from rsdsva.mapping.pipeline import map_inputs, plan_map
+from rsdsva.mapping.plan import map_inputs, plan_map
 from rsdsva.mapping.settings import MapSettings
 from rsdsva.mapping.writers import tile_record
 

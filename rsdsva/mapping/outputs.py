@@ -14,7 +14,7 @@ from rsdsva.errors import OutputError
 from rsdsva.mapping.settings import MapSettings, OutputSettings
 
 if TYPE_CHECKING:
-    from rsdsva.mapping.pipeline import MapPlan
+    from rsdsva.mapping.plan import MapPlan
 
 
 def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dict | None = None) -> None:
