@@ -155,6 +155,21 @@ def test_explain_agrees_across_engines():
     np.testing.assert_allclose(a.attention, b.attention, atol=1e-3)
 
 
+def test_the_light_install_makes_class_vectors_from_example_images(make_image_folder, tmp_path):
+    images = make_image_folder(["dunes", "orchard"], per_class=2, size=96)
+    run = light("attributes", "from-images", "--images", str(images), "--out", str(tmp_path / "mine.yaml"))
+    assert run.returncode == 0, run.stderr
+    from rsdsva.classes import ClassSpace
+
+    mine = ClassSpace.load(tmp_path / "mine.yaml")
+    assert list(mine.names) == ["dunes", "orchard"] and mine.matrix.max() > 0
+    if HAS_TORCH:  # the same vectors from the torch engine
+        run = full("attributes", "from-images", "--images", str(images), "--out", str(tmp_path / "t.yaml"),
+                   "--engine", "torch")
+        assert run.returncode == 0, run.stderr
+        np.testing.assert_allclose(ClassSpace.load(tmp_path / "t.yaml").matrix, mine.matrix, atol=0.05)
+
+
 @pytest.mark.slow
 def test_the_light_install_maps_on_dask(make_geotiff, tmp_path):
     rng = np.random.default_rng(0)

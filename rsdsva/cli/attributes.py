@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import device_option, plural
+from rsdsva.cli.options import device_option, engine_option, plural
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
 
 
@@ -81,7 +81,9 @@ def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, bat
 @click.option("--head", type=click.Choice(["vam", "prototype"]), default="vam", show_default=True,
               help="Which of the model's attribute predictors to average.")
 @device_option
-def from_images_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, model, head, device) -> None:
+@engine_option
+def from_images_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, model, head, device,
+                        engine) -> None:
     """Class vectors from a few example images each, with a trained model's attribute predictor."""
     from rsdsva._io import check_output_path
     from rsdsva.attributes.examples import attributes_from_images
@@ -92,8 +94,8 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     if not images:
         raise click.UsageError("give --images DIR (one sub-folder of example images per class)")
     check_output_path(Path(out), overwrite)
-    engine, info = open_engine(Path(model) if model else default_model_path(), device=device)
-    classes = attributes_from_images(engine, info, images_by_class(images, folder_map, max_images, seed),
+    network, info = open_engine(Path(model) if model else default_model_path(), engine, device=device)
+    classes = attributes_from_images(network, info, images_by_class(images, folder_map, max_images, seed),
                                      head=head, seen=seen, batch_size=batch_size)
     classes.save(out)
     click.echo(f"wrote {out}: {plural(len(classes), 'class')} over the model's {plural(classes.num_attributes, 'attribute')}")

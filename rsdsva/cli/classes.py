@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import device_option, engine_option, plural
+from rsdsva.cli.options import SectionedCommand, device_option, engine_option, plural
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
@@ -113,7 +113,16 @@ def check_command(file, model) -> None:
             )
 
 
-@group.command("from-map")
+FROM_MAP_SECTIONS = {
+    "Examples": ("--name-field", "--layer", "--min-cover"),
+    "Tiles": ("--tile-m", "--tile-size"),
+    "Classes": ("--model",),
+    "Output": ("--out", "--update", "--overwrite"),
+    "Speed": ("--device", "--engine"),
+}
+
+
+@group.command("from-map", cls=SectionedCommand, sections=FROM_MAP_SECTIONS)
 @click.argument("rasters", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.argument("examples", type=click.Path(dir_okay=False))
 @click.option("--name-field", required=True,
