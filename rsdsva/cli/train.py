@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -82,7 +83,22 @@ def train_command(data, attributes, split, unseen, seed, folder_map, variant, wo
                          color_jitter=color_jitter, resident=resident, loss=LossWeights())
     result, report = run_experiment(exp, out, config, device=device, resume=resume)
     click.echo(f"best epoch {result.best_epoch} (validation {result.best_metric:.3f}); wrote {out}")
+    _export_beside(Path(out))
     click.echo(json.dumps(report.summary()))
+
+
+def _export_beside(model: Path) -> None:
+    """The model's ONNX form beside it, so that it maps on the light install (--engine onnx); a
+    backbone that does not export faithfully gets a warning, not a failed training run."""
+    from rsdsva.engines.export import export_onnx
+
+    try:
+        onnx = export_onnx(model, model.with_suffix(".onnx"), overwrite=True)
+    except Exception as err:  # the .safetensors model is written and whole; only its second form is missing
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        click.echo(f"Warning: no ONNX form written ({reason}); the model maps with --engine torch", err=True)
+        return
+    click.echo(f"wrote {onnx} (its ONNX form, for rsdsva map on the light install)")
 
 
 @click.command("evaluate")
@@ -100,8 +116,6 @@ def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, v
     or of FILE's classes (map folder names to them with --folder-map); ZSL ranks FILE's
     classes, GZSL all of them at MODEL's lambda for prediction (or --calibration).
     """
-    from pathlib import Path
-
     from rsdsva.training.evaluate import plot_report
     from rsdsva.training.experiment import evaluate_model
 

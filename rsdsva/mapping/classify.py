@@ -134,6 +134,11 @@ def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
         start = i
 
 
+def _floats(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels as [0, 1] floats; floats as they are."""
+    return images if images.dtype == np.float32 else images.astype(np.float32) / np.float32(255)
+
+
 def _one_blas_thread(on: bool):
     """numpy's BLAS on one thread while the readers resize beside ONNX Runtime, whose threads have
     the cores: BLAS's own threads on top oversubscribe them (bench_map --quick's ONNX map: 4.4 s with
@@ -191,13 +196,14 @@ def classify_tiles(
     read = tile_reader(spec, size, list(margin.values()))
 
     def prepared(chunk: list[Tile]) -> tuple[_Batch, np.ndarray, dict[float, np.ndarray]]:
-        """A batch, the indexes of the tiles kept, and their windows as the model's [0, 1] input."""
+        """A batch, the indexes of the tiles kept, and their windows: resized to the model's
+        [0, 1] input with ``input_size``, else as read (uint8, a quarter of the memory while
+        queued; made floats just before the model runs)."""
         batch = read(chunk)
         keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
-        views = {}
-        for s, m in margin.items():
-            view = batch.views[m][keep].astype(np.float32) / np.float32(255)
-            views[s] = resize(view, input_size, input_size, antialias=True) if input_size else view
+        views = {s: batch.views[m][keep] for s, m in margin.items()}
+        if input_size:
+            views = {s: resize(_floats(v), input_size, input_size, antialias=True) for s, v in views.items()}
         return batch, keep, views
 
     done = skipped = 0
@@ -219,7 +225,7 @@ def classify_tiles(
                 pending.append(pool.submit(prepared, nxt))
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
-                logits, attrs, attention, sims = classifier.forward(views)
+                logits, attrs, attention, sims = classifier.forward({s: _floats(v) for s, v in views.items()})
                 scores, idx = largest(softmax(logits), k)
                 contrib = classifier.contributions(attrs, idx[:, 0]) if explain else None
                 maps = None

@@ -154,6 +154,9 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     # fitted on the validation images, for classes from example areas: the tile with its window, and alone
     assert set(info.example_calibrations) == {"model.blocks.0@1,2", "model.blocks.0@1"}  # tiny-vit: one block
     assert all(np.isfinite(v).all() and v[0] > 0 for v in info.example_calibrations.values())
+    from rsdsva.engines import onnx_form
+
+    assert onnx_form(out) == out.with_suffix(".onnx")  # its ONNX form beside it, for the light install
     again = CliRunner().invoke(cli, ["evaluate", str(out), *args])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["zsl"] == pytest.approx(summary["zsl"])
