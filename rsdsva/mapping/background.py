@@ -22,15 +22,23 @@ def in_background(fn: Callable[[], object]) -> Future:
     return future
 
 
+# Long enough for a model to finish loading (torch's import and weights: a few seconds on two
+# cores); bounded, because an interrupt that lands while the main thread holds Python's import
+# lock can leave the loading thread waiting for that lock for ever (seen: SIGTERM from QGIS's
+# Cancel during the first batch, while ONNX Runtime was being imported in the thread).
+SETTLE_S = 10.0
+
+
 @contextmanager
 def settled_on_error(loading: Future):
     """On an error or an interrupt (Ctrl-C, SIGTERM), let a model still loading in its thread
-    finish before the exception goes on: an interpreter exiting under a thread inside torch's
-    C++ code aborts the process ("terminate called without an active exception")."""
+    finish (up to :data:`SETTLE_S`) before the exception goes on: an interpreter exiting under
+    a thread inside torch's C++ code aborts the process ("terminate called without an active
+    exception"). The exception's clean-up (temporary files, locks) runs either way."""
     try:
         yield
     except BaseException:
-        wait([loading])
+        wait([loading], timeout=SETTLE_S)
         raise
 
 
