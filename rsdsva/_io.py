@@ -1,9 +1,11 @@
-"""Atomic output: write beside the target, rename into place only when complete."""
+"""Atomic output: write beside the target, rename into place only when complete; and file checksums."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
+import hashlib
 import os
 import tempfile
 import threading
@@ -49,6 +51,22 @@ def check_distinct(outputs: dict[str, str | Path | None], inputs: dict[str, str 
 
 def _identity(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, read once while its size and modification time stay the same (a map
+    asks for its model's three times: choosing the engine, opening it, recording the run)."""
+    st = Path(path).stat()
+    return _sha256(_identity(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 _HELD = threading.local()  # outputs this thread holds: a writer nested in a run's lock does not lock again

@@ -151,10 +151,6 @@ class Classifier:
             self.example_scale, self.example_bias = info.example_calibrations[self.classes.recipe]
         self.scales = tuple(sorted(set(self.context) | set(self.example_scales)))
 
-    @property
-    def device(self) -> str:
-        return self.engine.device
-
     def _example_classes(self, info: ModelInfo) -> np.ndarray | None:
         """(C,) mask of the classes scored by their examples; None when there are none."""
         has = self.classes.has_examples

@@ -39,14 +39,16 @@ def onnx_form(model: Path) -> Path | None:
     sibling = model.with_suffix(".onnx")
     if not sibling.is_file():
         return None
-    from rsdsva.engines.export import sha256
+    from rsdsva._io import file_sha256
     from rsdsva.engines.onnx_engine import export_record
+    from rsdsva.errors import CheckpointError
+    from rsdsva.models.onnx_meta import NotOnnx
 
     try:
         source = export_record(sibling).get("source_sha256")
-    except Exception:  # a damaged sibling is not the model's ONNX form; the torch route still works
+    except (CheckpointError, NotOnnx, OSError):  # a damaged sibling is not the model's ONNX form
         return None
-    return sibling if source == sha256(model) else None
+    return sibling if source == file_sha256(model) else None
 
 
 def choose_engine(engine: str, model: Path, device: str = "auto", precision: str | None = None) -> tuple[str, Path]:
@@ -54,32 +56,30 @@ def choose_engine(engine: str, model: Path, device: str = "auto", precision: str
     and the file it runs (``model``, or its ONNX form)."""
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
-    is_onnx, asked = model.suffix.lower() == ".onnx", engine
-    if engine == "auto":
-        wants_torch = precision is not None or device == "cuda" or (device == "auto" and _cuda_visible())
-        if is_onnx:
-            engine = "onnx"
-        elif wants_torch and (has_torch() or precision is not None):  # --amp is the torch engine's alone
-            engine = "torch"
-        elif has_onnxruntime() and (form := onnx_form(model)) is not None:
-            return "onnx", form
-        else:
-            engine = "torch"
-    if engine == "torch":
-        if is_onnx:
-            raise EngineError(f"{model}: an ONNX model runs on --engine onnx; the torch engine needs the "
-                              ".safetensors model it was exported from")
-        if not has_torch() and precision is not None:
-            raise EngineError(f"--amp {precision} needs the torch engine, and torch is not installed; drop --amp "
-                              f"(the onnx engine runs float32), or {TORCH_INSTALL}")
-        if not has_torch() and asked == "torch":
-            raise EngineError(f"--engine torch needs torch, which is not installed; {TORCH_INSTALL}, or use "
-                              "--engine onnx")
-        if not has_torch():
-            fix = (f"export it where torch is installed (rsdsva export {model} --onnx {model.with_suffix('.onnx')}) "
-                   f"for the light install, or {TORCH_INSTALL}")
-            raise EngineError(f"{model}: this model has no ONNX form beside it and torch is not installed; {fix}")
+    is_onnx = model.suffix.lower() == ".onnx"
+    if engine == "onnx" or (engine == "auto" and is_onnx):
+        return _check_onnx(model, device, precision)
+    # what asks for torch: the flag, autocast (torch's alone), a GPU; else no ONNX form to run
+    wants = ("--engine torch" if engine == "torch" else f"--amp {precision}" if precision is not None
+             else "--device cuda" if device == "cuda" else None)
+    if wants is None and device == "auto" and has_torch() and _cuda_visible():
         return "torch", model
+    if wants is None and has_onnxruntime() and (form := onnx_form(model)) is not None:
+        return "onnx", form
+    if is_onnx:
+        raise EngineError(f"{model}: an ONNX model runs on --engine onnx; the torch engine needs the "
+                          ".safetensors model it was exported from")
+    if has_torch():
+        return "torch", model
+    if wants:
+        raise EngineError(f"{wants} needs torch, which is not installed; {TORCH_INSTALL}, or drop {wants} "
+                          "(ONNX Runtime runs the model in float32 on the CPU)")
+    raise EngineError(f"{model}: this model has no ONNX form beside it and torch is not installed; export it "
+                      f"where torch is installed (rsdsva export {model} --onnx {model.with_suffix('.onnx')}) for "
+                      f"the light install, or {TORCH_INSTALL}")
+
+
+def _check_onnx(model: Path, device: str, precision: str | None) -> tuple[str, Path]:
     if precision is not None:
         raise ConfigError(f"--amp {precision} is for the torch engine; drop it, or add --engine torch")
     if device == "cuda":

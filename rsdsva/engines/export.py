@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rsdsva.errors import BackboneError, EngineError, OutputError
 
 OPSET = 17
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False, batch: int | None = None) -> Path:
@@ -27,9 +19,7 @@ def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False
     pooled outputs of every layer its example-class recipes use, and a free batch size (or
     ``batch``, fixed: every shape static, as ONNX Runtime's static int8 quantization wants it);
     checked against torch on random images before it is renamed into place."""
-    import torch
-
-    from rsdsva._io import atomic_path, check_distinct, check_output_path
+    from rsdsva._io import atomic_path, check_distinct, check_output_path, file_sha256
     from rsdsva.models.backbones import example_layers
     from rsdsva.models.checkpoint import load_checkpoint
     from rsdsva.models.dsva import feature_space_id
@@ -59,7 +49,7 @@ def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False
     probe = torch.rand(batch or 3, 3, size, size, generator=torch.Generator().manual_seed(0))
     names = ["attributes", "vam_attributes"] + (["attention"] if info.dsva.prototypes else []) + [f"layer:{n}" for n in layers]
     record = {"opset": OPSET, "input": "rgb in [0, 1] at the model's size; normalised in the graph", "layers": layers, "example_layers": list(default_layers),
-              "feature_space": feature_space_id(model), "source_sha256": sha256(model_path),
+              "feature_space": feature_space_id(model), "source_sha256": file_sha256(model_path),
               "source": model_path.name}
     with atomic_path(out) as tmp:
         with warnings.catch_warnings():
@@ -99,32 +89,25 @@ def _store_half_where_exact(model) -> str:
     return "float16 weights (exact), computed in float32"
 
 
-class _Exported:
+class _Exported(torch.nn.Module):
     """The network as the ONNX graph sees it: [0, 1] images at the model's size in (normalised in
     the graph, where ONNX Runtime does it in parallel), a flat tuple of arrays out."""
 
-    def __new__(cls, model, layers: tuple[str, ...], mean, std):
-        import torch
+    def __init__(self, model, layers: tuple[str, ...], mean, std) -> None:
+        super().__init__()
+        self.model, self.layers = model, layers
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
-        class Exported(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
-                self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-                self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-
-            def forward(self, images):
-                out = self.model((images - self.mean) / self.std, None, tap=layers)
-                head = (out.attributes, out.vam_attributes) + ((out.attention,) if out.attention is not None else ())
-                return head + tuple(out.tapped)
-
-        return Exported()
+    def forward(self, images):
+        out = self.model((images - self.mean) / self.std, None, tap=self.layers)
+        head = (out.attributes, out.vam_attributes) + ((out.attention,) if out.attention is not None else ())
+        return head + tuple(out.tapped)
 
 
 def _check_export(path: Path, wrapped, probe, names: list[str]) -> None:
     """The exported graph gives torch's outputs on ``probe`` (to 1e-3), or an error and no file."""
     import onnxruntime as ort
-    import torch
 
     with torch.inference_mode():
         expected = [t.float().numpy() for t in wrapped(probe)]

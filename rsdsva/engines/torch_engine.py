@@ -30,7 +30,6 @@ class TorchEngine(Engine):
         self.model = model.eval()
         self.info = info
         self.torch_device = next(model.parameters()).device
-        self.device = self.torch_device.type
         self.precision = precision
         self.autocast_dtype = autocast_dtype(precision, self.torch_device)
         self.feature_space = feature_space_id(model)

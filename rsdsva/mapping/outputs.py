@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +41,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     from rasterio.transform import Affine
 
     from rsdsva import __version__
-    from rsdsva._io import atomic_path
+    from rsdsva._io import atomic_path, file_sha256
     from rsdsva.mapping.writers import (classes_frame, tiles_frame, write_geopackage, write_label_raster,
                                         write_similarity_raster)
 
@@ -53,9 +52,9 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "rsdsva_version": __version__,
         "input": inputs or str(plan.raster.resolve()),
         "model": str(plan.model_path.resolve()),
-        "model_sha256": _sha256(plan.model_path),
+        "model_sha256": file_sha256(plan.model_path),
         "classes_file": settings.classes,
-        "classes_sha256": _sha256(Path(settings.classes)) if settings.classes else None,
+        "classes_sha256": file_sha256(settings.classes) if settings.classes else None,
         "settings": settings.to_dict(),
         "engine": plan.classifier.engine.name,  # what ran the network (settings.engine may say auto)
         "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
@@ -104,11 +103,3 @@ def _write_errors(path: Path):
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OutputError(f"could not write {path} ({reason}); check the free space and permissions "
                           "of its folder; nothing was left there") from None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
