@@ -11,12 +11,13 @@ Modes:
   calibrated logits.
 
 Classes defined by example areas (``rsdsva classes from-map``) keep the features of every
-example tile, taken as their recipe says (a middle layer of the backbone, pooled, on the
-tile and on a window around it). A tile is scored by its cosine similarity to the class's
-nearest example, put on the attribute logits' scale by the model's calibration for that
+example tile, taken as their recipe says (middle layers of the backbone, pooled and
+whitened, on the tile and on a window around it). A tile's similarity to the nearest example
+of any of them, put on the attribute logits' scale by the model's calibration for that
 recipe (fitted against the uncalibrated seen-class logits, so lambda is subtracted from
-them as from the seen classes). A seen class given examples (a correction) takes the
-larger of its attribute logit and its example score. ``examples="attributes"`` ranks
+them as from the seen classes), says how much it looks like the examples; a classifier
+fitted on the examples says which class it is (:mod:`rsdsva.example_choice`). A seen class
+given examples (a correction) takes the larger of its attribute logit and its example score. ``examples="attributes"`` ranks
 classes from example areas by their attribute vectors instead.
 
 Context: the zero-shot scores can be taken on several windows around a tile (``context``,
@@ -34,6 +35,7 @@ import numpy as np
 from rsdsva.classes import ClassSpace, normalized_vectors
 from rsdsva.engines.base import Engine, Forward, joined_features, largest, softmax
 from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
+from rsdsva.example_choice import choice_offsets, fit_example_choice
 from rsdsva.inference import EXAMPLE_ROUTES, MODES, ClassifierSettings, assemble_classes, check_context, classes_for
 from rsdsva.models.info import ModelInfo, parse_recipe
 
@@ -149,6 +151,7 @@ class Classifier:
             self.example_starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
             self.example_corrects = self.classes.seen[index]
             self.example_scale, self.example_bias = info.example_calibrations[self.classes.recipe]
+            self.choice = fit_example_choice(self.example_rows, self.example_starts)
         self.scales = tuple(sorted(set(self.context) | set(self.example_scales)))
 
     def _example_classes(self, info: ModelInfo) -> np.ndarray | None:
@@ -207,9 +210,11 @@ class Classifier:
                 outs.append(out)
         similarity = ex_logits = None
         if taps:
-            sims = joined_features(taps) @ self.example_rows.T  # (N, examples)
-            similarity = np.maximum.reduceat(sims, self.example_starts, axis=1)  # each class's nearest example
-            ex_logits = np.float32(self.example_scale) * similarity + np.float32(self.example_bias)
+            features = joined_features(taps)
+            similarity = np.maximum.reduceat(features @ self.example_rows.T, self.example_starts, axis=1)  # (N, E)
+            nearest = similarity.max(axis=1, keepdims=True)  # how much the tile looks like the examples
+            ex_logits = (np.float32(self.example_scale) * nearest + np.float32(self.example_bias)
+                         + choice_offsets(features, *self.choice))  # and which example class it is
 
         def calibrated(out: Forward) -> np.ndarray:
             logits = out.attributes.astype(np.float32, copy=False) @ self.class_matrix

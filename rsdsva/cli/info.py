@@ -27,6 +27,9 @@ def describe(info: ModelInfo) -> str:
                                 f"{recipe}: nearest-example similarity x {a:.4g} {b:+.4g}"
                                 for recipe, (a, b) in info.example_calibrations.items()) + " (fitted on validation images)"),
     ]
+    if info.dsva.whitened:
+        lines.append("whitened      " + ", ".join(f"{layer} ({width})" for layer, width in info.dsva.whitened)
+                     + " (example features; fitted on the seen classes' training images)")
     for key, value in info.provenance.items():
         if key == "unseen_classes":  # a whole ClassSpace: its names are what a reader wants
             value = ", ".join(value.get("classes", {}))

@@ -313,7 +313,7 @@ def classes_from_map(
     if recipe not in info.example_calibrations:
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
-                              f"(it has: {known}); refit them with scripts/jobs/fit_example_calibrations.py --model")
+                              f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
     tiles = example_tiles(rasters, areas, name_field, tile_m or info.tile_m, tile_size, min_cover, source=source,
                           scales=parse_recipe(recipe)[1])
     new = classes_from_areas(classifier, tiles, recipe, progress=progress)

@@ -7,6 +7,10 @@ A ViT backbone gives tokens (B, T, D). Two heads map them into the attribute spa
   product) against every patch token, giving an attention map per attribute over
   the patch grid; an attribute's score is its map's maximum.
 
+Classes from example areas compare pooled outputs of middle backbone layers (``tap``);
+a fitted model whitens them (``whitening``), so that directions along which the seen
+classes' images vary within a class count less than those that tell classes apart.
+
 Class logits are attribute scores times the class-attribute matrix (A, C), whose
 columns are the class vectors L2-normalised (:func:`class_matrix_tensor`). A class
 is only its vector, so classes can be added at prediction time without retraining.
@@ -58,6 +62,22 @@ class DSVA(nn.Module):
             self.prototypes = nn.Parameter(torch.randn(a, width) * width**-0.5)
         else:
             self.register_parameter("prototypes", None)
+        self.whitening = nn.ModuleDict({_key(layer): nn.Linear(w, w).requires_grad_(False) for layer, w in config.whitened})
+
+    def set_whitening(self, fitted: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Whiten the pooled outputs of layers: ``fitted`` maps a layer to (mean (D,), matrix
+        (D, D)), applied as ``(x - mean) @ matrix``; empty removes every whitening. Updates
+        :attr:`config` (record it in the model's info)."""
+        from dataclasses import replace
+
+        self.whitening = nn.ModuleDict()
+        for layer, (mean, matrix) in fitted.items():
+            linear = nn.Linear(matrix.shape[0], matrix.shape[1]).requires_grad_(False).to(self.vam.weight.device)
+            with torch.no_grad():
+                linear.weight.copy_(matrix.T)
+                linear.bias.copy_(-mean @ matrix)
+            self.whitening[_key(layer)] = linear
+        self.config = replace(self.config, whitened=tuple((layer, int(m.shape[0])) for layer, (_, m) in fitted.items()))
 
     def head_parameters(self) -> list[nn.Parameter]:
         """The parameters the paper's first training stage updates (prototypes, VAM linear)."""
@@ -75,7 +95,7 @@ class DSVA(nn.Module):
         """
         taken: dict[str, torch.Tensor] = {}
         hooks = [self.backbone.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: taken.__setitem__(name, _pooled(out))) for name in tap]
+            lambda _m, _i, out, name=name: taken.__setitem__(name, self._tapped(name, out))) for name in tap]
         try:
             tokens = self.backbone(images)
         finally:
@@ -112,6 +132,16 @@ class DSVA(nn.Module):
         )
 
 
+    def _tapped(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        pooled = _pooled(out)
+        key = _key(name)
+        return self.whitening[key](pooled) if key in self.whitening else pooled
+
+
+def _key(layer: str) -> str:
+    return layer.replace(".", "-")  # a module name holds no dots
+
+
 def _pooled(out: torch.Tensor) -> torch.Tensor:
     """A layer's output averaged over positions: (B, C, H, W) feature maps and (B, T, D) tokens."""
     return out.mean(dim=(2, 3)) if out.ndim == 4 else out.mean(dim=1)
@@ -119,11 +149,14 @@ def _pooled(out: torch.Tensor) -> torch.Tensor:
 
 def feature_space_id(model: DSVA) -> str:
     """A short fingerprint of a trained model, naming the feature space its example-class
-    prototypes live in: any retraining changes the VAM weights, and so the fingerprint."""
+    prototypes live in: any retraining changes the VAM weights, and refitting the whitening its
+    weights, and so the fingerprint."""
     import hashlib
 
-    weight = model.vam.weight.detach().float().cpu().contiguous().numpy()
-    return hashlib.sha256(weight.tobytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for weight in [model.vam.weight] + list(model.whitening.parameters()):
+        digest.update(weight.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def class_matrix_tensor(classes: ClassSpace, device: torch.device | str | None = None) -> torch.Tensor:

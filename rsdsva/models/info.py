@@ -49,11 +49,15 @@ class DSVAConfig:
         score_head: which head's attribute scores give class logits at prediction
             time: ``prototype`` (the official code's reported head), ``vam`` or ``sum``.
         prototypes: False builds the VAM-only baseline (no prototypes, no attention).
+        whitened: (layer, width) of the backbone layers whose pooled outputs, as classes from
+            example areas take them, pass through a whitening fitted on the seen classes'
+            training images (:func:`rsdsva.training.whitening.fit_tap_whitening`).
     """
 
     num_attributes: int
     score_head: str = "prototype"
     prototypes: bool = True
+    whitened: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.score_head not in SCORE_HEADS:
@@ -66,7 +70,8 @@ class DSVAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DSVAConfig:
-        return cls(**data)
+        whitened = tuple((str(layer), int(width)) for layer, width in data.get("whitened") or ())
+        return cls(**{**data, "whitened": whitened})
 
 
 @dataclass(frozen=True)

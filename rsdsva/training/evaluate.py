@@ -198,22 +198,27 @@ def fit_example_calibration(
     return M.fit_example_calibration(np.tile(logits, (draws, 1)), np.tile(labels, draws), np.concatenate(sims))
 
 
-def fit_example_calibrations(model: DSVA, info: ModelInfo, split: ZeroShotSplit, batch_size: int = 64,
-                             torchgeo_dataset: Any = None, val_dataset: Any = None) -> dict[str, tuple[float, float]]:
-    """Calibrations for the recipes classes from example areas are made with: the model's
-    default (tile and twice its window) and the tile alone (for images without surroundings)."""
+def fit_example_features(model: DSVA, info: ModelInfo, split: ZeroShotSplit, batch_size: int = 64,
+                         torchgeo_dataset: Any = None, val_dataset: Any = None) -> ModelInfo:
+    """Fit what classes from example areas need of a trained model: the whitening of the
+    features they compare (:func:`rsdsva.training.whitening.fit_tap_whitening`, installed in
+    ``model``) and the calibrations of the recipes they are made with, the model's default
+    (tile and twice its window) and the tile alone (for images without surroundings).
+    Returns ``info`` recording both."""
     from rsdsva.models.backbones import example_layers
     from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
+    from rsdsva.training.whitening import fit_tap_whitening
 
-    layer = example_layers(model.backbone)
+    layers = example_layers(model.backbone)
+    info = fit_tap_whitening(model, info, split, layers, batch_size=batch_size, torchgeo_dataset=torchgeo_dataset)
     out = {}
     for scales in (EXAMPLE_SCALES, (1.0,)):
-        recipe = example_recipe(layer, scales)
+        recipe = example_recipe(layers, scales)
         fitted = fit_example_calibration(model, info, split, recipe, batch_size=batch_size,
                                          torchgeo_dataset=torchgeo_dataset, val_dataset=val_dataset)
         if fitted is not None:
             out[recipe] = fitted
-    return out
+    return info.replace(example_calibrations=out)
 
 
 def evaluate_split(

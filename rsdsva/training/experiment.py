@@ -12,7 +12,7 @@ from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.library import classes_or_library
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
 from rsdsva.models.info import DEFAULT_BACKBONE
-from rsdsva.training.evaluate import EvalReport, evaluate_split, fit_example_calibrations, plot_report
+from rsdsva.training.evaluate import EvalReport, evaluate_split, fit_example_features, plot_report
 from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
 
 VARIANTS = ("dsva", "vam", "word2vec", "official-loss")
@@ -154,10 +154,10 @@ def finish_experiment(
 
 def _evaluate_and_write(best, best_info, classes, split, out: Path, batch_size: int) -> EvalReport:
     report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
-    examples = fit_example_calibrations(best, best_info, split, batch_size=batch_size)
+    best_info = fit_example_features(best, best_info, split, batch_size=batch_size)
     prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
     save_checkpoint(best, best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration,
-                                            example_calibrations=examples, provenance=prov), out)
+                                            provenance=prov), out)
     report.to_json(out.with_suffix(".report.json"))
     plot_report(report, out.with_suffix(".report.png"))
     return report

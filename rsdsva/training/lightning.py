@@ -256,26 +256,26 @@ class DSVATask(L.LightningModule):
     def export(self, path: str | Path, data: ZeroShotDataModule | None = None) -> Path:
         """The one-file model ``rsdsva map`` loads, as ``rsdsva train`` writes it: the held-out
         classes, the lambdas chosen on validation (GZSL H and, for maps, accuracy) and the
-        example calibrations, fitted on ``data`` (default: the trainer's data module)."""
+        example-class whitening and calibrations, fitted on ``data`` (default: the trainer's data
+        module) for a copy of the network, so the one being trained keeps its parameters."""
+        import copy
+
         from rsdsva.data.splits import ZeroShotSplit
-        from rsdsva.training.evaluate import fit_example_calibrations
+        from rsdsva.training.evaluate import fit_example_features
 
         data = data or getattr(self._trainer, "datamodule", None)
-        examples = {}
+        model, info = self.model, self.info.replace(example_calibrations={})
         if isinstance(data, ZeroShotDataModule):
             split = ZeroShotSplit(seen=data.seen_names, unseen=data.unseen, train=data.samples["train"],
                                   val_seen=[s for s in data.samples["val"] if s.label not in data.unseen])
-            training = self.model.training
-            examples = fit_example_calibrations(self.model, self.info, split, batch_size=self.config.batch_size,
-                                                torchgeo_dataset=data.datasets["train"],
-                                                val_dataset=data.datasets["val"])
-            self.model.train(training)
+            model = copy.deepcopy(self.model).eval()
+            info = fit_example_features(model, info, split, batch_size=self.config.batch_size,
+                                        torchgeo_dataset=data.datasets["train"], val_dataset=data.datasets["val"])
         unseen = self.classes.subset([n for n, s in zip(self.classes.names, self.classes.seen) if not s])
         prov = dict(self.info.provenance, unseen_classes=unseen.to_dict(), train=self.config.to_dict(),
                     trainer="lightning", epoch=int(self.current_epoch))
-        info = self.info.replace(calibration=self.val_lambda, map_calibration=self.val_map_lambda,
-                                 example_calibrations=examples, provenance=prov)
-        return save_checkpoint(self.model, info, path)
+        info = info.replace(calibration=self.val_lambda, map_calibration=self.val_map_lambda, provenance=prov)
+        return save_checkpoint(model, info, path)
 
 
 class ExportBest(L.Callback):

@@ -4,9 +4,10 @@
 1. Example recipes on the sample scene (docs/autzen_reference.yaml: 6 kinds, 90 tiles): k
    reference tiles per kind are the examples (--draws random draws, and the shipped example
    areas), the other tiles are scored among the 6 kinds (zero-shot among the examples, no
-   seen class). Features: the default model's backbone stages, pooled, on the tile and on
-   windows 2 and 3 tiles wide, read as the map reads them; a class scores a tile by the mean
-   of its examples or by its nearest example (cosine).
+   seen class). Features: the default model's backbone stages, pooled, raw or through the
+   model's whitening (the layers it whitens), on the tile and on windows 2 and 3 tiles wide,
+   read as the map reads them; a class scores a tile by the mean of its examples or by its
+   nearest example (cosine).
 2. The same layers on unseen UC Merced and AID images (the default model's 8 held-out
    classes, 30 images each; an image has no surroundings, so the tile alone).
 3. The zero-shot map: the default model's labels on the reference tiles from one window or
@@ -18,7 +19,9 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,8 @@ import torch
 import yaml
 
 from rsdsva.data.folders import read_image
+from rsdsva.engines.base import softmax
+from rsdsva.engines.torch_engine import TorchEngine
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
@@ -33,7 +38,7 @@ from rsdsva.predict import build_classifier, joined_features
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
-LAYERS = [f"model.blocks.{i}" for i in range(1, 7)]
+LAYERS = [f"model.blocks.{i}" for i in range(3, 7)]
 WINDOWS = (1.0, 2.0, 3.0)
 
 
@@ -47,7 +52,25 @@ def reference_tiles():
     return reference, cells
 
 
-def scene_outputs(clf, cells):
+def engines(clf):
+    """The default model's engine (whitened taps) and one on a copy without its whitening (raw)."""
+    raw = copy.deepcopy(clf.engine.model)
+    raw.set_whitening({})
+    return {"white": clf.engine, "raw": TorchEngine(raw, clf.info)}
+
+
+def tapped(engines_, images) -> dict:
+    """(form, layer) -> pooled outputs of ``images``; the whitened forms of the layers the model whitens."""
+    whitened = {layer for layer, _ in engines_["white"].info.dsva.whitened}
+    out = {}
+    for form, engine in engines_.items():
+        layers = tuple(LAYERS) if form == "raw" else tuple(l for l in LAYERS if l in whitened)
+        for layer, t in zip(layers, engine.run(images, layers).tapped):
+            out[form, short(layer)] = t
+    return out
+
+
+def scene_outputs(clf, engines_, cells):
     """Per window: pooled layer outputs and the classifier's probabilities for the reference tiles."""
     with open_raster(SCENE) as src:
         spec = make_spec(src)
@@ -56,17 +79,15 @@ def scene_outputs(clf, cells):
     feats, probs = {}, {}
     for w in WINDOWS:
         images = torch.from_numpy(tile_reader(spec, 256, context_pixels(256, w))(tiles).images).float() / 255
-        out = clf._run(images, tuple(LAYERS))
-        for layer, t in zip(LAYERS, out.tapped):
-            feats[short(layer), w] = t
-        feats["final", w] = out.features  # the mean of the last tokens: the previous recipe's feature
-        logits = out.logits.float() - clf.offset
-        probs[w] = logits.softmax(-1).numpy()
+        for (form, layer), t in tapped(engines_, images).items():
+            feats[form, layer, w] = t
+        out = clf.engine.run(images)
+        probs[w] = softmax(out.attributes @ clf.class_matrix - clf.offset)
     return feats, probs
 
 
 def score(feats, recipe, kinds, chosen, test, how):
-    f = joined_features([feats[key] for key in recipe]).numpy()
+    f = joined_features([feats[key] for key in recipe])
     names = list(chosen)
     sims = [f[test] @ f[chosen[n]].T for n in names]
     s = np.stack([x.max(1) if how == "nearest" else x.mean(1) for x in sims], 1)
@@ -81,52 +102,57 @@ def draws_of(kinds, k, n, fixed=None):
         yield chosen, np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(chosen.values())))
 
 
+def layer_sets(feats):
+    """(form, layers) pairs to compare: every layer raw, their pairs, and the whitened ones."""
+    raw = [short(l) for l in LAYERS]
+    white = sorted({layer for form, layer, *_ in feats if form == "white"})
+    sets = [("raw", [l]) for l in raw] + [("raw", ["b3", "b4"]), ("raw", ["b4", "b5"])]
+    sets += [("white", [l]) for l in white] + ([("white", white)] if len(white) > 1 else [])
+    return sets
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--draws", type=int, default=20)
     a = p.parse_args()
-    clf = build_classifier(ClassifierSettings(device="cpu"))
+    clf = build_classifier(ClassifierSettings(device="cpu", engine="torch"))
+    engines_ = engines(clf)
     reference, cells = reference_tiles()
     kinds = np.array([k for _, k in cells])
-    with torch.inference_mode():
-        feats, probs = scene_outputs(clf, cells)
-    from build_sample_examples import EXAMPLES  # the shipped example areas' tiles (run from scripts/)
+    feats, probs = scene_outputs(clf, engines_, cells)
+    EXAMPLES = runpy.run_path(str(ROOT / "scripts" / "jobs" / "build_sample_examples.py"))["EXAMPLES"]  # their tiles
 
     index = {c: i for i, (c, _) in enumerate(cells)}
     shipped = {kind: np.array([index[tuple(rc)] for rc in next(v for n, v in EXAMPLES.items() if n in spec["accept"])])
                for kind, spec in reference.items()}
-    recipes = [[("final", 1.0)], [("final", 1.0), ("final", 2.0)]] + [[(short(l), w) for l in layers for w in windows]
-               for layers in ([LAYERS[2]], [LAYERS[3]], [LAYERS[4]], [LAYERS[3], LAYERS[4]], [LAYERS[5]])
-               for windows in ((1.0,), (1.0, 2.0), (1.0, 2.0, 3.0))]
     print(f"1. example recipes on the sample scene's reference ({len(cells)} tiles, 6 kinds; random draws: mean of "
           f"{a.draws}; shipped: the example areas of sample_data/autzen_examples.gpkg)")
-    print("| layers @ windows | score | k = 1 | k = 3 | k = 5 | shipped (3) |")
-    print("|---|---|---|---|---|---|")
-    for recipe in recipes:
-        name = "+".join(dict.fromkeys(l for l, _ in recipe)) + " @ " + ",".join(
-            f"{w:g}" for w in dict.fromkeys(w for _, w in recipe))
-        for how in ("mean", "nearest"):
-            row = [np.mean([score(feats, recipe, kinds, ch, te, how) for ch, te in draws_of(kinds, k, a.draws)])
-                   for k in (1, 3, 5)]
-            ship = score(feats, recipe, kinds, shipped, np.setdiff1d(np.arange(len(kinds)),
-                                                                     np.concatenate(list(shipped.values()))), how)
-            print(f"| {name} | {how} | " + " | ".join(f"{v:.0%}" for v in row) + f" | {ship:.0%} |")
+    print("| features | layers @ windows | score | k = 1 | k = 3 | k = 5 | shipped (3) |")
+    print("|---|---|---|---|---|---|---|")
+    for form, layers in layer_sets(feats):
+        for windows in ((1.0,), (1.0, 2.0), (1.0, 2.0, 3.0)):
+            recipe = [(form, layer, w) for w in windows for layer in layers]
+            name = "+".join(layers) + " @ " + ",".join(f"{w:g}" for w in windows)
+            for how in ("mean", "nearest"):
+                row = [np.mean([score(feats, recipe, kinds, ch, te, how) for ch, te in draws_of(kinds, k, a.draws)])
+                       for k in (1, 3, 5)]
+                rest = np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(shipped.values())))
+                ship = score(feats, recipe, kinds, shipped, rest, how)
+                print(f"| {form} | {name} | {how} | " + " | ".join(f"{v:.0%}" for v in row) + f" | {ship:.0%} |")
 
     print("\n2. the same layers on unseen UC Merced + AID images (8 held-out classes x 30, tile alone, nearest example)")
-    from bench_from_map import held_out_samples  # the benchmark's draw of held-out images (run from scripts/)
+    from bench_from_map import held_out_samples  # the benchmark's draw of held-out images (run from scripts/bench)
 
     samples = held_out_samples(clf.info.held_out_classes().names, 30, np.random.default_rng(0))
     images = torch.cat([torch.nn.functional.interpolate(read_image(s.source)[None].float() / 255, size=(256, 256),
                                                         mode="bilinear", antialias=True) for s in samples])
-    with torch.inference_mode():
-        out = clf._run(images, tuple(LAYERS))
-    image_feats = {(short(l), 1.0): t for l, t in zip(LAYERS, out.tapped)}
+    image_feats = {(form, layer, 1.0): t for (form, layer), t in tapped(engines_, images).items()}
     labels = np.array([s.label for s in samples])
-    for layers in ([LAYERS[2]], [LAYERS[3]], [LAYERS[4]], [LAYERS[3], LAYERS[4]], [LAYERS[5]]):
-        recipe = [(short(l), 1.0) for l in layers]
+    for form, layers in layer_sets(image_feats):
+        recipe = [(form, layer, 1.0) for layer in layers]
         row = [np.mean([score(image_feats, recipe, labels, ch, te, "nearest") for ch, te in draws_of(labels, k, 10)])
                for k in (1, 3, 5)]
-        print(f"   {'+'.join(short(l) for l in layers):<8} k=1 {row[0]:.0%}  k=3 {row[1]:.0%}  k=5 {row[2]:.0%}")
+        print(f"   {form:<6}{'+'.join(layers):<8} k=1 {row[0]:.0%}  k=3 {row[1]:.0%}  k=5 {row[2]:.0%}")
 
     print("\n3. the zero-shot map's windows (the default model's classes, its map lambda; mean probabilities)")
     names = np.array(clf.classes.names)

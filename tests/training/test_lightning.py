@@ -70,6 +70,8 @@ def test_fit_test_export_map_and_resume(ucmerced_root, tmp_path, make_geotiff):
     assert info.map_calibration == pytest.approx(task.val_map_lambda)  # maps use the accuracy lambda
     assert set(info.example_calibrations) == {example_recipe(example_layers(model.backbone), s)
                                               for s in (EXAMPLE_SCALES, (1.0,))}  # as rsdsva train writes
+    assert [layer for layer, _ in info.dsva.whitened] == list(example_layers(model.backbone))  # their features whitened
+    assert not task.model.whitening  # fitted on a copy: the network being trained is unchanged
     steps = {int(v["step"]) for v in trainer.optimizers[0].state.values()}
     assert steps == {trainer.num_training_batches}  # a fresh optimiser for the second stage, head weights too
     out = tmp_path / "map.gpkg"

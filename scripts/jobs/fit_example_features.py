@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Refit a model's calibrations for classes from example areas, and write the model again.
+"""Refit what a model needs for classes from example areas, and write the model again.
 
-Classes from example areas are scored by a tile's similarity to their nearest example; the
-model records, per recipe (layer and windows), the scale and bias that put that similarity on
-its logits' scale (:func:`rsdsva.training.evaluate.fit_example_calibrations`, on the seen
-classes' validation images of the model's recorded split). Run it after changing the recipe;
-training runs it by itself. The weights are untouched, so the model's feature space stays.
+Classes from example areas are scored by a tile's similarity to their nearest example, on
+whitened middle-layer features. The model records the whitening (fitted on the seen classes'
+training images) and, per recipe (layers and windows), the scale and bias that put that
+similarity on its logits' scale (fitted on their validation images; the model's recorded
+split; :func:`rsdsva.training.evaluate.fit_example_features`). Run it after changing either;
+training runs it by itself. The network's weights are untouched, but a new whitening is a new
+feature space: classes files made with the model before must be made again.
 
-  python scripts/jobs/fit_example_calibrations.py            # the default model, in place (about 3 minutes)
-  python scripts/jobs/fit_example_calibrations.py --model runs/default/model.safetensors --out fitted.safetensors
+  python scripts/jobs/fit_example_features.py            # the default model, in place (about 5 minutes)
+  python scripts/jobs/fit_example_features.py --model runs/default/model.safetensors --out fitted.safetensors
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from rsdsva.engines.export import export_onnx
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
 from rsdsva.models.info import default_model_path
-from rsdsva.training.evaluate import fit_example_calibrations
+from rsdsva.training.evaluate import fit_example_features
 from rsdsva.training.experiment import Experiment, prepare
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -44,11 +46,12 @@ def main() -> None:
                      seed=int(prov.get("seed", 0)), backbone=info.backbone.name,
                      image_size=info.preprocessing.image_size)
     _, split = prepare(exp, unseen=split_record.get("unseen"))
-    fitted = fit_example_calibrations(model, info, split)
-    for recipe, (scale, bias) in fitted.items():
+    info = fit_example_features(model, info, split)
+    print("whitened: " + ", ".join(f"{layer} ({width})" for layer, width in info.dsva.whitened))
+    for recipe, (scale, bias) in info.example_calibrations.items():
         print(f"{recipe}: similarity x {scale:.4g} {bias:+.4g}")
     out = a.out or a.model
-    save_checkpoint(model, info.replace(example_calibrations=fitted), out, dtype=torch.float16 if a.fp16 else torch.float32)
+    save_checkpoint(model, info, out, dtype=torch.float16 if a.fp16 else torch.float32)
     onnx = export_onnx(out, Path(out).with_suffix(".onnx"), overwrite=True)  # its ONNX form carries the calibrations too
     print(f"wrote {out} and {onnx.name}")
 
