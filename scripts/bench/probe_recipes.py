@@ -7,7 +7,8 @@
    seen class). Features: the default model's backbone stages, pooled, raw or through the
    model's whitening (the layers it whitens), on the tile and on windows 2 and 3 tiles wide,
    read as the map reads them; a class scores a tile by the mean of its examples or by its
-   nearest example (cosine).
+   nearest example (cosine), or the classifier fitted on all the examples picks the kind
+   (rsdsva.example_choice, as maps do).
 2. The same layers on unseen UC Merced and AID images (the default model's 8 held-out
    classes, 30 images each; an image has no surroundings, so the tile alone).
 3. The zero-shot map: the default model's labels on the reference tiles from one window or
@@ -31,6 +32,7 @@ import yaml
 from rsdsva.data.folders import read_image
 from rsdsva.engines.base import softmax
 from rsdsva.engines.torch_engine import TorchEngine
+from rsdsva.example_choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
@@ -87,10 +89,16 @@ def scene_outputs(clf, engines_, cells):
 
 
 def score(feats, recipe, kinds, chosen, test, how):
+    """Share of ``test`` given their kind among ``chosen``'s, by the mean of a kind's examples,
+    its nearest example, or the classifier fitted on all the examples (what maps use)."""
     f = joined_features([feats[key] for key in recipe])
     names = list(chosen)
-    sims = [f[test] @ f[chosen[n]].T for n in names]
-    s = np.stack([x.max(1) if how == "nearest" else x.mean(1) for x in sims], 1)
+    if how == "classifier":
+        starts = np.cumsum([0] + [len(chosen[n]) for n in names[:-1]])
+        s = choice_offsets(f[test], *fit_example_choice(f[np.concatenate([chosen[n] for n in names])], starts))
+    else:
+        sims = [f[test] @ f[chosen[n]].T for n in names]
+        s = np.stack([x.max(1) if how == "nearest" else x.mean(1) for x in sims], 1)
     return float(np.mean(np.array(names)[s.argmax(1)] == kinds[test]))
 
 
@@ -133,14 +141,14 @@ def main() -> None:
         for windows in ((1.0,), (1.0, 2.0), (1.0, 2.0, 3.0)):
             recipe = [(form, layer, w) for w in windows for layer in layers]
             name = "+".join(layers) + " @ " + ",".join(f"{w:g}" for w in windows)
-            for how in ("mean", "nearest"):
+            for how in ("mean", "nearest") + (("classifier",) if form == "white" else ()):
                 row = [np.mean([score(feats, recipe, kinds, ch, te, how) for ch, te in draws_of(kinds, k, a.draws)])
                        for k in (1, 3, 5)]
                 rest = np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(shipped.values())))
                 ship = score(feats, recipe, kinds, shipped, rest, how)
                 print(f"| {form} | {name} | {how} | " + " | ".join(f"{v:.0%}" for v in row) + f" | {ship:.0%} |")
 
-    print("\n2. the same layers on unseen UC Merced + AID images (8 held-out classes x 30, tile alone, nearest example)")
+    print("\n2. the same layers on unseen UC Merced + AID images (8 held-out classes x 30, tile alone)")
     from bench_from_map import held_out_samples  # the benchmark's draw of held-out images (run from scripts/bench)
 
     samples = held_out_samples(clf.info.held_out_classes().names, 30, np.random.default_rng(0))
@@ -150,9 +158,10 @@ def main() -> None:
     labels = np.array([s.label for s in samples])
     for form, layers in layer_sets(image_feats):
         recipe = [(form, layer, 1.0) for layer in layers]
-        row = [np.mean([score(image_feats, recipe, labels, ch, te, "nearest") for ch, te in draws_of(labels, k, 10)])
-               for k in (1, 3, 5)]
-        print(f"   {form:<6}{'+'.join(layers):<8} k=1 {row[0]:.0%}  k=3 {row[1]:.0%}  k=5 {row[2]:.0%}")
+        for how in ("nearest",) + (("classifier",) if form == "white" else ()):
+            row = [np.mean([score(image_feats, recipe, labels, ch, te, how) for ch, te in draws_of(labels, k, 10)])
+                   for k in (1, 3, 5)]
+            print(f"   {form:<6}{'+'.join(layers):<8}{how:<11} k=1 {row[0]:.0%}  k=3 {row[1]:.0%}  k=5 {row[2]:.0%}")
 
     print("\n3. the zero-shot map's windows (the default model's classes, its map lambda; mean probabilities)")
     names = np.array(clf.classes.names)
