@@ -17,7 +17,8 @@ tiles with the nearest example to 81 / 86 % (scripts/bench/bench_from_map.py); 8
 the seen classes' validation images from 3 / 5 training images, from 91 / 94 % to 94 / 96 %,
 where the temperature (5 to 20) and the number of steps (300 or 1,000) hardly mattered. Fitting
 is plain gradient descent from zero for a fixed number of steps (deterministic, so every engine
-and Dask worker fits the same weights): milliseconds for tens of examples.
+and Dask worker fits the same weights): 15 ms for 18 examples of 6 classes, 1.7 s for 2,000
+of 20 (2 CPU cores).
 """
 
 from __future__ import annotations
