@@ -17,8 +17,9 @@ of any of them, put on the attribute logits' scale by the model's calibration fo
 recipe (fitted against the uncalibrated seen-class logits, so lambda is subtracted from
 them as from the seen classes), says how much it looks like the examples; a classifier
 fitted on the examples says which class it is (:mod:`rsdsva.example_choice`). A seen class
-given examples (a correction) takes the larger of its attribute logit and its example score. ``examples="attributes"`` ranks
-classes from example areas by their attribute vectors instead.
+given examples (a correction) takes the larger of its attribute logit and its example
+score. ``examples="attributes"`` ranks classes from example areas by their attribute
+vectors instead.
 
 Context: the zero-shot scores can be taken on several windows around a tile (``context``,
 in tile sizes); their probabilities are averaged.

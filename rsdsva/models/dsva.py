@@ -131,8 +131,8 @@ class DSVA(nn.Module):
             tapped=tuple(taken[name] for name in tap),
         )
 
-
     def _tapped(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        """A tapped layer's output, pooled over positions, and whitened where the model is fitted to."""
         pooled = _pooled(out)
         key = _key(name)
         return self.whitening[key](pooled) if key in self.whitening else pooled
