@@ -154,6 +154,7 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     # fitted on the validation images, for classes from example areas: the tile with its window, and alone
     assert set(info.example_calibrations) == {"model.blocks.0@1,2", "model.blocks.0@1"}  # tiny-vit: one block
     assert all(np.isfinite(v).all() and v[0] > 0 for v in info.example_calibrations.values())
+    assert [layer for layer, _ in info.dsva.whitened] == ["model.blocks.0"]  # their features whitened first
     from rsdsva.engines import onnx_form
 
     assert onnx_form(out) == out.with_suffix(".onnx")  # its ONNX form beside it, for the light install
