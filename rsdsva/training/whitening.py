@@ -1,7 +1,7 @@
 """Whitening of the features classes from example areas compare.
 
-A tile is scored by its cosine similarity to an example class's nearest example, on the pooled
-outputs of middle backbone layers. Raw, those features are dominated by directions along which
+Classes from example areas compare a tile with their examples on the pooled outputs of middle
+backbone layers (cosine similarity, and a classifier fitted on the examples). Raw, those features are dominated by directions along which
 images of one class vary (light, season, how full a parking lot is). Whitened by the seen
 classes' within-class covariance, shrunk towards its mean variance, those directions count less
 and the ones that tell classes apart count more. On the default model, with the nearest example
@@ -45,21 +45,18 @@ def fit_tap_whitening(model: DSVA, info: ModelInfo, split: ZeroShotSplit, layers
     """Fit the whitening of ``layers``' pooled outputs on ``split``'s training images (the
     seen classes), install it in ``model`` and return ``info`` recording it. A previous
     whitening is replaced. Each training image is seen whole, at the model's input size."""
+    from rsdsva.engines.torch_engine import TorchEngine
+
     model.set_whitening({})
-    pre = info.preprocessing
-    ds = SceneDataset(split.train, split.seen, ModelInput(pre.image_size, pre.mean, pre.std), torchgeo_dataset)
-    device = next(model.parameters()).device
+    engine = TorchEngine(model, info)  # raw taps now; normalises the input itself
+    ds = SceneDataset(split.train, split.seen, ModelInput(info.preprocessing.image_size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+                      torchgeo_dataset)
     taps: list[list[np.ndarray]] = [[] for _ in layers]
     labels = []
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
-            out = model(x.to(device), None, tap=layers)
-            for part, t in zip(taps, out.tapped):
-                part.append(t.float().cpu().numpy())
-            labels.append(y.numpy())
-    model.train(was_training)
+    for x, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        for part, t in zip(taps, engine.run(x, layers).tapped):
+            part.append(t)
+        labels.append(y.numpy())
     y = np.concatenate(labels)
     fitted = {}
     for layer, part in zip(layers, taps):
