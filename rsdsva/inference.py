@@ -1,11 +1,11 @@
 """What shapes a classifier, and which classes it ranks; no torch here.
 
 :class:`ClassifierSettings` is the one declaration of the model, classes, mode, calibration,
-device, precision, example route, context and engine; :func:`classes_for` assembles the classes from
-them. :func:`rsdsva.predict.build_classifier` turns the two into a classifier, and every entry
-point that classifies (``rsdsva map`` and its Dask workers, ``explain``, ``evaluate --classes``,
-:func:`rsdsva.predict.classify`) goes through it, so the same pixels, classes and settings get
-the same label everywhere.
+device, precision, example route, context, orientations and engine; :func:`classes_for`
+assembles the classes from them. :func:`rsdsva.predict.build_classifier` turns the two into a
+classifier, and every entry point that classifies (``rsdsva map`` and its Dask workers,
+``explain``, ``evaluate --classes``, :func:`rsdsva.predict.classify`) goes through it, so the
+same pixels, classes and settings get the same label everywhere.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ DEVICES = ("auto", "cpu", "cuda")
 EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
 PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
 ENGINES = ("auto", "torch", "onnx")  # what runs the network (rsdsva.engines)
+ORIENTATIONS = (1, 2, 8)  # each window scored as read; also mirrored; in all 8 quarter turns and mirrors
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ClassifierSettings:
     precision: str | None = None  # autocast: fp16 or bf16; None: float32
     example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
     context: tuple[float, ...] = (1.0,)  # windows (times the tile) the zero-shot scores are averaged over
+    orientations: int = 1  # of each window, their zero-shot scores averaged too (ORIENTATIONS)
     engine: str = "auto"  # what runs the network: torch, onnx (ONNX Runtime), or auto (rsdsva.engines)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,9 @@ class ClassifierSettings:
             raise ConfigError(f"precision {self.precision!r} is not fp16 or bf16 (or none, for float32)")
         if self.engine not in ENGINES:
             raise ConfigError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+        if self.orientations not in ORIENTATIONS:
+            raise ConfigError(f"--orientations {self.orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
+                              "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
         if self.example_route not in EXAMPLE_ROUTES:
             raise ConfigError(f"example route {self.example_route!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
 

@@ -22,7 +22,8 @@ score. ``examples="attributes"`` ranks classes from example areas by their attri
 vectors instead.
 
 Context: the zero-shot scores can be taken on several windows around a tile (``context``,
-in tile sizes); their probabilities are averaged.
+in tile sizes), each as read and also mirrored or turned (``orientations``: overhead images
+have no up); their probabilities are averaged.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from rsdsva.classes import ClassSpace, normalized_vectors
-from rsdsva.engines.base import Engine, Forward, joined_features, largest, softmax
+from rsdsva.engines.base import Engine, Forward, joined_features, largest, oriented, softmax
 from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
 from rsdsva.example_choice import choice_offsets, fit_example_choice
-from rsdsva.inference import EXAMPLE_ROUTES, MODES, ClassifierSettings, assemble_classes, check_context, classes_for
+from rsdsva.inference import EXAMPLE_ROUTES, MODES, ORIENTATIONS, ClassifierSettings, assemble_classes, check_context, classes_for
 from rsdsva.models.info import ModelInfo, parse_recipe
 
 
@@ -76,9 +77,9 @@ def class_space_for_mode(classes: ClassSpace, mode: str) -> ClassSpace:
 class Scored(NamedTuple):
     """One forward pass of a :class:`Classifier` over a batch (numpy arrays)."""
 
-    logits: np.ndarray  # (N, C) calibrated; with several context windows, log of their mean probabilities
-    attributes: np.ndarray  # (N, A) attribute scores (with several context windows, their mean)
-    attention: np.ndarray | None  # (N, A, grid_h, grid_w) on the first context window
+    logits: np.ndarray  # (N, C) calibrated; with several windows or orientations, log of their mean probabilities
+    attributes: np.ndarray  # (N, A) attribute scores (with several windows or orientations, their mean)
+    attention: np.ndarray | None  # (N, A, grid_h, grid_w) on the first context window, as read
     similarity: np.ndarray | None  # (N, E) cosine similarity to each example class's nearest example
 
 
@@ -101,6 +102,9 @@ class Classifier:
             :attr:`routes`).
         context: the windows (in tile sizes, 1 = the tile) whose zero-shot probabilities are
             averaged.
+        orientations: of each window, 1 (as read), 2 (and mirrored) or 8 (every quarter turn,
+            mirrored or not), their probabilities averaged with the windows'. Classes from
+            example areas compare the windows as read, as their examples were taken.
 
     Build one with :func:`build_classifier`, which assembles the classes and calibration from
     settings the same way for every entry point. Everything after the network's forward is
@@ -118,6 +122,7 @@ class Classifier:
         precision: str | None = None,
         held_out: Sequence[str] = (),
         context: Sequence[float] = (1.0,),
+        orientations: int = 1,
     ) -> None:
         if examples not in EXAMPLE_ROUTES:
             raise ConfigError(f"example route {examples!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
@@ -138,6 +143,9 @@ class Classifier:
         self.held_out = frozenset(held_out)
         self.calibration = float(calibration)
         self.context = check_context(context)
+        if orientations not in ORIENTATIONS:
+            raise ConfigError(f"orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))}")
+        self.orientations = orientations
         self.class_matrix = normalized_vectors(self.classes).T.astype(np.float32)  # (A, C)
         self.by_examples = self._example_classes(info) if examples == "examples" else None
         stacked = self.classes.seen | (self.by_examples if self.by_examples is not None else False)
@@ -198,17 +206,18 @@ class Classifier:
         :attr:`scales` (window size -> the windows around the tiles). A single batch stands for
         every window: an image without surroundings is its own context.
         """
-        views = images if isinstance(images, Mapping) else {s: images for s in self.scales}
+        windows = images if isinstance(images, Mapping) else {s: images for s in self.scales}
         outs: list[Forward] = []
         taps: list[np.ndarray] = []
         for s in self.scales:
             tap = self.example_layers if s in self.example_scales else ()
             if s not in self.context and not tap:
                 continue
-            out = self.engine.run(views[s], tap)
+            out = self.engine.run(windows[s], tap)
             taps += out.tapped
             if s in self.context:
                 outs.append(out)
+                outs += [self.engine.run(oriented(windows[s], v)) for v in range(1, self.orientations)]
         similarity = ex_logits = None
         if taps:
             features = joined_features(taps)
@@ -272,7 +281,7 @@ class Classifier:
 
 def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None) -> Classifier:
     """The one way to a classifier: open the model on its engine and set up the classes, mode,
-    calibration, device, precision, example route and context that ``settings`` name.
+    calibration, device, precision, example route, context and orientations that ``settings`` name.
     ``threads``: CPU threads of the forward (None: the engine's default)."""
     from rsdsva.engines import open_engine
 
@@ -280,7 +289,7 @@ def build_classifier(settings: ClassifierSettings = ClassifierSettings(), thread
     classes, held_names = classes_for(settings, info)
     return Classifier(engine, info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
                       examples=settings.example_route, precision=settings.precision, held_out=held_names,
-                      context=settings.context)
+                      context=settings.context, orientations=settings.orientations)
 
 
 def classify(

@@ -18,7 +18,7 @@ def test_evidence_columns_reproduce_the_class_score(make_geotiff, tiny_checkpoin
     path = make_geotiff(shape=(64, 64))
     out = tmp_path / "e.gpkg"
     map_scene(path, out, MapSettings(model=str(tiny_checkpoint), tile_size=32, explain=True, calibration=0.3,
-                                     context=1))  # the tile alone: its logit is recomputed below
+                                     context=1, orientations=1))  # the tile as read: its logit is recomputed
     tiles = gpd.read_file(out, layer="tiles")
     model, info = load_checkpoint(tiny_checkpoint)
     with rasterio.open(path) as src:
@@ -94,7 +94,7 @@ def test_explain_one_map_tile_gives_that_tiles_label(tmp_path):
     from tests.conftest import ROOT
 
     scene = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
-    map_scene(scene, tmp_path / "m.gpkg", MapSettings(context=1, device="cpu"))
+    map_scene(scene, tmp_path / "m.gpkg", MapSettings(context=1, orientations=1, device="cpu"))
     tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles").set_index(["row", "col"])
     for cell in ((3, 5), (10, 2)):
         ex = explain_image(scene, ClassifierSettings(device="cpu"), tile=cell)

@@ -37,8 +37,9 @@ def test_map_explain_classify_and_evaluate_agree(held_out, make_geotiff, tmp_pat
     # map: the images side by side in one GeoTIFF, one 78 m tile each (256 px of 1 ft)
     scene = make_geotiff(torch.cat(pixels, dim=2).numpy(), crs="EPSG:32610",
                          transform=from_origin(500_000, 4_000_000, 0.3048, 0.3048))
-    # the tile alone: the same pixels as the images (their neighbours in the mosaic are unrelated)
-    map_scene(scene, tmp_path / "m.gpkg", MapSettings(classes=str(classes_file), held_out=held_out, context=1))
+    # the tile alone, as read: the same pixels as the images (their neighbours in the mosaic are unrelated)
+    map_scene(scene, tmp_path / "m.gpkg", MapSettings(classes=str(classes_file), held_out=held_out, context=1,
+                                                      orientations=1))
     tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles").sort_values("col")
     by_map = list(tiles["label"])
 
@@ -73,7 +74,10 @@ def test_settings_refuse_bad_values_in_one_line():
         ClassifierSettings(mode="all")
     assert hash(ClassifierSettings()) == hash(ClassifierSettings())  # a Dask worker's cache key
     assert MapSettings(precision="bf16", held_out=False).classifier == ClassifierSettings(precision="bf16",
-                                                                                         held_out=False, context=(2, 3))
+                                                                                         held_out=False, context=(2, 3),
+                                                                                         orientations=2)
+    with pytest.raises(ConfigError, match="--orientations 4 is not one of 1, 2, 8"):
+        MapSettings(orientations=4).classifier
     with pytest.raises(ConfigError, match="--context 0.5,2: each window must be 1"):
         ClassifierSettings(context=(2, 0.5))
     with pytest.raises(ConfigError, match="--context 50: each window must be 1 .* to 8 times"):
@@ -94,7 +98,7 @@ def test_map_settings_are_their_parts_and_each_field_is_declared_once():
 
     import pytest
 
-    from rsdsva.mapping.settings import DEFAULT_CONTEXT, GridSettings, OutputSettings, ReadSettings
+    from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS, GridSettings, OutputSettings, ReadSettings
 
     parts = [ClassifierSettings, GridSettings, ReadSettings, OutputSettings]
     names = [f.name for part in parts for f in fields(part)]
@@ -105,6 +109,7 @@ def test_map_settings_are_their_parts_and_each_field_is_declared_once():
     assert settings.output.raster == "x.tif" and settings.classifier.mode == "zsl"
     assert settings.tile_m == 80.0 and settings.max_nodata == ReadSettings.max_nodata  # None falls through
     assert MapSettings().context == DEFAULT_CONTEXT and ClassifierSettings().context == (1.0,)
+    assert MapSettings().orientations == DEFAULT_ORIENTATIONS and ClassifierSettings().orientations == 1
     assert sorted(settings.to_dict()) == sorted(names)
     with pytest.raises(TypeError, match="no setting 'tile_px'"):
         MapSettings(tile_px=3)

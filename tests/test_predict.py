@@ -41,3 +41,38 @@ def test_vocabulary_mismatch_is_refused(tiny_model):
     other = ClassSpace(names=["x"], attributes=["a", "b"], matrix=[[1, 0]], seen=[False])
     with pytest.raises(ClassSpaceError, match="vocabulary differs"):
         Classifier(model, info, other)
+
+
+def test_orientations_are_the_squares_eight_symmetries_in_numpy_and_torch():
+    from rsdsva.engines.base import oriented
+
+    x = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    views = [oriented(x, v) for v in range(8)]
+    assert np.array_equal(views[0], x) and np.array_equal(views[1], x[..., ::-1])
+    assert np.array_equal(views[2], np.rot90(x, 1, axes=(2, 3)))
+    assert len({v.tobytes() for v in views}) == 8  # all different
+    assert all(v.flags.c_contiguous for v in views)
+    for v in range(8):
+        assert np.array_equal(oriented(torch.from_numpy(x), v).numpy(), views[v])
+
+
+def test_orientations_average_the_turned_images_probabilities(tiny_model, small_classes):
+    from rsdsva.engines.base import oriented, softmax
+    from rsdsva.errors import ConfigError
+
+    model, info = tiny_model
+    classes = small_classes.subset(["forest", "city", "beach"])
+    torch.manual_seed(5)
+    x = torch.rand(6, 3, 32, 32)
+    plain = Classifier(model, info, classes, mode="seen")
+    mirrored = Classifier(model, info, classes, mode="seen", orientations=2)
+    expected = np.mean([softmax(plain.forward(oriented(x, v)).logits) for v in (0, 1)], axis=0)
+    np.testing.assert_allclose(softmax(mirrored.forward(x).logits), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mirrored.forward(x).logits, mirrored.forward(oriented(x, 1)).logits, rtol=1e-4, atol=1e-5)
+    all8 = Classifier(model, info, classes, mode="seen", orientations=8)
+    turned = [all8.forward(oriented(x, v)).logits for v in (0, 2, 5)]  # the same eight images, in another order
+    for t in turned[1:]:
+        np.testing.assert_allclose(t, turned[0], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(plain.forward(x).logits, turned[0])
+    with pytest.raises(ConfigError, match="orientations 3 is not one of 1, 2, 8"):
+        Classifier(model, info, classes, orientations=3)

@@ -45,6 +45,17 @@ class Engine:
         raise NotImplementedError
 
 
+def oriented(images, view: int):
+    """``images`` (..., H, W), numpy or torch, turned ``view // 2`` quarter turns and mirrored
+    left to right when ``view`` is odd (views 0-7: the square's eight symmetries; 0 as read)."""
+    turns, mirror = divmod(view, 2)
+    if hasattr(images, "rot90"):  # a torch tensor
+        out = images.rot90(turns, (-2, -1)) if turns else images
+        return out.flip(-1) if mirror else out
+    out = np.rot90(images, turns, axes=(-2, -1))
+    return np.ascontiguousarray(out[..., ::-1] if mirror else out)
+
+
 def resize(images: np.ndarray, height: int, width: int, antialias: bool = False) -> np.ndarray:
     """Bilinear resize of (..., H, W) arrays to ``height`` x ``width`` with torch's weights
     (``align_corners=False``; ``antialias`` widens the filter when shrinking): one matrix product

@@ -14,9 +14,11 @@ from typing import Any
 
 from rsdsva.inference import ClassifierSettings
 
-# Windows 2 and 3 tiles wide, their probabilities averaged: on the sample scene's reference
-# they agree with a person on more tiles than the tile alone (docs/model_card.md).
+# Windows 2 and 3 tiles wide, each as read and mirrored, their probabilities averaged: on the
+# sample scene's reference they agree with a person on more tiles than the tile alone or one
+# orientation, at half the speed of one (docs/model_card.md, scripts/bench/probe_recipes.py).
 DEFAULT_CONTEXT = (2.0, 3.0)
+DEFAULT_ORIENTATIONS = 2
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class OutputSettings:
     similarity: str | None = None  # GeoTIFF of each tile's similarity to each example class
 
 
-MAP_CLASSIFIER = ClassifierSettings(context=DEFAULT_CONTEXT)  # a map looks at the tile's surroundings
+MAP_CLASSIFIER = ClassifierSettings(context=DEFAULT_CONTEXT, orientations=DEFAULT_ORIENTATIONS)  # surroundings, turned
 PARTS = {"classifier": MAP_CLASSIFIER, "grid": GridSettings(), "read": ReadSettings(), "output": OutputSettings()}
 _OWNER = {f.name: part for part, default in PARTS.items() for f in fields(default)}
 

@@ -12,7 +12,9 @@
 2. The same layers on unseen UC Merced and AID images (the default model's 8 held-out
    classes, 30 images each; an image has no surroundings, so the tile alone).
 3. The zero-shot map: the default model's labels on the reference tiles from one window or
-   the mean probabilities of several (1 = the tile, 2 and 3 = windows that many tiles wide).
+   the mean probabilities of several (1 = the tile, 2 and 3 = windows that many tiles wide),
+   each as read or also in other orientations (--orientations 2: mirrored; 8: every quarter
+   turn, mirrored or not).
 
   python scripts/bench/probe_recipes.py      # about 3 minutes on 2 CPU cores
 """
@@ -30,10 +32,10 @@ import torch
 import yaml
 
 from rsdsva.data.folders import read_image
-from rsdsva.engines.base import softmax
+from rsdsva.engines.base import oriented, softmax
 from rsdsva.engines.torch_engine import TorchEngine
 from rsdsva.example_choice import choice_offsets, fit_example_choice
-from rsdsva.inference import ClassifierSettings
+from rsdsva.inference import ORIENTATIONS, ClassifierSettings
 from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
 from rsdsva.predict import build_classifier, joined_features
@@ -73,7 +75,8 @@ def tapped(engines_, images) -> dict:
 
 
 def scene_outputs(clf, engines_, cells):
-    """Per window: pooled layer outputs and the classifier's probabilities for the reference tiles."""
+    """Per window: pooled layer outputs (as read) and, per orientation, the classifier's
+    probabilities for the reference tiles."""
     with open_raster(SCENE) as src:
         spec = make_spec(src)
         grid = {(t.row, t.col): t for t in iter_windows(src.width, src.height, 256, 256)}
@@ -83,8 +86,9 @@ def scene_outputs(clf, engines_, cells):
         images = torch.from_numpy(tile_reader(spec, 256, context_pixels(256, w))(tiles).images).float() / 255
         for (form, layer), t in tapped(engines_, images).items():
             feats[form, layer, w] = t
-        out = clf.engine.run(images)
-        probs[w] = softmax(out.attributes @ clf.class_matrix - clf.offset)
+        for v in range(8):
+            out = clf.engine.run(oriented(images, v))
+            probs[w, v] = softmax(out.attributes @ clf.class_matrix - clf.offset)
     return feats, probs
 
 
@@ -163,13 +167,17 @@ def main() -> None:
                    for k in (1, 3, 5)]
             print(f"   {form:<6}{'+'.join(layers):<8}{how:<11} k=1 {row[0]:.0%}  k=3 {row[1]:.0%}  k=5 {row[2]:.0%}")
 
-    print("\n3. the zero-shot map's windows (the default model's classes, its map lambda; mean probabilities)")
+    print("\n3. the zero-shot map's windows and orientations (the default model's classes, its map lambda; "
+          "mean probabilities)")
     names = np.array(clf.classes.names)
+    print("   windows   " + "".join(f"orientations {n:<4}" for n in ORIENTATIONS))
     for r in (1, 2, 3):
         for combo in itertools.combinations(WINDOWS, r):
-            labels_ = names[sum(probs[w] for w in combo).argmax(1)]
-            ok = sum(lab in reference[k]["accept"] for lab, k in zip(labels_, kinds))
-            print(f"   windows {','.join(f'{w:g}' for w in combo):<8} {ok}/{len(kinds)}")
+            row = []
+            for n in ORIENTATIONS:
+                labels_ = names[sum(probs[w, v] for w in combo for v in range(n)).argmax(1)]
+                row.append(f"{sum(lab in reference[k]['accept'] for lab, k in zip(labels_, kinds))}/{len(kinds)}")
+            print(f"   {','.join(f'{w:g}' for w in combo):<10}" + "".join(f"{x:<17}" for x in row))
 
 
 if __name__ == "__main__":

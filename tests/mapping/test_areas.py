@@ -344,7 +344,7 @@ def test_evaluate_ranks_example_classes_by_their_examples_as_map_does(mosaic, tm
             image = Image.open(s.source).convert("RGB").resize((256, 256), Image.BILINEAR)
             image.save(tmp_path / "data" / name / (Path(s.source).stem + ".png"))
     report = evaluate_classes_file(default_model_path(), tmp_path / "data", out)
-    map_scene(raster, tmp_path / "m.gpkg", MapSettings(classes=str(out), held_out=False, context=1))
+    map_scene(raster, tmp_path / "m.gpkg", MapSettings(classes=str(out), held_out=False, context=1, orientations=1))
     tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles")
     got = {(r, c): lab for r, c, lab in zip(tiles["row"], tiles["col"], tiles["label"])}
     per_class = {n: np.mean([got[(r, c)] == n for r, c, lab in cells if lab == n]) for n in CLASSES.values()}

@@ -63,7 +63,7 @@ def test_ucm_mosaic_gives_the_same_labels_as_the_images(make_geotiff, tmp_path):
     mosaic = torch.cat([torch.cat(images[:2], dim=2), torch.cat(images[2:], dim=2)], dim=1).numpy()
     path = make_geotiff(mosaic)
     out = tmp_path / "ucm.gpkg"
-    map_scene(path, out, MapSettings(tile_size=256, mode="seen", context=1))  # the tile alone: the image's pixels
+    map_scene(path, out, MapSettings(tile_size=256, mode="seen", context=1, orientations=1))  # the image's pixels
     tiles = gpd.read_file(out, layer="tiles").sort_values(["row", "col"])
     model, info = load_checkpoint(default_model_path())
     direct = classify(model, info, torch.stack(images).float() / 255, mode="seen")
