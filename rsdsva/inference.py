@@ -16,14 +16,13 @@ from pathlib import Path
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError
-from rsdsva.models.info import ModelInfo, default_model_path
+from rsdsva.models.info import ORIENTATIONS, ModelInfo, default_model_path
 
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
 PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
 ENGINES = ("auto", "torch", "onnx")  # what runs the network (rsdsva.engines)
-ORIENTATIONS = (1, 2, 8)  # each window scored as read; also mirrored; in all 8 quarter turns and mirrors
 
 
 @dataclass(frozen=True)

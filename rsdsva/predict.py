@@ -12,7 +12,8 @@ Modes:
 
 Classes defined by example areas (``rsdsva classes from-map``) keep the features of every
 example tile, taken as their recipe says (middle layers of the backbone, pooled and
-whitened, on the tile and on a window around it). A tile's similarity to the nearest example
+whitened, on the tile and on a window around it; as read, or averaged over orientations for
+examples from images of different headings). A tile's similarity to the nearest example
 of any of them, put on the attribute logits' scale by the model's calibration for that
 recipe (fitted against the uncalibrated seen-class logits, so lambda is subtracted from
 them as from the seen classes), says how much it looks like the examples; a classifier
@@ -104,7 +105,8 @@ class Classifier:
             averaged.
         orientations: of each window, 1 (as read), 2 (and mirrored) or 8 (every quarter turn,
             mirrored or not), their probabilities averaged with the windows'. Classes from
-            example areas compare the windows as read, as their examples were taken.
+            example areas compare tiles in the orientations their recipe names (as read,
+            unless they were made otherwise), as their examples were taken.
 
     Build one with :func:`build_classifier`, which assembles the classes and calibration from
     settings the same way for every entry point. Everything after the network's forward is
@@ -152,7 +154,7 @@ class Classifier:
         self.offset = stacked.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
         self.example_scales: tuple[float, ...] = ()
         if self.by_examples is not None:
-            self.example_layers, self.example_scales = parse_recipe(self.classes.recipe)
+            self.example_layers, self.example_scales, self.example_orientations = parse_recipe(self.classes.recipe)
             index = np.flatnonzero(self.by_examples)
             rows = [np.asarray(self.classes.examples[i], np.float32) for i in index]
             self.example_index = index
@@ -211,13 +213,16 @@ class Classifier:
         taps: list[np.ndarray] = []
         for s in self.scales:
             tap = self.example_layers if s in self.example_scales else ()
-            if s not in self.context and not tap:
-                continue
-            out = self.engine.run(windows[s], tap)
-            taps += out.tapped
-            if s in self.context:
-                outs.append(out)
-                outs += [self.engine.run(oriented(windows[s], v)) for v in range(1, self.orientations)]
+            scored = self.orientations if s in self.context else 0
+            tapped = self.example_orientations if tap else 0
+            turned = []  # the orientations of a window nest (the first two of eight are as read and mirrored)
+            for v in range(max(scored, tapped)):
+                out = self.engine.run(oriented(windows[s], v), tap if v < tapped else ())
+                if v < tapped:
+                    turned.append(out.tapped)
+                if v < scored:
+                    outs.append(out)
+            taps += mean_taps(turned)
         similarity = ex_logits = None
         if taps:
             features = joined_features(taps)
@@ -242,10 +247,15 @@ class Classifier:
     def example_features(self, views: Mapping[float, object], recipe: str) -> tuple[np.ndarray, Forward]:
         """Features of tiles as classes from example areas keep them (:func:`joined_features` of
         ``recipe``'s layer on each of its windows; ``views``: window size -> [0, 1] images),
-        and the network's output on the first window."""
-        layers, scales = parse_recipe(recipe)
-        outs = [self.engine.run(views[s], layers) for s in scales]
-        return joined_features([t for o in outs for t in o.tapped]), outs[0]
+        and the network's output on the first window, as read. A recipe of several orientations
+        averages each window's pooled outputs over them."""
+        layers, scales, orientations = parse_recipe(recipe)
+        taps, first = [], None
+        for s in scales:
+            outs = [self.engine.run(oriented(views[s], v), layers) for v in range(orientations)]
+            taps += mean_taps([o.tapped for o in outs])
+            first = first or outs[0]
+        return joined_features(taps), first
 
     def logits_and_attributes(self, images) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated logits (N, C) and attribute scores (N, A)."""
@@ -277,6 +287,12 @@ class Classifier:
             attributes=np.concatenate(attrs),
             top_k=largest(lg, k)[1],
         )
+
+
+def mean_taps(turned: Sequence[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
+    """Each layer's pooled outputs averaged over the orientations of one window (``turned``:
+    one tuple of layers per orientation)."""
+    return [np.mean(layer, axis=0) if len(layer) > 1 else layer[0] for layer in zip(*turned)]
 
 
 def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None) -> Classifier:

@@ -76,3 +76,24 @@ def test_orientations_average_the_turned_images_probabilities(tiny_model, small_
     assert not np.allclose(plain.forward(x).logits, turned[0])
     with pytest.raises(ConfigError, match="orientations 3 is not one of 1, 2, 8"):
         Classifier(model, info, classes, orientations=3)
+
+
+def test_example_features_in_every_orientation_do_not_depend_on_the_heading(tiny_model, small_classes):
+    from rsdsva.engines.base import oriented
+    from rsdsva.errors import ConfigError
+    from rsdsva.models.info import example_recipe, parse_recipe
+
+    model, info = tiny_model
+    clf = Classifier(model, info, small_classes.subset(["forest", "city", "beach"]), mode="seen")
+    layers = clf.engine.example_layers
+    x = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
+    turned = example_recipe(layers, (1.0,), 8)
+    assert turned.endswith("@1/8") and parse_recipe(turned) == (tuple(layers), (1.0,), 8)
+    assert parse_recipe(example_recipe(layers, (1.0, 2.0))).orientations == 1  # as read: no suffix, as before
+    any_heading = [clf.example_features({1.0: oriented(x, v)}, turned)[0] for v in (0, 3, 6)]
+    for f in any_heading[1:]:
+        np.testing.assert_allclose(f, any_heading[0], atol=1e-5)
+    as_read = [clf.example_features({1.0: oriented(x, v)}, example_recipe(layers, (1.0,)))[0] for v in (0, 3)]
+    assert not np.allclose(as_read[0], as_read[1], atol=1e-3)
+    with pytest.raises(ConfigError, match="is not LAYER"):
+        parse_recipe(example_recipe(layers, (1.0,), 3))

@@ -115,7 +115,7 @@ def check_command(file, model) -> None:
 
 FROM_MAP_SECTIONS = {
     "Examples": ("--name-field", "--layer", "--min-cover"),
-    "Tiles": ("--tile-m", "--tile-size"),
+    "Tiles": ("--tile-m", "--tile-size", "--orientations"),
     "Classes": ("--model",),
     "Output": ("--out", "--update", "--overwrite"),
     "Speed": ("--device", "--engine"),
@@ -138,11 +138,16 @@ FROM_MAP_SECTIONS = {
               help="Share of a map tile an area must cover for the tile to be an example.")
 @click.option("--tile-m", type=float, default=None, help="Tile footprint in metres (default: the model's, as map).")
 @click.option("--tile-size", type=int, default=None, help="Tile size in pixels (instead of --tile-m).")
+@click.option("--orientations", type=click.Choice(["1", "2", "8"]), default=None,
+              callback=lambda c, p, v: None if v is None else int(v),
+              help="Take each example, and each tile a map compares with it, mirrored (2) or in every quarter turn, "
+                   "mirrored or not (8), averaged: for examples from images of different headings (image chips, "
+                   "several flights). [default: as read (1), or as the --update file's]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @device_option
 @engine_option
-def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size, overwrite,
-                     device, engine) -> None:
+def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size,
+                     orientations, overwrite, device, engine) -> None:
     """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
     the tiles of a map whose --name-field you filled in where the map was wrong.
 
@@ -176,7 +181,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     try:
         result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update,
                                   min_cover=min_cover, tile_m=tile_m, tile_size=tile_size, device=device,
-                                  source=examples, progress=progress, engine=engine)
+                                  source=examples, progress=progress, engine=engine, orientations=orientations)
     finally:
         if bar is not None:
             bar.close()

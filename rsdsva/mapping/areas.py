@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rsdsva.classes import ClassSpace
-from rsdsva.errors import ClassSpaceError, RasterError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping.settings import ReadSettings
 
 
@@ -173,14 +173,17 @@ def classes_from_areas(
     )
 
 
-def default_recipe(engine, scales: Sequence[float] | None = None) -> str:
+def default_recipe(engine, scales: Sequence[float] | None = None, orientations: int = 1) -> str:
     """The recipe classes from example areas are made with for ``engine``'s model (an
     :class:`~rsdsva.engines.base.Engine`): the two stages of its backbone before the last
     (:func:`rsdsva.models.backbones.example_layers`), on the tile and the window twice its size
-    (or on ``scales``)."""
-    from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
+    (or on ``scales``), as read (or averaged over ``orientations``)."""
+    from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 
-    return example_recipe(engine.example_layers, tuple(scales or EXAMPLE_SCALES))
+    if orientations not in ORIENTATIONS:
+        raise ConfigError(f"--orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
+                          "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
+    return example_recipe(engine.example_layers, tuple(scales or EXAMPLE_SCALES), orientations)
 
 
 def updated_classes(old: ClassSpace, new: ClassSpace, counts_old: dict, counts_new: dict) -> ClassSpace:
@@ -293,11 +296,17 @@ def classes_from_map(
     scales: Sequence[float] | None = None,
     progress: Callable[[int, int], None] | None = None,
     engine: str = "auto",
+    orientations: int | None = None,
 ) -> FromMapResult:
     """Classes from example areas (a GeoDataFrame, or the tiles layer of a map whose
     ``name_field`` a user filled in for the tiles to correct) over ``rasters``, written to
     ``out``; with ``update`` (a classes file made so before), its classes gain the new
-    examples and new names are added. Nothing is written if anything is wrong."""
+    examples and new names are added. Nothing is written if anything is wrong.
+
+    ``orientations`` (1, 2 or 8): each example, and each tile a map compares with it, as read
+    or averaged over that many orientations; for examples from images of different headings
+    (image chips, several flights). On one scene, as read does better. None: as the
+    ``update`` file's examples were taken, else as read."""
     from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.models.info import default_model_path, parse_recipe, read_model_info
     from rsdsva.predict import build_classifier
@@ -309,7 +318,9 @@ def classes_from_map(
     classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device,
                                                      engine=engine))
     info = classifier.info
-    recipe = default_recipe(classifier.engine, scales)
+    if orientations is None:
+        orientations = _recipe_orientations(old) if old is not None else 1
+    recipe = default_recipe(classifier.engine, scales, orientations)
     if recipe not in info.example_calibrations:
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
@@ -354,6 +365,17 @@ def _named_areas(areas, name_field: str, source: str):
     elif len(areas) == 0:
         raise ClassSpaceError(f"{source}: the layer has no features; draw example areas in it")
     return areas
+
+
+def _recipe_orientations(classes: ClassSpace) -> int:
+    """The orientations ``classes``' examples were taken in (1 for a recipe this cannot read:
+    the recipe check that follows then names the mismatch)."""
+    from rsdsva.models.info import parse_recipe
+
+    try:
+        return parse_recipe(classes.recipe).orientations
+    except ConfigError:
+        return 1
 
 
 def _read_update(path: str | Path, info) -> ClassSpace:

@@ -12,7 +12,7 @@ import json
 import struct
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import CheckpointError, ConfigError, MissingFileError, RsdsvaError
@@ -199,26 +199,41 @@ def _pair(value: Any) -> tuple[float, float]:
 
 
 EXAMPLE_SCALES = (1.0, 2.0)  # the tile and the window twice its size around it
+# a window as read; also mirrored; in all eight quarter turns and mirrors (rsdsva.engines.base.oriented)
+ORIENTATIONS = (1, 2, 8)
 
 
-def example_recipe(layers: tuple[str, ...], scales: tuple[float, ...] = EXAMPLE_SCALES) -> str:
+class Recipe(NamedTuple):
+    """How example features are taken (:func:`example_recipe`)."""
+
+    layers: tuple[str, ...]  # backbone layers, pooled
+    scales: tuple[float, ...]  # windows, times the tile
+    orientations: int = 1  # of each window, their pooled outputs averaged
+
+
+def example_recipe(layers: tuple[str, ...], scales: tuple[float, ...] = EXAMPLE_SCALES, orientations: int = 1) -> str:
     """How example features are taken, as recorded in classes files and model calibrations:
     the backbone layers pooled, on windows ``scales`` times the tile
-    (``model.blocks.4+model.blocks.5@1,2``)."""
-    return f"{'+'.join(layers)}@{','.join(f'{float(s):g}' for s in scales)}"
+    (``model.blocks.4+model.blocks.5@1,2``), each window as read or, after a ``/``, in that
+    many orientations, averaged (``...@1/8``)."""
+    turned = f"/{orientations}" if orientations != 1 else ""
+    return f"{'+'.join(layers)}@{','.join(f'{float(s):g}' for s in scales)}{turned}"
 
 
-def parse_recipe(recipe: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """(layers, scales) of an :func:`example_recipe` string."""
-    layers, _, scales = str(recipe).partition("@")
+def parse_recipe(recipe: str) -> Recipe:
+    """The :class:`Recipe` of an :func:`example_recipe` string."""
+    layers, _, rest = str(recipe).partition("@")
+    scales, _, turned = rest.partition("/")
     try:
         values = tuple(float(s) for s in scales.split(","))
+        orientations = int(turned) if turned else 1
     except ValueError:
-        values = ()
+        values, orientations = (), 0
     names = tuple(n for n in layers.split("+") if n)
-    if not names or not values or any(not v >= 1 for v in values):
-        raise ConfigError(f"example recipe {recipe!r} is not LAYER+LAYER@SCALE,SCALE (e.g. model.blocks.4@1,2)")
-    return names, values
+    if not names or not values or any(not v >= 1 for v in values) or orientations not in ORIENTATIONS:
+        raise ConfigError(f"example recipe {recipe!r} is not LAYER+LAYER@SCALE,SCALE[/ORIENTATIONS] "
+                          "(e.g. model.blocks.4@1,2 or model.blocks.4@1/8)")
+    return Recipe(names, values, orientations)
 
 
 def default_model_path() -> Path:

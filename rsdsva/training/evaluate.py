@@ -199,25 +199,28 @@ def fit_example_calibration(
 
 
 def fit_example_features(model: DSVA, info: ModelInfo, split: ZeroShotSplit, batch_size: int = 64,
-                         torchgeo_dataset: Any = None, val_dataset: Any = None) -> ModelInfo:
+                         torchgeo_dataset: Any = None, val_dataset: Any = None, whiten: bool = True) -> ModelInfo:
     """Fit what classes from example areas need of a trained model: the whitening of the
     features they compare (:func:`rsdsva.training.whitening.fit_tap_whitening`, installed in
-    ``model``) and the calibrations of the recipes they are made with, the model's default
-    (tile and twice its window) and the tile alone (for images without surroundings).
+    ``model``; kept as it is with ``whiten=False``) and the calibrations of the recipes they are
+    made with: the model's default windows (the tile and twice its window) and the tile alone
+    (for images without surroundings), each as read, mirrored and in all eight orientations.
     Returns ``info`` recording both."""
     from rsdsva.models.backbones import example_layers
-    from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
+    from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
     from rsdsva.training.whitening import fit_tap_whitening
 
     layers = example_layers(model.backbone)
-    info = fit_tap_whitening(model, info, split, layers, batch_size=batch_size, torchgeo_dataset=torchgeo_dataset)
+    if whiten:
+        info = fit_tap_whitening(model, info, split, layers, batch_size=batch_size, torchgeo_dataset=torchgeo_dataset)
     out = {}
     for scales in (EXAMPLE_SCALES, (1.0,)):
-        recipe = example_recipe(layers, scales)
-        fitted = fit_example_calibration(model, info, split, recipe, batch_size=batch_size,
-                                         torchgeo_dataset=torchgeo_dataset, val_dataset=val_dataset)
-        if fitted is not None:
-            out[recipe] = fitted
+        for orientations in ORIENTATIONS:
+            recipe = example_recipe(layers, scales, orientations)
+            fitted = fit_example_calibration(model, info, split, recipe, batch_size=batch_size,
+                                             torchgeo_dataset=torchgeo_dataset, val_dataset=val_dataset)
+            if fitted is not None:
+                out[recipe] = fitted
     return info.replace(example_calibrations=out)
 
 

@@ -12,10 +12,13 @@ model's 33 seen classes, at the model's map lambda). Classes from examples are r
 their nearest example (the default) and by their attribute vector (--example-route attributes).
 A mosaic of unrelated images has no real surroundings, so the examples are taken on the tile
 alone (recipe ``...@1``) and the map looks at the tile alone (--context 1); context is measured
-on the real scene (scripts/probe_example_recipes.py, scripts/bench/score_sample_map.py).
+on the real scene (scripts/bench/probe_recipes.py, scripts/bench/score_sample_map.py). Nor do
+its images share a heading, so the examples are taken in all eight orientations
+(``--orientations 8``, recipe ``...@1/8``; ``--orientations 1`` for as read), as
+``rsdsva classes from-map --orientations 8`` takes them for image chips.
 
-  python scripts/bench/bench_from_map.py                 # about 6 minutes on 2 CPU cores
-  python scripts/bench/bench_from_map.py --shots 1 3 --seeds 1
+  python scripts/bench/bench_from_map.py                 # about 8 minutes on 2 CPU cores
+  python scripts/bench/bench_from_map.py --shots 1 3 --seeds 1 --orientations 1
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def main() -> None:
     p.add_argument("--per-class", type=int, default=30, help="mosaic cells per class")
     p.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5, 10])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--orientations", type=int, default=8, choices=(1, 2, 8),
+                   help="orientations the examples (and the tiles compared with them) are averaged over")
     a = p.parse_args()
     warnings.simplefilter("ignore", RsdsvaWarning)  # "classes from few tiles" at k = 1
 
@@ -89,7 +94,7 @@ def main() -> None:
         hand.save(tmp / "hand.yaml")
         held.save(tmp / "library.yaml")
         print(f"mosaic: {len(cells)} cells, {len(held)} held-out classes ({', '.join(held.names)}), "
-              f"{a.per_class} images each; model {Path(a.model).name}")
+              f"{a.per_class} images each; model {Path(a.model).name}; examples in {a.orientations} orientation(s)")
 
         def accuracy(classes_file: Path, mode: str, route: str, test: set) -> float:
             settings = MapSettings(model=a.model, classes=str(classes_file), held_out=False, mode=mode,
@@ -113,7 +118,8 @@ def main() -> None:
                 areas = gpd.GeoDataFrame(
                     {"class": [n for n, cs in chosen.items() for _ in cs]},
                     geometry=[cell_polygon(row, col) for cs in chosen.values() for row, col, _ in cs], crs="EPSG:32610")
-                classes_from_map([mosaic], areas, "class", tmp / "examples.yaml", model=a.model, scales=(1.0,))
+                classes_from_map([mosaic], areas, "class", tmp / "examples.yaml", model=a.model, scales=(1.0,),
+                                 orientations=a.orientations)
                 test = set(truth) - {(row, col) for cs in chosen.values() for row, col, _ in cs}
                 for mode in ("zsl", "gzsl"):
                     for route in ("examples", "attributes"):

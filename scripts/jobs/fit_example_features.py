@@ -9,8 +9,9 @@ split; :func:`rsdsva.training.evaluate.fit_example_features`). Run it after chan
 training runs it by itself. The network's weights are untouched, but a new whitening is a new
 feature space: classes files made with the model before must be made again.
 
-  python scripts/jobs/fit_example_features.py            # the default model, in place (about 5 minutes)
+  python scripts/jobs/fit_example_features.py            # the default model, in place (about 10 minutes)
   python scripts/jobs/fit_example_features.py --model runs/default/model.safetensors --out fitted.safetensors
+  python scripts/jobs/fit_example_features.py --keep-whitening   # new calibrations, the same feature space
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> None:
     p.add_argument("--out", default=None, help="model file to write (default: --model, replaced)")
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=True,
                    help="store the weights in float16, as the packaged default model is")
+    p.add_argument("--keep-whitening", action="store_true",
+                   help="refit the calibrations only: classes files made with the model stay valid")
     p.add_argument("--ucm", default=str(SHARED / "ucm"))
     p.add_argument("--aid", default=str(SHARED / "aid150"))
     a = p.parse_args()
@@ -46,7 +49,7 @@ def main() -> None:
                      seed=int(prov.get("seed", 0)), backbone=info.backbone.name,
                      image_size=info.preprocessing.image_size)
     _, split = prepare(exp, unseen=split_record.get("unseen"))
-    info = fit_example_features(model, info, split)
+    info = fit_example_features(model, info, split, whiten=not a.keep_whitening)
     print("whitened: " + ", ".join(f"{layer} ({width})" for layer, width in info.dsva.whitened))
     for recipe, (scale, bias) in info.example_calibrations.items():
         print(f"{recipe}: similarity x {scale:.4g} {bias:+.4g}")

@@ -436,6 +436,35 @@ def test_correct_tiles_and_map_again(sample_example_map, tmp_path):
     assert agreement(after, fixes) >= agreement(before, fixes) - 6
 
 
+def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, tmp_path):
+    """--orientations 8: the examples and the tiles compared with them, averaged over the eight
+    orientations; a turned tile is as like them as the tile; --update keeps the file's way."""
+    from rsdsva.engines.base import oriented
+    from rsdsva.inference import ClassifierSettings
+    from rsdsva.predict import build_classifier
+
+    raster, cells = mosaic
+    areas, _ = _areas(cells)
+    areas.to_file(tmp_path / "areas.gpkg", layer="examples")
+    out = tmp_path / "turned.yaml"
+    base = ["classes", "from-map", str(raster), str(tmp_path / "areas.gpkg"), "--name-field", "class"]
+    result = CliRunner().invoke(cli, base + ["--orientations", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    clf = build_classifier(ClassifierSettings(classes=str(out), held_out=False, mode="zsl", context=(1.0,)))
+    assert clf.classes.recipe == "model.blocks.4+model.blocks.5@1,2/8" and clf.example_orientations == 8
+    tiles = example_tiles([raster], areas, "class", clf.info.tile_m, scales=(1.0, 2.0))
+    views = {s: np.stack([v[s] for v in tiles["airplane"].views]).astype(np.float32) / 255 for s in (1.0, 2.0)}
+    sims = [clf.forward({s: oriented(w, v) for s, w in views.items()}).similarity for v in (0, 2, 5)]
+    for s in sims[1:]:
+        np.testing.assert_allclose(s, sims[0], atol=1e-4)
+    assert np.allclose(sims[0][:, clf.example_names.index("airplane")], 1, atol=1e-3)  # the examples themselves
+    again = CliRunner().invoke(cli, base + ["--update", str(out)])  # the same areas again, as the file took them
+    assert again.exit_code == 0, again.output
+    assert ClassSpace.load(out, vocabulary=clf.info.classes.attributes).recipe.endswith("/8")
+    code, lines = _run(base + ["--update", str(out), "--orientations", "1"])
+    assert code == 1 and len(lines) == 1 and "another model or recipe" in lines[0]
+
+
 def test_a_correction_under_a_seen_class_name_outranks_it_where_it_matches(mosaic, tmp_path):
     raster, cells = mosaic
     areas, examples = _areas(cells, per_class=2, rename={"airplane": "runway"})  # a seen class: a correction

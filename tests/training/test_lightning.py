@@ -10,7 +10,7 @@ from rsdsva.errors import DatasetError
 from rsdsva.mapping import MapSettings, map_scene
 from rsdsva.models.backbones import example_layers
 from rsdsva.models.checkpoint import load_checkpoint
-from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
+from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.training import DSVATask, ExportBest, TrainConfig, ZeroShotDataModule
 from tests.conftest import DATA
 
@@ -68,8 +68,8 @@ def test_fit_test_export_map_and_resume(ucmerced_root, tmp_path, make_geotiff):
     model, info = load_checkpoint(best)  # the exported model: held-out classes and lambdas recorded
     assert info.held_out_classes().names == ("airplane",) and info.calibration == pytest.approx(task.val_lambda)
     assert info.map_calibration == pytest.approx(task.val_map_lambda)  # maps use the accuracy lambda
-    assert set(info.example_calibrations) == {example_recipe(example_layers(model.backbone), s)
-                                              for s in (EXAMPLE_SCALES, (1.0,))}  # as rsdsva train writes
+    assert set(info.example_calibrations) == {example_recipe(example_layers(model.backbone), s, n)
+                                              for s in (EXAMPLE_SCALES, (1.0,)) for n in ORIENTATIONS}  # as train writes
     assert [layer for layer, _ in info.dsva.whitened] == list(example_layers(model.backbone))  # their features whitened
     assert not task.model.whitening  # fitted on a copy: the network being trained is unchanged
     steps = {int(v["step"]) for v in trainer.optimizers[0].state.values()}

@@ -151,8 +151,10 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
     _, info = load_checkpoint(out)
     assert info.tile_m == pytest.approx(76.8) and info.provenance["test"]["h"] == summary["h"]
     assert info.provenance["train"]["resident"] and info.provenance["train"]["min_scale"] == 0.5
-    # fitted on the validation images, for classes from example areas: the tile with its window, and alone
-    assert set(info.example_calibrations) == {"model.blocks.0@1,2", "model.blocks.0@1"}  # tiny-vit: one block
+    # fitted on the validation images, for classes from example areas: the tile with its window, and alone,
+    # as read, mirrored and in all eight orientations
+    assert set(info.example_calibrations) == {f"model.blocks.0@{w}{n}" for w in ("1,2", "1")
+                                              for n in ("", "/2", "/8")}  # tiny-vit: one block
     assert all(np.isfinite(v).all() and v[0] > 0 for v in info.example_calibrations.values())
     assert [layer for layer, _ in info.dsva.whitened] == ["model.blocks.0"]  # their features whitened first
     from rsdsva.engines import onnx_form

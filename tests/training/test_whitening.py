@@ -8,7 +8,7 @@ from rsdsva.data.splits import ZeroShotSplit
 from rsdsva.models import load_checkpoint, save_checkpoint
 from rsdsva.models.backbones import example_layers
 from rsdsva.models.dsva import feature_space_id
-from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
+from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.training.evaluate import fit_example_features
 from rsdsva.training.whitening import within_class_whitening
 
@@ -75,13 +75,18 @@ def test_fit_example_features_whitens_then_calibrates(tiny_model, make_image_fol
     fitted = fit_example_features(model, info, split, batch_size=8)
     layers = example_layers(model.backbone)
     assert [layer for layer, _ in fitted.dsva.whitened] == list(layers)
-    assert set(fitted.example_calibrations) == {example_recipe(layers, s) for s in (EXAMPLE_SCALES, (1.0,))}
+    assert set(fitted.example_calibrations) == {example_recipe(layers, s, n) for s in (EXAMPLE_SCALES, (1.0,))
+                                                for n in ORIENTATIONS}
     assert all(np.isfinite(v).all() for v in fitted.example_calibrations.values())
     first = [p.clone() for p in model.whitening.parameters()]
     again = fit_example_features(model, fitted, split, batch_size=8)  # a refit replaces the whitening, not stacks
     assert again.dsva.whitened == fitted.dsva.whitened
     for a, b in zip(first, model.whitening.parameters()):
         torch.testing.assert_close(a, b)
+    model.set_whitening({})
+    kept = fit_example_features(model, info, split, batch_size=8, whiten=False)  # calibrations only
+    assert kept.dsva.whitened == () and len(model.whitening) == 0
+    assert set(kept.example_calibrations) == set(fitted.example_calibrations)
 
 
 def test_shrinkage_keeps_few_images_finite():
