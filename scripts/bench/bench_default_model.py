@@ -41,7 +41,8 @@ def old_model(folder: Path) -> Path:
 
 
 def map_rate(model: Path, out: Path) -> tuple[float, int]:
-    settings = MapSettings(model=str(model), tile_size=256, held_out=False, overwrite=True, context=1)
+    settings = MapSettings(model=str(model), tile_size=256, held_out=False, overwrite=True, context=1,
+                           orientations=1)
     result = map_scene(SCENE, out, settings)
     return result.classified / result.seconds, result.classified
 

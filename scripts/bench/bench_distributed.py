@@ -28,7 +28,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         scenes = [mosaic_vrt(tmp / f"scene{i}.vrt", 1) for i in range(4)]
-        settings = MapSettings(tile_size=64, max_nodata=1.0, overwrite=True, context=1)
+        settings = MapSettings(tile_size=64, max_nodata=1.0, overwrite=True, context=1, orientations=1)
         rates = {}
         for n in (1, 2):
             out = tmp / f"out{n}"

@@ -133,7 +133,7 @@ def peak_rss_mb(raster: Path, out: Path, tile: int, batch: int) -> float:
     """Peak RSS of a separate ``rsdsva map`` process, in MB."""
     code = (
         "import resource, sys; from rsdsva.mapping import map_scene, MapSettings; "
-        f"map_scene(sys.argv[1], sys.argv[2], MapSettings(tile_size={tile}, batch_size={batch}, overwrite=True, context=1)); "
+        f"map_scene(sys.argv[1], sys.argv[2], MapSettings(tile_size={tile}, batch_size={batch}, overwrite=True, context=1, orientations=1)); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     res = subprocess.run([sys.executable, "-c", code, str(raster), str(out)], capture_output=True, text=True,
@@ -154,7 +154,8 @@ def main() -> None:
         tmp = Path(tmp)
         small = mosaic_vrt(tmp / "mosaic_2k.vrt", 2)
         settings = MapSettings(tile_size=tile, batch_size=a.batch_size, max_nodata=1.0, overwrite=True, precision=a.amp,
-                               context=1, engine="torch")  # one window per tile, as the forward alone and torchgeo see
+                               context=1, orientations=1, engine="torch")  # one window per tile, as the forward alone
+                               # and torchgeo see
         on_onnx = MapSettings(settings.classifier, settings.grid, settings.read, settings.output,
                               engine="onnx") if a.amp is None else None
         import rasterio

@@ -8,7 +8,8 @@
    model's whitening (the layers it whitens), on the tile and on windows 2 and 3 tiles wide,
    read as the map reads them; a class scores a tile by the mean of its examples or by its
    nearest example (cosine), or the classifier fitted on all the examples picks the kind
-   (rsdsva.example_choice, as maps do).
+   (rsdsva.example_choice, as maps do). 1b: the maps' recipe with each example and tile
+   averaged over 1, 2 or 8 orientations.
 2. The same layers on unseen UC Merced and AID images (the default model's 8 held-out
    classes, 30 images each; an image has no surroundings, so the tile alone).
 3. The zero-shot map: the default model's labels on the reference tiles from one window or
@@ -38,6 +39,7 @@ from rsdsva.example_choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ORIENTATIONS, ClassifierSettings
 from rsdsva.mapping.classify import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
+from rsdsva.models.info import EXAMPLE_SCALES, example_recipe
 from rsdsva.predict import build_classifier, joined_features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,14 +83,18 @@ def scene_outputs(clf, engines_, cells):
         spec = make_spec(src)
         grid = {(t.row, t.col): t for t in iter_windows(src.width, src.height, 256, 256)}
     tiles = [grid[c] for c, _ in cells]
-    feats, probs = {}, {}
+    feats, probs, windows = {}, {}, {}
     for w in WINDOWS:
         images = torch.from_numpy(tile_reader(spec, 256, context_pixels(256, w))(tiles).images).float() / 255
+        windows[w] = images
         for (form, layer), t in tapped(engines_, images).items():
             feats[form, layer, w] = t
         for v in range(8):
             out = clf.engine.run(oriented(images, v))
             probs[w, v] = softmax(out.attributes @ clf.class_matrix - clf.offset)
+    for n in ORIENTATIONS:  # the maps' recipe (rsdsva classes from-map --orientations n), as maps take it
+        recipe = example_recipe(clf.engine.example_layers, EXAMPLE_SCALES, n)
+        feats["turned", n, None] = clf.example_features(windows, recipe)[0]
     return feats, probs
 
 
@@ -139,6 +145,7 @@ def main() -> None:
                for kind, spec in reference.items()}
     print(f"1. example recipes on the sample scene's reference ({len(cells)} tiles, 6 kinds; random draws: mean of "
           f"{a.draws}; shipped: the example areas of sample_data/autzen_examples.gpkg)")
+    rest = np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(shipped.values())))  # the tiles shipped scores
     print("| features | layers @ windows | score | k = 1 | k = 3 | k = 5 | shipped (3) |")
     print("|---|---|---|---|---|---|---|")
     for form, layers in layer_sets(feats):
@@ -148,9 +155,17 @@ def main() -> None:
             for how in ("mean", "nearest") + (("classifier",) if form == "white" else ()):
                 row = [np.mean([score(feats, recipe, kinds, ch, te, how) for ch, te in draws_of(kinds, k, a.draws)])
                        for k in (1, 3, 5)]
-                rest = np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(shipped.values())))
                 ship = score(feats, recipe, kinds, shipped, rest, how)
                 print(f"| {form} | {name} | {how} | " + " | ".join(f"{v:.0%}" for v in row) + f" | {ship:.0%} |")
+
+    print("\n1b. the maps' recipe (whitened b4+b5 @ 1,2, classifier) with each example and tile averaged over "
+          "its orientations (rsdsva classes from-map --orientations)")
+    for n in ORIENTATIONS:
+        recipe = [("turned", n, None)]
+        row = [np.mean([score(feats, recipe, kinds, ch, te, "classifier") for ch, te in draws_of(kinds, k, a.draws)])
+               for k in (1, 3, 5)]
+        ship = score(feats, recipe, kinds, shipped, rest, "classifier")
+        print(f"   orientations {n}: k=1 {row[0]:.1%}  k=3 {row[1]:.1%}  k=5 {row[2]:.1%}  shipped {ship:.1%}")
 
     print("\n2. the same layers on unseen UC Merced + AID images (8 held-out classes x 30, tile alone)")
     from bench_from_map import held_out_samples  # the benchmark's draw of held-out images (run from scripts/bench)
