@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError
-from rsdsva.models.info import ORIENTATIONS, ModelInfo, default_model_path
+from rsdsva.models.info import ModelInfo, check_orientations, default_model_path
 
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
@@ -41,7 +41,7 @@ class ClassifierSettings:
     precision: str | None = None  # autocast: fp16 or bf16; None: float32
     example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
     context: tuple[float, ...] = (1.0,)  # windows (times the tile) the zero-shot scores are averaged over
-    orientations: int = 1  # of each window, their zero-shot scores averaged too (ORIENTATIONS)
+    orientations: int = 1  # of each window, their zero-shot scores averaged too (models.info.ORIENTATIONS)
     engine: str = "auto"  # what runs the network: torch, onnx (ONNX Runtime), or auto (rsdsva.engines)
 
     def __post_init__(self) -> None:
@@ -57,9 +57,7 @@ class ClassifierSettings:
             raise ConfigError(f"precision {self.precision!r} is not fp16 or bf16 (or none, for float32)")
         if self.engine not in ENGINES:
             raise ConfigError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
-        if self.orientations not in ORIENTATIONS:
-            raise ConfigError(f"--orientations {self.orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
-                              "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
+        check_orientations(self.orientations)
         if self.example_route not in EXAMPLE_ROUTES:
             raise ConfigError(f"example route {self.example_route!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
 

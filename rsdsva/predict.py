@@ -39,8 +39,8 @@ from rsdsva.classes import ClassSpace, normalized_vectors
 from rsdsva.engines.base import Engine, Forward, joined_features, largest, oriented, softmax
 from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
 from rsdsva.example_choice import choice_offsets, fit_example_choice
-from rsdsva.inference import EXAMPLE_ROUTES, MODES, ORIENTATIONS, ClassifierSettings, assemble_classes, check_context, classes_for
-from rsdsva.models.info import ModelInfo, parse_recipe
+from rsdsva.inference import EXAMPLE_ROUTES, MODES, ClassifierSettings, assemble_classes, check_context, classes_for
+from rsdsva.models.info import ModelInfo, check_orientations, parse_recipe
 
 
 @dataclass(frozen=True)
@@ -145,14 +145,13 @@ class Classifier:
         self.held_out = frozenset(held_out)
         self.calibration = float(calibration)
         self.context = check_context(context)
-        if orientations not in ORIENTATIONS:
-            raise ConfigError(f"orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))}")
-        self.orientations = orientations
+        self.orientations = check_orientations(orientations)
         self.class_matrix = normalized_vectors(self.classes).T.astype(np.float32)  # (A, C)
         self.by_examples = self._example_classes(info) if examples == "examples" else None
         stacked = self.classes.seen | (self.by_examples if self.by_examples is not None else False)
         self.offset = stacked.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
         self.example_scales: tuple[float, ...] = ()
+        self.example_orientations = 1
         if self.by_examples is not None:
             self.example_layers, self.example_scales, self.example_orientations = parse_recipe(self.classes.recipe)
             index = np.flatnonzero(self.by_examples)
@@ -254,7 +253,7 @@ class Classifier:
         for s in scales:
             outs = [self.engine.run(oriented(views[s], v), layers) for v in range(orientations)]
             taps += mean_taps([o.tapped for o in outs])
-            first = first or outs[0]
+            first = outs[0] if first is None else first
         return joined_features(taps), first
 
     def logits_and_attributes(self, images) -> tuple[np.ndarray, np.ndarray]:

@@ -178,12 +178,9 @@ def default_recipe(engine, scales: Sequence[float] | None = None, orientations: 
     :class:`~rsdsva.engines.base.Engine`): the two stages of its backbone before the last
     (:func:`rsdsva.models.backbones.example_layers`), on the tile and the window twice its size
     (or on ``scales``), as read (or averaged over ``orientations``)."""
-    from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
+    from rsdsva.models.info import EXAMPLE_SCALES, check_orientations, example_recipe
 
-    if orientations not in ORIENTATIONS:
-        raise ConfigError(f"--orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
-                          "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
-    return example_recipe(engine.example_layers, tuple(scales or EXAMPLE_SCALES), orientations)
+    return example_recipe(engine.example_layers, tuple(scales or EXAMPLE_SCALES), check_orientations(orientations))
 
 
 def updated_classes(old: ClassSpace, new: ClassSpace, counts_old: dict, counts_new: dict) -> ClassSpace:

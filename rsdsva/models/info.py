@@ -203,6 +203,14 @@ EXAMPLE_SCALES = (1.0, 2.0)  # the tile and the window twice its size around it
 ORIENTATIONS = (1, 2, 8)
 
 
+def check_orientations(orientations) -> int:
+    """``orientations`` if it is one of :data:`ORIENTATIONS`; else one line that names them."""
+    if orientations not in ORIENTATIONS:
+        raise ConfigError(f"--orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
+                          "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
+    return int(orientations)
+
+
 class Recipe(NamedTuple):
     """How example features are taken (:func:`example_recipe`)."""
 

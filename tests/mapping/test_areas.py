@@ -463,6 +463,12 @@ def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, 
     assert ClassSpace.load(out, vocabulary=clf.info.classes.attributes).recipe.endswith("/8")
     code, lines = _run(base + ["--update", str(out), "--orientations", "1"])
     assert code == 1 and len(lines) == 1 and "another model or recipe" in lines[0]
+    from rsdsva.errors import ConfigError
+    from rsdsva.mapping.areas import classes_from_map
+
+    with pytest.raises(ConfigError, match="--orientations 3 is not one of 1, 2, 8"):
+        classes_from_map([raster], areas, "class", tmp_path / "no.yaml", orientations=3)
+    assert not (tmp_path / "no.yaml").exists()
 
 
 def test_a_correction_under_a_seen_class_name_outranks_it_where_it_matches(mosaic, tmp_path):
