@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, device_option, engine_option, plural
+from rsdsva.cli.options import SectionedCommand, device_option, engine_option, orientations_option, plural
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
@@ -138,11 +138,9 @@ FROM_MAP_SECTIONS = {
               help="Share of a map tile an area must cover for the tile to be an example.")
 @click.option("--tile-m", type=float, default=None, help="Tile footprint in metres (default: the model's, as map).")
 @click.option("--tile-size", type=int, default=None, help="Tile size in pixels (instead of --tile-m).")
-@click.option("--orientations", type=click.Choice(["1", "2", "8"]), default=None,
-              callback=lambda c, p, v: None if v is None else int(v),
-              help="Take each example, and each tile a map compares with it, mirrored (2) or in every quarter turn, "
-                   "mirrored or not (8), averaged: for examples from images of different headings (image chips, "
-                   "several flights). [default: as read (1), or as the --update file's]")
+@orientations_option(None, "Take each example, and each tile a map compares with it, mirrored (2) or in every quarter "
+                           "turn, mirrored or not (8), averaged: for examples from images of different headings (image "
+                           "chips, several flights). [default: as read (1), or as the --update file's]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @device_option
 @engine_option

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, classifier_options, plural
+from rsdsva.cli.options import SectionedCommand, classifier_options, orientations_option, plural
 from rsdsva.errors import RsdsvaError
 from rsdsva.mapping.pipeline import map_scene
 from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS, GridSettings, MapSettings, OutputSettings, ReadSettings
@@ -55,10 +55,9 @@ SECTIONS = {
               show_default=True,
               help="Classify each tile from windows this many times its size, centred on it, their probabilities "
                    "averaged (its label still covers the tile alone); 1 is the tile alone, the fastest.")
-@click.option("--orientations", type=click.Choice(["1", "2", "8"]), callback=lambda c, p, v: int(v),
-              default=str(DEFAULT_ORIENTATIONS), show_default=True,
-              help="Also score each window mirrored (2) or in every quarter turn, mirrored or not (8), their "
-                   "probabilities averaged with the windows'; each multiplies the time. 1: as read, the fastest.")
+@orientations_option(DEFAULT_ORIENTATIONS,
+                     "Also score each window mirrored (2) or in every quarter turn, mirrored or not (8), their "
+                     "probabilities averaged with the windows'; each multiplies the time. 1: as read, the fastest.")
 @click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
 @click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
 @click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")

@@ -36,6 +36,15 @@ class SectionedCommand(click.Command):
                 formatter.write_dl(rest)
 
 
+def orientations_option(default: int | None, help: str):
+    """--orientations, one of :data:`rsdsva.models.info.ORIENTATIONS`, as an int (None: not given)."""
+    from rsdsva.models.info import ORIENTATIONS
+
+    return click.option("--orientations", type=click.Choice([str(n) for n in ORIENTATIONS]),
+                        default=None if default is None else str(default), show_default=default is not None,
+                        callback=lambda c, p, v: None if v is None else int(v), help=help)
+
+
 device_option = click.option(
     "--device", type=click.Choice(DEVICES), default=ClassifierSettings.device, show_default=True,
     help="Where the model runs; auto uses CUDA when present.",

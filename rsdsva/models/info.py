@@ -129,7 +129,7 @@ class ModelInfo:
         example_calibrations: recipe (:func:`example_recipe`) -> (scale, bias) putting a tile's
             similarity to an example class's nearest example on the scale of the attribute
             logits (fitted on validation images of the seen classes,
-            :func:`rsdsva.training.evaluate.fit_example_calibration`).
+            :func:`rsdsva.training.evaluate.fit_example_calibrations`).
     """
 
     backbone: BackboneConfig

@@ -9,7 +9,7 @@ split; :func:`rsdsva.training.evaluate.fit_example_features`). Run it after chan
 training runs it by itself. The network's weights are untouched, but a new whitening is a new
 feature space: classes files made with the model before must be made again.
 
-  python scripts/jobs/fit_example_features.py            # the default model, in place (about 10 minutes)
+  python scripts/jobs/fit_example_features.py            # the default model, in place (about 8 minutes)
   python scripts/jobs/fit_example_features.py --model runs/default/model.safetensors --out fitted.safetensors
   python scripts/jobs/fit_example_features.py --keep-whitening   # new calibrations, the same feature space
 """
