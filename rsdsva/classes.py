@@ -305,32 +305,12 @@ class ClassSpace:
         path = Path(path)
         if not path.is_file():
             raise MissingFileError(f"classes file not found: {path}; check the path")
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
+        if path.suffix.lower() == ".csv":
             try:
                 return _read_csv(path)
             except ClassSpaceError as err:
                 raise ClassSpaceError(f"{path}: {err}") from None
-        if suffix in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                data = yaml.load(_read_text(path), Loader=_unique_key_loader())
-            except _DuplicateKey as err:
-                raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
-            except yaml.YAMLError as err:
-                raise ClassSpaceError(f"{path}: not valid YAML ({_first_line(err)})") from None
-        elif suffix == ".json":
-            try:
-                data = json.loads(_read_text(path), object_pairs_hook=_unique_pairs)
-            except _DuplicateKey as err:
-                raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
-            except json.JSONDecodeError as err:
-                raise ClassSpaceError(f"{path}: not valid JSON ({err})") from None
-        else:
-            raise ClassSpaceError(
-                f"{path}: unknown classes file type {suffix!r}; use .yaml, .json or .csv"
-            )
+        data = parse_classes_file(path)
         if not isinstance(data, Mapping):
             raise ClassSpaceError(f"{path}: expected a mapping with a 'classes' key")
         return cls.from_dict(data, vocabulary=vocabulary, source=str(path))
@@ -354,6 +334,31 @@ class ClassSpace:
         else:
             raise ClassSpaceError(f"{path}: unknown classes file type {suffix!r}; use .yaml, .json or .csv")
         return atomic_write_text(path, text)
+
+
+def parse_classes_file(path: Path) -> Any:
+    """The parsed content of a ``.yaml``, ``.yml`` or ``.json`` classes file, with one line per
+    way it can be unreadable (duplicate keys included)."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise MissingFileError(f"classes file not found: {path}; check the path")
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.load(_read_text(path), Loader=_unique_key_loader())
+        except _DuplicateKey as err:
+            raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
+        except yaml.YAMLError as err:
+            raise ClassSpaceError(f"{path}: not valid YAML ({_first_line(err)})") from None
+    if suffix == ".json":
+        try:
+            return json.loads(_read_text(path), object_pairs_hook=_unique_pairs)
+        except _DuplicateKey as err:
+            raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
+        except json.JSONDecodeError as err:
+            raise ClassSpaceError(f"{path}: not valid JSON ({err})") from None
+    raise ClassSpaceError(f"{path}: unknown classes file type {suffix!r}; use .yaml, .json or .csv")
 
 
 def normalized_vectors(classes: ClassSpace) -> np.ndarray:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
+from rsdsva.errors import ClassSpaceError, RsdsvaWarning
 from rsdsva.inference import ClassifierSettings
+from rsdsva.mapping.settings import GridSettings, ReadSettings
 
 
 @dataclass
@@ -27,10 +28,14 @@ def explain_image(
     top_attributes: int = 4,
     top_classes: int = 5,
     tile: tuple[int, int] | None = None,
+    grid: GridSettings = GridSettings(),
+    read: ReadSettings = ReadSettings(),
 ) -> Explanation:
     """Classify one image as ``rsdsva map`` would with the same ``settings``, and collect
     what the prototype head looked at. ``tile`` (row, col): the tile of that map grid cell of a
-    raster (the default grid of ``rsdsva map``, the tile alone), instead of the whole image."""
+    raster, instead of the whole image, read as ``rsdsva map`` reads it with ``grid`` and
+    ``read`` settings (:func:`rsdsva.mapping.source.settings_of_map` gives a map's); the tile
+    alone."""
     from rsdsva.data.images import read_pixels
     from rsdsva.engines.base import resize, softmax
     from rsdsva.errors import MissingFileError
@@ -44,7 +49,7 @@ def explain_image(
         raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
     if tile is None:
         _warn_if_squashed(image, info.tile_m)
-    pixels = map_tile(image, tile, info.tile_m) if tile else read_pixels(str(image))
+    pixels = map_tile(image, tile, info.tile_m, grid, read) if tile else read_pixels(str(image))
     clf = build_classifier(settings)
     scored = clf.forward(pixels[None].astype(np.float32) / np.float32(255))
     probs = softmax(scored.logits)[0]
@@ -63,23 +68,14 @@ def explain_image(
     )
 
 
-def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None) -> np.ndarray:
-    """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s default grid."""
-    from rasterio.windows import Window
+def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None, grid: GridSettings = GridSettings(),
+             read: ReadSettings = ReadSettings()) -> np.ndarray:
+    """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s grid with
+    ``grid`` and ``read`` settings (``tile_m``: the model's footprint), as the map reads it."""
+    from rsdsva.mapping.source import open_tile_source
 
-    from rsdsva.mapping.grid import Grid, tile_pixels
-    from rsdsva.mapping.raster import make_spec, open_raster, read_tile
-    from rsdsva.mapping.settings import GridSettings
-
-    row, col = tile
-    with open_raster(raster) as src:
-        grid = Grid(src.width, src.height, *tile_pixels(src, GridSettings(), tile_m))
-        if not (0 <= row < grid.rows and 0 <= col < grid.cols):
-            raise ConfigError(f"--tile {row},{col}: {raster}'s grid has rows 0-{grid.rows - 1} and columns "
-                              f"0-{grid.cols - 1} (the row and col of the map's tiles layer)")
-        size, stride = grid.size, grid.stride
-        data, _ = read_tile(src, make_spec(src), Window(col * stride, row * stride, size, size), size)
-    return data
+    source = open_tile_source(raster, grid, read, tile_m, note=False)
+    return source.reader()([source.tile(*tile)]).images[0]
 
 
 def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:

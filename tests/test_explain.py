@@ -100,7 +100,7 @@ def test_explain_one_map_tile_gives_that_tiles_label(tmp_path):
         ex = explain_image(scene, ClassifierSettings(device="cpu"), tile=cell)
         assert ex.classes[0][0] == tiles.loc[cell, "label"]
         assert ex.classes[0][1] == pytest.approx(tiles.loc[cell, "score"], abs=1e-4)
-    with pytest.raises(ConfigError, match="grid has rows 0-17"):
+    with pytest.raises(ConfigError, match="grid of 256 px tiles has rows 0-17"):
         explain_image(scene, ClassifierSettings(device="cpu"), tile=(30, 5))
     with pytest.warns(RsdsvaWarning, match="shrunk into one input"):
         explain_image(scene, ClassifierSettings(device="cpu"))

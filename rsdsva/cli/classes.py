@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, device_option, engine_option, orientations_option, plural
+from rsdsva.cli.options import SectionedCommand, device_option, engine_option, orientations_option, plural, read_options
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
@@ -94,6 +94,7 @@ def check_command(file, model) -> None:
         if c.untaught:
             note += f"; untaught: {', '.join(c.untaught)}"
         click.echo(f"  {c.name:<{width}}  nearest: {near}{note}")
+    _say_how_read(file, info)
     for c in report:
         if c.same_name == "seen":
             warnings.warn(f"{c.name!r} is already a seen class of the model; rename or drop it "
@@ -113,8 +114,25 @@ def check_command(file, model) -> None:
             )
 
 
+def _say_how_read(file, info) -> None:
+    """For a classes file from example areas: how its examples were read, or that it does not say."""
+    from rsdsva.mapping.record import load_classes
+
+    classes, record = load_classes(file, info.classes.attributes)
+    if classes.examples is None:
+        return
+    if record is not None:
+        click.echo(f"  examples read as {record.describe()}: rsdsva map reads its raster so unless told otherwise")
+    else:
+        warnings.warn(f"{file} does not record how its examples were read (footprint, bands, stretch, nodata; made "
+                      "before rsdsva kept them): rsdsva map uses its own settings, which must be the ones the "
+                      "examples were read with; make it again with rsdsva classes from-map to record them",
+                      RsdsvaWarning, stacklevel=1)
+
+
 FROM_MAP_SECTIONS = {
     "Examples": ("--name-field", "--layer", "--min-cover"),
+    "Input": ("--bands", "--scale", "--nodata"),
     "Tiles": ("--tile-m", "--tile-size", "--orientations"),
     "Classes": ("--model",),
     "Output": ("--out", "--update", "--overwrite"),
@@ -136,8 +154,11 @@ FROM_MAP_SECTIONS = {
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the embedded model).")
 @click.option("--min-cover", type=float, default=0.5, show_default=True,
               help="Share of a map tile an area must cover for the tile to be an example.")
-@click.option("--tile-m", type=float, default=None, help="Tile footprint in metres (default: the model's, as map).")
-@click.option("--tile-size", type=int, default=None, help="Tile size in pixels (instead of --tile-m).")
+@click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
+              help="Tile footprint in metres (default: the --update file's or the corrected map's, else the model's, "
+                   "as map).")
+@click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (instead of --tile-m).")
+@read_options
 @orientations_option(None, "Take each example, and each tile a map compares with it, mirrored (2) or in every quarter "
                            "turn, mirrored or not (8), averaged: for examples from images of different headings (image "
                            "chips, several flights). [default: as read (1), or as the --update file's]")
@@ -145,7 +166,7 @@ FROM_MAP_SECTIONS = {
 @device_option
 @engine_option
 def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size,
-                     orientations, overwrite, device, engine) -> None:
+                     bands, scale, nodata, orientations, overwrite, device, engine) -> None:
     """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
     the tiles of a map whose --name-field you filled in where the map was wrong.
 
@@ -154,9 +175,14 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     ranks each tile by its nearest example, beside the model's own classes; use the same
     tile footprint there. A name of one of the model's seen classes corrects that class:
     where a tile looks like its examples, it wins.
+
+    The file records how the tiles were read (footprint, bands, stretch, nodata): `map
+    --classes OUT` reads its raster the same way. The tiles layer of a map is read as that
+    map read its raster, and --update as that file's examples were.
     """
     from rsdsva._io import check_output_path
     from rsdsva.mapping.areas import classes_from_map
+    from rsdsva.mapping.settings import GridSettings, ReadSettings
     from rsdsva.mapping.vectors import read_vector
 
     if out is None and update is None:
@@ -169,6 +195,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     from tqdm.auto import tqdm
 
     areas = read_vector(examples, "example areas", layer)
+    made_by = _map_record(examples, rasters)
     bar = None
 
     def progress(done: int, total: int) -> None:  # a bar once the tiles are read, so an input error stays one line
@@ -178,8 +205,10 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
 
     try:
         result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update,
-                                  min_cover=min_cover, tile_m=tile_m, tile_size=tile_size, device=device,
-                                  source=examples, progress=progress, engine=engine, orientations=orientations)
+                                  min_cover=min_cover, grid=GridSettings(tile_size=tile_size, tile_m=tile_m),
+                                  read=ReadSettings(bands=bands, scale=scale, nodata=nodata), device=device,
+                                  source=examples, progress=progress, engine=engine, orientations=orientations,
+                                  made_by=made_by)
     finally:
         if bar is not None:
             bar.close()
@@ -190,3 +219,23 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     if result.corrected:
         click.echo(f"  corrects the model's seen classes {', '.join(result.corrected)}: where a tile looks like "
                    "their examples, they win", err=True)
+
+
+def _map_record(examples: str, rasters) -> object:
+    """How the map whose tiles layer EXAMPLES is read its raster (None for example areas); a map
+    of another raster than RASTERS is refused."""
+    from rsdsva.errors import ClassSpaceError
+    from rsdsva.mapping.record import map_read_record
+    from rsdsva.mapping.vectors import read_run_layer
+
+    run = read_run_layer(examples)
+    if run is None:
+        return None
+    import json
+
+    mapped = json.loads(run.get("input", "null") or "null")
+    # by name: a raster moved since keeps it, another raster rarely shares it
+    if isinstance(mapped, str) and Path(mapped).name not in {Path(r).name for r in rasters}:
+        raise ClassSpaceError(f"{examples} is a map of {mapped}, not of {', '.join(map(str, rasters))}; give the "
+                              "raster that map was made from, or draw the corrections on a map of this raster")
+    return map_read_record(run, examples)

@@ -8,7 +8,7 @@ from rsdsva.cli.options import SectionedCommand, classifier_options
 
 
 @click.command("explain", cls=SectionedCommand, sections={
-    "Input": ("--tile",),
+    "Input": ("--tile", "--map"),
     "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route"),
     "Output": ("--out", "--top", "--overwrite"),
     "Speed": ("--device", "--engine", "--amp"),
@@ -20,8 +20,11 @@ from rsdsva.cli.options import SectionedCommand, classifier_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option("--tile", metavar="ROW,COL", default=None, callback=lambda c, p, v: _tile(v),
               help="For a raster: explain the map tile of this row and col (of the map's tiles layer; the "
-                   "default grid, the tile alone) instead of the whole image.")
-def command(image, top, out, overwrite, tile, **classifier) -> None:
+                   "tile alone) instead of the whole image.")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False), default=None,
+              help="With --tile: the map (GeoPackage) the row and col are of; its grid, bands and stretch are used "
+                   "(default: the default grid and bands).")
+def command(image, top, out, overwrite, tile, map_file, **classifier) -> None:
     """Write a PNG with IMAGE, the attention maps of its top attributes and the class ranking.
 
     The classes and their ranking are those of `rsdsva map` with the same options.
@@ -29,16 +32,25 @@ def command(image, top, out, overwrite, tile, **classifier) -> None:
     from pathlib import Path
 
     from rsdsva._io import check_distinct, check_output_path
-    from rsdsva.errors import OutputError
+    from rsdsva.errors import ConfigError, OutputError
     from rsdsva.explain import explain_image, plot_explanation
     from rsdsva.inference import ClassifierSettings
+    from rsdsva.mapping.settings import GridSettings, ReadSettings
+    from rsdsva.mapping.source import settings_of_map
 
     if Path(out).suffix.lower() != ".png":
         raise OutputError(f"--out {out} must end in .png (explain writes a PNG picture)")
     check_distinct({"--out": out}, {"the image": image, "the --classes file": classifier.get("classes"),
                                     "the --model file": classifier.get("model")})
     check_output_path(out, overwrite)
-    ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top, tile=tile)
+    grid, read = GridSettings(), ReadSettings()
+    if map_file:
+        if tile is None:
+            raise click.UsageError("--map needs --tile ROW,COL: the map tile to explain")
+        grid, read, mapped = settings_of_map(map_file)
+        if mapped and Path(mapped).name != Path(image).name:
+            raise ConfigError(f"--map {map_file} is a map of {mapped}, not of {image}; give the raster it mapped")
+    ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top, tile=tile, grid=grid, read=read)
     name = str(image).rsplit("/", 1)[-1]
     plot_explanation(ex, out, title=f"{name}, tile {tile[0]},{tile[1]}" if tile else name)
     ranking = ", ".join(f"{n} {p:.2f}" for n, p in ex.classes[:3])

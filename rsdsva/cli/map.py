@@ -8,25 +8,10 @@ import sys
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, classifier_options, orientations_option, plural
+from rsdsva.cli.options import SectionedCommand, classifier_options, numbers, orientations_option, plural, read_options
 from rsdsva.errors import RsdsvaError
 from rsdsva.mapping.pipeline import map_scene
 from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS, GridSettings, MapSettings, OutputSettings, ReadSettings
-
-
-def _numbers(kind, n=None):
-    def convert(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            parts = tuple(kind(v) for v in value.split(","))
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
-        if n is not None and len(parts) != n:
-            raise click.BadParameter(f"{value!r}: give {n} numbers")
-        return parts
-
-    return convert
 
 
 SECTIONS = {
@@ -51,16 +36,14 @@ SECTIONS = {
 @click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
 @click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
               help="Tile footprint in metres  [default: the model's training footprint, which rsdsva info shows]")
-@click.option("--context", callback=_numbers(float), default=",".join(f"{c:g}" for c in DEFAULT_CONTEXT),
+@click.option("--context", callback=numbers(float), default=",".join(f"{c:g}" for c in DEFAULT_CONTEXT),
               show_default=True,
               help="Classify each tile from windows this many times its size, centred on it, their probabilities "
                    "averaged (its label still covers the tile alone); 1 is the tile alone, the fastest.")
 @orientations_option(DEFAULT_ORIENTATIONS,
                      "Also score each window mirrored (2) or in every quarter turn, mirrored or not (8), their "
                      "probabilities averaged with the windows'; each multiplies the time. 1: as read, the fastest.")
-@click.option("--bands", callback=_numbers(int), default=None, help="1-based bands, e.g. 1,2,3 (default: RGB).")
-@click.option("--scale", callback=_numbers(float, 2), default=None, help="MIN,MAX linear stretch for non-uint8 data.")
-@click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's).")
+@read_options
 @click.option("--max-nodata", type=click.FloatRange(0, 1), default=ReadSettings.max_nodata, show_default=True,
               help="Skip tiles with more nodata.")
 @click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")

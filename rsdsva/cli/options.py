@@ -36,6 +36,38 @@ class SectionedCommand(click.Command):
                 formatter.write_dl(rest)
 
 
+def numbers(kind, n=None):
+    """A click callback: ``1,2,3`` as a tuple of ``kind`` (``n`` of them, when given)."""
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            parts = tuple(kind(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+        if n is not None and len(parts) != n:
+            raise click.BadParameter(f"{value!r}: give {n} numbers")
+        return parts
+
+    return convert
+
+
+def read_options(f):
+    """--bands --scale --nodata: how a raster's values are read, the same for every command that reads tiles."""
+    options = [
+        click.option("--bands", callback=numbers(int), default=None,
+                     help="1-based bands read as red, green, blue, e.g. 4,3,2 (default: by colour interpretation or "
+                          "band names such as red or B04, else the first three; a classes file's, where it records "
+                          "them)."),
+        click.option("--scale", callback=numbers(float, 2), default=None,
+                     help="MIN,MAX linear stretch for non-uint8 data (default: each band's 2-98 % range)."),
+        click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def orientations_option(default: int | None, help: str):
     """--orientations, one of :data:`rsdsva.models.info.ORIENTATIONS`, as an int (None: not given)."""
     from rsdsva.models.info import ORIENTATIONS

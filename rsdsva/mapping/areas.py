@@ -21,15 +21,18 @@ found 62 % (``scripts/bench/probe_recipes.py``).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from rasterio.windows import Window
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError, RasterError, RsdsvaWarning
-from rsdsva.mapping.settings import ReadSettings
+from rsdsva.mapping.grid import Tile
+from rsdsva.mapping.record import RECORD_KEY, ReadRecord
+from rsdsva.mapping.settings import GridSettings, ReadSettings
 
 
 @dataclass
@@ -40,31 +43,37 @@ class ExampleTiles:
     polygons: set = field(default_factory=set)  # feature ids of the polygons that gave tiles
     rasters: set = field(default_factory=set)
     where: list[tuple[str, int, int]] = field(default_factory=list)  # (raster, row, col); -1, -1 for a centred tile
+    record: ReadRecord | None = None  # how the first raster's tiles were read
 
 
 def example_tiles(
     rasters: Sequence[str | Path],
     areas,
     name_field: str,
-    tile_m: float | None,
+    tile_m: float | None = None,
     tile_size: int | None = None,
     min_cover: float = 0.5,
-    max_nodata: float = ReadSettings.max_nodata,
+    max_nodata: float | None = None,
     source: str = "example areas",
     scales: Sequence[float] = (1.0,),
+    read: ReadSettings | None = None,
+    grid: GridSettings | None = None,
 ) -> dict[str, ExampleTiles]:
     """Class name -> its example tiles, from ``areas`` (a GeoDataFrame) over ``rasters``, each
-    read with the windows ``scales`` times its size around it."""
-    from rasterio.windows import from_bounds
+    read with the windows ``scales`` times its size around it, through the map's tile source
+    (:func:`rsdsva.mapping.source.open_tile_source`) with ``grid`` and ``read`` settings
+    (``tile_m`` is the model's footprint, used where ``grid`` gives none)."""
     from shapely.geometry import box
 
-    from rsdsva.mapping.classify import context_pixels, tile_reader
-    from rsdsva.mapping.grid import Tile, check_grid, iter_windows, tile_pixels, window_bounds
-    from rsdsva.mapping.raster import make_spec, open_raster
-    from rsdsva.mapping.settings import GridSettings
+    from rsdsva.mapping.grid import window_bounds
+    from rsdsva.mapping.source import open_tile_source
 
     if not 0 < min_cover <= 1:
         raise ClassSpaceError(f"--min-cover {min_cover:g} must be above 0 and at most 1 (a share of a tile)")
+    read = read or ReadSettings()
+    if max_nodata is not None:
+        read = replace(read, max_nodata=max_nodata)
+    grid = grid or GridSettings(tile_size=tile_size)
     _check_field(areas, name_field, source)
     areas = areas[areas.geometry.notna() & ~areas.geometry.is_empty]
     names = areas[name_field]
@@ -73,65 +82,58 @@ def example_tiles(
         raise ClassSpaceError(f"{source}: feature {fid} has no {name_field}; give every example area a class name")
     out: dict[str, ExampleTiles] = {str(n): ExampleTiles() for n in dict.fromkeys(names.astype(str))}
     placed: set = set()
-    settings = GridSettings(tile_size=tile_size, tile_m=tile_m)
     for raster in rasters:
-        with open_raster(raster) as src:
-            spec = make_spec(src)
-            size, stride = tile_pixels(src, settings, tile_m)
-            check_grid(Path(raster), src, settings, size, stride, tile_m, max_nodata)
-            shapes = areas.to_crs(spec.crs)
-            inside = shapes[shapes.intersects(box(*src.bounds))]
-            margin = {float(s): context_pixels(size, s) for s in scales}
-            read = tile_reader(spec, size, list(margin.values()))
-            grid = list(iter_windows(src.width, src.height, size, stride))
-            for name, group in inside.groupby(inside[name_field].astype(str), sort=False):
-                union = group.geometry.union_all()
-                near = from_bounds(*union.bounds, transform=src.transform)
-                chosen: list[tuple[Tile, list]] = []
-                for tile in grid:
-                    w = tile.window
-                    if not (w.col_off < near.col_off + near.width and near.col_off < w.col_off + size
-                            and w.row_off < near.row_off + near.height and near.row_off < w.row_off + size):
-                        continue
-                    cell = box(*window_bounds(spec, w))
-                    if not cell.intersects(union):
-                        continue
-                    if union.intersection(cell).area >= min_cover * cell.area:
-                        chosen.append((tile, [fid for fid, g in group.geometry.items() if g.intersection(cell).area > 0]))
-                covered = {fid for _, fids in chosen for fid in fids}
-                for fid, geom in group.geometry.items():  # too small for any tile: one centred on it
-                    if fid not in covered:
-                        chosen.append((_centred_tile(src, geom, size), [fid]))
-                tiles = out[str(name)]
-                for tile, fids in chosen:
-                    batch = read([tile])
-                    if batch.valid[0] < 1.0 - max_nodata:
-                        continue
-                    tiles.views.append({s: batch.views[m][0] for s, m in margin.items()})
-                    tiles.polygons.update(int(f) for f in fids)
-                    tiles.rasters.add(str(raster))
-                    tiles.where.append((str(raster), tile.row, tile.col))
-                placed.update(group.index)
+        tiles = open_tile_source(raster, grid, read, tile_m, note=raster == rasters[0])
+        spec, size = tiles.spec, tiles.grid.size
+        shapes = areas.to_crs(spec.crs)
+        inside = shapes[shapes.intersects(box(*window_bounds(spec, Window(0, 0, spec.width, spec.height))))]
+        chosen: list[tuple[str, Tile, list]] = []
+        for name, group in inside.groupby(inside[name_field].astype(str), sort=False):
+            union = group.geometry.union_all()
+            found = []
+            for tile in tiles.tiles(union):
+                cell = box(*window_bounds(spec, tile.window))
+                if union.intersection(cell).area >= min_cover * cell.area:
+                    found.append((tile, [fid for fid, g in group.geometry.items() if g.intersection(cell).area > 0]))
+            covered = {fid for _, fids in found for fid in fids}
+            for fid, geom in group.geometry.items():  # too small for any tile: one centred on it
+                if fid not in covered:
+                    found.append((_centred_tile(spec, geom, size), [fid]))
+            chosen += [(str(name), tile, fids) for tile, fids in found]
+            placed.update(group.index)
+        margin = tiles.margins(scales)
+        read_batch = tiles.reader(scales)
+        chosen.sort(key=lambda c: (c[1].window.row_off, c[1].window.col_off))  # a grid row's tiles in one strip
+        for start in range(0, len(chosen), 64):
+            part = chosen[start : start + 64]
+            batch = read_batch([tile for _, tile, _ in part])
+            for i, (name, tile, fids) in enumerate(part):
+                if batch.valid[i] < 1.0 - read.max_nodata:
+                    continue
+                found = out[name]
+                found.views.append({s: batch.views[m][i] for s, m in margin.items()})
+                found.polygons.update(int(f) for f in fids)
+                found.rasters.add(str(raster))
+                found.where.append((str(raster), tile.row, tile.col))
+        if raster == rasters[0]:
+            for found in out.values():
+                found.record = tiles.record()
     outside = [fid for fid in areas.index if fid not in placed]
     if outside:
         where = ", ".join(str(r) for r in rasters)
         raise RasterError(f"{source}: feature {outside[0]} ({areas.loc[outside[0], name_field]}) lies outside "
                           f"{where}; draw the example areas on the raster they describe")
-    for name, tiles in out.items():
-        if not tiles.views:
+    for name, found in out.items():
+        if not found.views:
             raise ClassSpaceError(f"{source}: class {name!r} has no usable tile (every tile it covers is more than "
-                                  f"{max_nodata:.0%} nodata); draw it over valid pixels")
+                                  f"{read.max_nodata:.0%} nodata); draw it over valid pixels")
     return out
 
 
-def _centred_tile(src, geom, size: int):
-    from rasterio.windows import Window
-
-    from rsdsva.mapping.raster import Tile
-
+def _centred_tile(spec, geom, size: int) -> Tile:
     point = geom.representative_point()
-    row, col = src.index(point.x, point.y)
-    return Tile(-1, -1, Window(col - size // 2, row - size // 2, size, size))
+    col, row = ~spec.transform * (point.x, point.y)
+    return Tile(-1, -1, Window(int(col) - size // 2, int(row) - size // 2, size, size))
 
 
 def classes_from_areas(
@@ -232,23 +234,17 @@ def merged_provenance(old: dict[str, dict], new: dict[str, dict]) -> dict[str, d
     return out
 
 
-def read_provenance(path: str | Path) -> dict[str, dict]:
-    """The ``examples`` records of a classes file from example areas (class -> record)."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))  # YAML reads JSON too
-    return {str(n): dict(spec.get("examples") or {}) for n, spec in (data.get("classes") or {}).items()
-            if isinstance(spec, dict)}
-
-
-def write_example_classes(path: str | Path, classes: ClassSpace, where: dict[str, dict], model: str) -> Path:
-    """The classes file, with where each class's examples came from beside its definition."""
+def write_example_classes(path: str | Path, classes: ClassSpace, where: dict[str, dict], model: str,
+                          record: ReadRecord | None = None) -> Path:
+    """The classes file, with how its examples were read (``record``) and where each class's
+    examples came from beside its definition."""
     import yaml
 
     from rsdsva._io import atomic_write_text
 
     data = classes.to_dict()
-    data = {"model": model, "feature_space": data.pop("feature_space"), "recipe": data.pop("recipe"), **data}
+    data = {"model": model, "feature_space": data.pop("feature_space"), "recipe": data.pop("recipe"),
+            **({RECORD_KEY: record.to_dict()} if record is not None else {}), **data}
     for name, entry in data["classes"].items():
         if name in where:
             entry["examples"] = where[name]
@@ -276,6 +272,7 @@ class FromMapResult:
     tiles: dict[str, int]  # class -> example tiles added by this run
     corrected: list[str]  # seen classes of the model given examples (they outrank it where they match)
     updated: list[str]  # classes of the --update file that gained examples
+    record: ReadRecord | None = None  # how the example tiles were read
 
 
 def classes_from_map(
@@ -286,32 +283,52 @@ def classes_from_map(
     model: str | Path | None = None,
     update: str | Path | None = None,
     min_cover: float = 0.5,
-    tile_m: float | None = None,
-    tile_size: int | None = None,
+    grid: GridSettings | None = None,
+    read: ReadSettings | None = None,
     device: str = "auto",
     source: str = "example areas",
     scales: Sequence[float] | None = None,
     progress: Callable[[int, int], None] | None = None,
     engine: str = "auto",
     orientations: int | None = None,
+    made_by: ReadRecord | None = None,
 ) -> FromMapResult:
     """Classes from example areas (a GeoDataFrame, or the tiles layer of a map whose
     ``name_field`` a user filled in for the tiles to correct) over ``rasters``, written to
     ``out``; with ``update`` (a classes file made so before), its classes gain the new
     examples and new names are added. Nothing is written if anything is wrong.
 
+    The tiles are read as ``rsdsva map`` reads them with ``grid`` and ``read`` settings (the
+    footprint, bands, stretch and nodata; by default the model's footprint and the raster's
+    red, green and blue), and the file records how, so that a map with it reads the same way.
+    With ``update``, the settings its examples were read with are used where ``grid`` and
+    ``read`` leave them out; ``made_by`` (how the map whose tiles are the examples read its
+    raster) likewise. A setting that contradicts either is refused.
+
+    A name that differs from a class of ``update`` or of the model only in case or spaces
+    (``Lawn `` beside ``lawn``) joins that class, with a note.
+
     ``orientations`` (1, 2 or 8): each example, and each tile a map compares with it, as read
     or averaged over that many orientations; for examples from images of different headings
     (image chips, several flights). On one scene, as read does better. None: as the
     ``update`` file's examples were taken, else as read."""
     from rsdsva.inference import ClassifierSettings, assemble_classes
+    from rsdsva.mapping.raster import open_raster
+    from rsdsva.mapping.source import travelled
     from rsdsva.models.info import default_model_path, parse_recipe, read_model_info
     from rsdsva.predict import build_classifier
 
     model_path = Path(model) if model else default_model_path()
     info = read_model_info(model_path)
-    old = _read_update(update, info) if update else None
+    old, old_record, before = _read_update(update, info) if update else (None, None, {})
     areas = _named_areas(areas, name_field, source)
+    grid, read = grid or GridSettings(), read or ReadSettings()
+    with open_raster(rasters[0], read.allow_no_crs) as src:
+        grid, read = travelled(src, grid, read, old_record, f"--update {update}",
+                               fix="make the classes again with rsdsva classes from-map, without --update,")
+        grid, read = travelled(src, grid, read, made_by, f"the map of {source}",
+                               fix="correct a map made with these settings")
+    areas = joined_names(areas, name_field, [*(old.names if old is not None else ()), *info.classes.names], source)
     classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device,
                                                      engine=engine))
     info = classifier.info
@@ -322,13 +339,12 @@ def classes_from_map(
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
                               f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
-    tiles = example_tiles(rasters, areas, name_field, tile_m or info.tile_m, tile_size, min_cover, source=source,
-                          scales=parse_recipe(recipe)[1])
+    tiles = example_tiles(rasters, areas, name_field, info.tile_m, min_cover=min_cover, source=source,
+                          scales=parse_recipe(recipe)[1], read=read, grid=grid)
     new = classes_from_areas(classifier, tiles, recipe, progress=progress)
     where = provenance(tiles)
     updated: list[str] = []
     if old is not None:
-        before = read_provenance(update)
         try:
             new_all = updated_classes(old, new, {n: e.get("tiles", 1) for n, e in before.items()},
                                       {n: e["tiles"] for n, e in where.items()})
@@ -337,9 +353,36 @@ def classes_from_map(
         updated = [n for n in new.names if n in old.names]
         new, where = new_all, merged_provenance(before, where)
     assemble_classes(info, new, source=str(out))  # refuses what map would refuse, before writing
-    write_example_classes(out, new, where, model_path.name)
+    record = next(iter(tiles.values())).record
+    write_example_classes(out, new, where, model_path.name, record)
     corrected = [n for n in tiles if n in info.classes.names]
-    return FromMapResult(Path(out), new, {n: len(t.views) for n, t in tiles.items()}, corrected, updated)
+    return FromMapResult(Path(out), new, {n: len(t.views) for n, t in tiles.items()}, corrected, updated, record)
+
+
+def joined_names(areas, name_field: str, known: Sequence[str], source: str):
+    """``areas`` with each class name trimmed and, where it equals a ``known`` class or an earlier
+    name of the layer but for case, spelled as that one (``Lawn `` joins ``lawn``); a note says so."""
+    spelled: dict[str, str] = {}
+    for name in known:
+        spelled.setdefault(str(name).strip().casefold(), str(name))
+    joined: dict[str, str] = {}
+    names = []
+    for value in areas[name_field]:
+        raw = str(value)
+        if value is None or value != value or not raw.strip():  # no name: example_tiles refuses it
+            names.append(value)
+            continue
+        name = spelled.setdefault(raw.strip().casefold(), raw.strip())
+        if name != raw:
+            joined[raw] = name
+        names.append(name)
+    if joined:
+        said = ", ".join(f"{a!r} joins {b!r}" for a, b in joined.items())
+        warnings.warn(f"{source}: {said} (class names are compared trimmed and case-folded)", RsdsvaWarning,
+                      stacklevel=3)
+        areas = areas.copy()
+        areas[name_field] = names
+    return areas
 
 
 def _check_field(areas, name_field: str, source: str) -> None:
@@ -375,14 +418,24 @@ def _recipe_orientations(classes: ClassSpace) -> int:
         return 1
 
 
-def _read_update(path: str | Path, info) -> ClassSpace:
-    """The classes file ``--update`` names: it must be one made from example areas."""
+def _read_update(path: str | Path, info) -> tuple[ClassSpace, ReadRecord | None, dict[str, dict]]:
+    """The classes file ``--update`` names (it must be one made from example areas), how its
+    examples were read, and where they came from; the file is parsed once."""
+    from rsdsva.classes import parse_classes_file
+    from rsdsva.mapping.record import read_record
+
     path = Path(path)
     try:
-        old = ClassSpace.load(path, vocabulary=info.classes.attributes)
+        data = parse_classes_file(path)
+        if not isinstance(data, dict):
+            raise ClassSpaceError(f"{path}: expected a mapping with a 'classes' key")
+        old = ClassSpace.from_dict(data, vocabulary=info.classes.attributes, source=str(path))
+        record = read_record(data, str(path))
     except ClassSpaceError as err:
         raise ClassSpaceError(f"--update: {err}") from None
     if old.examples is None:
         raise ClassSpaceError(f"--update {path}: not a classes file from example areas (no example features); "
                               "give one that rsdsva classes from-map wrote, or --out a new file")
-    return old
+    where = {str(n): dict(spec.get("examples") or {}) for n, spec in (data.get("classes") or {}).items()
+             if isinstance(spec, dict)}
+    return old, record, where

@@ -3,27 +3,24 @@
 Reader threads (each with its own rasterio handle; GDAL releases the GIL while it
 decodes) read the next batches while the model runs on the current one. At most
 ``prefetch`` batches are in flight, so memory stays bounded whatever the mosaic's
-size. The touching tiles of a grid row are read as one strip and sliced (one GDAL
-call instead of one per tile).
+size. Tiles are read by :mod:`rsdsva.mapping.source`, in strips.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-import rasterio
-from rasterio.windows import Window
 
 from rsdsva.engines.base import largest, resize, softmax
 from rsdsva.mapping.grid import Tile
-from rsdsva.mapping.raster import RasterSpec, read_strip
+from rsdsva.mapping.raster import RasterSpec
 from rsdsva.mapping.settings import ReadSettings
+from rsdsva.mapping.source import Batch, context_pixels, tile_reader
 from rsdsva.predict import Classifier
 
 
@@ -39,99 +36,6 @@ class TileResult:
     contributions: np.ndarray | None = None  # (A,) terms of the winning class's score (explain)
     attention: np.ndarray | None = None  # (k, size, size) chosen attention maps at tile size
     similarity: np.ndarray | None = None  # (E,) cosine similarity to each example class's nearest example
-
-
-@dataclass
-class _Batch:
-    tiles: list[Tile]
-    views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) uint8: the windows the model sees
-    valid: np.ndarray  # (n,)
-    offsets: dict[int, np.ndarray]  # margin -> (n, 2) row, col of each tile's own top-left in its window
-
-    @property
-    def images(self) -> np.ndarray:
-        """The windows of the first (smallest) margin."""
-        return self.views[min(self.views)]
-
-
-# a strip is at most this many pixels (its uint8 copy beside the batch: 12 MB)
-STRIP_PIXELS = 1 << 22
-
-
-def seen_window(window: Window, margin: int, width: int, height: int) -> Window:
-    """The window the model sees for a tile: grown by ``margin`` pixels on each side and, where
-    that reaches past a raster of ``width`` x ``height``, moved back inside it (when the raster
-    is large enough). An edge tile is then seen as imagery, its neighbours' included, instead of
-    black padding; its label and valid fraction stay the tile's own, which it still contains."""
-    span = int(window.width) + 2 * margin
-
-    def place(offset, extent: int) -> int:
-        offset = int(offset) - margin
-        return min(max(offset, 0), extent - span) if extent >= span else offset
-
-    return Window(place(window.col_off, width), place(window.row_off, height), span, span)
-
-
-def context_pixels(size: int, context: float) -> int:
-    """Pixels of surroundings on each side of a ``size`` tile for a window ``context`` times its size."""
-    return int(round((context - 1.0) * size / 2))
-
-
-def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0) -> Callable[[Sequence[Tile]], _Batch]:
-    """Reads the windows the model sees for each tile (:func:`seen_window`: the tile grown by
-    each of ``margins`` pixels of context, kept inside the raster), from one strip read at the
-    largest; the valid fraction is the tile's own, without the context."""
-    local = threading.local()
-    margins = sorted({int(m) for m in ([margins] if isinstance(margins, int) else margins)})
-    widest = margins[-1]
-    span = size + 2 * widest
-
-    def read(tiles: Sequence[Tile]) -> _Batch:
-        src = getattr(local, "src", None)
-        if src is None:
-            src = local.src = rasterio.open(spec.path)
-        views = {m: np.empty((len(tiles), 3, size + 2 * m, size + 2 * m), dtype=np.uint8) for m in margins}
-        offsets = {m: np.empty((len(tiles), 2), dtype=np.int64) for m in margins}
-        valid = np.empty(len(tiles), dtype=np.float32)
-        for first, run in _runs(tiles, size):
-            outer = [seen_window(t.window, widest, spec.width, spec.height) for t in run]
-            left, top = int(outer[0].col_off), int(outer[0].row_off)  # one grid row: one top; cols ascend
-            data, ok = read_strip(src, spec, Window(left, top, int(outer[-1].col_off) + span - left, span))
-            for i, t in enumerate(run, start=first):
-                oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
-                valid[i] = ok[oy : oy + size, ox : ox + size].sum() / (size * size)  # past the strip: outside
-                for m in margins:
-                    w = outer[i - first] if m == widest else seen_window(t.window, m, spec.width, spec.height)
-                    y, x, n = int(w.row_off) - top, int(w.col_off) - left, size + 2 * m
-                    views[m][i] = _cut(data, y, x, n)
-                    offsets[m][i] = oy - y, ox - x
-        return _Batch(list(tiles), views, valid, offsets)
-
-    return read
-
-
-def _cut(data: np.ndarray, y: int, x: int, n: int) -> np.ndarray:
-    """data[:, y:y+n, x:x+n], zero where that reaches past the strip (a raster smaller than the window)."""
-    if y >= 0 and x >= 0 and y + n <= data.shape[1] and x + n <= data.shape[2]:
-        return data[:, y : y + n, x : x + n]
-    out = np.zeros((data.shape[0], n, n), dtype=data.dtype)
-    ys, xs = max(y, 0), max(x, 0)
-    part = data[:, ys : y + n, xs : x + n]
-    out[:, ys - y : ys - y + part.shape[1], xs - x : xs - x + part.shape[2]] = part
-    return out
-
-
-def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
-    """(index of the first, tiles) for each run of tiles in one grid row that touch or overlap."""
-    start = 0
-    for i in range(1, len(tiles) + 1):
-        if i < len(tiles):
-            a, b = tiles[i - 1].window, tiles[i].window
-            same_row = b.row_off == a.row_off and a.col_off < b.col_off <= a.col_off + size
-            if same_row and (b.col_off + size - tiles[start].window.col_off) * size <= STRIP_PIXELS:
-                continue
-        yield start, list(tiles[start:i])
-        start = i
 
 
 def _floats(images: np.ndarray) -> np.ndarray:
@@ -195,7 +99,7 @@ def classify_tiles(
     margin = {s: context_pixels(size, s) for s in scales}
     read = tile_reader(spec, size, list(margin.values()))
 
-    def prepared(chunk: list[Tile]) -> tuple[_Batch, np.ndarray, dict[float, np.ndarray]]:
+    def prepared(chunk: list[Tile]) -> tuple[Batch, np.ndarray, dict[float, np.ndarray]]:
         """A batch, the indexes of the tiles kept, and their windows: resized to the model's
         [0, 1] input with ``input_size``, else as read (uint8, a quarter of the memory while
         queued; made floats just before the model runs)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,10 +48,17 @@ class RasterSpec:
     height: int
     crs: object
     transform: object
-    bands: tuple[int, ...]  # 1-based, three of them
+    bands: tuple[int, ...]  # 1-based, three of them: red, green, blue
     low: tuple[float, ...] | None  # per-band stretch; None for uint8
     high: tuple[float, ...] | None
     nodata: float | None  # explicit value, or None to use the dataset mask
+    band_names: tuple[str | None, ...] = ()  # every band's (:func:`band_name`)
+    chosen_by: str = ""  # how ``bands`` were chosen (:func:`choose_bands`)
+
+    @property
+    def count(self) -> int:
+        """The raster's bands, all of them."""
+        return len(self.band_names)
 
 
 def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.DatasetReader:
@@ -90,21 +98,51 @@ def _read(src: rasterio.DatasetReader, *args: Any, **kwargs: Any) -> np.ndarray:
                           "refers to is missing: copy it again") from None
 
 
-def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None) -> tuple[int, int, int]:
-    """Three 1-based band indexes: as asked, else RGB by colour interpretation, else the first three."""
+# band descriptions that name a colour: words, Sentinel-2 and Landsat 8/9 band numbers
+_NAMED = {
+    "red": ("red", "r", "b04", "b4"),
+    "green": ("green", "g", "b03", "b3"),
+    "blue": ("blue", "b", "b02", "b2"),
+    "nir": ("nir", "near infrared", "b08", "b8", "b8a"),
+}
+
+
+def band_name(src: rasterio.DatasetReader, band: int) -> str | None:
+    """What band ``band`` (1-based) holds: red, green, blue or nir by its colour interpretation or
+    description (``red``, ``B04 red``, ``B08``), else its description as written, else None."""
+    interp = src.colorinterp[band - 1]
+    for name, colour in zip(("red", "green", "blue"), _RGB):
+        if interp == colour:
+            return name
+    text = (src.descriptions[band - 1] or "").strip()
+    words = {w for w in re.split(r"[\s_()\[\],;:/-]+", text.lower()) if w} | {text.lower()}
+    for name, spellings in _NAMED.items():
+        if words & set(spellings):
+            return name
+    return text or None
+
+
+def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None) -> tuple[tuple[int, int, int], str]:
+    """Three 1-based band indexes and how they were chosen: as asked (``--bands``), else red,
+    green and blue by colour interpretation or band description (:func:`band_name`), else the
+    first three."""
     n = src.count
     if bands:
         bad = [b for b in bands if not 1 <= b <= n]
-        if bad or len(bands) not in (1, 3):
-            why = f"band {bad[0]} does not exist (the file has {n})" if bad else "give 1 or 3 bands"
-            raise RasterError(f"{src.name}: --bands {','.join(map(str, bands))}: {why}")
-        return tuple(bands) * 3 if len(bands) == 1 else tuple(bands)  # type: ignore[return-value]
-    interp = list(src.colorinterp)
-    if all(c in interp for c in _RGB):
-        return tuple(interp.index(c) + 1 for c in _RGB)  # type: ignore[return-value]
+        twice = sorted({b for b in bands if list(bands).count(b) > 1})
+        if bad or len(bands) not in (1, 3) or twice:
+            why = (f"band {bad[0]} does not exist (the file has {n})" if bad else
+                   f"band {twice[0]} is named twice" if twice else "give 1 or 3 bands")
+            raise RasterError(f"{src.name}: --bands {','.join(map(str, bands))}: {why}; e.g. --bands 1,2,3")
+        return (tuple(bands) * 3 if len(bands) == 1 else tuple(bands)), "--bands"  # type: ignore[return-value]
+    names = [band_name(src, b) for b in range(1, n + 1)]
+    if all(c in names for c in ("red", "green", "blue")):
+        chosen = tuple(names.index(c) + 1 for c in ("red", "green", "blue"))
+        by_interp = all(src.colorinterp[b - 1] in _RGB for b in chosen)
+        return chosen, "colour interpretation" if by_interp else "band descriptions"  # type: ignore[return-value]
     if n >= 3:
-        return (1, 2, 3)
-    return (1, 1, 1)
+        return (1, 2, 3), "the first three"
+    return (1, 1, 1), "band 1 as grey"
 
 
 def stretch_limits(
@@ -138,7 +176,7 @@ def make_spec(
     nodata: float | None = None,
 ) -> RasterSpec:
     """Decide bands, scaling and nodata for ``src`` once, before tiling."""
-    chosen = choose_bands(src, bands)
+    chosen, chosen_by = choose_bands(src, bands)
     nodata = nodata if nodata is not None else src.nodata
     low = high = None
     if scale is not None:
@@ -147,7 +185,9 @@ def make_spec(
         low, high = (float(scale[0]),) * 3, (float(scale[1]),) * 3
     elif any(src.dtypes[b - 1] != "uint8" for b in chosen):
         low, high = stretch_limits(src, chosen, nodata)
-    return RasterSpec(str(src.name), src.width, src.height, src.crs, src.transform, chosen, low, high, nodata)
+    names = tuple(band_name(src, b) for b in range(1, src.count + 1))
+    return RasterSpec(str(src.name), src.width, src.height, src.crs, src.transform, chosen, low, high, nodata,
+                      names, chosen_by)
 
 
 def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out_size: int) -> tuple[np.ndarray, float]:

@@ -27,3 +27,20 @@ def read_vector(path: str | Path, what: str, layer: str | None = None):
     if shapes.crs is None:
         raise RasterError(f"{path}: the {what} has no CRS; save it with one")
     return shapes
+
+
+def read_run_layer(path: str | Path) -> dict | None:
+    """The ``run`` layer of a map's GeoPackage (key -> JSON text, as ``rsdsva map`` writes it);
+    None for any other vector file."""
+    import pyogrio
+
+    path = Path(path)
+    try:
+        if "run" not in [str(name) for name, _ in pyogrio.list_layers(path)]:
+            return None
+        table = pyogrio.read_dataframe(path, layer="run")
+    except Exception:  # not a GeoPackage GDAL can list: read_vector says why when it reads it
+        return None
+    if not {"key", "value"} <= set(table.columns):
+        return None
+    return dict(zip(table["key"].astype(str), table["value"]))

@@ -37,7 +37,7 @@ from rsdsva.engines.base import oriented, softmax
 from rsdsva.engines.torch_engine import TorchEngine
 from rsdsva.example_choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
-from rsdsva.mapping.classify import context_pixels, tile_reader
+from rsdsva.mapping.source import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
 from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.predict import build_classifier, joined_features

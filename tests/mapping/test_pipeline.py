@@ -95,7 +95,7 @@ def test_strip_reads_equal_tile_reads(kind, make_geotiff, monkeypatch):
     """Touching tiles of a grid row are read as one strip: same pixels and valid fractions as one by one."""
     from rasterio.enums import ColorInterp
 
-    from rsdsva.mapping import classify as predict
+    from rsdsva.mapping import source as predict
     from rsdsva.mapping.raster import make_spec, read_tile
 
     rng = np.random.default_rng(1)
@@ -149,7 +149,7 @@ def test_edge_tiles_are_seen_as_imagery_not_padding(make_geotiff, tiny_checkpoin
     """A tile reaching past the raster is shown to the model as the whole-tile window moved back
     inside the raster (its neighbour's pixels, no black padding); its valid fraction, polygon and
     attention stay its own. A raster smaller than a tile is still padded."""
-    from rsdsva.mapping import classify as predict
+    from rsdsva.mapping import source as predict
     from rsdsva.mapping.raster import make_spec
 
     assert predict.seen_window(Window(96, 64, 32, 32), 0, 100, 70) == Window(68, 38, 32, 32)

@@ -1,0 +1,293 @@
+"""One raster's tiles as every command reads them: ``map`` and its Dask workers,
+``classes from-map`` and ``explain``.
+
+:func:`open_tile_source` decides once, for a raster, the grid (footprint and stride, from the
+settings and the model's footprint) and the reading (bands, value stretch, nodata): a
+:class:`TileSource`. It lays out tiles (all, under an area, one by row and column) and reads
+them in strips (:func:`tile_reader`: the touching tiles of a grid row in one GDAL call), each
+with the windows around it that the model sees. :func:`travelled` fills in the settings that a
+classes file or a map recorded (:class:`~rsdsva.mapping.record.ReadRecord`) and refuses the
+flags that contradict them, so examples, maps and explanations read the same pixels.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
+from rsdsva.mapping.grid import Grid, Tile, check_grid, iter_windows, pixel_size_m, tile_pixels, tiles_in
+from rsdsva.mapping.raster import RasterSpec, make_spec, open_raster, read_strip
+from rsdsva.mapping.record import ReadRecord, same_number
+from rsdsva.mapping.settings import GridSettings, ReadSettings
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """A raster's grid and how its tiles are read, decided once (:func:`open_tile_source`)."""
+
+    raster: Path
+    spec: RasterSpec
+    grid: Grid
+    pixel_m: float | None  # ground size of a pixel; None where the CRS is not projected
+    read: ReadSettings
+
+    @property
+    def tile_m(self) -> float | None:
+        """The tile's side in metres (None without a projected CRS)."""
+        return self.grid.size * self.pixel_m if self.pixel_m else None
+
+    def tiles(self, area=None) -> list[Tile]:
+        """Every tile of the grid, or those overlapping ``area`` (a shapely geometry in the raster's CRS)."""
+        g = self.grid
+        if area is None:
+            return list(iter_windows(g.width, g.height, g.size, g.stride))
+        return tiles_in(area, self.spec, g.width, g.height, g.size, g.stride)
+
+    def tile(self, row: int, col: int) -> Tile:
+        """The tile of grid cell (``row``, ``col``), as the map's tiles layer numbers them."""
+        g = self.grid
+        if not (0 <= row < g.rows and 0 <= col < g.cols):
+            raise ConfigError(f"tile {row},{col}: {self.raster}'s grid of {g.size} px tiles has rows 0-{g.rows - 1} "
+                              f"and columns 0-{g.cols - 1} (the row and col of the map's tiles layer)")
+        return Tile(row, col, Window(col * g.stride, row * g.stride, g.size, g.size))
+
+    def reader(self, scales: Sequence[float] = (1.0,)) -> Callable[[Sequence[Tile]], Batch]:
+        """Reads batches of tiles with the windows ``scales`` times their size around each
+        (:attr:`Batch.views` by margin: :func:`context_pixels`)."""
+        return tile_reader(self.spec, self.grid.size, [context_pixels(self.grid.size, s) for s in scales])
+
+    def margins(self, scales: Sequence[float]) -> dict[float, int]:
+        """Window size (times the tile) -> its margin in pixels, as :meth:`reader` keys its views."""
+        return {float(s): context_pixels(self.grid.size, s) for s in scales}
+
+    def record(self) -> ReadRecord:
+        """How this source reads, as classes files keep it."""
+        spec = self.spec
+        return ReadRecord(
+            tile_px=self.grid.size, tile_m=self.tile_m, pixel_m=self.pixel_m, bands=tuple(spec.bands),
+            band_names=tuple(spec.band_names[b - 1] for b in spec.bands), count=spec.count,
+            scale=None if self.read.scale is None else tuple(self.read.scale), nodata=self.read.nodata)
+
+
+def open_tile_source(raster: str | Path, grid: GridSettings = GridSettings(), read: ReadSettings = ReadSettings(),
+                     model_tile_m: float | None = None, src=None, note: bool = True) -> TileSource:
+    """The :class:`TileSource` of ``raster``: its reading decided and its grid checked
+    (:func:`~rsdsva.mapping.grid.check_grid`); ``src`` reuses an open dataset. ``note``: say,
+    as warnings, the reading choices made for the user (bands, stretch)."""
+    if src is None:
+        with open_raster(raster, read.allow_no_crs) as opened:
+            return open_tile_source(raster, grid, read, model_tile_m, opened, note)
+    raster = Path(raster)
+    spec = make_spec(src, read.bands, read.scale, read.nodata)
+    if note:
+        note_choices(raster, src, spec, read)
+    size, stride = tile_pixels(src, grid, model_tile_m)
+    check_grid(raster, src, grid, size, stride, model_tile_m, read.max_nodata)
+    pixel = pixel_size_m(src) if src.crs is not None and src.crs.is_projected else None
+    return TileSource(raster, spec, Grid(src.width, src.height, size, stride), pixel, read)
+
+
+def note_choices(raster: Path, src, spec: RasterSpec, settings: ReadSettings) -> None:
+    """One line on stderr (a warning) for each reading choice made for the user that changes the pixels:
+    bands other than a three-band file's red, green and blue, and a value stretch."""
+    plain = src.count == 3 and tuple(spec.bands) == (1, 2, 3)
+    extra = [spec.band_names[b] for b in range(spec.count) if b + 1 not in spec.bands]
+    only_alpha = all(src.colorinterp[b].name == "alpha" for b in range(spec.count) if b + 1 not in spec.bands)
+    if settings.bands is None and not plain and not (spec.chosen_by == "colour interpretation" and only_alpha):
+        names = ", ".join(n or "?" for n in (spec.band_names[b - 1] for b in spec.bands))
+        rest = f"; example classes also see the other {len(extra)}" if len(extra) and not only_alpha else ""
+        warnings.warn(f"{raster}: using bands {','.join(map(str, spec.bands))} of {src.count} ({names}) as red, green, "
+                      f"blue, by {spec.chosen_by}{rest}; --bands to choose others", RsdsvaWarning, stacklevel=3)
+    if settings.scale is None and spec.low is not None:
+        ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(spec.low, spec.high))
+        warnings.warn(f"{raster}: {src.dtypes[0]} values stretched to 0-255 from each band's 2-98 % range "
+                      f"({ranges}); --scale MIN,MAX to fix it", RsdsvaWarning, stacklevel=3)
+
+
+def travelled(src, grid: GridSettings, read: ReadSettings, record: ReadRecord | None, source: str,
+              fix: str = "make the classes again from this raster with rsdsva classes from-map"
+              ) -> tuple[GridSettings, ReadSettings]:
+    """``grid`` and ``read`` with what ``record`` (from ``source``: a classes file or a map) says
+    where the flags were not given; a flag that contradicts it, or a record this raster cannot
+    honour, is one line naming both values and the fix. ``src``: the open raster to read."""
+    if record is None:
+        return grid, read
+    said = f"{source} was read as {record.describe()}"
+    pixel = pixel_size_m(src) if src.crs is not None and src.crs.is_projected else None
+    if grid.tile_size is None and grid.tile_m is None:
+        grid = replace(grid, tile_m=record.tile_m) if record.tile_m and pixel else replace(grid, tile_size=record.tile_px)
+    else:
+        size = grid.tile_size or (round(grid.tile_m / pixel) if pixel else None)
+        metres = size * pixel if size and pixel else None
+        same = (abs(metres - record.tile_m) <= max(pixel, record.pixel_m or 0) if metres and record.tile_m
+                else size == record.tile_px)
+        if not same:
+            given = f"--tile-size {grid.tile_size}" if grid.tile_size else f"--tile-m {grid.tile_m:g}"
+            raise ConfigError(f"{given} contradicts {said}; leave {given.split()[0]} out to use theirs, or {fix} "
+                              f"and {given}")
+    bands = _recorded_bands(src, record)
+    if read.bands is None:
+        if bands is None:
+            raise RasterError(f"{src.name} has {src.count} bands and no {', '.join(n or '?' for n in record.band_names)}"
+                              f" bands to match {said}; give --bands for this raster, or {fix}")
+        read = replace(read, bands=bands)
+    elif bands is not None and tuple(read.bands) * (3 // len(read.bands)) != bands:
+        given = ",".join(map(str, read.bands))
+        raise ConfigError(f"--bands {given} contradicts {said} (bands {','.join(map(str, bands))} here); leave "
+                          f"--bands out to use theirs, or {fix} and --bands {given}")
+    for flag, mine, theirs in (("--scale", read.scale, record.scale), ("--nodata", read.nodata, record.nodata)):
+        if mine is None and theirs is not None:
+            read = replace(read, **{flag[2:]: theirs})
+        elif mine is not None and not _same(mine, theirs):
+            shown = ",".join(f"{v:g}" for v in np.atleast_1d(mine))
+            was = "the raster's own" if theirs is None else ",".join(f"{v:g}" for v in np.atleast_1d(theirs))
+            raise ConfigError(f"{flag} {shown} contradicts {said} ({flag[2:]}: {was}); leave {flag} out to use "
+                              f"theirs, or {fix} and {flag} {shown}")
+    return grid, read
+
+
+def settings_of_map(path: str | Path) -> tuple[GridSettings, ReadSettings, str | None]:
+    """The grid and reading settings a map used, from its GeoPackage's run layer, and the raster
+    it mapped: read again with them, its tiles are the map's tiles."""
+    import json
+
+    from rsdsva.mapping.record import map_read_record
+    from rsdsva.mapping.vectors import read_run_layer
+
+    if not Path(path).is_file():
+        raise ConfigError(f"--map {path}: not found; give the GeoPackage rsdsva map wrote")
+    run = read_run_layer(path)
+    if run is None:
+        raise ConfigError(f"--map {path}: not a map of rsdsva (no run layer); give the GeoPackage rsdsva map wrote")
+    record = map_read_record(run, str(path))
+    stride = json.loads(run.get("stride_px") or "null")
+    raster = json.loads(run.get("input") or "null")
+    grid = GridSettings(tile_size=record.tile_px, stride=int(stride) if stride else None)
+    read = ReadSettings(bands=record.bands, scale=record.scale, nodata=record.nodata)
+    return grid, read, raster if isinstance(raster, str) else None
+
+
+def _same(a, b) -> bool:
+    if b is None:
+        return False
+    a, b = np.atleast_1d(a), np.atleast_1d(b)
+    return len(a) == len(b) and all(same_number(float(x), float(y)) for x, y in zip(a, b))
+
+
+def _recorded_bands(src, record: ReadRecord) -> tuple[int, ...] | None:
+    """The bands of ``src`` that hold what the record's bands held: by name where the record
+    and the raster name them, else by index where the raster has them; None where it cannot."""
+    from rsdsva.mapping.raster import band_name
+
+    names = [band_name(src, b) for b in range(1, src.count + 1)]
+    wanted = list(record.band_names)
+    if wanted and all(wanted) and all(n in names for n in wanted):
+        return tuple(names.index(n) + 1 for n in wanted)
+    if all(b <= src.count for b in record.bands) and not (wanted and all(wanted) and any(names)):
+        return tuple(record.bands)
+    return None
+
+
+@dataclass
+class Batch:
+    """Tiles as read: the windows the model sees around each, at each margin, and their valid share."""
+
+    tiles: list[Tile]
+    views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) uint8: the windows the model sees
+    valid: np.ndarray  # (n,)
+    offsets: dict[int, np.ndarray]  # margin -> (n, 2) row, col of each tile's own top-left in its window
+
+    @property
+    def images(self) -> np.ndarray:
+        """The windows of the first (smallest) margin."""
+        return self.views[min(self.views)]
+
+
+# a strip is at most this many pixels (its uint8 copy beside the batch: 12 MB)
+STRIP_PIXELS = 1 << 22
+
+
+def seen_window(window: Window, margin: int, width: int, height: int) -> Window:
+    """The window the model sees for a tile: grown by ``margin`` pixels on each side and, where
+    that reaches past a raster of ``width`` x ``height``, moved back inside it (when the raster
+    is large enough). An edge tile is then seen as imagery, its neighbours' included, instead of
+    black padding; its label and valid fraction stay the tile's own, which it still contains."""
+    span = int(window.width) + 2 * margin
+
+    def place(offset, extent: int) -> int:
+        offset = int(offset) - margin
+        return min(max(offset, 0), extent - span) if extent >= span else offset
+
+    return Window(place(window.col_off, width), place(window.row_off, height), span, span)
+
+
+def context_pixels(size: int, context: float) -> int:
+    """Pixels of surroundings on each side of a ``size`` tile for a window ``context`` times its size."""
+    return int(round((context - 1.0) * size / 2))
+
+
+def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0) -> Callable[[Sequence[Tile]], Batch]:
+    """Reads the windows the model sees for each tile (:func:`seen_window`: the tile grown by
+    each of ``margins`` pixels of context, kept inside the raster), from one strip read at the
+    largest; the valid fraction is the tile's own, without the context."""
+    local = threading.local()
+    margins = sorted({int(m) for m in ([margins] if isinstance(margins, int) else margins)})
+    widest = margins[-1]
+    span = size + 2 * widest
+
+    def read(tiles: Sequence[Tile]) -> Batch:
+        src = getattr(local, "src", None)
+        if src is None:
+            src = local.src = rasterio.open(spec.path)
+        views = {m: np.empty((len(tiles), 3, size + 2 * m, size + 2 * m), dtype=np.uint8) for m in margins}
+        offsets = {m: np.empty((len(tiles), 2), dtype=np.int64) for m in margins}
+        valid = np.empty(len(tiles), dtype=np.float32)
+        for first, run in _runs(tiles, size):
+            outer = [seen_window(t.window, widest, spec.width, spec.height) for t in run]
+            left, top = int(outer[0].col_off), int(outer[0].row_off)  # one grid row: one top; cols ascend
+            data, ok = read_strip(src, spec, Window(left, top, int(outer[-1].col_off) + span - left, span))
+            for i, t in enumerate(run, start=first):
+                oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
+                valid[i] = ok[oy : oy + size, ox : ox + size].sum() / (size * size)  # past the strip: outside
+                for m in margins:
+                    w = outer[i - first] if m == widest else seen_window(t.window, m, spec.width, spec.height)
+                    y, x, n = int(w.row_off) - top, int(w.col_off) - left, size + 2 * m
+                    views[m][i] = _cut(data, y, x, n)
+                    offsets[m][i] = oy - y, ox - x
+        return Batch(list(tiles), views, valid, offsets)
+
+    return read
+
+
+def _cut(data: np.ndarray, y: int, x: int, n: int) -> np.ndarray:
+    """data[:, y:y+n, x:x+n], zero where that reaches past the strip (a raster smaller than the window)."""
+    if y >= 0 and x >= 0 and y + n <= data.shape[1] and x + n <= data.shape[2]:
+        return data[:, y : y + n, x : x + n]
+    out = np.zeros((data.shape[0], n, n), dtype=data.dtype)
+    ys, xs = max(y, 0), max(x, 0)
+    part = data[:, ys : y + n, xs : x + n]
+    out[:, ys - y : ys - y + part.shape[1], xs - x : xs - x + part.shape[2]] = part
+    return out
+
+
+def _runs(tiles: Sequence[Tile], size: int) -> Iterator[tuple[int, list[Tile]]]:
+    """(index of the first, tiles) for each run of tiles in one grid row that touch or overlap."""
+    start = 0
+    for i in range(1, len(tiles) + 1):
+        if i < len(tiles):
+            a, b = tiles[i - 1].window, tiles[i].window
+            same_row = b.row_off == a.row_off and a.col_off < b.col_off <= a.col_off + size
+            if same_row and (b.col_off + size - tiles[start].window.col_off) * size <= STRIP_PIXELS:
+                continue
+        yield start, list(tiles[start:i])
+        start = i
+
+
