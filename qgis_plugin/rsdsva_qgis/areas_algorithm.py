@@ -39,6 +39,7 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
         self.add(QgsProcessingParameterNumber(
             "MIN_COVER", "Minimum cover of a tile (0-1)", QgsProcessingParameterNumber.Double, 0.5,
             minValue=0.01, maxValue=1.0), "A map tile is an example when the class's areas cover this share of it.")
+        self.add_reading()
         self.add(QgsProcessingParameterFile(
             "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
             "Use the model you will map with: the examples' features belong to it.")
@@ -53,7 +54,8 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         self.check_replaceable(out, "classes")
         args = ["classes", "from-map", raster, areas.split("|")[0], "--name-field", field, "--out", out,
-                "--overwrite", "--min-cover", str(self.parameterAsDouble(parameters, "MIN_COVER", context))]
+                "--overwrite", "--min-cover", str(self.parameterAsDouble(parameters, "MIN_COVER", context)),
+                *self.reading_args(parameters, context)]
         if "|layername=" in areas:
             args += ["--layer", areas.split("|layername=")[1].split("|")[0]]
         model = self.parameterAsFile(parameters, "MODEL", context)

@@ -4,7 +4,13 @@ the raster file behind a raster layer parameter."""
 import os
 import sqlite3
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterDefinition
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
 
 
 class RsdsvaAlgorithm(QgsProcessingAlgorithm):
@@ -36,6 +42,27 @@ class RsdsvaAlgorithm(QgsProcessingAlgorithm):
         if advanced:
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(param)
+
+    def add_reading(self):
+        """The footprint, tile size and bands an example algorithm reads its raster with, as the map's."""
+        self.add(QgsProcessingParameterNumber("TILE_M", "Tile footprint in metres (empty: the model's)",
+                                              QgsProcessingParameterNumber.Double, optional=True, minValue=0.01),
+                 "Use the footprint you map with; the classes file records it, and the map then uses it.")
+        self.add(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in pixels (empty: from the footprint)",
+                                              QgsProcessingParameterNumber.Integer, optional=True, minValue=1),
+                 "Overrides the footprint, e.g. 32 for 5-10 m imagery.")
+        self.add(QgsProcessingParameterString("BANDS", "Bands as red,green,blue (e.g. 4,3,2; empty: found by colour "
+                                                       "or band names)", optional=True), "1-based band numbers.")
+
+    def reading_args(self, parameters, context):
+        """The command-line flags of :meth:`add_reading`'s parameters that were given."""
+        args = []
+        if parameters.get("TILE_SIZE") not in (None, ""):
+            args += ["--tile-size", str(self.parameterAsInt(parameters, "TILE_SIZE", context))]
+        if parameters.get("TILE_M") not in (None, ""):
+            args += ["--tile-m", str(self.parameterAsDouble(parameters, "TILE_M", context))]
+        bands = self.parameterAsString(parameters, "BANDS", context).replace(" ", "")
+        return args + (["--bands", bands] if bands else [])
 
     @staticmethod
     def check_replaceable(path, what):

@@ -26,7 +26,9 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
         "Each corrected tile becomes an example of the class you typed: a class of your classes file gains it, a "
         "new name becomes a new class, and a name of one of the model's own classes corrects that class (where a "
         "tile looks like your example, it wins). Then the raster is mapped again with the corrected classes, and "
-        "the new tiles load styled. Tiles you left empty are not used."
+        "the new tiles load styled. Tiles you left empty are not used.\n"
+        "The raster is read, and mapped again, as the first map was (its footprint, bands, context and the rest, "
+        "from the map's GeoPackage): give that map when the tiles layer is a copy of it."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -36,6 +38,9 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
                  "The tiles layer of the map (or any polygons on the raster), with the corrections typed in a field.")
         self.add(QgsProcessingParameterField("NAME_FIELD", "Field with the right class", parentLayerParameterName="TILES"),
                  "The field you typed the right class into; empty on the tiles that were right.")
+        self.add(QgsProcessingParameterFile(
+            "MAP", "The map the tiles are of (empty: the tiles layer's own GeoPackage)", fileFilter="GeoPackage (*.gpkg)",
+            optional=True), "Its settings are used again; needed only when the tiles layer is not the map's own.")
         self.add(QgsProcessingParameterFile(
             "CLASSES", "Classes file to add to (empty: a new one)", fileFilter="Classes files (*.yaml *.json)",
             optional=True), "A classes file made from example areas (or by this algorithm before); it is not changed.")
@@ -63,6 +68,9 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
                 "--overwrite", *with_model]
         if "|layername=" in tiles:
             args += ["--layer", tiles.split("|layername=")[1].split("|")[0]]
+        first = self.parameterAsFile(parameters, "MAP", context) or _map_file(tiles)
+        like = ["--like", first] if first else []
+        args += like
         update = self.parameterAsFile(parameters, "CLASSES", context)
         if update:
             args += ["--update", update]
@@ -70,10 +78,21 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
         if run_rsdsva(args, feedback, progress_json=False) is None:
             return {}
         feedback.pushInfo("Mapping again")
-        if run_rsdsva(["map", raster, "--classes", classes_out, "--out", out, "--overwrite", *with_model],
+        if run_rsdsva(["map", raster, "--classes", classes_out, "--out", out, "--overwrite", *with_model, *like],
                       feedback) is None:
             return {}
         layer = f"{out}|layername=tiles"
         scene = os.path.splitext(os.path.basename(raster))[0]
         load_styled(context, layer, f"{scene} tiles (corrected)", "TILES_OUT")
         return {"OUTPUT_CLASSES": classes_out, "OUTPUT": out, "TILES_OUT": layer}
+
+
+def _map_file(source):
+    """The GeoPackage of a layer source (``path|layername=tiles``) when it is a map of rsdsva (it has a
+    run layer), else None."""
+    from qgis.core import QgsVectorLayer
+
+    path = source.split("|")[0]
+    if not path.lower().endswith(".gpkg") or not os.path.isfile(path):
+        return None
+    return path if QgsVectorLayer(f"{path}|layername=run", "run", "ogr").isValid() else None

@@ -34,6 +34,7 @@ class FindSimilarAlgorithm(RsdsvaAlgorithm):
         self.add(QgsProcessingParameterFeatureSource(
             "LIKE", "What to look for", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
             "Polygons or points on the raster, in any CRS; all of them are examples of one kind.")
+        self.add_reading()
         self.add(QgsProcessingParameterFile(
             "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
             "An rsdsva model file (.safetensors, or .onnx from rsdsva export).")
@@ -56,7 +57,8 @@ class FindSimilarAlgorithm(RsdsvaAlgorithm):
         with_model = ["--model", model] if model else []
         classes = os.path.join(work, "like.yaml")
         if run_rsdsva(["classes", "from-map", raster, named.split("|")[0], "--name-field", "rsdsva_name",
-                       "--out", classes, *with_model], feedback, progress_json=False) is None:
+                       "--out", classes, *with_model, *self.reading_args(parameters, context)], feedback,
+                      progress_json=False) is None:
             return {}
         if run_rsdsva(["map", raster, "--classes", classes, "--mode", "zsl", "--no-held-out", "--context", "1",
                        "--out", os.path.join(work, "map.gpkg"), "--similarity", out, "--overwrite", *with_model],

@@ -511,3 +511,36 @@ def _recording_feedback():
     feedback = Recording()
     feedback.seen = []
     return feedback
+
+
+def test_the_example_workflow_keeps_the_first_maps_footprint(plugin, executable, tmp_path):
+    """Examples drawn at a tile size of one's own: the classes file records it, the map uses it, and
+    'Correct tiles and map again' on a copy of the map's tiles maps again as the first map did."""
+    import json
+
+    import processing
+    from qgis.core import QgsField, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    classes = tmp_path / "mine.yaml"
+    processing.run(AREAS, {"INPUT": str(AUTZEN), "AREAS": _drawn_areas(), "NAME_FIELD": "kind", "TILE_SIZE": 384,
+                           "OUTPUT": str(classes)})
+    assert "tile_px: 384" in classes.read_text()
+    first = tmp_path / "first.gpkg"
+    processing.run(MAP, {"INPUT": str(AUTZEN), "CLASSES": str(classes), "CONTEXT": "1", "OUTPUT": str(first)})
+    tiles = QgsVectorLayer(f"{first}|layername=tiles", "tiles", "ogr")
+    edited = QgsVectorLayer(f"Polygon?crs={tiles.crs().authid()}", "edited", "memory")  # a copy: no run layer
+    edited.dataProvider().addAttributes(tiles.fields().toList() + [QgsField("fix", QVariant.String)])
+    edited.updateFields()
+    features = []
+    for i, f in enumerate(tiles.getFeatures()):
+        f.setFields(edited.fields(), False)
+        f.setAttributes(f.attributes() + ["car_park" if i == 0 else None])
+        features.append(f)
+    edited.dataProvider().addFeatures(features)
+    again = tmp_path / "again.gpkg"
+    processing.run("rsdsva:correctandmap", {"INPUT": str(AUTZEN), "TILES": edited, "NAME_FIELD": "fix",
+                                            "MAP": str(first), "CLASSES": str(classes),
+                                            "OUTPUT_CLASSES": str(tmp_path / "fixed.yaml"), "OUTPUT": str(again)})
+    run = {f["key"]: json.loads(f["value"]) for f in QgsVectorLayer(f"{again}|layername=run", "run", "ogr").getFeatures()}
+    assert run["tile_size_px"] == 384 and run["settings"]["context"] == [1.0]

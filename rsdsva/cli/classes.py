@@ -131,7 +131,7 @@ def _say_how_read(file, info) -> None:
 
 
 FROM_MAP_SECTIONS = {
-    "Examples": ("--name-field", "--layer", "--min-cover"),
+    "Examples": ("--name-field", "--layer", "--min-cover", "--like"),
     "Input": ("--bands", "--scale", "--nodata"),
     "Tiles": ("--tile-m", "--tile-size", "--orientations"),
     "Classes": ("--model",),
@@ -159,6 +159,9 @@ FROM_MAP_SECTIONS = {
                    "as map).")
 @click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (instead of --tile-m).")
 @read_options
+@click.option("--like", type=click.Path(dir_okay=False), default=None,
+              help="The map (GeoPackage) whose tiles EXAMPLES corrects, when EXAMPLES is a copy of its tiles layer: "
+                   "its tiles are read as that map read them (a map's own tiles layer says so itself).")
 @orientations_option(None, "Take each example, and each tile a map compares with it, mirrored (2) or in every quarter "
                            "turn, mirrored or not (8), averaged: for examples from images of different headings (image "
                            "chips, several flights). [default: as read (1), or as the --update file's]")
@@ -166,14 +169,13 @@ FROM_MAP_SECTIONS = {
 @device_option
 @engine_option
 def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size,
-                     bands, scale, nodata, orientations, overwrite, device, engine) -> None:
+                     bands, scale, nodata, like, orientations, overwrite, device, engine) -> None:
     """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
     the tiles of a map whose --name-field you filled in where the map was wrong.
 
     Each class (a value of --name-field) keeps every map tile its areas cover, seen with
     its surroundings, and an attribute vector from them. `rsdsva map --classes OUT` then
-    ranks each tile by its nearest example, beside the model's own classes; use the same
-    tile footprint there. A name of one of the model's seen classes corrects that class:
+    ranks each tile by its nearest example, beside the model's own classes. A name of one of the model's seen classes corrects that class:
     where a tile looks like its examples, it wins.
 
     The file records how the tiles were read (footprint, bands, stretch, nodata): `map
@@ -195,7 +197,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     from tqdm.auto import tqdm
 
     areas = read_vector(examples, "example areas", layer)
-    made_by = _map_record(examples, rasters)
+    made_by = _map_record(like or examples, rasters, required=bool(like))
     bar = None
 
     def progress(done: int, total: int) -> None:  # a bar once the tiles are read, so an input error stays one line
@@ -221,15 +223,18 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
                    "their examples, they win", err=True)
 
 
-def _map_record(examples: str, rasters) -> object:
-    """How the map whose tiles layer EXAMPLES is read its raster (None for example areas); a map
-    of another raster than RASTERS is refused."""
+def _map_record(examples: str, rasters, required: bool = False) -> object:
+    """How the map whose tiles layer EXAMPLES is read its raster (None for example areas, unless
+    ``required``); a map of another raster than RASTERS is refused."""
     from rsdsva.errors import ClassSpaceError
     from rsdsva.mapping.record import map_read_record
     from rsdsva.mapping.vectors import read_run_layer
 
-    run = read_run_layer(examples)
+    run = read_run_layer(examples) if Path(examples).is_file() else None
     if run is None:
+        if required:
+            raise ClassSpaceError(f"--like {examples}: not a map of rsdsva (no run layer); give the GeoPackage "
+                                  "rsdsva map wrote")
         return None
     import json
 

@@ -17,7 +17,7 @@ from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS, GridS
 SECTIONS = {
     "Input": ("--bands", "--scale", "--nodata", "--allow-no-crs", "--aoi"),
     "Tiles": ("--tile-size", "--stride", "--tile-m", "--context", "--orientations", "--max-nodata", "--allow-small-tiles", "--max-tiles"),
-    "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route", "--top-k"),
+    "Classes": ("--like", "--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route", "--top-k"),
     "Output": ("--out", "--out-dir", "--raster", "--similarity", "--explain", "--attention-raster",
                "--attention-attributes", "--overwrite", "--progress"),
     "Speed": ("--device", "--engine", "--amp", "--batch-size", "--read-threads", "--workers", "--scheduler"),
@@ -69,11 +69,22 @@ SECTIONS = {
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
               help="json: one JSON object per line on stderr.")
-def command(input_rasters, out, out_dir, scheduler, workers, progress, **options) -> None:
+@click.option("--like", type=click.Path(dir_okay=False), default=None,
+              help="A map (GeoPackage) to map as: its settings (tiles, bands, context, classes' mode, model, ...) "
+                   "where no flag is given; not its outputs or classes file. E.g. after a correction.")
+def command(input_rasters, out, out_dir, scheduler, workers, progress, like, **options) -> None:
     """Classify the tiles of RASTER into seen and unseen classes; write a GeoPackage.
 
     Several rasters, --out-dir, --scheduler or --workers run the job on Dask.
     """
+    if like:
+        from click.core import ParameterSource
+
+        from rsdsva.mapping.source import settings_like
+
+        ctx = click.get_current_context()
+        given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+        options.update({k: v for k, v in settings_like(like).items() if k not in given})
     settings = MapSettings(**options)
     if progress != "json":
         return _run(input_rasters, out, out_dir, scheduler, workers, progress, settings)

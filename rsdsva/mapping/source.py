@@ -175,6 +175,26 @@ def settings_of_map(path: str | Path) -> tuple[GridSettings, ReadSettings, str |
     return grid, read, raster if isinstance(raster, str) else None
 
 
+# a map's settings that describe its outputs or its classes file, not how it mapped: never taken from it
+NOT_LIKE = ("overwrite", "raster", "similarity", "attention_raster", "classes")
+
+
+def settings_like(path: str | Path) -> dict:
+    """The settings a map was made with (``MapSettings`` field -> value), from its GeoPackage's
+    run layer, less its outputs and classes file (:data:`NOT_LIKE`): to map again as it did."""
+    import json
+
+    from rsdsva.mapping.settings import MapSettings
+    from rsdsva.mapping.vectors import read_run_layer
+
+    run = read_run_layer(path) if Path(path).is_file() else None
+    if run is None:
+        raise ConfigError(f"--like {path}: not a map of rsdsva (no run layer); give the GeoPackage rsdsva map wrote")
+    recorded = json.loads(run.get("settings") or "{}")
+    known = MapSettings().to_dict()
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known and k not in NOT_LIKE}
+
+
 def _same(a, b) -> bool:
     if b is None:
         return False

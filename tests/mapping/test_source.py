@@ -183,6 +183,12 @@ def test_examples_carry_their_footprint_and_bands_to_the_map_the_correction_and_
     data = yaml.safe_load(classes.read_text())
     assert data["read"]["tile_px"] == 128 and data["classes"]["airplane"]["examples"]["tiles"] == 2 * 4 + 1
     assert "Airplane " not in data["classes"]
+    code, lines, _ = _run(["map", raster, "--classes", classes, "--like", out, "--out", tmp_path / "again.gpkg",
+                           "--orientations", 2, "--progress", "none"])
+    assert code == 0, lines
+    again = _run_layer(tmp_path / "again.gpkg")  # mapped as the first map, but for the flag given
+    assert again["settings"]["context"] == [1.0] and again["settings"]["orientations"] == 2
+    assert again["tile_size_px"] == 128 and again["classes_file"] == str(classes)
     code, lines, _ = _run(["classes", "from-map", raster, tmp_path / "edited.gpkg", "--layer", "tiles",
                            "--name-field", "fix", "--update", classes, "--tile-size", 64])
     assert code == 1 and len(lines) == 1 and "--tile-size 64 contradicts --update" in lines[0]
