@@ -130,14 +130,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def _atomic(path: Path) -> Iterator[Path]:
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder)
-    except OSError as err:
-        raise OutputError(f"cannot write in {folder} ({err.strerror}); choose another output") from None
-    os.close(fd)
-    os.unlink(tmp)  # writers (GDAL, safetensors) want to create the file themselves
-    tmp_path = Path(tmp)
+    tmp_path = _temporary(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -145,6 +138,53 @@ def _atomic(path: Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: list[str | Path]) -> Iterator[list[Path]]:
+    """Yield a temporary path beside each of ``paths``; rename them all into place only once
+    every one is complete (the outputs of one run are replaced together, or none is).
+
+    On any exception, KeyboardInterrupt included, every temporary is removed and the files
+    under the final names stay as they were. SIGINT and SIGTERM wait while the temporaries are
+    renamed, so a signal cannot leave some outputs new and others old.
+    """
+    import signal
+
+    paths = [Path(p) for p in paths]
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            stack.enter_context(output_lock(path))
+        temps: list[Path] = []
+        try:
+            for path in paths:
+                temps.append(_temporary(path))
+            yield temps
+            main = threading.current_thread() is threading.main_thread()
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if main else None
+            try:
+                for tmp, path in zip(temps, paths):
+                    os.replace(tmp, path)
+            finally:
+                if held is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        except BaseException:
+            for tmp in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            raise
+
+
+def _temporary(path: Path) -> Path:
+    """A free name beside ``path`` for its temporary (nothing created: writers create the file)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder)
+    except OSError as err:
+        raise OutputError(f"cannot write in {folder} ({err.strerror}); choose another output") from None
+    os.close(fd)
+    os.unlink(tmp)  # writers (GDAL, safetensors) want to create the file themselves
+    return Path(tmp)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -56,13 +56,14 @@ def _parse_text(item: str) -> tuple[str, str]:
 def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, texts, vocabulary,
                  clip_model, clip_weights, device) -> None:
     """RSMM: class vectors from CLIP image-text similarity, averaged over each class's images."""
-    from rsdsva._io import check_output_path
+    from rsdsva._io import check_distinct, check_output_path
     from rsdsva.attributes.clip import annotate_images, annotate_texts, load_clip
     from rsdsva.data.images import images_by_class
     from rsdsva.library import load_vocabulary
 
     if bool(images) == bool(texts):
         raise click.UsageError("give either --images DIR or --text NAME (one or more)")
+    check_distinct({"--out": out}, {"the --folder-map file": folder_map, "the --clip-weights file": clip_weights})
     check_output_path(Path(out), overwrite)
     vocab = load_vocabulary(vocabulary)
     clip = load_clip(clip_model, clip_weights, device)
@@ -85,7 +86,7 @@ def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, bat
 def from_images_command(images, folder_map, max_images, seed, seen, out, overwrite, batch_size, model, head, device,
                         engine) -> None:
     """Class vectors from a few example images each, with a trained model's attribute predictor."""
-    from rsdsva._io import check_output_path
+    from rsdsva._io import check_distinct, check_output_path
     from rsdsva.attributes.examples import attributes_from_images
     from rsdsva.data.images import images_by_class
     from rsdsva.engines import open_engine
@@ -93,6 +94,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
 
     if not images:
         raise click.UsageError("give --images DIR (one sub-folder of example images per class)")
+    check_distinct({"--out": out}, {"the --folder-map file": folder_map, "the --model file": model})
     check_output_path(Path(out), overwrite)
     network, info = open_engine(Path(model) if model else default_model_path(), engine, device=device)
     classes = attributes_from_images(network, info, images_by_class(images, folder_map, max_images, seed),

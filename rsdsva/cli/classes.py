@@ -182,7 +182,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     --classes OUT` reads its raster the same way. The tiles layer of a map is read as that
     map read its raster, and --update as that file's examples were.
     """
-    from rsdsva._io import check_output_path
+    from rsdsva._io import check_distinct, check_output_path
     from rsdsva.mapping.areas import classes_from_map
     from rsdsva.mapping.settings import GridSettings, ReadSettings
     from rsdsva.mapping.vectors import read_vector
@@ -192,6 +192,8 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     out_path = Path(out or update)
     if out_path.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise click.UsageError(f"--out {out_path} must end in .yaml or .json (a CSV cannot hold example features)")
+    check_distinct({"--out": out_path}, {"the examples file": examples, "the --like map": like, "the --model file": model,
+                                         **{f"the raster {r}": r for r in rasters}})
     if out is not None and not (update and Path(out).resolve() == Path(update).resolve()):
         check_output_path(out_path, overwrite)
     from tqdm.auto import tqdm

@@ -62,18 +62,26 @@ TRAIN_SECTIONS = {
 @click.option("--resident", is_flag=True,
               help="Decode the images once and augment on the device (fast on a GPU; needs memory for all images).")
 @click.option("--resume", is_flag=True, help="Continue from the work folder's last epoch.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model file (and its ONNX form).")
 @device_option
 def train_command(data, attributes, split, unseen, seed, folder_map, variant, word2vec, backbone, image_size, weights,
                   gsd_m, out, epochs, head_epochs, head_lr, lr, optimizer, weight_decay, sampler, ways, shots,
                   batch_size, num_workers, old_workers, max_batches, min_scale, color_jitter, resident, resume,
-                  device) -> None:
+                  overwrite, device) -> None:
     """Train DSVA on an image folder and write one model file with its evaluation."""
+    from rsdsva._io import check_distinct, check_output_path
     from rsdsva.models.info import LossWeights
     from rsdsva.training.experiment import run_experiment
 
     if old_workers is not None:
         click.echo("Warning: train --workers is now --loader-workers (map's --workers are Dask workers)", err=True)
         num_workers = old_workers
+    onnx = Path(out).with_suffix(".onnx")
+    check_distinct({"--out": out, "its ONNX form": onnx},
+                   {"the --attributes file": attributes, "the --word2vec file": word2vec, "the --weights file": weights,
+                    **{f"the --folder-map file {m}": m for m in folder_map}})
+    for target in (Path(out), onnx):
+        check_output_path(target, overwrite)
 
     exp = experiment_from(data, folder_map, unseen, attributes=attributes, split=split, seed=seed, backbone=backbone,
                           image_size=image_size, weights=weights, variant=variant, word2vec=word2vec, gsd_m=gsd_m)
@@ -108,16 +116,29 @@ def _export_beside(model: Path) -> None:
 @click.option("--classes", "classes_file", type=click.Path(dir_okay=False), default=None,
               help="Score this classes file's classes (unseen to MODEL) on all images of --data instead.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here (a PNG beside it).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report and its picture.")
 def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, variant, word2vec, calibration,
-                     classes_file, report) -> None:
+                     classes_file, report, overwrite) -> None:
     """Evaluate MODEL (ZSL, GZSL U/S/H) on the split it was trained with.
 
     With --classes FILE: every image of --data is a test image of one of MODEL's seen classes
     or of FILE's classes (map folder names to them with --folder-map); ZSL ranks FILE's
     classes, GZSL all of them at MODEL's lambda for prediction (or --calibration).
     """
+    from rsdsva._io import atomic_paths, check_distinct, check_output_path
+    from rsdsva.errors import OutputError
     from rsdsva.training.evaluate import plot_report
     from rsdsva.training.experiment import evaluate_model
+
+    if report:
+        picture = Path(report).with_suffix(".png")
+        if picture == Path(report):
+            raise OutputError(f"--report {report}: give a .json name (its picture goes beside it, as .png)")
+        check_distinct({"--report": report, "its picture": picture},
+                       {"the model": model, "the --classes file": classes_file, "the --attributes file": attributes,
+                        "the --word2vec file": word2vec, **{f"the --folder-map file {m}": m for m in folder_map}})
+        for target in (Path(report), picture):
+            check_output_path(target, overwrite)
 
     if classes_file:
         from rsdsva.training.experiment import evaluate_classes_file
@@ -129,6 +150,7 @@ def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, v
                               variant=variant, word2vec=word2vec)
         result = evaluate_model(model, exp, calibration=calibration)
     if report:
-        result.to_json(report)
-        plot_report(result, Path(report).with_suffix(".png"))
+        with atomic_paths([report, picture]) as (json_tmp, png_tmp):  # both, or neither
+            result.to_json(json_tmp)
+            plot_report(result, png_tmp)
     click.echo(json.dumps(result.summary()))

@@ -1,4 +1,5 @@
-"""What a map writes: the GeoPackage and the optional rasters, each atomically, with the run's record."""
+"""What a map writes: the GeoPackage and the optional rasters, with the run's record; they
+replace the old files together, once all are written."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dic
 
 def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None,
                   inputs: list[str] | None = None, similarity: Sequence | None = None):
-    """The GeoPackage, and the optional label, attention and similarity rasters, each written
-    atomically.
+    """The GeoPackage, and the optional label, attention and similarity rasters, each written to
+    a temporary beside it; they replace the old files together once all are complete (a signal
+    or a full disk on the last leaves every old output as it was).
 
     ``inputs`` lists the scenes of a merged GeoPackage (default: the plan's raster);
     ``similarity`` holds each row's similarities to the example classes (``--similarity``).
@@ -41,7 +43,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     from rasterio.transform import Affine
 
     from rsdsva import __version__
-    from rsdsva._io import atomic_path, file_sha256
+    from rsdsva._io import atomic_paths, file_sha256
     from rsdsva.mapping.writers import (classes_frame, tiles_frame, write_geopackage, write_label_raster,
                                         write_similarity_raster)
 
@@ -66,30 +68,33 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with _write_errors(out), atomic_path(out) as tmp:
-        write_geopackage(tmp, frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
+    targets = [Path(p) for p in (out, settings.raster, settings.similarity, settings.attention_raster) if p]
+    with atomic_paths(targets) as temps:  # every output complete before any replaces its old file
+        tmp = dict(zip(targets, temps))
+        with _write_errors(out):
+            write_geopackage(tmp[out], frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
         tiles = plan.tiles
         grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
         cell_transform = spec.transform * Affine.scale(plan.grid.stride)
         if settings.raster:
-            with _write_errors(Path(settings.raster)), atomic_path(settings.raster) as tmp_tif:
-                write_label_raster(tmp_tif, frame, grid, cell_transform, spec.crs, cs.names)
+            with _write_errors(Path(settings.raster)):
+                write_label_raster(tmp[Path(settings.raster)], frame, grid, cell_transform, spec.crs, cs.names)
         if settings.similarity:
             names = plan.classifier.example_names
             sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)
-            with _write_errors(Path(settings.similarity)), atomic_path(settings.similarity) as tmp_sim:
-                write_similarity_raster(tmp_sim, [(r["row"], r["col"]) for r in rows], sims, grid, cell_transform,
-                                        spec.crs, names)
+            with _write_errors(Path(settings.similarity)):
+                write_similarity_raster(tmp[Path(settings.similarity)], [(r["row"], r["col"]) for r in rows], sims,
+                                        grid, cell_transform, spec.crs, names)
         if mosaic is not None:
-            with _write_errors(Path(settings.attention_raster)), atomic_path(settings.attention_raster) as tmp_att:
-                mosaic.write(tmp_att, spec.crs, spec.transform, plan.attention_names)
+            with _write_errors(Path(settings.attention_raster)):
+                mosaic.write(tmp[Path(settings.attention_raster)], spec.crs, spec.transform, plan.attention_names)
     return frame
 
 
 @contextmanager
 def _write_errors(path: Path):
     """A failure while writing ``path`` (disk full, folder gone, permission lost) as one
-    :class:`OutputError` line naming it; :func:`atomic_path` has removed the partial file."""
+    :class:`OutputError` line naming it; :func:`atomic_paths` has removed the partial files."""
     import sqlite3
 
     import pyogrio.errors

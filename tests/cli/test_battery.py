@@ -223,6 +223,21 @@ CASES = [
     ("context-fifty", {}, "map {scene} --model {model} --context 50 --out {o.gpkg}", "--context 50"),
     ("calibration-inf", {}, "map {scene} --model {model} --calibration inf --out {o.gpkg}", "--calibration inf"),
     ("scale-inverted", {}, "map {scene} --model {model} --scale 200,10 --out {o.gpkg}", "--scale 200,10"),
+    # data loss (#37): an output onto an input, or over an earlier output without --overwrite
+    ("train-out-exists", {"m.safetensors": b"an earlier model"},
+     "train --data {tmp} --attributes ucm --out {m.safetensors}", "already exists; pass --overwrite"),
+    ("train-out-onto-attributes", {"a.csv": "x,water\n"}, "train --data {tmp} --attributes {a.csv} --out {a.csv}",
+     "is the --attributes file"),
+    ("evaluate-report-onto-model", {}, "evaluate {model} --data {tmp} --attributes ucm --report {model}",
+     "is the model"),
+    ("evaluate-report-exists", {"r.json": "{}"}, "evaluate {model} --data {tmp} --attributes ucm --report {r.json}",
+     "already exists; pass --overwrite"),
+    ("evaluate-picture-exists", {"r.png": b"an earlier picture"},
+     "evaluate {model} --data {tmp} --attributes ucm --report {r.json}", "r.png already exists; pass --overwrite"),
+    ("from-map-out-onto-examples", {"e.json": '{"type": "FeatureCollection", "features": []}'},
+     "classes from-map {scene} {e.json} --name-field kind --out {e.json}", "is the examples file"),
+    ("from-images-out-onto-folder-map", {"f.yaml": "a: b\n"},
+     "attributes from-images --images {tmp} --folder-map {f.yaml} --out {f.yaml}", "is the --folder-map file"),
 ]
 
 

@@ -215,3 +215,25 @@ def test_every_output_is_locked_while_it_is_written(make_geotiff, tiny_checkpoin
     with pytest.raises(OutputError, match="another rsdsva run is writing"):
         atomic_write_text(tmp_path / "c.yaml", "classes: {}")
     assert not (tmp_path / "m.gpkg").exists() and not (tmp_path / "c.yaml").exists()
+
+
+def test_a_run_stopped_while_writing_its_last_output_leaves_every_old_output(make_geotiff, tiny_checkpoint, tmp_path,
+                                                                            monkeypatch):
+    """A map's outputs replace the old ones together once all are written: stopped while the last
+    is written (a signal, a full disk), the earlier run's map and label raster stay as they were."""
+    from rsdsva.mapping.attention import AttentionMosaic
+
+    raster = make_geotiff(shape=(64, 64))
+    args = ["map", str(raster), "--model", str(tiny_checkpoint), "--tile-size", "32", "--progress", "none",
+            "--out", str(tmp_path / "m.gpkg"), "--raster", str(tmp_path / "l.tif"),
+            "--attention-raster", str(tmp_path / "a.tif")]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AttentionMosaic, "write", stopped)
+    result = CliRunner().invoke(cli, [*args, "--overwrite", "--stride", "16"])  # other outputs, were they written
+    assert result.exit_code != 0 and isinstance(result.exception, (KeyboardInterrupt, SystemExit))
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()} == before
