@@ -99,13 +99,11 @@ def note_choices(raster: Path, src, spec: RasterSpec, settings: ReadSettings) ->
     """One line on stderr (a warning) for each reading choice made for the user that changes the pixels:
     bands other than a three-band file's red, green and blue, and a value stretch."""
     plain = src.count == 3 and tuple(spec.bands) == (1, 2, 3)
-    extra = [spec.band_names[b] for b in range(spec.count) if b + 1 not in spec.bands]
     only_alpha = all(src.colorinterp[b].name == "alpha" for b in range(spec.count) if b + 1 not in spec.bands)
     if settings.bands is None and not plain and not (spec.chosen_by == "colour interpretation" and only_alpha):
         names = ", ".join(n or "?" for n in (spec.band_names[b - 1] for b in spec.bands))
-        rest = f"; example classes also see the other {len(extra)}" if len(extra) and not only_alpha else ""
         warnings.warn(f"{raster}: using bands {','.join(map(str, spec.bands))} of {src.count} ({names}) as red, green, "
-                      f"blue, by {spec.chosen_by}{rest}; --bands to choose others", RsdsvaWarning, stacklevel=3)
+                      f"blue, by {spec.chosen_by}; --bands to choose others", RsdsvaWarning, stacklevel=3)
     if settings.scale is None and spec.low is not None:
         ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(spec.low, spec.high))
         warnings.warn(f"{raster}: {src.dtypes[0]} values stretched to 0-255 from each band's 2-98 % range "

@@ -113,7 +113,7 @@ def test_the_map_says_which_bands_it_used_and_not_for_red_green_blue_alpha(tmp_p
     assert not [w for w in caught if "using bands" in str(w.message)]
     s2 = _write(tmp_path / "s2.tif", np.concatenate([data, data[:2]]), S2, [ColorInterp.undefined] * 6)
     with pytest.warns(RsdsvaWarning, match=r"using bands 3,2,1 of 6 \(red, green, blue\) as red, green, blue, by band "
-                                           r"descriptions; example classes also see the other 3"):
+                                           r"descriptions; --bands to choose others"):
         open_tile_source(s2, GridSettings(tile_size=32))
 
 
