@@ -122,22 +122,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to ``path`` on success.
 
     On any exception, KeyboardInterrupt included, the temporary file is removed and
-    nothing appears under the final name.
+    nothing appears under the final name (:func:`atomic_paths` of one).
     """
-    path = Path(path)
-    with output_lock(path):
-        yield from _atomic(path)
-
-
-def _atomic(path: Path) -> Iterator[Path]:
-    tmp_path = _temporary(path)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+    with atomic_paths([path]) as (tmp,):
+        yield tmp
 
 
 @contextlib.contextmanager

@@ -185,6 +185,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     from rsdsva._io import check_distinct, check_output_path
     from rsdsva.mapping.areas import classes_from_map
     from rsdsva.mapping.settings import GridSettings, ReadSettings
+    from rsdsva.mapping.source import read_map
     from rsdsva.mapping.vectors import read_vector
 
     if out is None and update is None:
@@ -199,7 +200,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     from tqdm.auto import tqdm
 
     areas = read_vector(examples, "example areas", layer)
-    made_by = _map_record(like or examples, rasters, required=bool(like))
+    made = read_map(like or examples, rasters, "--like", required=bool(like))  # a map's tiles: read as it read them
     bar = None
 
     def progress(done: int, total: int) -> None:  # a bar once the tiles are read, so an input error stays one line
@@ -212,7 +213,7 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
                                   min_cover=min_cover, grid=GridSettings(tile_size=tile_size, tile_m=tile_m),
                                   read=ReadSettings(bands=bands, scale=scale, nodata=nodata), device=device,
                                   source=examples, progress=progress, engine=engine, orientations=orientations,
-                                  made_by=made_by)
+                                  made_by=made[0] if made else None)
     finally:
         if bar is not None:
             bar.close()
@@ -224,25 +225,3 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
         click.echo(f"  corrects the model's seen classes {', '.join(result.corrected)}: where a tile looks like "
                    "their examples, they win", err=True)
 
-
-def _map_record(examples: str, rasters, required: bool = False) -> object:
-    """How the map whose tiles layer EXAMPLES is read its raster (None for example areas, unless
-    ``required``); a map of another raster than RASTERS is refused."""
-    from rsdsva.errors import ClassSpaceError
-    from rsdsva.mapping.record import map_read_record
-    from rsdsva.mapping.vectors import read_run_layer
-
-    run = read_run_layer(examples) if Path(examples).is_file() else None
-    if run is None:
-        if required:
-            raise ClassSpaceError(f"--like {examples}: not a map of rsdsva (no run layer); give the GeoPackage "
-                                  "rsdsva map wrote")
-        return None
-    import json
-
-    mapped = json.loads(run.get("input", "null") or "null")
-    # by name: a raster moved since keeps it, another raster rarely shares it
-    if isinstance(mapped, str) and Path(mapped).name not in {Path(r).name for r in rasters}:
-        raise ClassSpaceError(f"{examples} is a map of {mapped}, not of {', '.join(map(str, rasters))}; give the "
-                              "raster that map was made from, or draw the corrections on a map of this raster")
-    return map_read_record(run, examples)

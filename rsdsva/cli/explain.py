@@ -32,7 +32,7 @@ def command(image, top, out, overwrite, tile, map_file, **classifier) -> None:
     from pathlib import Path
 
     from rsdsva._io import check_distinct, check_output_path
-    from rsdsva.errors import ConfigError, OutputError
+    from rsdsva.errors import OutputError
     from rsdsva.explain import explain_image, plot_explanation
     from rsdsva.inference import ClassifierSettings
     from rsdsva.mapping.settings import GridSettings, ReadSettings
@@ -47,9 +47,7 @@ def command(image, top, out, overwrite, tile, map_file, **classifier) -> None:
     if map_file:
         if tile is None:
             raise click.UsageError("--map needs --tile ROW,COL: the map tile to explain")
-        grid, read, mapped = settings_of_map(map_file)
-        if mapped and Path(mapped).name != Path(image).name:
-            raise ConfigError(f"--map {map_file} is a map of {mapped}, not of {image}; give the raster it mapped")
+        grid, read = settings_of_map(map_file, image)
     ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top, tile=tile, grid=grid, read=read)
     name = str(image).rsplit("/", 1)[-1]
     plot_explanation(ex, out, title=f"{name}, tile {tile[0]},{tile[1]}" if tile else name)

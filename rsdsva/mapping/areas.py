@@ -1,9 +1,9 @@
 """Classes from example areas: polygons drawn on the rasters to map, turned into classes.
 
-For each class name of a polygon layer, the tiles of the map's grid (the model's
-footprint, as ``rsdsva map`` lays it out) that its polygons cover by at least
-``min_cover`` of a tile are read with the map's reader and preprocessing, each with
-the window around it that the recipe names. A polygon too small to cover any tile so
+For each class name of a polygon layer, the tiles of the map's grid that its polygons
+cover by at least ``min_cover`` of a tile are read as ``rsdsva map`` lays out and reads
+them (:mod:`rsdsva.mapping.source`: footprint, bands, stretch, nodata), each with the
+window around it that the recipe names. A polygon too small to cover any tile so
 (or a point) gets one tile centred on it. The model then gives each class:
 
 * an attribute vector, as ``rsdsva attributes from-images`` estimates one from example
@@ -21,7 +21,7 @@ found 62 % (``scripts/bench/probe_recipes.py``).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,6 +33,7 @@ from rsdsva.errors import ClassSpaceError, ConfigError, RasterError, RsdsvaWarni
 from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.record import RECORD_KEY, ReadRecord
 from rsdsva.mapping.settings import GridSettings, ReadSettings
+from rsdsva.mapping.source import TileSource
 
 
 @dataclass
@@ -43,37 +44,25 @@ class ExampleTiles:
     polygons: set = field(default_factory=set)  # feature ids of the polygons that gave tiles
     rasters: set = field(default_factory=set)
     where: list[tuple[str, int, int]] = field(default_factory=list)  # (raster, row, col); -1, -1 for a centred tile
-    record: ReadRecord | None = None  # how the first raster's tiles were read
 
 
 def example_tiles(
-    rasters: Sequence[str | Path],
+    rasters: Sequence[TileSource],
     areas,
     name_field: str,
-    tile_m: float | None = None,
-    tile_size: int | None = None,
     min_cover: float = 0.5,
-    max_nodata: float | None = None,
     source: str = "example areas",
     scales: Sequence[float] = (1.0,),
-    read: ReadSettings | None = None,
-    grid: GridSettings | None = None,
 ) -> dict[str, ExampleTiles]:
-    """Class name -> its example tiles, from ``areas`` (a GeoDataFrame) over ``rasters``, each
-    read with the windows ``scales`` times its size around it, through the map's tile source
-    (:func:`rsdsva.mapping.source.open_tile_source`) with ``grid`` and ``read`` settings
-    (``tile_m`` is the model's footprint, used where ``grid`` gives none)."""
+    """Class name -> its example tiles, from ``areas`` (a GeoDataFrame) over ``rasters`` (each
+    read as its :class:`~rsdsva.mapping.source.TileSource` says, as the map reads it), each tile
+    with the windows ``scales`` times its size around it."""
     from shapely.geometry import box
 
     from rsdsva.mapping.grid import window_bounds
-    from rsdsva.mapping.source import open_tile_source
 
     if not 0 < min_cover <= 1:
         raise ClassSpaceError(f"--min-cover {min_cover:g} must be above 0 and at most 1 (a share of a tile)")
-    read = read or ReadSettings()
-    if max_nodata is not None:
-        read = replace(read, max_nodata=max_nodata)
-    grid = grid or GridSettings(tile_size=tile_size)
     _check_field(areas, name_field, source)
     areas = areas[areas.geometry.notna() & ~areas.geometry.is_empty]
     names = areas[name_field]
@@ -83,50 +72,45 @@ def example_tiles(
     out: dict[str, ExampleTiles] = {str(n): ExampleTiles() for n in dict.fromkeys(names.astype(str))}
     placed: set = set()
     for raster in rasters:
-        tiles = open_tile_source(raster, grid, read, tile_m, note=raster == rasters[0])
-        spec, size = tiles.spec, tiles.grid.size
+        spec, size = raster.spec, raster.grid.size
         shapes = areas.to_crs(spec.crs)
         inside = shapes[shapes.intersects(box(*window_bounds(spec, Window(0, 0, spec.width, spec.height))))]
-        chosen: list[tuple[str, Tile, list]] = []
+        chosen: list[tuple[str, Tile, list]] = []  # (class, tile, ids of the polygons on it)
         for name, group in inside.groupby(inside[name_field].astype(str), sort=False):
             union = group.geometry.union_all()
-            found = []
-            for tile in tiles.tiles(union):
+            covered: set = set()
+            for tile in raster.tiles(union):
                 cell = box(*window_bounds(spec, tile.window))
                 if union.intersection(cell).area >= min_cover * cell.area:
-                    found.append((tile, [fid for fid, g in group.geometry.items() if g.intersection(cell).area > 0]))
-            covered = {fid for _, fids in found for fid in fids}
+                    fids = [fid for fid, g in group.geometry.items() if g.intersection(cell).area > 0]
+                    chosen.append((str(name), tile, fids))
+                    covered.update(fids)
             for fid, geom in group.geometry.items():  # too small for any tile: one centred on it
                 if fid not in covered:
-                    found.append((_centred_tile(spec, geom, size), [fid]))
-            chosen += [(str(name), tile, fids) for tile, fids in found]
+                    chosen.append((str(name), _centred_tile(spec, geom, size), [fid]))
             placed.update(group.index)
-        margin = tiles.margins(scales)
-        read_batch = tiles.reader(scales)
+        margin, read = raster.margins(scales), raster.reader(scales)
         chosen.sort(key=lambda c: (c[1].window.row_off, c[1].window.col_off))  # a grid row's tiles in one strip
         for start in range(0, len(chosen), 64):
             part = chosen[start : start + 64]
-            batch = read_batch([tile for _, tile, _ in part])
+            batch = read([tile for _, tile, _ in part])
             for i, (name, tile, fids) in enumerate(part):
-                if batch.valid[i] < 1.0 - read.max_nodata:
+                if batch.valid[i] < 1.0 - raster.read.max_nodata:
                     continue
-                found = out[name]
-                found.views.append({s: batch.views[m][i] for s, m in margin.items()})
-                found.polygons.update(int(f) for f in fids)
-                found.rasters.add(str(raster))
-                found.where.append((str(raster), tile.row, tile.col))
-        if raster == rasters[0]:
-            for found in out.values():
-                found.record = tiles.record()
+                tiles = out[name]
+                tiles.views.append({s: batch.views[m][i] for s, m in margin.items()})
+                tiles.polygons.update(int(f) for f in fids)
+                tiles.rasters.add(str(raster.raster))
+                tiles.where.append((str(raster.raster), tile.row, tile.col))
     outside = [fid for fid in areas.index if fid not in placed]
     if outside:
-        where = ", ".join(str(r) for r in rasters)
+        where = ", ".join(str(r.raster) for r in rasters)
         raise RasterError(f"{source}: feature {outside[0]} ({areas.loc[outside[0], name_field]}) lies outside "
                           f"{where}; draw the example areas on the raster they describe")
-    for name, found in out.items():
-        if not found.views:
+    for name, tiles in out.items():
+        if not tiles.views:
             raise ClassSpaceError(f"{source}: class {name!r} has no usable tile (every tile it covers is more than "
-                                  f"{read.max_nodata:.0%} nodata); draw it over valid pixels")
+                                  f"{rasters[0].read.max_nodata:.0%} nodata); draw it over valid pixels")
     return out
 
 
@@ -314,7 +298,7 @@ def classes_from_map(
     ``update`` file's examples were taken, else as read."""
     from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.mapping.raster import open_raster
-    from rsdsva.mapping.source import travelled
+    from rsdsva.mapping.source import open_tile_source, travelled
     from rsdsva.models.info import default_model_path, parse_recipe, read_model_info
     from rsdsva.predict import build_classifier
 
@@ -328,6 +312,8 @@ def classes_from_map(
                                fix="make the classes again with rsdsva classes from-map, without --update,")
         grid, read = travelled(src, grid, read, made_by, f"the map of {source}",
                                fix="correct a map made with these settings")
+        sources = [open_tile_source(rasters[0], grid, read, info.tile_m, src)]
+    sources += [open_tile_source(r, grid, read, info.tile_m, note=False) for r in rasters[1:]]
     areas = joined_names(areas, name_field, [*(old.names if old is not None else ()), *info.classes.names], source)
     classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device,
                                                      engine=engine))
@@ -339,8 +325,7 @@ def classes_from_map(
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
                               f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
-    tiles = example_tiles(rasters, areas, name_field, info.tile_m, min_cover=min_cover, source=source,
-                          scales=parse_recipe(recipe)[1], read=read, grid=grid)
+    tiles = example_tiles(sources, areas, name_field, min_cover, source, parse_recipe(recipe)[1])
     new = classes_from_areas(classifier, tiles, recipe, progress=progress)
     where = provenance(tiles)
     updated: list[str] = []
@@ -353,7 +338,7 @@ def classes_from_map(
         updated = [n for n in new.names if n in old.names]
         new, where = new_all, merged_provenance(before, where)
     assemble_classes(info, new, source=str(out))  # refuses what map would refuse, before writing
-    record = next(iter(tiles.values())).record
+    record = sources[0].record()
     write_example_classes(out, new, where, model_path.name, record)
     corrected = [n for n in tiles if n in info.classes.names]
     return FromMapResult(Path(out), new, {n: len(t.views) for n, t in tiles.items()}, corrected, updated, record)

@@ -62,7 +62,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
         "tile_size_px": plan.grid.size, "stride_px": plan.grid.stride, "calibration": plan.calibration,
         "bands_used": list(spec.bands), "nodata_used": spec.nodata,
-        "read": plan.source.record().to_dict() if plan.source is not None else None,  # as classes files keep it
+        "read": plan.source.record().to_dict(),  # as classes files keep it
         "stretch": None if spec.low is None else {
             "low": list(spec.low), "high": list(spec.high), "from": "--scale" if settings.scale else "2-98 % per band"},
         "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),

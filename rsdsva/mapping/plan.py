@@ -10,7 +10,9 @@ from pathlib import Path
 from rsdsva.errors import ClassSpaceError
 from rsdsva.mapping.background import done, in_background, settled_on_error
 from rsdsva.mapping.grid import Grid, aoi_area, check_tile_count
+from rsdsva.mapping.raster import RasterSpec
 from rsdsva.mapping.settings import MapSettings, OutputSettings
+from rsdsva.mapping.source import TileSource, open_tile_source, travelled
 from rsdsva.models.info import default_model_path
 
 
@@ -24,16 +26,23 @@ class MapPlan:
 
     raster: Path
     model_path: Path
-    spec: object  # RasterSpec
+    source: TileSource  # the raster's grid and how its tiles are read
     loading: Future  # of the Classifier
     tiles: list
-    grid: Grid  # the tile size and stride over the raster's pixels
     calibration: float
     attention_names: list[str]
     attention_index: list[int]
     scales: tuple[float, ...] = (1.0,)  # the windows read around each tile (context and example recipes)
     input_size: int | None = None  # the readers resize windows to the model's input (the ONNX engine's)
-    source: object = None  # the TileSource the tiles are read from
+
+    @property
+    def spec(self) -> RasterSpec:
+        return self.source.spec
+
+    @property
+    def grid(self) -> Grid:
+        """The tile size and stride over the raster's pixels."""
+        return self.source.grid
 
     @property
     def classifier(self):
@@ -58,7 +67,6 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     from rsdsva.engines import choose_engine
     from rsdsva.inference import window_scales
     from rsdsva.mapping.raster import open_raster
-    from rsdsva.mapping.source import open_tile_source, travelled
     from rsdsva.models.info import read_model_info
 
     model_path = Path(settings.model) if settings.model else default_model_path()
@@ -83,9 +91,8 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             tiles = source.tiles(area)
             if area is not None:
                 check_tile_count(raster, len(tiles), source.grid.size, source.grid.stride, grid.max_tiles)
-    return MapPlan(raster, model_path, source.spec, loading, tiles, source.grid,
-                   settings.classifier.calibration_for(info), names, index, scales,
-                   info.preprocessing.image_size if engine == "onnx" else None, source)
+    return MapPlan(raster, model_path, source, loading, tiles, settings.classifier.calibration_for(info), names,
+                   index, scales, info.preprocessing.image_size if engine == "onnx" else None)
 
 
 def _extra_classes(settings: MapSettings, info):

@@ -8,7 +8,6 @@ name), the value stretch and nodata that example tiles were read with; a map or 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,17 +108,10 @@ def load_classes(path: str | Path, vocabulary=None):
 
 
 def map_read_record(run: dict[str, Any], source: str) -> ReadRecord:
-    """How a map read its raster, from its ``run`` layer (key -> JSON text, as written)."""
-    def value(key):
-        raw = run.get(key)
-        try:
-            return json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError:
-            return None
-
-    if value(RECORD_KEY):
-        return ReadRecord.from_dict(value(RECORD_KEY), f"{source}'s run layer")
-    settings, size, bands = value("settings") or {}, value("tile_size_px"), value("bands_used")
+    """How a map read its raster, from its ``run`` layer (key -> decoded value)."""
+    if run.get(RECORD_KEY):
+        return ReadRecord.from_dict(run[RECORD_KEY], f"{source}'s run layer")
+    settings, size, bands = run.get("settings") or {}, run.get("tile_size_px"), run.get("bands_used")
     if not size or not bands:
         raise ClassSpaceError(f"{source}: its run layer does not say how the map read its raster (no tile size or "
                               "bands); map the raster again, or give the tile size and bands")

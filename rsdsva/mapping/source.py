@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping.grid import Grid, Tile, check_grid, iter_windows, pixel_size_m, tile_pixels, tiles_in
-from rsdsva.mapping.raster import RasterSpec, make_spec, open_raster, read_strip
+from rsdsva.mapping.raster import RasterSpec, band_name, make_spec, open_raster, read_strip
 from rsdsva.mapping.record import ReadRecord, same_number
 from rsdsva.mapping.settings import GridSettings, ReadSettings
 
@@ -62,7 +62,7 @@ class TileSource:
     def reader(self, scales: Sequence[float] = (1.0,)) -> Callable[[Sequence[Tile]], Batch]:
         """Reads batches of tiles with the windows ``scales`` times their size around each
         (:attr:`Batch.views` by margin: :func:`context_pixels`)."""
-        return tile_reader(self.spec, self.grid.size, [context_pixels(self.grid.size, s) for s in scales])
+        return tile_reader(self.spec, self.grid.size, list(self.margins(scales).values()))
 
     def margins(self, scales: Sequence[float]) -> dict[float, int]:
         """Window size (times the tile) -> its margin in pixels, as :meth:`reader` keys its views."""
@@ -91,8 +91,12 @@ def open_tile_source(raster: str | Path, grid: GridSettings = GridSettings(), re
         note_choices(raster, src, spec, read)
     size, stride = tile_pixels(src, grid, model_tile_m)
     check_grid(raster, src, grid, size, stride, model_tile_m, read.max_nodata)
-    pixel = pixel_size_m(src) if src.crs is not None and src.crs.is_projected else None
-    return TileSource(raster, spec, Grid(src.width, src.height, size, stride), pixel, read)
+    return TileSource(raster, spec, Grid(src.width, src.height, size, stride), _pixel_m(src), read)
+
+
+def _pixel_m(src) -> float | None:
+    """The ground size of ``src``'s pixels in metres; None where its CRS is not projected."""
+    return pixel_size_m(src) if src.crs is not None and src.crs.is_projected else None
 
 
 def note_choices(raster: Path, src, spec: RasterSpec, settings: ReadSettings) -> None:
@@ -119,7 +123,7 @@ def travelled(src, grid: GridSettings, read: ReadSettings, record: ReadRecord | 
     if record is None:
         return grid, read
     said = f"{source} was read as {record.describe()}"
-    pixel = pixel_size_m(src) if src.crs is not None and src.crs.is_projected else None
+    pixel = _pixel_m(src)
     if grid.tile_size is None and grid.tile_m is None:
         grid = replace(grid, tile_m=record.tile_m) if record.tile_m and pixel else replace(grid, tile_size=record.tile_px)
     else:
@@ -152,25 +156,33 @@ def travelled(src, grid: GridSettings, read: ReadSettings, record: ReadRecord | 
     return grid, read
 
 
-def settings_of_map(path: str | Path) -> tuple[GridSettings, ReadSettings, str | None]:
-    """The grid and reading settings a map used, from its GeoPackage's run layer, and the raster
-    it mapped: read again with them, its tiles are the map's tiles."""
-    import json
-
+def read_map(path: str | Path, rasters: Sequence[str | Path] = (), flag: str = "--map",
+             required: bool = True) -> tuple[ReadRecord, dict] | None:
+    """How the map ``path`` (a GeoPackage of ``rsdsva map``) read its raster, and its run record
+    (key -> value). Not a map: one line naming ``flag``, or None unless ``required``. A map of
+    another raster than ``rasters`` is refused (by file name: a raster moved since keeps it)."""
     from rsdsva.mapping.record import map_read_record
     from rsdsva.mapping.vectors import read_run_layer
 
-    if not Path(path).is_file():
-        raise ConfigError(f"--map {path}: not found; give the GeoPackage rsdsva map wrote")
-    run = read_run_layer(path)
+    run = read_run_layer(path) if Path(path).is_file() else None
     if run is None:
-        raise ConfigError(f"--map {path}: not a map of rsdsva (no run layer); give the GeoPackage rsdsva map wrote")
-    record = map_read_record(run, str(path))
-    stride = json.loads(run.get("stride_px") or "null")
-    raster = json.loads(run.get("input") or "null")
+        if not required:
+            return None
+        raise ConfigError(f"{flag} {path}: not a map of rsdsva (no run layer); give the GeoPackage rsdsva map wrote")
+    mapped = run.get("input")
+    if rasters and isinstance(mapped, str) and Path(mapped).name not in {Path(r).name for r in rasters}:
+        raise ConfigError(f"{path} is a map of {mapped}, not of {', '.join(map(str, rasters))}; give the raster it "
+                          "mapped, or a map of this raster")
+    return map_read_record(run, str(path)), run
+
+
+def settings_of_map(path: str | Path, raster: str | Path) -> tuple[GridSettings, ReadSettings]:
+    """The grid and reading settings with which the map ``path`` read ``raster``: read again with
+    them, its tiles are the map's tiles."""
+    record, run = read_map(path, [raster])
+    stride = run.get("stride_px")
     grid = GridSettings(tile_size=record.tile_px, stride=int(stride) if stride else None)
-    read = ReadSettings(bands=record.bands, scale=record.scale, nodata=record.nodata)
-    return grid, read, raster if isinstance(raster, str) else None
+    return grid, ReadSettings(bands=record.bands, scale=record.scale, nodata=record.nodata)
 
 
 # a map's settings that describe its outputs or its classes file, not how it mapped: never taken from it
@@ -180,15 +192,9 @@ NOT_LIKE = ("overwrite", "raster", "similarity", "attention_raster", "classes")
 def settings_like(path: str | Path) -> dict:
     """The settings a map was made with (``MapSettings`` field -> value), from its GeoPackage's
     run layer, less its outputs and classes file (:data:`NOT_LIKE`): to map again as it did."""
-    import json
-
     from rsdsva.mapping.settings import MapSettings
-    from rsdsva.mapping.vectors import read_run_layer
 
-    run = read_run_layer(path) if Path(path).is_file() else None
-    if run is None:
-        raise ConfigError(f"--like {path}: not a map of rsdsva (no run layer); give the GeoPackage rsdsva map wrote")
-    recorded = json.loads(run.get("settings") or "{}")
+    recorded = read_map(path, flag="--like")[1].get("settings") or {}
     known = MapSettings().to_dict()
     return {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known and k not in NOT_LIKE}
 
@@ -203,8 +209,6 @@ def _same(a, b) -> bool:
 def _recorded_bands(src, record: ReadRecord) -> tuple[int, ...] | None:
     """The bands of ``src`` that hold what the record's bands held: by name where the record
     and the raster name them, else by index where the raster has them; None where it cannot."""
-    from rsdsva.mapping.raster import band_name
-
     names = [band_name(src, b) for b in range(1, src.count + 1)]
     wanted = list(record.band_names)
     if wanted and all(wanted) and all(n in names for n in wanted):

@@ -30,8 +30,10 @@ def read_vector(path: str | Path, what: str, layer: str | None = None):
 
 
 def read_run_layer(path: str | Path) -> dict | None:
-    """The ``run`` layer of a map's GeoPackage (key -> JSON text, as ``rsdsva map`` writes it);
-    None for any other vector file."""
+    """The ``run`` layer of a map's GeoPackage (key -> value, decoded from the JSON ``rsdsva map``
+    writes); None for any other vector file."""
+    import json
+
     import pyogrio
 
     path = Path(path)
@@ -43,4 +45,10 @@ def read_run_layer(path: str | Path) -> dict | None:
         return None
     if not {"key", "value"} <= set(table.columns):
         return None
-    return dict(zip(table["key"].astype(str), table["value"]))
+    def decoded(text):
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError):
+            return None
+
+    return {str(k): decoded(v) for k, v in zip(table["key"], table["value"])}

@@ -19,6 +19,7 @@ from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
 from rsdsva.errors import ClassSpaceError, RsdsvaWarning
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.areas import example_tiles
+from rsdsva.mapping.source import open_tile_source
 from rsdsva.models.checkpoint import load_checkpoint
 from rsdsva.models.dsva import feature_space_id
 from rsdsva.training.metrics import fit_example_calibration
@@ -93,7 +94,7 @@ def test_attribute_vectors_equal_from_images_on_the_same_tiles(mosaic, tmp_path)
     raster, cells = mosaic
     areas, _ = _areas(cells)
     model, info = load_checkpoint(default_model_path())
-    tiles = example_tiles([raster], areas, "class", info.tile_m, scales=(1.0, 2.0))
+    tiles = example_tiles([open_tile_source(raster, model_tile_m=info.tile_m)], areas, "class", scales=(1.0, 2.0))
     from_map = classes_from_areas(Classifier(model, info, info.classes), tiles, "model.blocks.4+model.blocks.5@1,2")
     images = {}
     for name, found in tiles.items():
@@ -148,11 +149,12 @@ def test_small_areas_and_points_get_a_tile_centred_on_them(mosaic):
     big = cell_polygon(row, col, inset=0.0)
     areas = gpd.GeoDataFrame({"class": ["a", "b", "c"]}, crs="EPSG:32610", geometry=[
         big.centroid.buffer(5), Point(big.centroid.x, big.centroid.y), cell_polygon(row, col, inset=0.3)])
-    tiles = example_tiles([raster], areas, "class", info.tile_m)
+    tiles = example_tiles([open_tile_source(raster, model_tile_m=info.tile_m)], areas, "class")
     assert {n: len(t.views) for n, t in tiles.items()} == {"a": 1, "b": 1, "c": 1}
     assert tiles["c"].where == [(str(raster), -1, -1)]  # 16 % of a tile: under --min-cover, so centred
     assert np.array_equal(tiles["a"].views[0][1.0], tiles["b"].views[0][1.0])
-    covered = example_tiles([raster], areas.iloc[[2]], "class", info.tile_m, min_cover=0.15)
+    covered = example_tiles([open_tile_source(raster, model_tile_m=info.tile_m)], areas.iloc[[2]], "class",
+                            min_cover=0.15)
     assert covered["c"].where == [(str(raster), row, col)]
 
 
@@ -452,7 +454,8 @@ def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, 
     assert result.exit_code == 0, result.output
     clf = build_classifier(ClassifierSettings(classes=str(out), held_out=False, mode="zsl", context=(1.0,)))
     assert clf.classes.recipe == "model.blocks.4+model.blocks.5@1,2/8" and clf.example_orientations == 8
-    tiles = example_tiles([raster], areas, "class", clf.info.tile_m, scales=(1.0, 2.0))
+    tiles = example_tiles([open_tile_source(raster, model_tile_m=clf.info.tile_m)], areas, "class",
+                          scales=(1.0, 2.0))
     views = {s: np.stack([v[s] for v in tiles["airplane"].views]).astype(np.float32) / 255 for s in (1.0, 2.0)}
     sims = [clf.forward({s: oriented(w, v) for s, w in views.items()}).similarity for v in (0, 2, 5)]
     for s in sims[1:]:
