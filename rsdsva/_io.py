@@ -1,4 +1,5 @@
-"""Atomic output: write beside the target, rename into place only when complete; and file checksums."""
+"""Atomic output: write beside the target, rename into place only when complete; inputs checked by
+kind (regular files; YAML without alias bombs); and file checksums."""
 
 from __future__ import annotations
 
@@ -7,12 +8,72 @@ import functools
 import glob
 import hashlib
 import os
+import stat
 import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
 
-from rsdsva.errors import OutputError
+from rsdsva.errors import ConfigError, OutputError
+
+
+def check_input_file(path: str | Path, what: str) -> Path:
+    """Refuse an input that exists but is not a regular file: reading a FIFO waits forever, and a
+    device or a folder is not data. A missing file is left to the caller's own message."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path
+    if stat.S_ISREG(mode):
+        return path
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "not a regular file")
+    raise ConfigError(f"{what} {path} is {kind}, not a file; give the file itself")
+
+
+# YAML nodes a file may expand to: aliases make a few lines stand for billions ("billion laughs")
+YAML_NODE_BUDGET = 20_000_000
+
+
+def yaml_loader(base=None):
+    """A safe YAML loader (subclass of ``base``, default ``yaml.SafeLoader``) that refuses a document
+    whose aliases expand it beyond :data:`YAML_NODE_BUDGET` nodes, before anything is built."""
+    import yaml
+
+    class Loader(base or yaml.SafeLoader):
+        def get_single_node(self):
+            node = super().get_single_node()
+            if node is not None and _expanded(node, {}) > YAML_NODE_BUDGET:
+                raise yaml.YAMLError(f"its aliases expand it beyond {YAML_NODE_BUDGET:,} values (an alias bomb?); "
+                                     "write the values out instead of through aliases")
+            return node
+
+    return Loader
+
+
+def _expanded(node, sizes: dict) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (a cycle counts as too many)."""
+    import yaml
+
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    sizes[key] = YAML_NODE_BUDGET + 1  # met again while being counted: a cycle
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded(child, sizes)
+            if total > YAML_NODE_BUDGET:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded(k, sizes) + _expanded(v, sizes)
+            if total > YAML_NODE_BUDGET:
+                break
+    sizes[key] = total
+    return total
 
 
 def check_output_path(path: str | Path, overwrite: bool = False) -> Path:

@@ -23,6 +23,8 @@ File formats (chosen by suffix):
         fallow: {vector: [...], features: [[...], ...]}  # a class from example areas
       feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the examples are in
       recipe: model.blocks.4+model.blocks.5@1,2   # the layers and windows the features were taken from
+      spectra: {bands: [...], band_names: [...], indexes: [ndvi], mean: [...], std: [...], weight: 0.05}
+                                      # examples from a raster of more than three bands (rsdsva.spectra)
 
   A class with ``features`` (made by ``rsdsva classes from-map``) also carries the
   features of every one of its example tiles in one model's feature space, taken as
@@ -68,6 +70,8 @@ class ClassSpace:
             the feature space ``feature_space`` names (None for a class defined by attributes only).
         feature_space: the model the examples belong to (:func:`rsdsva.models.dsva.feature_space_id`).
         recipe: how the example features were taken (layers and windows, ``model.blocks.4@1,2``).
+        spectra: the :class:`~rsdsva.spectra.SpectralRecord` of examples from a raster of more than
+            three bands, whose features end in each tile's spectra; None otherwise.
     """
 
     names: tuple[str, ...]
@@ -80,6 +84,7 @@ class ClassSpace:
     examples: tuple[np.ndarray | None, ...] | None = None
     feature_space: str | None = None
     recipe: str | None = None
+    spectra: Any = None  # rsdsva.spectra.SpectralRecord
 
     def __post_init__(self) -> None:
         matrix = np.asarray(self.matrix, dtype=np.float32)
@@ -90,6 +95,7 @@ class ClassSpace:
         if self.examples is None:
             object.__setattr__(self, "feature_space", None)
             object.__setattr__(self, "recipe", None)
+            object.__setattr__(self, "spectra", None)
         object.__setattr__(self, "names", tuple(self.names))
         object.__setattr__(self, "attributes", tuple(self.attributes))
         object.__setattr__(self, "matrix", matrix)
@@ -225,7 +231,8 @@ class ClassSpace:
             i = self.index(name)
             rows[i] = extra if rows[i] is None else np.concatenate([rows[i], extra])
         space = self if self.examples is not None else other
-        return self._replace(examples=rows, feature_space=space.feature_space, recipe=space.recipe)
+        return self._replace(examples=rows, feature_space=space.feature_space, recipe=space.recipe,
+                             spectra=space.spectra)
 
     def _replace(self, **changes: Any) -> ClassSpace:
         fields = dict(
@@ -239,6 +246,7 @@ class ClassSpace:
             examples=self.examples,
             feature_space=self.feature_space,
             recipe=self.recipe,
+            spectra=self.spectra,
         )
         fields.update(changes)
         return ClassSpace(**fields)
@@ -256,6 +264,7 @@ class ClassSpace:
             and self.signed == other.signed
             and self.feature_space == other.feature_space
             and self.recipe == other.recipe
+            and self.spectra == other.spectra
             and _same_examples(self.examples, other.examples)
         )
 
@@ -275,6 +284,8 @@ class ClassSpace:
         if self.examples is not None:
             out["feature_space"] = self.feature_space
             out["recipe"] = self.recipe
+            if self.spectra is not None:
+                out["spectra"] = self.spectra.to_dict()
             for name, rows in zip(self.names, self.examples):
                 if rows is not None:
                     out["classes"][name]["features"] = [[round(float(v), 5) for v in r] for r in rows]
@@ -302,7 +313,9 @@ class ClassSpace:
     @classmethod
     def load(cls, path: str | Path, vocabulary: Sequence[str] | None = None) -> ClassSpace:
         """Read a ``.yaml``, ``.yml``, ``.json`` or ``.csv`` class file."""
-        path = Path(path)
+        from rsdsva._io import check_input_file
+
+        path = check_input_file(path, "the classes file")
         if not path.is_file():
             raise MissingFileError(f"classes file not found: {path}; check the path")
         if path.suffix.lower() == ".csv":
@@ -339,7 +352,10 @@ class ClassSpace:
 def parse_classes_file(path: Path) -> Any:
     """The parsed content of a ``.yaml``, ``.yml`` or ``.json`` classes file, with one line per
     way it can be unreadable (duplicate keys included)."""
+    from rsdsva._io import check_input_file
+
     suffix = path.suffix.lower()
+    check_input_file(path, "the classes file")
     if not path.is_file():
         raise MissingFileError(f"classes file not found: {path}; check the path")
     if suffix in (".yaml", ".yml"):
@@ -351,6 +367,8 @@ def parse_classes_file(path: Path) -> Any:
             raise ClassSpaceError(f"{path}: {err}; keep one definition") from None
         except yaml.YAMLError as err:
             raise ClassSpaceError(f"{path}: not valid YAML ({_first_line(err)})") from None
+        except RecursionError:
+            raise ClassSpaceError(f"{path}: nested too deeply to be a classes file") from None
     if suffix == ".json":
         try:
             return json.loads(_read_text(path), object_pairs_hook=_unique_pairs)
@@ -385,9 +403,9 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _unique_key_loader():
-    import yaml
+    from rsdsva._io import yaml_loader
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml_loader()):
         def construct_mapping(self, node, deep=False):
             seen: set = set()
             for key_node, _ in node.value:
@@ -449,7 +467,17 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         examples=examples if has_examples else None,
         feature_space=str(data["feature_space"]) if has_examples else None,
         recipe=str(data["recipe"]) if has_examples else None,
+        spectra=_spectra(data) if has_examples else None,
     )
+
+
+def _spectra(data: Mapping[str, Any]):
+    """The file's spectral record (examples from a raster of more than three bands), or None."""
+    if data.get("spectra") is None:
+        return None
+    from rsdsva.spectra import SpectralRecord
+
+    return SpectralRecord.from_dict(data["spectra"], "the file")
 
 
 def _positive(value: Any) -> float:
@@ -506,9 +534,12 @@ def _concat_examples(a: ClassSpace, b: ClassSpace) -> dict[str, Any]:
             raise ClassSpaceError(f"example classes from two models or recipes ({a.feature_space} {a.recipe}, "
                                   f"{b.feature_space} {b.recipe}) cannot be ranked together; make them again with "
                                   "one model (rsdsva classes from-map)")
+        if a.spectra != b.spectra:
+            raise ClassSpaceError("example classes made with different spectra (bands, their standardisation or "
+                                  "weight) cannot be ranked together; make them again in one rsdsva classes from-map")
     rows = [e for s in (a, b) for e in (s.examples if s.examples is not None else [None] * len(s))]
     first = a if a.examples is not None else b
-    return {"examples": rows, "feature_space": first.feature_space, "recipe": first.recipe}
+    return {"examples": rows, "feature_space": first.feature_space, "recipe": first.recipe, "spectra": first.spectra}
 
 
 def _parse_vector(name: str, spec: Any, attributes: Sequence[str], scale: float) -> np.ndarray:
@@ -596,7 +627,7 @@ def _first_line(err: Exception) -> str:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some Windows editors write, is no text
     except UnicodeDecodeError:
         raise ClassSpaceError(f"{path} is not UTF-8 text (a binary file?); a classes file is YAML, JSON or CSV "
                               "text") from None

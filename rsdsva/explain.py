@@ -49,9 +49,10 @@ def explain_image(
         raise ClassSpaceError("this model has no attribute prototypes, so no attention maps to show")
     if tile is None:
         _warn_if_squashed(image, info.tile_m)
-    pixels = map_tile(image, tile, info.tile_m, grid, read) if tile else read_pixels(str(image))
     clf = build_classifier(settings)
-    scored = clf.forward(pixels[None].astype(np.float32) / np.float32(255))
+    pixels, spectra = map_tile(image, tile, info.tile_m, grid, read, clf.spectra) if tile else \
+        (read_pixels(str(image)), None)
+    scored = clf.forward(pixels[None].astype(np.float32) / np.float32(255), spectra)
     probs = softmax(scored.logits)[0]
     order = np.argsort(-probs, kind="stable")[:top_classes]
     attrs = scored.attributes[0]
@@ -69,13 +70,17 @@ def explain_image(
 
 
 def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None, grid: GridSettings = GridSettings(),
-             read: ReadSettings = ReadSettings()) -> np.ndarray:
+             read: ReadSettings = ReadSettings(), spectra=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s grid with
-    ``grid`` and ``read`` settings (``tile_m``: the model's footprint), as the map reads it."""
+    ``grid`` and ``read`` settings (``tile_m``: the model's footprint), as the map reads it, and
+    (1, F) its spectra where ``spectra`` (a :class:`~rsdsva.spectra.SpectralRecord`) asks for them."""
     from rsdsva.mapping.source import open_tile_source
 
     source = open_tile_source(raster, grid, read, tile_m, note=False)
-    return source.reader()([source.tile(*tile)]).images[0]
+    if spectra is not None:
+        source = source.with_spectra(spectra)
+    batch = source.reader()([source.tile(*tile)])
+    return batch.images[0], batch.spectra
 
 
 def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:

@@ -46,9 +46,9 @@ class ClassifierSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "context", check_context(self.context))
-        if self.calibration is not None and not math.isfinite(self.calibration):
-            raise ConfigError(f"--calibration {self.calibration}: give a finite number (the model's is "
-                              "shown by rsdsva info)")
+        if self.calibration is not None and not (math.isfinite(self.calibration) and abs(self.calibration) <= 1e3):
+            raise ConfigError(f"--calibration {self.calibration:g}: give a number from -1000 to 1000, in the units of "
+                              "the attribute logits (typically 0 to a few; the model's is shown by rsdsva info)")
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         if self.mode not in MODES:

@@ -152,7 +152,9 @@ class Classifier:
         self.offset = stacked.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
         self.example_scales: tuple[float, ...] = ()
         self.example_orientations = 1
+        self.spectra = None  # the examples' SpectralRecord: their features end in the tiles' spectra
         if self.by_examples is not None:
+            self.spectra = self.classes.spectra
             self.example_layers, self.example_scales, self.example_orientations = parse_recipe(self.classes.recipe)
             index = np.flatnonzero(self.by_examples)
             rows = [np.asarray(self.classes.examples[i], np.float32) for i in index]
@@ -200,13 +202,21 @@ class Classifier:
                 "held-out" if n in self.held_out else "attributes"
                 for n, s, e in zip(self.classes.names, self.classes.seen, ex)]
 
-    def forward(self, images) -> Scored:
+    def forward(self, images, spectra: np.ndarray | None = None) -> Scored:
         """Score a batch.
 
         ``images``: [0, 1] floats (N, 3, H, W), numpy or torch, or one such batch per window of
         :attr:`scales` (window size -> the windows around the tiles). A single batch stands for
-        every window: an image without surroundings is its own context.
+        every window: an image without surroundings is its own context. ``spectra``: (N, F) the
+        tiles' spectra over every band (:func:`rsdsva.spectra.tile_spectra`), which classes from
+        example areas of a raster of more than three bands compare (:attr:`spectra`).
         """
+        if self.spectra is not None and spectra is None:
+            names = ", ".join(self.example_names)
+            raise ClassSpaceError(f"classes {names} compare the spectra of {len(self.spectra.bands)} bands "
+                                  "(they were made on a raster of more than three bands), which these images "
+                                  "do not have; map a raster with those bands, or make the classes again with "
+                                  "rsdsva classes from-map --spectra 0")
         windows = images if isinstance(images, Mapping) else {s: images for s in self.scales}
         outs: list[Forward] = []
         taps: list[np.ndarray] = []
@@ -225,6 +235,8 @@ class Classifier:
         similarity = ex_logits = None
         if taps:
             features = joined_features(taps)
+            if self.spectra is not None:
+                features = self.spectra.joined(features, spectra)
             similarity = np.maximum.reduceat(features @ self.example_rows.T, self.example_starts, axis=1)  # (N, E)
             nearest = similarity.max(axis=1, keepdims=True)  # how much the tile looks like the examples
             ex_logits = (np.float32(self.example_scale) * nearest + np.float32(self.example_bias)

@@ -156,3 +156,9 @@ def test_picking_and_defining_classes_from_python():
         pick_and_define([], ["marsh"])
     with pytest.raises(ClassSpaceError, match="all are seen classes of the model already"):
         without_seen(pick_and_define(["forest"]), read_model_info(default_model_path()))
+
+
+def test_a_json_classes_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "c.json"  # as Notepad writes UTF-8
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"attributes": ["water", "trees"], "classes": {"pond": ["water"]}}')
+    assert ClassSpace.load(path).names == ("pond",)

@@ -61,7 +61,9 @@ def untaught_shares(classes: ClassSpace, untaught: np.ndarray) -> np.ndarray:
 
 def unknown_attributes(path: str | Path, vocabulary: Sequence[str]) -> list[tuple[str, str]]:
     """(class, attribute) pairs of a classes file that name attributes outside ``vocabulary``."""
-    path = Path(path)
+    from rsdsva._io import check_input_file
+
+    path = check_input_file(path, "the classes file")
     if not path.is_file():
         raise MissingFileError(f"classes file not found: {path}; check the path")
     known = set(vocabulary)
@@ -144,5 +146,7 @@ def _parse(path: Path) -> Mapping[str, Any]:
     else:
         import yaml
 
-        data = yaml.safe_load(text)
+        from rsdsva._io import yaml_loader
+
+        data = yaml.load(text, Loader=yaml_loader())
     return data if isinstance(data, Mapping) else {}

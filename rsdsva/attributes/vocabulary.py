@@ -91,11 +91,13 @@ class Vocabulary:
     def load(cls, path: str | Path) -> Vocabulary:
         import yaml
 
+        from rsdsva._io import yaml_loader
+
         path = Path(path)
         if not path.is_file():
             raise MissingFileError(f"vocabulary file not found: {path}; give a vocabulary YAML or a library name")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml_loader())
         except yaml.YAMLError as err:
             raise ClassSpaceError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
         try:

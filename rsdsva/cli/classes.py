@@ -123,6 +123,9 @@ def _say_how_read(file, info) -> None:
         return
     if record is not None:
         click.echo(f"  examples read as {record.describe()}: rsdsva map reads its raster so unless told otherwise")
+    if classes.spectra is not None:
+        click.echo(f"  examples keep their spectra ({', '.join(classes.spectra.features)}; weight "
+                   f"{classes.spectra.weight:g}): rsdsva map compares each tile's, from a raster with those bands")
     else:
         warnings.warn(f"{file} does not record how its examples were read (footprint, bands, stretch, nodata; made "
                       "before rsdsva kept them): rsdsva map uses its own settings, which must be the ones the "
@@ -132,7 +135,7 @@ def _say_how_read(file, info) -> None:
 
 FROM_MAP_SECTIONS = {
     "Examples": ("--name-field", "--layer", "--min-cover", "--like"),
-    "Input": ("--bands", "--scale", "--nodata"),
+    "Input": ("--bands", "--scale", "--nodata", "--spectra"),
     "Tiles": ("--tile-m", "--tile-size", "--orientations"),
     "Classes": ("--model",),
     "Output": ("--out", "--update", "--overwrite"),
@@ -165,11 +168,15 @@ FROM_MAP_SECTIONS = {
 @orientations_option(None, "Take each example, and each tile a map compares with it, mirrored (2) or in every quarter "
                            "turn, mirrored or not (8), averaged: for examples from images of different headings (image "
                            "chips, several flights). [default: as read (1), or as the --update file's]")
+@click.option("--spectra", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="On rasters of more than three bands: the share of each tile's likeness to an example taken from "
+                   "their spectra over every band (band means, NDVI, NDWI, NDBI); 0 for the network's view of red, "
+                   "green and blue alone. [default: 0.05, or the --update file's]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @device_option
 @engine_option
 def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size,
-                     bands, scale, nodata, like, orientations, overwrite, device, engine) -> None:
+                     bands, scale, nodata, spectra, like, orientations, overwrite, device, engine) -> None:
     """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
     the tiles of a map whose --name-field you filled in where the map was wrong.
 
@@ -179,7 +186,8 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
     where a tile looks like its examples, it wins.
 
     The file records how the tiles were read (footprint, bands, stretch, nodata): `map
-    --classes OUT` reads its raster the same way. The tiles layer of a map is read as that
+    --classes OUT` reads its raster the same way. On a raster of more than three bands each
+    example also keeps its spectra over every band, which the map compares too. The tiles layer of a map is read as that
     map read its raster, and --update as that file's examples were.
     """
     from rsdsva._io import check_distinct, check_output_path
@@ -213,12 +221,15 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
                                   min_cover=min_cover, grid=GridSettings(tile_size=tile_size, tile_m=tile_m),
                                   read=ReadSettings(bands=bands, scale=scale, nodata=nodata), device=device,
                                   source=examples, progress=progress, engine=engine, orientations=orientations,
-                                  made_by=made[0] if made else None)
+                                  made_by=made[0] if made else None, spectra=spectra)
     finally:
         if bar is not None:
             bar.close()
     counts = ", ".join(f"{n} {k}" for n, k in result.tiles.items())
     click.echo(f"wrote {out_path}: {plural(len(result.classes), 'class')}; example tiles added: {counts}")
+    if result.classes.spectra is not None:
+        click.echo(f"  each example keeps its spectra too ({', '.join(result.classes.spectra.features)}; weight "
+                   f"{result.classes.spectra.weight:g}, --spectra 0 for none)", err=True)
     if result.updated:
         click.echo(f"  added to: {', '.join(result.updated)}", err=True)
     if result.corrected:

@@ -66,8 +66,10 @@ def folder_map_of(spec: str) -> dict[str, str]:
     if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file():
         import yaml  # JSON is YAML
 
+        from rsdsva._io import yaml_loader
+
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml_loader())
         except yaml.YAMLError as err:
             raise DatasetError(f"{path}: not a readable folder map ({str(err).splitlines()[0]})") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):

@@ -34,6 +34,7 @@ from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.record import RECORD_KEY, ReadRecord
 from rsdsva.mapping.settings import GridSettings, ReadSettings
 from rsdsva.mapping.source import TileSource
+from rsdsva.spectra import SpectralRecord
 
 
 @dataclass
@@ -44,6 +45,7 @@ class ExampleTiles:
     polygons: set = field(default_factory=set)  # feature ids of the polygons that gave tiles
     rasters: set = field(default_factory=set)
     where: list[tuple[str, int, int]] = field(default_factory=list)  # (raster, row, col); -1, -1 for a centred tile
+    spectra: list[np.ndarray] = field(default_factory=list)  # (F,) per tile, where the sources read spectra
 
 
 def example_tiles(
@@ -102,6 +104,8 @@ def example_tiles(
                 tiles.polygons.update(int(f) for f in fids)
                 tiles.rasters.add(str(raster.raster))
                 tiles.where.append((str(raster.raster), tile.row, tile.col))
+                if batch.spectra is not None:
+                    tiles.spectra.append(batch.spectra[i])
     outside = [fid for fid in areas.index if fid not in placed]
     if outside:
         where = ", ".join(str(r.raster) for r in rasters)
@@ -127,11 +131,13 @@ def classes_from_areas(
     head: str = "vam",
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    spectra: SpectralRecord | None = None,
 ) -> ClassSpace:
     """Unseen classes with an attribute vector and the features of every example tile each.
 
     ``classifier`` supplies the model and its preprocessing (:class:`rsdsva.predict.Classifier`);
-    ``recipe`` (:func:`default_recipe`) says which layer and windows the features are taken on.
+    ``recipe`` (:func:`default_recipe`) says which layer and windows the features are taken on;
+    ``spectra``, how the tiles' spectra (read with them) join those features.
     ``progress(done, total)`` is called with example tiles after each batch.
     """
     from rsdsva.attributes.examples import vector_from_scores
@@ -151,12 +157,59 @@ def classes_from_areas(
             if progress:
                 progress(done, total)
         rows.append(vector_from_scores(name, np.concatenate(scores), vocab))
-        examples.append(np.concatenate(feats))
+        feats = np.concatenate(feats)
+        examples.append(feats if spectra is None else spectra.joined(feats, np.stack(found.spectra)))
     return ClassSpace(
         names=list(tiles), attributes=vocab.attributes, matrix=np.stack(rows), seen=np.zeros(len(tiles), bool),
         groups=vocab.groups, scale=vocab.scale, examples=examples, feature_space=classifier.engine.feature_space,
-        recipe=recipe,
+        recipe=recipe, spectra=spectra,
     )
+
+
+def spectral_sources(sources: Sequence[TileSource], weight: float | None, updating: bool = False,
+                     old: SpectralRecord | None = None) -> tuple[list[TileSource], SpectralRecord | None]:
+    """``sources`` reading each tile's spectra too, and the record the examples' features are
+    joined by, where they have more than three bands and ``weight`` (the spectra's share of a
+    cosine; None: :data:`~rsdsva.spectra.DEFAULT_WEIGHT`) is above 0. ``updating``: the examples
+    join classes whose record is ``old``, which is kept (so old and new examples compare alike)."""
+    from dataclasses import replace
+
+    from rsdsva.spectra import DEFAULT_WEIGHT, standardisation
+
+    if weight is not None and not 0 <= weight < 1:
+        raise ConfigError(f"--spectra {weight:g}: give the spectra's share of the similarity, from 0 (off) to below "
+                          f"1, e.g. --spectra {DEFAULT_WEIGHT}")
+    if updating:
+        if old is None:  # examples without spectra stay so
+            return list(sources), None
+        if weight is not None and abs(weight - old.weight) > 1e-9:
+            raise ConfigError(f"--spectra {weight:g} contradicts the --update file's {old.weight:g}; leave --spectra "
+                              "out, or make the classes again without --update")
+        fix = "make the classes again with rsdsva classes from-map, without --update"
+        return [s.with_spectra(old, fix) for s in sources], old
+    weight = DEFAULT_WEIGHT if weight is None else weight
+    if weight == 0 or sources[0].spec.count <= 3:
+        return list(sources), None
+    first = sources[0].with_spectra()
+    spec = first.spectral
+    names = tuple(first.spec.band_names[b - 1] for b in spec.bands)
+    n = len(spec.bands) + len(spec.indexes)
+    record = SpectralRecord(spec.bands, names, tuple(i[0] for i in spec.indexes), (0.0,) * n, (1.0,) * n, weight)
+    sources = [first] + [s.with_spectra(record, f"leave {s.raster} out, or give rasters with the same bands")
+                         for s in sources[1:]]
+    samples = []
+    for source in sources:  # the standardisation: the spectra over a sample of every raster's tiles
+        read = source.reader()
+        tiles = source.sample(SPECTRAL_SAMPLE // len(sources))
+        for start in range(0, len(tiles), 64):
+            batch = read(tiles[start : start + 64])
+            samples.append(batch.spectra[batch.valid >= 1.0 - source.read.max_nodata])
+    mean, std = standardisation(np.concatenate(samples))
+    return sources, replace(record, mean=mean, std=std)
+
+
+# tiles whose spectra standardise the examples' (spread evenly over the rasters)
+SPECTRAL_SAMPLE = 512
 
 
 def default_recipe(engine, scales: Sequence[float] | None = None, orientations: int = 1) -> str:
@@ -276,6 +329,7 @@ def classes_from_map(
     engine: str = "auto",
     orientations: int | None = None,
     made_by: ReadRecord | None = None,
+    spectra: float | None = None,
 ) -> FromMapResult:
     """Classes from example areas (a GeoDataFrame, or the tiles layer of a map whose
     ``name_field`` a user filled in for the tiles to correct) over ``rasters``, written to
@@ -295,7 +349,11 @@ def classes_from_map(
     ``orientations`` (1, 2 or 8): each example, and each tile a map compares with it, as read
     or averaged over that many orientations; for examples from images of different headings
     (image chips, several flights). On one scene, as read does better. None: as the
-    ``update`` file's examples were taken, else as read."""
+    ``update`` file's examples were taken, else as read.
+
+    ``spectra``: on rasters of more than three bands, the share of a tile's similarity to an
+    example that their spectra over every band have (:mod:`rsdsva.spectra`; 0: the network's
+    features alone; None: :data:`~rsdsva.spectra.DEFAULT_WEIGHT`, or the ``update`` file's)."""
     from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.mapping.raster import open_raster
     from rsdsva.mapping.source import open_tile_source, travelled
@@ -325,8 +383,9 @@ def classes_from_map(
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
                               f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
+    sources, spectral = spectral_sources(sources, spectra, old is not None, old.spectra if old is not None else None)
     tiles = example_tiles(sources, areas, name_field, min_cover, source, parse_recipe(recipe)[1])
-    new = classes_from_areas(classifier, tiles, recipe, progress=progress)
+    new = classes_from_areas(classifier, tiles, recipe, progress=progress, spectra=spectral)
     where = provenance(tiles)
     updated: list[str] = []
     if old is not None:

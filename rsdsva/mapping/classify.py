@@ -18,7 +18,7 @@ import numpy as np
 
 from rsdsva.engines.base import largest, resize, softmax
 from rsdsva.mapping.grid import Tile
-from rsdsva.mapping.raster import RasterSpec
+from rsdsva.mapping.raster import RasterSpec, SpectralSpec
 from rsdsva.mapping.settings import ReadSettings
 from rsdsva.mapping.source import Batch, context_pixels, tile_reader
 from rsdsva.predict import Classifier
@@ -73,6 +73,7 @@ def classify_tiles(
     attention_attributes: Sequence[int] = (),
     scales: Sequence[float] = (1.0,),
     input_size: int | None = None,
+    spectral: SpectralSpec | None = None,
 ) -> Iterator[TileResult]:
     """Classify ``tiles``; tiles more than ``max_nodata`` invalid are skipped (not yielded).
 
@@ -90,6 +91,8 @@ def classify_tiles(
         input_size: resize the windows to the model's input (px) in the reader threads, while
             the model runs on the batch before (for the ONNX engine, which resizes in numpy);
             None: the classifier's engine resizes them.
+        spectral: read each tile's spectra too, for classes from example areas that compare them
+            (:attr:`~rsdsva.mapping.source.TileSource.spectral`).
     """
     # Read at the window's own size; the classifier resizes (antialiased) to the model input,
     # exactly as it does for any image handed to it.
@@ -97,7 +100,7 @@ def classify_tiles(
         return
     size = int(tiles[0].window.width)
     margin = {s: context_pixels(size, s) for s in scales}
-    read = tile_reader(spec, size, list(margin.values()))
+    read = tile_reader(spec, size, list(margin.values()), spectral)
 
     def prepared(chunk: list[Tile]) -> tuple[Batch, np.ndarray, dict[float, np.ndarray]]:
         """A batch, the indexes of the tiles kept, and their windows: resized to the model's
@@ -129,7 +132,8 @@ def classify_tiles(
                 pending.append(pool.submit(prepared, nxt))
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
-                logits, attrs, attention, sims = classifier.forward({s: _floats(v) for s, v in views.items()})
+                spectra = None if batch.spectra is None else batch.spectra[keep]
+                logits, attrs, attention, sims = classifier.forward({s: _floats(v) for s, v in views.items()}, spectra)
                 scores, idx = largest(softmax(logits), k)
                 contrib = classifier.contributions(attrs, idx[:, 0]) if explain else None
                 maps = None

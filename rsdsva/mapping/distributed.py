@@ -57,8 +57,9 @@ def _stamp(path) -> tuple | None:
     return st.st_size, st.st_mtime_ns
 
 
-def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[dict], int]:
-    """One task: rows of the classified tiles of a block, and how many tiles it saw."""
+def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) -> tuple[list[dict], int]:
+    """One task: rows of the classified tiles of a block, and how many tiles it saw (``spectral``:
+    the plan's, for classes from example areas that compare the tiles' spectra)."""
     from rsdsva.mapping.classify import classify_tiles
 
     clf = _classifier(settings)
@@ -66,7 +67,8 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings) -> tuple[list[d
         tile_record(clf.classes, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
                                 read_threads=1, explain=settings.explain, scales=clf.scales,
-                                input_size=clf.info.preprocessing.image_size if clf.engine.name == "onnx" else None)
+                                input_size=clf.info.preprocessing.image_size if clf.engine.name == "onnx" else None,
+                                spectral=spectral)
     ]
     return rows, len(tiles)
 
@@ -134,7 +136,7 @@ def map_scenes(
             for r, plan in plans.items():
                 for start in range(0, len(plan.tiles), block_tiles):
                     block = plan.tiles[start : start + block_tiles]
-                    f = client.submit(classify_block, plan.spec, block, settings, retries=3, pure=False)
+                    f = client.submit(classify_block, plan.spec, block, settings, plan.source.spectral, retries=3, pure=False)
                     futures[f] = r
             for f in as_completed(futures):
                 r = futures[f]

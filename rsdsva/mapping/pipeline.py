@@ -77,7 +77,7 @@ def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapR
         for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
                                 settings.max_nodata, settings.read_threads, on_batch=report,
                                 explain=settings.explain, attention_attributes=plan.attention_index,
-                                scales=plan.scales, input_size=plan.input_size):
+                                scales=plan.scales, input_size=plan.input_size, spectral=plan.source.spectral):
             if mosaic is not None:
                 mosaic.add(r.tile.window, r.attention)
             rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))

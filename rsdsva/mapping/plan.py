@@ -86,6 +86,9 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
         loading = done(built) if built else in_background(lambda: _build(settings))
         with settled_on_error(loading):  # the model loads while the grid is laid out
             source = open_tile_source(raster, grid, read, info.tile_m, src)
+            if extra is not None and extra.spectra is not None and settings.example_route == "examples":
+                source = source.with_spectra(extra.spectra, f"make the classes again from {raster.name} with "
+                                                            "rsdsva classes from-map, or with --spectra 0")
             names, index = _attention_attributes(info, settings.output)
             area = aoi_area(grid.aoi, raster, source.spec) if grid.aoi else None
             tiles = source.tiles(area)

@@ -63,7 +63,11 @@ class RasterSpec:
 
 def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.DatasetReader:
     """Open read-only, with one clear error per way a file can be unusable."""
+    from rsdsva._io import check_input_file
+
     path = Path(path)
+    if path.exists() and not path.is_dir():  # a folder may be a format's (an ESRI grid)
+        check_input_file(path, "the input raster")
     if not path.exists():
         raise MissingFileError(f"input raster not found: {path}; check the path")
     try:
@@ -104,22 +108,35 @@ _NAMED = {
     "green": ("green", "g", "b03", "b3"),
     "blue": ("blue", "b", "b02", "b2"),
     "nir": ("nir", "near infrared", "b08", "b8", "b8a"),
+    "swir1": ("swir1", "swir 1", "swir_1", "b11"),
+    "swir2": ("swir2", "swir 2", "swir_2", "b12"),
 }
 
 
 def band_name(src: rasterio.DatasetReader, band: int) -> str | None:
     """What band ``band`` (1-based) holds: red, green, blue or nir by its colour interpretation or
-    description (``red``, ``B04 red``, ``B08``), else its description as written, else None."""
+    description (``red``, ``B04 red``, ``B08``; an undescribed fourth band after red, green and
+    blue is nir), else its description as written, else None."""
     interp = src.colorinterp[band - 1]
     for name, colour in zip(("red", "green", "blue"), _RGB):
         if interp == colour:
             return name
     text = (src.descriptions[band - 1] or "").strip()
+    if not text and _fourth_after_rgb(src, band):
+        return "nir"
     words = {w for w in re.split(r"[\s_()\[\],;:/-]+", text.lower()) if w} | {text.lower()}
     for name, spellings in _NAMED.items():
         if words & set(spellings):
             return name
     return text or None
+
+
+def _fourth_after_rgb(src: rasterio.DatasetReader, band: int) -> bool:
+    """Band 4 of four, undescribed and uninterpreted, after red, green and blue by colour
+    interpretation: near infrared, as NAIP, PlanetScope and most 4-band aerial stacks store it."""
+    interp = src.colorinterp
+    return (src.count == 4 and band == 4 and interp[3] in (ColorInterp.undefined, ColorInterp.gray)
+            and set(interp[:3]) == set(_RGB))
 
 
 def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None) -> tuple[tuple[int, int, int], str]:
@@ -188,6 +205,64 @@ def make_spec(
     names = tuple(band_name(src, b) for b in range(1, src.count + 1))
     return RasterSpec(str(src.name), src.width, src.height, src.crs, src.transform, chosen, low, high, nodata,
                       names, chosen_by)
+
+
+@dataclass(frozen=True)
+class SpectralSpec:
+    """How a raster's spectra are read for classes from example areas (:mod:`rsdsva.spectra`):
+    which bands, each band's value stretch to [0, 1], and the normalised differences."""
+
+    bands: tuple[int, ...]  # 1-based
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    indexes: tuple[tuple[str, int, int], ...]  # (name, position of band a, of band b) in ``bands``
+
+
+def spectral_spec(src: rasterio.DatasetReader, spec: RasterSpec, scale: tuple[float, float] | None = None,
+                  record=None, fix: str = "make the classes again from this raster") -> SpectralSpec:
+    """The spectra of ``src`` that ``record`` (a :class:`~rsdsva.spectra.SpectralRecord`) names, its
+    bands found by what they hold (else by index); every band without a record. Stretch: ``scale``
+    where given, else 0-255 for uint8 bands, else each band's 2-98 % range, as the map's bands."""
+    from rsdsva.spectra import indexes_for
+
+    names = list(spec.band_names)
+    if record is None:
+        bands = tuple(range(1, src.count + 1))
+    else:
+        wanted = list(record.band_names)
+        if all(wanted) and all(n in names for n in wanted):
+            bands = tuple(names.index(n) + 1 for n in wanted)
+        elif src.count == len(record.bands) and not (all(wanted) and any(names)):
+            bands = tuple(record.bands)
+        else:
+            held = ", ".join(n or f"band {b}" for b, n in zip(record.bands, wanted))
+            raise RasterError(f"{src.name} has {src.count} bands and not the {held} that the example classes' "
+                              f"spectra were taken on; map a raster with those bands, or {fix}")
+    if scale is not None:
+        low, high = (float(scale[0]),) * len(bands), (float(scale[1]),) * len(bands)
+    elif all(src.dtypes[b - 1] == "uint8" for b in bands):
+        low, high = (0.0,) * len(bands), (255.0,) * len(bands)
+    else:
+        low, high = stretch_limits(src, bands, spec.nodata)
+    indexes = tuple(indexes_for([names[b - 1] for b in bands]))
+    if record is not None:
+        indexes = tuple(i for i in indexes if i[0] in record.indexes)
+        if len(indexes) != len(record.indexes):
+            raise RasterError(f"{src.name}: its bands do not give the {', '.join(record.indexes)} that the example "
+                              f"classes' spectra hold; {fix}")
+    return SpectralSpec(bands, low, high, indexes)
+
+
+def read_bands(src: rasterio.DatasetReader, bands: Sequence[int], window: Window) -> np.ndarray:
+    """``bands`` of any window as stored (B, h, w) float32, zero past the raster's edge."""
+    out = np.zeros((len(bands), int(window.height), int(window.width)), np.float32)
+    c0, r0 = max(int(window.col_off), 0), max(int(window.row_off), 0)
+    c1 = min(int(window.col_off + window.width), src.width)
+    r1 = min(int(window.row_off + window.height), src.height)
+    if c1 > c0 and r1 > r0:
+        y, x = r0 - int(window.row_off), c0 - int(window.col_off)
+        out[:, y : y + r1 - r0, x : x + c1 - c0] = _read(src, list(bands), window=Window(c0, r0, c1 - c0, r1 - r0))
+    return out
 
 
 def read_tile(src: rasterio.DatasetReader, spec: RasterSpec, window: Window, out_size: int) -> tuple[np.ndarray, float]:

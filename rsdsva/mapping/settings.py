@@ -9,10 +9,23 @@ None takes its part's default, which is how the CLI's flags left out fall throug
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from rsdsva.errors import ConfigError
 from rsdsva.inference import ClassifierSettings
+
+
+def _check(flag: str, value, ok: bool, want: str) -> None:
+    """One line for a setting out of range, the same from the CLI and from Python."""
+    if not ok:
+        raise ConfigError(f"{flag} {value}: give {want}")
+
+
+def _whole(value, low: int = 1) -> bool:
+    return value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low)
 
 # Windows 2 and 3 tiles wide, each as read and mirrored, their probabilities averaged: on the
 # sample scene's reference they agree with a person on more tiles than the tile alone or one
@@ -32,6 +45,13 @@ class GridSettings:
     max_tiles: int = 1_000_000  # refuse larger grids before starting
     aoi: str | None = None  # vector file restricting the grid
 
+    def __post_init__(self) -> None:
+        _check("--tile-size", self.tile_size, _whole(self.tile_size), "a whole number of pixels, 1 or more")
+        _check("--stride", self.stride, _whole(self.stride), "a whole number of pixels, 1 or more")
+        _check("--tile-m", self.tile_m, self.tile_m is None or (math.isfinite(self.tile_m) and self.tile_m > 0),
+               "a finite number of metres above 0, e.g. --tile-m 100")
+        _check("--max-tiles", self.max_tiles, _whole(self.max_tiles), "a whole number, 1 or more")
+
 
 @dataclass(frozen=True)
 class ReadSettings:
@@ -45,6 +65,12 @@ class ReadSettings:
     read_threads: int = 2
     batch_size: int = 64
 
+    def __post_init__(self) -> None:
+        _check("--max-nodata", self.max_nodata, math.isfinite(self.max_nodata) and 0 <= self.max_nodata <= 1,
+               "a share of a tile from 0 to 1, e.g. --max-nodata 0.5")
+        _check("--read-threads", self.read_threads, _whole(self.read_threads), "a whole number, 1 or more")
+        _check("--batch-size", self.batch_size, _whole(self.batch_size), "a whole number of tiles, 1 or more")
+
 
 @dataclass(frozen=True)
 class OutputSettings:
@@ -57,6 +83,9 @@ class OutputSettings:
     attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
     top_k: int = 3
     similarity: str | None = None  # GeoTIFF of each tile's similarity to each example class
+
+    def __post_init__(self) -> None:
+        _check("--top-k", self.top_k, _whole(self.top_k), "a whole number of classes, 1 or more")
 
 
 MAP_CLASSIFIER = ClassifierSettings(context=DEFAULT_CONTEXT, orientations=DEFAULT_ORIENTATIONS)  # surroundings, turned

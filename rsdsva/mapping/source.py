@@ -24,9 +24,19 @@ from rasterio.windows import Window
 
 from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping.grid import Grid, Tile, check_grid, iter_windows, pixel_size_m, tile_pixels, tiles_in
-from rsdsva.mapping.raster import RasterSpec, band_name, make_spec, open_raster, read_strip
+from rsdsva.mapping.raster import (
+    RasterSpec,
+    SpectralSpec,
+    band_name,
+    make_spec,
+    open_raster,
+    read_bands,
+    read_strip,
+    spectral_spec,
+)
 from rsdsva.mapping.record import ReadRecord, same_number
 from rsdsva.mapping.settings import GridSettings, ReadSettings
+from rsdsva.spectra import tile_spectra
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class TileSource:
     grid: Grid
     pixel_m: float | None  # ground size of a pixel; None where the CRS is not projected
     read: ReadSettings
+    spectral: SpectralSpec | None = None  # each tile's spectra are read too (:meth:`with_spectra`)
 
     @property
     def tile_m(self) -> float | None:
@@ -62,7 +73,18 @@ class TileSource:
     def reader(self, scales: Sequence[float] = (1.0,)) -> Callable[[Sequence[Tile]], Batch]:
         """Reads batches of tiles with the windows ``scales`` times their size around each
         (:attr:`Batch.views` by margin: :func:`context_pixels`)."""
-        return tile_reader(self.spec, self.grid.size, list(self.margins(scales).values()))
+        return tile_reader(self.spec, self.grid.size, list(self.margins(scales).values()), self.spectral)
+
+    def with_spectra(self, record=None, fix: str = "make the classes again from this raster") -> TileSource:
+        """This source reading each tile's spectra too: the bands ``record`` (a
+        :class:`~rsdsva.spectra.SpectralRecord`) names, found in this raster, or every band."""
+        with open_raster(self.raster, self.read.allow_no_crs) as src:
+            return replace(self, spectral=spectral_spec(src, self.spec, self.read.scale, record, fix))
+
+    def sample(self, n: int) -> list[Tile]:
+        """About ``n`` tiles spread evenly over the grid (every tile of a smaller grid)."""
+        tiles = self.tiles()
+        return tiles[:: max(1, len(tiles) // n)]
 
     def margins(self, scales: Sequence[float]) -> dict[float, int]:
         """Window size (times the tile) -> its margin in pixels, as :meth:`reader` keys its views."""
@@ -101,10 +123,12 @@ def _pixel_m(src) -> float | None:
 
 def note_choices(raster: Path, src, spec: RasterSpec, settings: ReadSettings) -> None:
     """One line on stderr (a warning) for each reading choice made for the user that changes the pixels:
-    bands other than a three-band file's red, green and blue, and a value stretch."""
+    bands other than a three-band file's red, green and blue (but for red, green and blue by colour
+    interpretation beside alpha or infrared), and a value stretch."""
     plain = src.count == 3 and tuple(spec.bands) == (1, 2, 3)
-    only_alpha = all(src.colorinterp[b].name == "alpha" for b in range(spec.count) if b + 1 not in spec.bands)
-    if settings.bands is None and not plain and not (spec.chosen_by == "colour interpretation" and only_alpha):
+    others_known = all(src.colorinterp[b].name == "alpha" or spec.band_names[b] in ("nir", "swir1", "swir2")
+                       for b in range(spec.count) if b + 1 not in spec.bands)
+    if settings.bands is None and not plain and not (spec.chosen_by == "colour interpretation" and others_known):
         names = ", ".join(n or "?" for n in (spec.band_names[b - 1] for b in spec.bands))
         warnings.warn(f"{raster}: using bands {','.join(map(str, spec.bands))} of {src.count} ({names}) as red, green, "
                       f"blue, by {spec.chosen_by}; --bands to choose others", RsdsvaWarning, stacklevel=3)
@@ -226,6 +250,7 @@ class Batch:
     views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) uint8: the windows the model sees
     valid: np.ndarray  # (n,)
     offsets: dict[int, np.ndarray]  # margin -> (n, 2) row, col of each tile's own top-left in its window
+    spectra: np.ndarray | None = None  # (n, F) each tile's spectra (rsdsva.spectra.tile_spectra), when asked
 
     @property
     def images(self) -> np.ndarray:
@@ -256,10 +281,12 @@ def context_pixels(size: int, context: float) -> int:
     return int(round((context - 1.0) * size / 2))
 
 
-def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0) -> Callable[[Sequence[Tile]], Batch]:
+def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0,
+                spectral: SpectralSpec | None = None) -> Callable[[Sequence[Tile]], Batch]:
     """Reads the windows the model sees for each tile (:func:`seen_window`: the tile grown by
     each of ``margins`` pixels of context, kept inside the raster), from one strip read at the
-    largest; the valid fraction is the tile's own, without the context."""
+    largest; the valid fraction is the tile's own, without the context. ``spectral``: also each
+    tile's spectra over those bands (its own pixels, read as stored, one read per strip)."""
     local = threading.local()
     margins = sorted({int(m) for m in ([margins] if isinstance(margins, int) else margins)})
     widest = margins[-1]
@@ -272,6 +299,7 @@ def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0) -
         views = {m: np.empty((len(tiles), 3, size + 2 * m, size + 2 * m), dtype=np.uint8) for m in margins}
         offsets = {m: np.empty((len(tiles), 2), dtype=np.int64) for m in margins}
         valid = np.empty(len(tiles), dtype=np.float32)
+        spectra = None if spectral is None else np.empty((len(tiles), _n_spectra(spectral)), np.float32)
         for first, run in _runs(tiles, size):
             outer = [seen_window(t.window, widest, spec.width, spec.height) for t in run]
             left, top = int(outer[0].col_off), int(outer[0].row_off)  # one grid row: one top; cols ascend
@@ -284,9 +312,33 @@ def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0) -
                     y, x, n = int(w.row_off) - top, int(w.col_off) - left, size + 2 * m
                     views[m][i] = _cut(data, y, x, n)
                     offsets[m][i] = oy - y, ox - x
-        return Batch(list(tiles), views, valid, offsets)
+            if spectral is not None:
+                _spectra_of(src, spectral, run, data_valid=ok, top=top, left=left, size=size,
+                            out=spectra[first : first + len(run)])
+        return Batch(list(tiles), views, valid, offsets, spectra)
 
     return read
+
+
+def _n_spectra(spectral: SpectralSpec) -> int:
+    return len(spectral.bands) + len(spectral.indexes)
+
+
+def _spectra_of(src, spectral: SpectralSpec, run: Sequence[Tile], data_valid: np.ndarray, top: int, left: int,
+                size: int, out: np.ndarray) -> None:
+    """The spectra of one run of tiles (a grid row's touching tiles) into ``out``: their own pixels,
+    every band asked for, in one read; valid where the strip's pixels are."""
+    first, last = run[0].window, run[-1].window
+    raw = read_bands(src, spectral.bands, Window(first.col_off, first.row_off, last.col_off + size - first.col_off,
+                                                 size))
+    low, high = np.array(spectral.low, np.float32), np.array(spectral.high, np.float32)
+    for j, t in enumerate(run):
+        oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left
+        x = int(t.window.col_off - first.col_off)
+        mask = np.zeros((size, size), bool)  # past the strip: outside the raster
+        part = data_valid[oy : oy + size, ox : ox + size]
+        mask[: part.shape[0], : part.shape[1]] = part
+        out[j] = tile_spectra(raw[:, :, x : x + size], mask, low, high, spectral.indexes)
 
 
 def _cut(data: np.ndarray, y: int, x: int, n: int) -> np.ndarray:

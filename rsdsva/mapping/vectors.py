@@ -13,7 +13,11 @@ def read_vector(path: str | Path, what: str, layer: str | None = None):
     import geopandas as gpd
     import pyogrio
 
+    from rsdsva._io import check_input_file
+
     path = Path(path)
+    if path.exists() and not path.is_dir():  # a folder may be a shapefile's
+        check_input_file(path, f"the {what} file")
     if not path.exists():
         raise MissingFileError(f"{what} file not found: {path}; give a vector file (GeoPackage, GeoJSON, shapefile)")
     if layer is not None:

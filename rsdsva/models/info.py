@@ -317,6 +317,9 @@ def _onnx_metadata(path: Path) -> str:
 
 def _read_header(path: Path) -> dict[str, Any]:
     """The rsdsva metadata of a .safetensors or .onnx model file, with one clear error per failure."""
+    from rsdsva._io import check_input_file
+
+    check_input_file(path, "the model file")
     if not path.is_file():
         raise MissingFileError(f"model file not found: {path}; give the path of an rsdsva .safetensors or "
                                ".onnx model")

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from rsdsva.cli.main import cli
 from rsdsva.data.splits import parse_split
 from rsdsva.errors import ConfigError, DatasetError
+from rsdsva.mapping.settings import MapSettings
 from rsdsva.training.loop import TrainConfig
 from tests.conftest import DATA
 
@@ -142,6 +143,22 @@ def _image_folder(bad: bytes):
     return make
 
 
+def _fifo(name: str):
+    def make(world):
+        import os
+
+        path = world["tmp"] / name
+        os.mkfifo(path)  # reading it would wait forever for a writer
+        return path
+
+    return make
+
+
+# nine aliases of nine aliases, nine levels deep: 9^9 values from a few lines
+ALIAS_BOMB = YAML_HEAD + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'water'}]\n" for i in range(10)) + "classes: {x: *l9}\n"
+
+
 # (id, files {name: bytes | str | maker(world)}, command line, a piece of the one line printed)
 CASES = [
     # classes files, through `classes check` and `map --classes`
@@ -238,6 +255,33 @@ CASES = [
      "classes from-map {scene} {e.json} --name-field kind --out {e.json}", "is the examples file"),
     ("from-images-out-onto-folder-map", {"f.yaml": "a: b\n"},
      "attributes from-images --images {tmp} --folder-map {f.yaml} --out {f.yaml}", "is the --folder-map file"),
+    # hostile files (#37): an alias bomb, and inputs that are not regular files
+    ("classes-alias-bomb", {"c.yaml": ALIAS_BOMB}, "classes check {c.yaml} --model {model}", "an alias bomb?"),
+    ("map-classes-alias-bomb", {"c.yaml": ALIAS_BOMB}, "map {scene} --model {model} --classes {c.yaml} --out {o.gpkg}",
+     "an alias bomb?"),
+    ("folder-map-alias-bomb", {"f.yaml": "a: &a [b, b]\nb: &b [*a, *a]\n" + "".join(
+        f"c{i}: &c{i} [" + ", ".join([f"*c{i - 1}" if i else "*b"] * 9) + "]\n" for i in range(10))},
+     "attributes from-images --images {tmp} --folder-map {f.yaml} --model {model} --out {c.yaml}", "an alias bomb?"),
+    ("raster-a-fifo", {"f.tif": _fifo("f.tif")}, "map {f.tif} --model {model} --out {o.gpkg}",
+     "the input raster"),
+    ("from-map-raster-a-fifo", {"f.tif": _fifo("f.tif"), "a.gpkg": _aoi_null},
+     "classes from-map {f.tif} {a.gpkg} --model {model} --name-field id --out {c.yaml}", "is a FIFO (named pipe)"),
+    ("aoi-a-fifo", {"a.gpkg": _fifo("a.gpkg")}, "map {scene} --model {model} --aoi {a.gpkg} --out {o.gpkg}",
+     "the AOI file"),
+    ("classes-a-fifo", {"c.yaml": _fifo("c.yaml")}, "classes check {c.yaml} --model {model}",
+     "the classes file"),
+    ("classes-dev-null", {}, "map {scene} --model {model} --classes /dev/null --out {o.gpkg}",
+     "/dev/null is a device, not a file"),
+    ("model-a-fifo", {"m.safetensors": _fifo("m.safetensors")}, "info {m.safetensors}",
+     "is a FIFO (named pipe), not a file"),
+    # numbers out of range (#37): refused where the setting is declared, for the CLI and Python alike
+    ("tile-m-nan", {}, "map {scene} --model {model} --tile-m nan --out {o.gpkg}", "--tile-m nan: give a finite"),
+    ("tile-m-inf", {}, "map {scene} --model {model} --tile-m inf --out {o.gpkg}", "--tile-m inf: give a finite"),
+    ("from-map-tile-m-nan", {"a.gpkg": _aoi_null},
+     "classes from-map {scene} {a.gpkg} --model {model} --name-field id --tile-m nan --out {c.yaml}", "--tile-m nan"),
+    ("max-nodata-nan", {}, "map {scene} --model {model} --max-nodata nan --out {o.gpkg}", "--max-nodata nan: give"),
+    ("calibration-huge", {}, "map {scene} --model {model} --calibration 1e308 --out {o.gpkg}",
+     "--calibration 1e+308: give a number from -1000 to 1000"),
 ]
 
 
@@ -246,6 +290,10 @@ API_CASES = [
     ("split-with-no-unseen", lambda: parse_split("1/0", 1), DatasetError, "at least one seen and one unseen class"),
     ("an-epoch-with-no-batches", lambda: TrainConfig(max_batches=0), ConfigError, "max_batches 0: give a whole"),
     ("zero-shots", lambda: TrainConfig(shots=0), ConfigError, "shots 0"),
+    ("no-batch", lambda: MapSettings(batch_size=0), ConfigError, "--batch-size 0: give a whole number"),
+    ("no-top-k", lambda: MapSettings(top_k=0), ConfigError, "--top-k 0: give a whole number"),
+    ("tile-m-inf", lambda: MapSettings(tile_m=float("inf")), ConfigError, "--tile-m inf"),
+    ("max-nodata-two", lambda: MapSettings(max_nodata=2.0), ConfigError, "--max-nodata 2.0: give a share"),
 ]
 
 
@@ -257,6 +305,8 @@ def test_bad_values_from_python_are_one_clear_error(case):
 
 
 def _sha(path: Path) -> str:
+    if path.is_fifo():
+        return "a FIFO"
     if path.is_dir():
         return "".join(_sha(p) for p in sorted(path.rglob("*")) if p.is_file())
     return hashlib.sha256(path.read_bytes()).hexdigest()

