@@ -112,6 +112,7 @@ class ClassSpace:
             raise ClassSpaceError("the attribute vocabulary is empty: list the attribute names")
         _check_unique(self.names, "class")
         _check_unique(self.attributes, "attribute")
+        _check_names(self.names)
         c, a = len(self.names), len(self.attributes)
         if self.matrix.shape != (c, a):
             raise ClassSpaceError(
@@ -403,6 +404,8 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _unique_key_loader():
+    import yaml
+
     from rsdsva._io import yaml_loader
 
     class Loader(yaml_loader()):
@@ -410,6 +413,10 @@ def _unique_key_loader():
             seen: set = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, (list, dict, set, tuple)):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"a {type(key).__name__} as a key (line {key_node.start_mark.line + 1}); keys are "
+                        "names", key_node.start_mark)
                 if key in seen:
                     raise _DuplicateKey(f"{key!r} is defined twice (line {key_node.start_mark.line + 1})")
                 seen.add(key)
@@ -604,6 +611,17 @@ def _check_values(name: str, row: np.ndarray, attributes: Sequence[str], scale: 
         )
     if not row.any():
         raise ClassSpaceError(f"class {name!r} has no attribute present; give it at least one")
+
+
+def _check_names(names: Sequence[str]) -> None:
+    """Refuse a class name a map could not show or keep: empty, with control characters, or with the
+    ';' that separates a tile's top labels."""
+    for name in names:
+        bad = ("is empty" if not name.strip() else
+               "holds a control character" if any(ord(ch) < 32 or ord(ch) == 127 for ch in name) else
+               "holds ';', which separates a tile's labels in a map" if ";" in name else "")
+        if bad:
+            raise ClassSpaceError(f"class name {name!r} {bad}; give each class a plain name")
 
 
 def _check_unique(items: Sequence[str], what: str) -> None:

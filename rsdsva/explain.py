@@ -90,7 +90,10 @@ def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:
     from rsdsva.mapping.grid import pixel_size_m
 
     try:
-        with rasterio.open(image) as src:
+        with warnings.catch_warnings():  # a plain photo: no georeferencing to warn of
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(image)
+        with src:
             if src.crs is None or not src.crs.is_projected or not tile_m:
                 return
             side = max(src.width, src.height) * pixel_size_m(src)

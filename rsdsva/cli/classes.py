@@ -24,7 +24,7 @@ library_option = click.option("--library", type=click.Choice(LIBRARIES), default
 
 @group.command("list")
 @library_option
-@click.option("--top", default=4, show_default=True, help="Strongest attributes shown per class.")
+@click.option("--top", type=click.IntRange(0), default=4, show_default=True, help="Strongest attributes shown per class.")
 def list_command(library, top) -> None:
     """The library's classes, the sets each comes from, and their strongest attributes."""
     from rsdsva.library import library_sources, load_library

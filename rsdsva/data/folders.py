@@ -22,8 +22,9 @@ def read_image(path: str) -> torch.Tensor:
     (faster) and otherwise by :func:`rsdsva.data.images.read_pixels` (its errors)."""
     from torchvision.io import ImageReadMode, decode_image
 
-    from rsdsva.data.images import read_pixels
+    from rsdsva.data.images import check_image_size, read_pixels
 
+    check_image_size(path)
     try:
         return decode_image(path, mode=ImageReadMode.RGB)
     except RuntimeError:  # formats torchvision cannot decode (e.g. TIFF), and damaged files: PIL says which

@@ -99,11 +99,36 @@ def images_by_class(
 
 
 
-def read_pixels(path: str) -> np.ndarray:
-    """An 8-bit RGB image as a uint8 array (3, H, W); one :class:`DatasetError` line naming the file
-    when it is not one (not an image, cut short, or of float or 16-bit pixels)."""
+# an image of more pixels is refused before it is decoded (a scene belongs to rsdsva map; a small
+# file can claim billions of pixels)
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+def check_image_size(path: str) -> None:
+    """Refuse an image of more than :data:`MAX_IMAGE_PIXELS` from its header, before decoding it."""
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError:
+        width = height = MAX_IMAGE_PIXELS  # PIL's own limit is above ours
+    except (UnidentifiedImageError, OSError, ValueError):
+        return  # read_pixels says what is wrong with it
+    if width * height > MAX_IMAGE_PIXELS:
+        if width == height == MAX_IMAGE_PIXELS:
+            raise DatasetError(f"{path} has more pixels than the {MAX_IMAGE_PIXELS:,} an image may have; map a scene "
+                               "with rsdsva map, or shrink the image")
+        raise DatasetError(f"{path} has {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} an image may "
+                           "have; map a scene with rsdsva map, or shrink the image")
+
+
+def read_pixels(path: str) -> np.ndarray:
+    """An 8-bit RGB image as a uint8 array (3, H, W); one :class:`DatasetError` line naming the file
+    when it is not one (not an image, cut short, too large, or of float or 16-bit pixels)."""
+    from PIL import Image, UnidentifiedImageError
+
+    check_image_size(path)
     try:
         im = Image.open(path)
         im.load()

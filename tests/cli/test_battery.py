@@ -143,6 +143,17 @@ def _image_folder(bad: bytes):
     return make
 
 
+def _huge_png(world) -> bytes:
+    """A PNG whose header claims 20,000 x 20,000 pixels (a few hundred bytes on disk)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
 def _fifo(name: str):
     def make(world):
         import os
@@ -280,6 +291,17 @@ CASES = [
     ("from-map-tile-m-nan", {"a.gpkg": _aoi_null},
      "classes from-map {scene} {a.gpkg} --model {model} --name-field id --tile-m nan --out {c.yaml}", "--tile-m nan"),
     ("max-nodata-nan", {}, "map {scene} --model {model} --max-nodata nan --out {o.gpkg}", "--max-nodata nan: give"),
+    ("raster-a-png", {}, "map {scene} --model {model} --out {o.gpkg} --raster {l.png}", "--raster"),
+    ("class-name-with-semicolon", {"c.yaml": YAML_HEAD + "classes: {'a;b': [water]}\n"},
+     "classes check {c.yaml} --model {model}", "holds ';', which separates"),
+    ("class-name-empty", {"c.yaml": YAML_HEAD + "classes: {' ': [water]}\n"},
+     "classes check {c.yaml} --model {model}", "class name ' ' is empty"),
+    ("class-name-nul", {"c.json": '{"classes": {"a\\u0000b": ["water"]}, ' + '"attributes": ["water"]}'},
+     "classes check {c.json} --model {model}", "holds a control character"),
+    ("classes-a-list-as-key", {"c.yaml": YAML_HEAD + "classes: {[a, b]: [water]}\n"},
+     "classes check {c.yaml} --model {model}", "a list as a key"),
+    ("image-over-the-pixel-budget", {"big.png": _huge_png}, "explain {big.png} --model {model} --out {e.png}",
+     "the 100,000,000 an image may have"),
     ("calibration-huge", {}, "map {scene} --model {model} --calibration 1e308 --out {o.gpkg}",
      "--calibration 1e+308: give a number from -1000 to 1000"),
 ]

@@ -89,7 +89,7 @@ def test_nan_nodata_is_no_data_and_bad_numbers_are_refused(make_geotiff, tiny_ch
     assert result.exit_code == 0, result.output
     tiles = gpd.read_file(tmp_path / "m.gpkg", layer="tiles")
     assert len(tiles) == 1 and tiles["valid_fraction"].tolist() == [1.0]  # the three all-NaN tiles are skipped
-    for flag, value, message in (("--calibration", "nan", "--calibration nan: give a finite number"),
+    for flag, value, message in (("--calibration", "nan", "--calibration nan: give a number from -1000 to 1000"),
                                  ("--scale", "10,10", "--scale 10,10: give MIN,MAX with MIN below MAX"),
                                  ("--scale", "200,10", "--scale 200,10: give MIN,MAX")):
         result = CliRunner().invoke(cli, base + ["--out", str(tmp_path / "x.gpkg"), flag, value])

@@ -329,7 +329,7 @@ def test_sizes_must_be_positive(flag, value, make_geotiff, tiny_checkpoint, tmp_
     result = run_map(make_geotiff(shape=(64, 64)), "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint, flag, value)
     assert result.exit_code == 2 and f"Invalid value for '{flag}': {value}" in result.output, result.output
     assert not (tmp_path / "o.gpkg").exists()
-    with pytest.raises(ConfigError, match="--tile-m -10 must be positive"):
+    with pytest.raises(ConfigError, match="--tile-m -10: give a finite number of metres above 0"):
         map_scene(make_geotiff(shape=(64, 64)), tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=-10))
 
 
