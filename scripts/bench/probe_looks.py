@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""One example, several looks (#36 item 6): recipes tried against the maps' recipe when a kind
+has one or two examples, on the sample scene's reference (docs/autzen_reference.yaml: 6 kinds,
+90 tiles, the default model's 256-px grid).
+
+k reference tiles per kind are the examples (20 random draws); the other tiles are scored among
+the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
+
+* the maps' recipe: whitened middle-stage features on the tile and the window of 2, the
+  regression fitted on the examples choosing (rsdsva.example_choice);
+* the last stage's features instead (more semantic), blended or joined;
+* the similarity of the tiles' attribute scores to the examples' attribute vector (the
+  model's zero-shot knowledge), alone and added to the recipe's choice with a weight constant
+  or shrinking as 1/k;
+* each example also mirrored or turned as extra examples (other looks by symmetry);
+* self-training on the scene: the tiles the regression is surest of join the examples once.
+
+  python scripts/bench/probe_looks.py      # about a minute on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from rsdsva.engines.base import joined_features, oriented
+from rsdsva.example_choice import choice_offsets, fit_example_choice
+from rsdsva.inference import ClassifierSettings
+from rsdsva.mapping.areas import default_recipe
+from rsdsva.mapping.settings import GridSettings
+from rsdsva.mapping.source import open_tile_source
+from rsdsva.predict import build_classifier
+
+ROOT = Path(__file__).resolve().parents[2]
+KS = (1, 2, 3, 5)
+
+
+def draws(kinds: np.ndarray, k: int, n: int = 20):
+    names = list(dict.fromkeys(kinds))
+    for seed in range(n):
+        rng = np.random.default_rng(seed)
+        chosen = {c: rng.choice(np.flatnonzero(kinds == c), size=k, replace=False) for c in names}
+        yield chosen, np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(chosen.values())))
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def fitted(rows_of, chosen, names):
+    """The example regression on each kind's rows (``rows_of(indexes)`` -> (n, D))."""
+    rows = [rows_of(chosen[n]) for n in names]
+    return fit_example_choice(np.concatenate(rows), np.cumsum([0] + [len(r) for r in rows[:-1]]))
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    reference = yaml.safe_load((ROOT / "docs" / "autzen_reference.yaml").read_text())
+    cells = [(tuple(t), kind) for kind, spec in reference.items() for t in spec["tiles"]]
+    kinds = np.array([k for _, k in cells])
+    clf = build_classifier(ClassifierSettings(held_out=False, engine="torch"))  # the last stage is not in the ONNX form
+    recipe = default_recipe(clf.engine)
+    source = open_tile_source(ROOT / "sample_data" / "autzen_0p3m_2994.tif", GridSettings(),
+                              model_tile_m=clf.info.tile_m, note=False)
+    margin = source.margins((1.0, 2.0))
+    batch = source.reader((1.0, 2.0))([source.tile(*c) for c, _ in cells])
+    views = {s: batch.views[m].astype(np.float32) / 255 for s, m in margin.items()}
+    turned = np.stack([clf.example_features({s: oriented(v, o) for s, v in views.items()}, recipe)[0]
+                       for o in range(8)])  # (8, N, D): the recipe's features in each orientation
+    net = turned[0]
+    last = joined_features([clf.engine.run(views[s], ("model.blocks.6",)).tapped[0] for s in (1.0, 2.0)])
+    vam = clf.engine.run(views[1.0]).head("vam")
+    scores = clf.engine.run(views[2.0]).attributes  # the map's zero-shot scores on the window of 2
+
+    def choice(feats):
+        return lambda chosen, test, names: choice_offsets(feats[test], *fitted(lambda i: feats[i], chosen, names))
+
+    def attributes(chosen, test, names):
+        vectors = unit(np.stack([np.clip(vam[chosen[n]].mean(0), 0, None) for n in names]))
+        return scores[test] @ vectors.T
+
+    def blend(base, other, weight):
+        return lambda chosen, test, names: (base(chosen, test, names)
+                                            + weight(len(chosen[names[0]])) * other(chosen, test, names))
+
+    def augmented(orientations):
+        return lambda chosen, test, names: choice_offsets(
+            net[test], *fitted(lambda i: np.concatenate([turned[o][i] for o in orientations]), chosen, names))
+
+    def self_trained(share):
+        def score(chosen, test, names):
+            z = choice_offsets(net[test], *fitted(lambda i: net[i], chosen, names))
+            label, sure = z.argmax(1), z.max(1) - np.sort(z, axis=1)[:, -2]
+            extra = {}
+            for c, n in enumerate(names):
+                mine = np.flatnonzero(label == c)
+                extra[n] = test[mine[np.argsort(-sure[mine])][: max(1, int(share * len(mine)))]] if len(mine) else []
+            grown = {n: np.concatenate([chosen[n], extra[n]]).astype(int) for n in names}
+            return choice_offsets(net[test], *fitted(lambda i: net[i], grown, names))
+        return score
+
+    rows = [("the maps' recipe", choice(net)),
+            ("last stage instead", choice(last)),
+            ("recipe and last stage joined", choice(unit(np.concatenate([net, last], 1))))]
+    rows += [(f"recipe + {w} x last stage / k", blend(choice(net), choice(last), lambda k, w=w: w / k)) for w in (0.5, 1)]
+    rows += [("attribute similarity alone", attributes)]
+    for w in (0.5, 1, 2):
+        rows += [(f"recipe + {w} x attributes", blend(choice(net), attributes, lambda k, w=w: w)),
+                 (f"recipe + {w} x attributes / k", blend(choice(net), attributes, lambda k, w=w: w / k))]
+    rows += [("examples also mirrored", augmented((0, 1))), ("examples in 8 orientations", augmented(range(8))),
+             ("self-trained, surest half", self_trained(0.5))]
+    print(f"sample scene reference, 20 draws; mean and worst draw of the other tiles right\n{'':34}"
+          + "".join(f"{f'k = {k}':>16}" for k in KS))
+    for name, score in rows:
+        line = f"{name:34}"
+        for k in KS:
+            got = []
+            for chosen, test in draws(kinds, k):
+                names = list(chosen)
+                got.append(np.mean(np.array(names)[score(chosen, test, names).argmax(1)] == kinds[test]))
+            line += f"{np.mean(got):9.1%} {min(got):6.1%}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
