@@ -20,6 +20,7 @@ the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
 
 from __future__ import annotations
 
+import argparse
 import warnings
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def fitted(rows_of, chosen, names):
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     warnings.simplefilter("ignore")
     reference = yaml.safe_load((ROOT / "docs" / "autzen_reference.yaml").read_text())
     cells = [(tuple(t), kind) for kind, spec in reference.items() for t in spec["tiles"]]
