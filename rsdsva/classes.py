@@ -24,7 +24,7 @@ File formats (chosen by suffix):
       feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the examples are in
       recipe: model.blocks.4+model.blocks.5@1,2   # the layers and windows the features were taken from
       spectra: {bands: [...], band_names: [...], indexes: [ndvi], mean: [...], std: [...], weight: 0.05}
-                                      # examples from a raster of more than three bands (rsdsva.spectra)
+                                      # examples from a raster of more than three bands (rsdsva.examples.spectra)
 
   A class with ``features`` (made by ``rsdsva classes from-map``) also carries the
   features of every one of its example tiles in one model's feature space, taken as
@@ -70,7 +70,7 @@ class ClassSpace:
             the feature space ``feature_space`` names (None for a class defined by attributes only).
         feature_space: the model the examples belong to (:func:`rsdsva.models.dsva.feature_space_id`).
         recipe: how the example features were taken (layers and windows, ``model.blocks.4@1,2``).
-        spectra: the :class:`~rsdsva.spectra.SpectralRecord` of examples from a raster of more than
+        spectra: the :class:`~rsdsva.examples.spectra.SpectralRecord` of examples from a raster of more than
             three bands, whose features end in each tile's spectra; None otherwise.
     """
 
@@ -84,7 +84,7 @@ class ClassSpace:
     examples: tuple[np.ndarray | None, ...] | None = None
     feature_space: str | None = None
     recipe: str | None = None
-    spectra: Any = None  # rsdsva.spectra.SpectralRecord
+    spectra: Any = None  # rsdsva.examples.spectra.SpectralRecord
 
     def __post_init__(self) -> None:
         matrix = np.asarray(self.matrix, dtype=np.float32)
@@ -482,7 +482,7 @@ def _spectra(data: Mapping[str, Any]):
     """The file's spectral record (examples from a raster of more than three bands), or None."""
     if data.get("spectra") is None:
         return None
-    from rsdsva.spectra import SpectralRecord
+    from rsdsva.examples.spectra import SpectralRecord
 
     return SpectralRecord.from_dict(data["spectra"], "the file")
 

@@ -73,7 +73,7 @@ def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None, gr
              read: ReadSettings = ReadSettings(), spectra=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s grid with
     ``grid`` and ``read`` settings (``tile_m``: the model's footprint), as the map reads it, and
-    (1, F) its spectra where ``spectra`` (a :class:`~rsdsva.spectra.SpectralRecord`) asks for them."""
+    (1, F) its spectra where ``spectra`` (a :class:`~rsdsva.examples.spectra.SpectralRecord`) asks for them."""
     from rsdsva.mapping.source import open_tile_source
 
     source = open_tile_source(raster, grid, read, tile_m, note=False)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError
-from rsdsva.models.info import ModelInfo, check_orientations, default_model_path
+from rsdsva.models.info import ModelInfo, default_model_path
+from rsdsva.examples.recipe import check_orientations
 
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
@@ -41,7 +42,7 @@ class ClassifierSettings:
     precision: str | None = None  # autocast: fp16 or bf16; None: float32
     example_route: str = "examples"  # classes from example areas: by their examples or by attribute vector
     context: tuple[float, ...] = (1.0,)  # windows (times the tile) the zero-shot scores are averaged over
-    orientations: int = 1  # of each window, their zero-shot scores averaged too (models.info.ORIENTATIONS)
+    orientations: int = 1  # of each window, their zero-shot scores averaged too (examples.recipe.ORIENTATIONS)
     engine: str = "auto"  # what runs the network: torch, onnx (ONNX Runtime), or auto (rsdsva.engines)
 
     def __post_init__(self) -> None:
@@ -144,9 +145,9 @@ def window_scales(settings: ClassifierSettings, extra: ClassSpace | None) -> tup
     """Every window (times the tile) a classifier built from ``settings`` looks at: its context,
     and the windows its classes from example areas (``extra``, :func:`load_extra_classes`) were
     made from; known before the model loads."""
-    from rsdsva.models.info import parse_recipe
+    from rsdsva.examples.recipe import parse_recipe
 
     scales = set(settings.context)
     if extra is not None and extra.recipe and settings.example_route == "examples":
-        scales |= set(parse_recipe(extra.recipe)[1])
+        scales |= set(parse_recipe(extra.recipe).scales)
     return tuple(sorted(scales))

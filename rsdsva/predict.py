@@ -11,16 +11,11 @@ Modes:
   calibrated logits.
 
 Classes defined by example areas (``rsdsva classes from-map``) keep the features of every
-example tile, taken as their recipe says (middle layers of the backbone, pooled and
-whitened, on the tile and on a window around it; as read, or averaged over orientations for
-examples from images of different headings). A tile's similarity to the nearest example
-of any of them, put on the attribute logits' scale by the model's calibration for that
-recipe (fitted against the uncalibrated seen-class logits, so lambda is subtracted from
-them as from the seen classes), says how much it looks like the examples; a classifier
-fitted on the examples says which class it is (:mod:`rsdsva.example_choice`). A seen class
-given examples (a correction) takes the larger of its attribute logit and its example
-score. ``examples="attributes"`` ranks classes from example areas by their attribute
-vectors instead.
+example tile, taken as their recipe says; :class:`rsdsva.examples.scorer.ExampleScorer`
+scores tiles against them, on the attribute logits' scale (the model's calibration for the
+recipe is fitted against the uncalibrated seen-class logits, so lambda is subtracted from
+them as from the seen classes). ``examples="attributes"`` ranks classes from example areas
+by their attribute vectors instead.
 
 Context: the zero-shot scores can be taken on several windows around a tile (``context``,
 in tile sizes), each as read and also mirrored or turned (``orientations``: overhead images
@@ -29,18 +24,19 @@ have no up); their probabilities are averaged.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from rsdsva.classes import ClassSpace, normalized_vectors
-from rsdsva.engines.base import Engine, Forward, joined_features, largest, oriented, softmax
-from rsdsva.errors import ClassSpaceError, ConfigError, RsdsvaWarning
-from rsdsva.example_choice import choice_offsets, fit_example_choice
+from rsdsva.engines.base import Engine, Forward, largest, softmax
+from rsdsva.examples.recipe import oriented
+from rsdsva.errors import ClassSpaceError, ConfigError
+from rsdsva.examples.recipe import check_orientations, parse_recipe
+from rsdsva.examples.scorer import ExampleScorer, mean_taps, take_features
 from rsdsva.inference import EXAMPLE_ROUTES, MODES, ClassifierSettings, assemble_classes, check_context, classes_for
-from rsdsva.models.info import ModelInfo, check_orientations, parse_recipe
+from rsdsva.models.info import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -147,57 +143,30 @@ class Classifier:
         self.context = check_context(context)
         self.orientations = check_orientations(orientations)
         self.class_matrix = normalized_vectors(self.classes).T.astype(np.float32)  # (A, C)
-        self.by_examples = self._example_classes(info) if examples == "examples" else None
-        stacked = self.classes.seen | (self.by_examples if self.by_examples is not None else False)
+        self.examples = (ExampleScorer.for_classes(self.classes, info, self.engine.feature_space)
+                         if examples == "examples" else None)
+        stacked = self.classes.seen | (self.examples.mask if self.examples is not None else False)
         self.offset = stacked.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
-        self.example_scales: tuple[float, ...] = ()
-        self.example_orientations = 1
-        self.spectra = None  # the examples' SpectralRecord: their features end in the tiles' spectra
-        if self.by_examples is not None:
-            self.spectra = self.classes.spectra
-            self.example_layers, self.example_scales, self.example_orientations = parse_recipe(self.classes.recipe)
-            index = np.flatnonzero(self.by_examples)
-            rows = [np.asarray(self.classes.examples[i], np.float32) for i in index]
-            self.example_index = index
-            self.example_rows = np.concatenate(rows)  # (examples, D), each class's rows together
-            self.example_starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
-            self.example_corrects = self.classes.seen[index]
-            self.example_scale, self.example_bias = info.example_calibrations[self.classes.recipe]
-            self.choice = fit_example_choice(self.example_rows, self.example_starts)
-        self.scales = tuple(sorted(set(self.context) | set(self.example_scales)))
-
-    def _example_classes(self, info: ModelInfo) -> np.ndarray | None:
-        """(C,) mask of the classes scored by their examples; None when there are none."""
-        has = self.classes.has_examples
-        if not has.any():
-            return None
-        names = ", ".join(n for n, h in zip(self.classes.names, has) if h)
-        space = self.engine.feature_space
-        if self.classes.feature_space != space:
-            why = (f"their examples were taken with another model (feature space {self.classes.feature_space}, "
-                   f"this one is {space}); make them again with rsdsva classes from-map --model")
-        elif self.classes.recipe not in info.example_calibrations:
-            known = ", ".join(info.example_calibrations) or "none"
-            why = (f"this model records no calibration for their recipe {self.classes.recipe} (it has: {known}); "
-                   "make them again with rsdsva classes from-map")
-        else:
-            return has
-        warnings.warn(f"classes {names}: ranked by their attribute vectors: {why}", RsdsvaWarning, stacklevel=3)
-        return None
+        example_scales = self.examples.recipe.scales if self.examples is not None else ()
+        self.scales = tuple(sorted(set(self.context) | set(example_scales)))
 
     @property
     def example_names(self) -> list[str]:
         """The classes scored by their examples, in the order of :attr:`Scored.similarity`."""
-        if self.by_examples is None:
-            return []
-        return [n for n, e in zip(self.classes.names, self.by_examples) if e]
+        return self.examples.names if self.examples is not None else []
+
+    @property
+    def spectra(self):
+        """The examples' :class:`~rsdsva.examples.spectra.SpectralRecord`: tiles are compared by their
+        spectra too (None: by the network's features alone, or no example classes)."""
+        return self.examples.spectra if self.examples is not None else None
 
     @property
     def routes(self) -> list[str]:
         """How each class was defined: ``seen`` (trained on), ``held-out`` (recorded in the
         model), ``attributes`` (a vector), ``examples`` (scored by its example tiles) or
         ``seen+examples`` (a seen class corrected by examples)."""
-        ex = self.by_examples if self.by_examples is not None else np.zeros(len(self.classes), bool)
+        ex = self.examples.mask if self.examples is not None else np.zeros(len(self.classes), bool)
         return ["seen+examples" if e and s else "examples" if e else "seen" if s else
                 "held-out" if n in self.held_out else "attributes"
                 for n, s, e in zip(self.classes.names, self.classes.seen, ex)]
@@ -208,22 +177,19 @@ class Classifier:
         ``images``: [0, 1] floats (N, 3, H, W), numpy or torch, or one such batch per window of
         :attr:`scales` (window size -> the windows around the tiles). A single batch stands for
         every window: an image without surroundings is its own context. ``spectra``: (N, F) the
-        tiles' spectra over every band (:func:`rsdsva.spectra.tile_spectra`), which classes from
+        tiles' spectra over every band (:func:`rsdsva.examples.spectra.tile_spectra`), which classes from
         example areas of a raster of more than three bands compare (:attr:`spectra`).
         """
-        if self.spectra is not None and spectra is None:
-            names = ", ".join(self.example_names)
-            raise ClassSpaceError(f"classes {names} compare the spectra of {len(self.spectra.bands)} bands "
-                                  "(they were made on a raster of more than three bands), which these images "
-                                  "do not have; map a raster with those bands, or make the classes again with "
-                                  "rsdsva classes from-map --spectra 0")
+        ex = self.examples
+        if ex is not None:
+            ex.check(spectra)
         windows = images if isinstance(images, Mapping) else {s: images for s in self.scales}
         outs: list[Forward] = []
         taps: list[np.ndarray] = []
         for s in self.scales:
-            tap = self.example_layers if s in self.example_scales else ()
+            tap = ex.recipe.layers if ex is not None and s in ex.recipe.scales else ()
             scored = self.orientations if s in self.context else 0
-            tapped = self.example_orientations if tap else 0
+            tapped = ex.recipe.orientations if tap else 0
             turned = []  # the orientations of a window nest (the first two of eight are as read and mirrored)
             for v in range(max(scored, tapped)):
                 out = self.engine.run(oriented(windows[s], v), tap if v < tapped else ())
@@ -234,19 +200,12 @@ class Classifier:
             taps += mean_taps(turned)
         similarity = ex_logits = None
         if taps:
-            features = joined_features(taps)
-            if self.spectra is not None:
-                features = self.spectra.joined(features, spectra)
-            similarity = np.maximum.reduceat(features @ self.example_rows.T, self.example_starts, axis=1)  # (N, E)
-            nearest = similarity.max(axis=1, keepdims=True)  # how much the tile looks like the examples
-            ex_logits = (np.float32(self.example_scale) * nearest + np.float32(self.example_bias)
-                         + choice_offsets(features, *self.choice))  # and which example class it is
+            similarity, ex_logits = ex.score(ex.features(taps, spectra))
 
         def calibrated(out: Forward) -> np.ndarray:
             logits = out.attributes.astype(np.float32, copy=False) @ self.class_matrix
             if ex_logits is not None:
-                own = logits[:, self.example_index]
-                logits[:, self.example_index] = np.where(self.example_corrects, np.maximum(own, ex_logits), ex_logits)
+                logits = ex.merged(logits, ex_logits)
             return logits - self.offset
 
         if len(outs) == 1:
@@ -256,17 +215,11 @@ class Classifier:
         return Scored(np.log(np.maximum(probs, 1e-30)), attrs, outs[0].attention, similarity)
 
     def example_features(self, views: Mapping[float, object], recipe: str) -> tuple[np.ndarray, Forward]:
-        """Features of tiles as classes from example areas keep them (:func:`joined_features` of
+        """Features of tiles as classes from example areas keep them (:func:`~rsdsva.examples.scorer.joined_features` of
         ``recipe``'s layer on each of its windows; ``views``: window size -> [0, 1] images),
         and the network's output on the first window, as read. A recipe of several orientations
         averages each window's pooled outputs over them."""
-        layers, scales, orientations = parse_recipe(recipe)
-        taps, first = [], None
-        for s in scales:
-            outs = [self.engine.run(oriented(views[s], v), layers) for v in range(orientations)]
-            taps += mean_taps([o.tapped for o in outs])
-            first = outs[0] if first is None else first
-        return joined_features(taps), first
+        return take_features(self.engine, views, parse_recipe(recipe))
 
     def logits_and_attributes(self, images) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated logits (N, C) and attribute scores (N, A)."""
@@ -298,12 +251,6 @@ class Classifier:
             attributes=np.concatenate(attrs),
             top_k=largest(lg, k)[1],
         )
-
-
-def mean_taps(turned: Sequence[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
-    """Each layer's pooled outputs averaged over the orientations of one window (``turned``:
-    one tuple of layers per orientation)."""
-    return [np.mean(layer, axis=0) if len(layer) > 1 else layer[0] for layer in zip(*turned)]
 
 
 def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None) -> Classifier:

@@ -44,7 +44,7 @@ def test_vocabulary_mismatch_is_refused(tiny_model):
 
 
 def test_orientations_are_the_squares_eight_symmetries_in_numpy_and_torch():
-    from rsdsva.engines.base import oriented
+    from rsdsva.examples.recipe import oriented
 
     x = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
     views = [oriented(x, v) for v in range(8)]
@@ -57,7 +57,8 @@ def test_orientations_are_the_squares_eight_symmetries_in_numpy_and_torch():
 
 
 def test_orientations_average_the_turned_images_probabilities(tiny_model, small_classes):
-    from rsdsva.engines.base import oriented, softmax
+    from rsdsva.engines.base import softmax
+    from rsdsva.examples.recipe import oriented
     from rsdsva.errors import ConfigError
 
     model, info = tiny_model
@@ -79,9 +80,9 @@ def test_orientations_average_the_turned_images_probabilities(tiny_model, small_
 
 
 def test_example_features_in_every_orientation_do_not_depend_on_the_heading(tiny_model, small_classes):
-    from rsdsva.engines.base import oriented
+    from rsdsva.examples.recipe import oriented
     from rsdsva.errors import ConfigError
-    from rsdsva.models.info import example_recipe, parse_recipe
+    from rsdsva.examples.recipe import example_recipe, parse_recipe
 
     model, info = tiny_model
     clf = Classifier(model, info, small_classes.subset(["forest", "city", "beach"]), mode="seen")

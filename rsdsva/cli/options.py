@@ -69,8 +69,8 @@ def read_options(f):
 
 
 def orientations_option(default: int | None, help: str):
-    """--orientations, one of :data:`rsdsva.models.info.ORIENTATIONS`, as an int (None: not given)."""
-    from rsdsva.models.info import ORIENTATIONS
+    """--orientations, one of :data:`rsdsva.examples.recipe.ORIENTATIONS`, as an int (None: not given)."""
+    from rsdsva.examples.recipe import ORIENTATIONS
 
     return click.option("--orientations", type=click.Choice([str(n) for n in ORIENTATIONS]),
                         default=None if default is None else str(default), show_default=default is not None,

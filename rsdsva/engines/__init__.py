@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from rsdsva.engines.base import Engine, Forward, joined_features  # noqa: F401 (the engines' face)
+from rsdsva.engines.base import Engine, Forward  # noqa: F401 (the engines' face)
 from rsdsva.errors import TORCH_INSTALL, ConfigError, EngineError
 from rsdsva.inference import ENGINES
 

@@ -45,17 +45,6 @@ class Engine:
         raise NotImplementedError
 
 
-def oriented(images, view: int):
-    """``images`` (..., H, W), numpy or torch, turned ``view // 2`` quarter turns and mirrored
-    left to right when ``view`` is odd (views 0-7: the square's eight symmetries; 0 as read)."""
-    turns, mirror = divmod(view, 2)
-    if hasattr(images, "rot90"):  # a torch tensor
-        out = images.rot90(turns, (-2, -1)) if turns else images
-        return out.flip(-1) if mirror else out
-    out = np.rot90(images, turns, axes=(-2, -1))
-    return np.ascontiguousarray(out[..., ::-1] if mirror else out)
-
-
 def resize(images: np.ndarray, height: int, width: int, antialias: bool = False) -> np.ndarray:
     """Bilinear resize of (..., H, W) arrays to ``height`` x ``width`` with torch's weights
     (``align_corners=False``; ``antialias`` widens the filter when shrinking): one matrix product
@@ -93,16 +82,6 @@ def _weights(n_in: int, n_out: int, antialias: bool) -> np.ndarray:
         out[i, i0] += 1.0 - frac
         out[i, i1] += frac
     return out
-
-
-def joined_features(taps: Sequence[np.ndarray]) -> np.ndarray:
-    """One unit-norm feature from layers' pooled outputs on several windows: each normalised,
-    then concatenated (a cosine of two is the mean of the layers' and windows' cosines)."""
-    parts = []
-    for t in taps:
-        t = np.asarray(t, np.float32)
-        parts.append(t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12))
-    return np.concatenate(parts, axis=1) / np.float32(np.sqrt(len(parts)))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False
     from rsdsva.models.backbones import example_layers
     from rsdsva.models.checkpoint import load_checkpoint
     from rsdsva.models.dsva import feature_space_id
-    from rsdsva.models.info import parse_recipe
+    from rsdsva.examples.recipe import parse_recipe
 
     try:
         import onnx
@@ -42,7 +42,7 @@ def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False
         default_layers = ()
     layers = list(default_layers)
     for recipe in info.example_calibrations:
-        layers += [n for n in parse_recipe(recipe)[0] if n not in layers]
+        layers += [n for n in parse_recipe(recipe).layers if n not in layers]
     pre = info.preprocessing
     wrapped = _Exported(model, tuple(layers), pre.mean, pre.std).eval()
     size = info.preprocessing.image_size

@@ -34,7 +34,7 @@ from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.record import RECORD_KEY, ReadRecord
 from rsdsva.mapping.settings import GridSettings, ReadSettings
 from rsdsva.mapping.source import TileSource
-from rsdsva.spectra import SpectralRecord
+from rsdsva.examples.spectra import SpectralRecord
 
 
 @dataclass
@@ -170,11 +170,11 @@ def spectral_sources(sources: Sequence[TileSource], weight: float | None, updati
                      old: SpectralRecord | None = None) -> tuple[list[TileSource], SpectralRecord | None]:
     """``sources`` reading each tile's spectra too, and the record the examples' features are
     joined by, where they have more than three bands and ``weight`` (the spectra's share of a
-    cosine; None: :data:`~rsdsva.spectra.DEFAULT_WEIGHT`) is above 0. ``updating``: the examples
+    cosine; None: :data:`~rsdsva.examples.spectra.DEFAULT_WEIGHT`) is above 0. ``updating``: the examples
     join classes whose record is ``old``, which is kept (so old and new examples compare alike)."""
     from dataclasses import replace
 
-    from rsdsva.spectra import DEFAULT_WEIGHT, standardisation
+    from rsdsva.examples.spectra import DEFAULT_WEIGHT, standardisation
 
     if weight is not None and not 0 <= weight < 1:
         raise ConfigError(f"--spectra {weight:g}: give the spectra's share of the similarity, from 0 (off) to below "
@@ -217,7 +217,7 @@ def default_recipe(engine, scales: Sequence[float] | None = None, orientations: 
     :class:`~rsdsva.engines.base.Engine`): the two stages of its backbone before the last
     (:func:`rsdsva.models.backbones.example_layers`), on the tile and the window twice its size
     (or on ``scales``), as read (or averaged over ``orientations``)."""
-    from rsdsva.models.info import EXAMPLE_SCALES, check_orientations, example_recipe
+    from rsdsva.examples.recipe import EXAMPLE_SCALES, check_orientations, example_recipe
 
     return example_recipe(engine.example_layers, tuple(scales or EXAMPLE_SCALES), check_orientations(orientations))
 
@@ -352,12 +352,13 @@ def classes_from_map(
     ``update`` file's examples were taken, else as read.
 
     ``spectra``: on rasters of more than three bands, the share of a tile's similarity to an
-    example that their spectra over every band have (:mod:`rsdsva.spectra`; 0: the network's
-    features alone; None: :data:`~rsdsva.spectra.DEFAULT_WEIGHT`, or the ``update`` file's)."""
+    example that their spectra over every band have (:mod:`rsdsva.examples.spectra`; 0: the network's
+    features alone; None: :data:`~rsdsva.examples.spectra.DEFAULT_WEIGHT`, or the ``update`` file's)."""
     from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.mapping.raster import open_raster
     from rsdsva.mapping.source import open_tile_source, travelled
-    from rsdsva.models.info import default_model_path, parse_recipe, read_model_info
+    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.examples.recipe import parse_recipe
     from rsdsva.predict import build_classifier
 
     model_path = Path(model) if model else default_model_path()
@@ -384,7 +385,7 @@ def classes_from_map(
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
                               f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
     sources, spectral = spectral_sources(sources, spectra, old is not None, old.spectra if old is not None else None)
-    tiles = example_tiles(sources, areas, name_field, min_cover, source, parse_recipe(recipe)[1])
+    tiles = example_tiles(sources, areas, name_field, min_cover, source, parse_recipe(recipe).scales)
     new = classes_from_areas(classifier, tiles, recipe, progress=progress, spectra=spectral)
     where = provenance(tiles)
     updated: list[str] = []
@@ -454,7 +455,7 @@ def _named_areas(areas, name_field: str, source: str):
 def _recipe_orientations(classes: ClassSpace) -> int:
     """The orientations ``classes``' examples were taken in (1 for a recipe this cannot read:
     the recipe check that follows then names the mismatch)."""
-    from rsdsva.models.info import parse_recipe
+    from rsdsva.examples.recipe import parse_recipe
 
     try:
         return parse_recipe(classes.recipe).orientations

@@ -209,7 +209,7 @@ def make_spec(
 
 @dataclass(frozen=True)
 class SpectralSpec:
-    """How a raster's spectra are read for classes from example areas (:mod:`rsdsva.spectra`):
+    """How a raster's spectra are read for classes from example areas (:mod:`rsdsva.examples.spectra`):
     which bands, each band's value stretch to [0, 1], and the normalised differences."""
 
     bands: tuple[int, ...]  # 1-based
@@ -220,10 +220,10 @@ class SpectralSpec:
 
 def spectral_spec(src: rasterio.DatasetReader, spec: RasterSpec, scale: tuple[float, float] | None = None,
                   record=None, fix: str = "make the classes again from this raster") -> SpectralSpec:
-    """The spectra of ``src`` that ``record`` (a :class:`~rsdsva.spectra.SpectralRecord`) names, its
+    """The spectra of ``src`` that ``record`` (a :class:`~rsdsva.examples.spectra.SpectralRecord`) names, its
     bands found by what they hold (else by index); every band without a record. Stretch: ``scale``
     where given, else 0-255 for uint8 bands, else each band's 2-98 % range, as the map's bands."""
-    from rsdsva.spectra import indexes_for
+    from rsdsva.examples.spectra import indexes_for
 
     names = list(spec.band_names)
     if record is None:

@@ -36,7 +36,7 @@ from rsdsva.mapping.raster import (
 )
 from rsdsva.mapping.record import ReadRecord, same_number
 from rsdsva.mapping.settings import GridSettings, ReadSettings
-from rsdsva.spectra import tile_spectra
+from rsdsva.examples.spectra import tile_spectra
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class TileSource:
 
     def with_spectra(self, record=None, fix: str = "make the classes again from this raster") -> TileSource:
         """This source reading each tile's spectra too: the bands ``record`` (a
-        :class:`~rsdsva.spectra.SpectralRecord`) names, found in this raster, or every band."""
+        :class:`~rsdsva.examples.spectra.SpectralRecord`) names, found in this raster, or every band."""
         with open_raster(self.raster, self.read.allow_no_crs) as src:
             return replace(self, spectral=spectral_spec(src, self.spec, self.read.scale, record, fix))
 
@@ -250,7 +250,7 @@ class Batch:
     views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) uint8: the windows the model sees
     valid: np.ndarray  # (n,)
     offsets: dict[int, np.ndarray]  # margin -> (n, 2) row, col of each tile's own top-left in its window
-    spectra: np.ndarray | None = None  # (n, F) each tile's spectra (rsdsva.spectra.tile_spectra), when asked
+    spectra: np.ndarray | None = None  # (n, F) each tile's spectra (rsdsva.examples.spectra.tile_spectra), when asked
 
     @property
     def images(self) -> np.ndarray:

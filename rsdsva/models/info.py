@@ -12,7 +12,7 @@ import json
 import struct
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import CheckpointError, ConfigError, MissingFileError, RsdsvaError
@@ -126,7 +126,7 @@ class ModelInfo:
             same validation data to maximise the mean accuracy over all classes (an unseen
             class then wins a tile only when the model is sure of it).
         provenance: free-form facts: data, split, seed, metrics, command.
-        example_calibrations: recipe (:func:`example_recipe`) -> (scale, bias) putting a tile's
+        example_calibrations: recipe (:func:`rsdsva.examples.recipe.example_recipe`) -> (scale, bias) putting a tile's
             similarity to an example class's nearest example on the scale of the attribute
             logits (fitted on validation images of the seen classes,
             :func:`rsdsva.training.evaluate.fit_example_calibrations`).
@@ -196,52 +196,6 @@ class ModelInfo:
 
 def _pair(value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
-
-
-EXAMPLE_SCALES = (1.0, 2.0)  # the tile and the window twice its size around it
-# a window as read; also mirrored; in all eight quarter turns and mirrors (rsdsva.engines.base.oriented)
-ORIENTATIONS = (1, 2, 8)
-
-
-def check_orientations(orientations) -> int:
-    """``orientations`` if it is one of :data:`ORIENTATIONS`; else one line that names them."""
-    if orientations not in ORIENTATIONS:
-        raise ConfigError(f"--orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
-                          "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
-    return int(orientations)
-
-
-class Recipe(NamedTuple):
-    """How example features are taken (:func:`example_recipe`)."""
-
-    layers: tuple[str, ...]  # backbone layers, pooled
-    scales: tuple[float, ...]  # windows, times the tile
-    orientations: int = 1  # of each window, their pooled outputs averaged
-
-
-def example_recipe(layers: tuple[str, ...], scales: tuple[float, ...] = EXAMPLE_SCALES, orientations: int = 1) -> str:
-    """How example features are taken, as recorded in classes files and model calibrations:
-    the backbone layers pooled, on windows ``scales`` times the tile
-    (``model.blocks.4+model.blocks.5@1,2``), each window as read or, after a ``/``, in that
-    many orientations, averaged (``...@1/8``)."""
-    turned = f"/{orientations}" if orientations != 1 else ""
-    return f"{'+'.join(layers)}@{','.join(f'{float(s):g}' for s in scales)}{turned}"
-
-
-def parse_recipe(recipe: str) -> Recipe:
-    """The :class:`Recipe` of an :func:`example_recipe` string."""
-    layers, _, rest = str(recipe).partition("@")
-    scales, _, turned = rest.partition("/")
-    try:
-        values = tuple(float(s) for s in scales.split(","))
-        orientations = int(turned) if turned else 1
-    except ValueError:
-        values, orientations = (), 0
-    names = tuple(n for n in layers.split("+") if n)
-    if not names or not values or any(not v >= 1 for v in values) or orientations not in ORIENTATIONS:
-        raise ConfigError(f"example recipe {recipe!r} is not LAYER+LAYER@SCALE,SCALE[/ORIENTATIONS] "
-                          "(e.g. model.blocks.4@1,2 or model.blocks.4@1/8)")
-    return Recipe(names, values, orientations)
 
 
 def default_model_path() -> Path:

@@ -153,7 +153,7 @@ def fit_example_calibrations(
     without validation images. ``val_dataset``: the torchgeo dataset the validation samples
     index, when it is not ``torchgeo_dataset`` (a data module's own splits).
     """
-    from rsdsva.models.info import parse_recipe
+    from rsdsva.examples.recipe import parse_recipe
     from rsdsva.predict import Classifier
 
     seen = info.classes.subset(split.seen)
@@ -214,7 +214,7 @@ def fit_example_features(model: DSVA, info: ModelInfo, split: ZeroShotSplit, bat
     (for images without surroundings), each as read, mirrored and in all eight orientations.
     Returns ``info`` recording both."""
     from rsdsva.models.backbones import example_layers
-    from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
+    from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
     from rsdsva.training.whitening import fit_tap_whitening
 
     layers = example_layers(model.backbone)

@@ -7,7 +7,7 @@ k reference tiles per kind are the examples (20 random draws); the other tiles a
 the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
 
 * the maps' recipe: whitened middle-stage features on the tile and the window of 2, the
-  regression fitted on the examples choosing (rsdsva.example_choice);
+  regression fitted on the examples choosing (rsdsva.examples.choice);
 * the last stage's features instead (more semantic), blended or joined;
 * the similarity of the tiles' attribute scores to the examples' attribute vector (the
   model's zero-shot knowledge), alone and added to the recipe's choice with a weight constant
@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from rsdsva.engines.base import joined_features, oriented
-from rsdsva.example_choice import choice_offsets, fit_example_choice
+from rsdsva.examples.recipe import oriented
+from rsdsva.examples.scorer import joined_features
+from rsdsva.examples.choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.areas import default_recipe
 from rsdsva.mapping.settings import GridSettings

@@ -8,7 +8,7 @@
    model's whitening (the layers it whitens), on the tile and on windows 2 and 3 tiles wide,
    read as the map reads them; a class scores a tile by the mean of its examples or by its
    nearest example (cosine), or the classifier fitted on all the examples picks the kind
-   (rsdsva.example_choice, as maps do). 1b: the maps' recipe with each example and tile
+   (rsdsva.examples.choice, as maps do). 1b: the maps' recipe with each example and tile
    averaged over 1, 2 or 8 orientations.
 2. The same layers on unseen UC Merced and AID images (the default model's 8 held-out
    classes, 30 images each; an image has no surroundings, so the tile alone).
@@ -33,14 +33,16 @@ import torch
 import yaml
 
 from rsdsva.data.folders import read_image
-from rsdsva.engines.base import oriented, softmax
+from rsdsva.engines.base import softmax
+from rsdsva.examples.recipe import oriented
+from rsdsva.examples.scorer import joined_features
 from rsdsva.engines.torch_engine import TorchEngine
-from rsdsva.example_choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.source import context_pixels, tile_reader
 from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
-from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
-from rsdsva.predict import build_classifier, joined_features
+from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
+from rsdsva.predict import build_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"

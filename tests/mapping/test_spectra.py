@@ -14,7 +14,7 @@ from rsdsva.cli.main import cli
 from rsdsva.data.folders import scan_image_folder
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
 from rsdsva.errors import ClassSpaceError
-from rsdsva.spectra import SpectralRecord, tile_spectra
+from rsdsva.examples.spectra import SpectralRecord, tile_spectra
 from tests.conftest import DATA
 
 

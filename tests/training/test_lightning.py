@@ -10,7 +10,7 @@ from rsdsva.errors import DatasetError
 from rsdsva.mapping import MapSettings, map_scene
 from rsdsva.models.backbones import example_layers
 from rsdsva.models.checkpoint import load_checkpoint
-from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
+from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.training import DSVATask, ExportBest, TrainConfig, ZeroShotDataModule
 from tests.conftest import DATA
 

@@ -8,7 +8,7 @@ from rsdsva.data.splits import ZeroShotSplit
 from rsdsva.models import load_checkpoint, save_checkpoint
 from rsdsva.models.backbones import example_layers
 from rsdsva.models.dsva import feature_space_id
-from rsdsva.models.info import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
+from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.training.evaluate import fit_example_features
 from rsdsva.training.whitening import within_class_whitening
 

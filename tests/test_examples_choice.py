@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rsdsva.example_choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import choice_offsets, fit_example_choice
 
 
 def unit(x):
