@@ -1,4 +1,4 @@
-"""The Processing provider: seven algorithms and the executable setting."""
+"""The Processing provider: eight algorithms and the executable setting."""
 
 import os
 
@@ -6,6 +6,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .areas_algorithm import ClassesFromAreasAlgorithm
+from .change_algorithm import MapChangeAlgorithm
 from .check_algorithm import CheckClassesAlgorithm
 from .correct_algorithm import CorrectAndMapAlgorithm
 from .classes_algorithms import ListClassesAlgorithm, WriteClassesAlgorithm
@@ -48,6 +49,7 @@ class RsdsvaProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802
         self.addAlgorithm(MapScenesAlgorithm())
+        self.addAlgorithm(MapChangeAlgorithm())
         self.addAlgorithm(CheckClassesAlgorithm())
         self.addAlgorithm(ClassesFromAreasAlgorithm())
         self.addAlgorithm(CorrectAndMapAlgorithm())

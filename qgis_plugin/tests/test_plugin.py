@@ -4,7 +4,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import ARTIFACTS, PLUGIN_DIR, SCENE
+from conftest import ARTIFACTS, PLUGIN_DIR, SCENE, SHARED
 
 MAP = "rsdsva:mapsceneclasses"
 CHECK = "rsdsva:checkclasses"
@@ -16,8 +16,8 @@ def test_provider_lists_its_algorithms(plugin):
     provider = QgsApplication.processingRegistry().providerById("rsdsva")
     assert provider is not None
     assert sorted(a.id() for a in provider.algorithms()) == [CHECK, "rsdsva:classesfromareas", "rsdsva:correctandmap",
-                                                             "rsdsva:findsimilar", "rsdsva:listclasses", MAP,
-                                                             "rsdsva:writeclasses"]
+                                                             "rsdsva:findsimilar", "rsdsva:listclasses",
+                                                             "rsdsva:mapchange", MAP, "rsdsva:writeclasses"]
     alg = QgsApplication.processingRegistry().algorithmById(MAP)
     names = {p.name() for p in alg.parameterDefinitions()}
     assert {"INPUT", "MODEL", "CLASSES", "TILE_SIZE", "STRIDE", "TILE_M", "CONTEXT", "BANDS", "MODE", "DEVICE",
@@ -544,3 +544,26 @@ def test_the_example_workflow_keeps_the_first_maps_footprint(plugin, executable,
                                             "OUTPUT_CLASSES": str(tmp_path / "fixed.yaml"), "OUTPUT": str(again)})
     run = {f["key"]: json.loads(f["value"]) for f in QgsVectorLayer(f"{again}|layername=run", "run", "ogr").getFeatures()}
     assert run["tile_size_px"] == 384 and run["settings"]["context"] == [1.0]
+
+
+def test_change_between_two_dates_loads_styled(plugin, executable, tmp_path):
+    """Map change between two dates on a corner of the shared Sentinel-2 Cupertino pair: the tiles layer has
+    both dates' classes and the change, and opens with unchanged tiles faint and changed ones by to-class."""
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsVectorLayer
+
+    dates = []
+    for name in ("cupertino_20150918", "cupertino_20180326"):
+        path = tmp_path / f"{name}.tif"
+        gdal.Translate(str(path), str(SHARED / "data" / "change" / "oscd" / "cupertino" / f"{name}.tif"),
+                       srcWin=[300, 500, 256, 256])
+        dates.append(str(path))
+    out = tmp_path / "change.gpkg"
+    result = processing.run("rsdsva:mapchange", {"BEFORE": dates[0], "AFTER": dates[1], "TILE_SIZE": 32,
+                                                 "CONTEXT": "1", "OUTPUT": str(out)})
+    tiles = QgsVectorLayer(result["TILES"], "change", "ogr")
+    assert tiles.isValid() and tiles.featureCount() == 64
+    assert {"from_label", "to_label", "change_score", "changed"} <= {f.name() for f in tiles.fields()}
+    assert tiles.renderer().type() == "RuleRenderer"
+    assert QgsVectorLayer(f"{out}|layername=transitions", "transitions", "ogr").isValid()

@@ -61,9 +61,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from rsdsva.cli import attributes, classes, explain, export, info, map, train, weights
+    from rsdsva.cli import attributes, change, classes, explain, export, info, map, train, weights
 
     cli.add_command(attributes.group)
+    cli.add_command(change.command)
     cli.add_command(classes.group)
     cli.add_command(explain.command)
     cli.add_command(export.command)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-import signal
-import sys
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, classifier_options, numbers, orientations_option, plural, read_options
-from rsdsva.errors import RsdsvaError
+from rsdsva.cli.options import (
+    SectionedCommand,
+    classifier_options,
+    plural,
+    progress_reporter,
+    reported,
+    tiling_options,
+)
 from rsdsva.mapping.pipeline import map_scene
-from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS, GridSettings, MapSettings, OutputSettings, ReadSettings
+from rsdsva.mapping.settings import MapSettings, OutputSettings
 
 
 SECTIONS = {
@@ -32,25 +36,7 @@ SECTIONS = {
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT) to run on a cluster.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local Dask cluster of N worker processes.")
 @classifier_options
-@click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (default: from --tile-m).")
-@click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size).")
-@click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
-              help="Tile footprint in metres  [default: the model's training footprint, which rsdsva info shows]")
-@click.option("--context", callback=numbers(float), default=",".join(f"{c:g}" for c in DEFAULT_CONTEXT),
-              show_default=True,
-              help="Classify each tile from windows this many times its size, centred on it, their probabilities "
-                   "averaged (its label still covers the tile alone); 1 is the tile alone, the fastest.")
-@orientations_option(DEFAULT_ORIENTATIONS,
-                     "Also score each window mirrored (2) or in every quarter turn, mirrored or not (8), their "
-                     "probabilities averaged with the windows'; each multiplies the time. 1: as read, the fastest.")
-@read_options
-@click.option("--max-nodata", type=click.FloatRange(0, 1), default=ReadSettings.max_nodata, show_default=True,
-              help="Skip tiles with more nodata.")
-@click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid.")
-@click.option("--batch-size", type=click.IntRange(1), default=ReadSettings.batch_size, show_default=True,
-              help="Tiles per forward pass; memory grows with it, not with the raster.")
-@click.option("--read-threads", type=click.IntRange(1), default=ReadSettings.read_threads, show_default=True,
-              help="Tile reader threads.")
+@tiling_options
 @click.option("--top-k", type=click.IntRange(1), default=OutputSettings.top_k, show_default=True,
               help="Classes kept per tile in the top_labels and top_scores columns.")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None,
@@ -62,11 +48,6 @@ SECTIONS = {
               help="Write the prototype attention maps, stitched, as a float GeoTIFF on the input's grid.")
 @click.option("--attention-attributes", "attention_attributes", callback=lambda c, p, v: tuple(v.split(",")) if v else None,
               default=None, help="Attributes for --attention-raster, e.g. has_water,has_buildings (default: first 3).")
-@click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS.")
-@click.option("--allow-small-tiles", is_flag=True, help="Accept tiles under 32 px (the model then sees colour, not content).")
-@click.option("--max-tiles", type=click.IntRange(1), default=GridSettings.max_tiles, show_default=True,
-              help="Refuse grids of more tiles, before starting.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
               help="json: one JSON object per line on stderr.")
 @click.option("--like", type=click.Path(dir_okay=False), default=None,
@@ -86,18 +67,7 @@ def command(input_rasters, out, out_dir, scheduler, workers, progress, like, **o
         given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
         options.update({k: v for k, v in settings_like(like).items() if k not in given})
     settings = MapSettings(**options)
-    if progress != "json":
-        return _run(input_rasters, out, out_dir, scheduler, workers, progress, settings)
-    try:  # errors and cancellation are JSON events too, and said once
-        return _run(input_rasters, out, out_dir, scheduler, workers, progress, settings)
-    except RsdsvaError as err:
-        click.echo(json.dumps({"event": "error", "message": str(err)}), err=True)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt as err:
-        name = signal.Signals(getattr(err, "signum", signal.SIGINT)).name
-        click.echo(json.dumps({"event": "cancelled", "signal": name}), err=True)
-        err.reported = True
-        raise
+    reported(progress, lambda: _run(input_rasters, out, out_dir, scheduler, workers, progress, settings))
 
 
 def _run(input_rasters, out, out_dir, scheduler, workers, progress, settings: MapSettings) -> None:
@@ -105,28 +75,8 @@ def _run(input_rasters, out, out_dir, scheduler, workers, progress, settings: Ma
         return _distributed(input_rasters, out, out_dir, scheduler, workers, progress, settings)
     if out is None:
         raise click.UsageError("give --out FILE.gpkg")
-    input_raster = input_rasters[0]
-    bar = None
-
-    def report(p: dict) -> None:
-        nonlocal bar
-        if progress == "json":
-            click.echo(json.dumps({"event": "progress", **p}), err=True)
-        elif progress == "bar":
-            if bar is None and not p["done"]:  # the grid's size, before the model is loaded: no bar yet
-                return
-            if bar is None:  # created at the first tile, so an input error stays one line
-                from tqdm.auto import tqdm
-
-                bar = tqdm(unit="tile", desc="mapping", file=sys.stderr, total=p["total"])
-            bar.set_postfix(skipped=p["skipped"], refresh=False)
-            bar.update(p["done"] - bar.n)  # update() keeps tqdm's tiles/s honest
-
-    try:
-        result = map_scene(input_raster, out, settings, progress=report)
-    finally:
-        if bar is not None:
-            bar.close()
+    with progress_reporter(progress, "mapping") as report:
+        result = map_scene(input_rasters[0], out, settings, progress=report)
     summary = {"event": "done", "out": str(result.out), "tiles": result.tiles, "classified": result.classified,
                "skipped": result.skipped, "seconds": round(result.seconds, 2), "labels": result.counts}
     if progress == "json":

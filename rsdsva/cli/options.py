@@ -2,10 +2,63 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
 import click
 
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
+from rsdsva.errors import RsdsvaError
 from rsdsva.inference import DEVICES, ENGINES, EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings
+
+
+def reported(progress: str, run: Callable[[], None]) -> None:
+    """``run()``; with ``--progress json``, its errors and its cancellation are JSON events on stderr too,
+    said once (the QGIS plugin reads them)."""
+    if progress != "json":
+        return run()
+    try:
+        return run()
+    except RsdsvaError as err:
+        click.echo(json.dumps({"event": "error", "message": str(err)}), err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt as err:
+        name = signal.Signals(getattr(err, "signum", signal.SIGINT)).name
+        click.echo(json.dumps({"event": "cancelled", "signal": name}), err=True)
+        err.reported = True
+        raise
+
+
+@contextmanager
+def progress_reporter(progress: str, desc: str) -> Iterator[Callable[[dict], None]]:
+    """A function for a job's progress dicts (``done``, ``total``, ``skipped``): one JSON line each on
+    stderr (``json``), a bar (``bar``: made at the first tile done, so that an input error, or the
+    grid's size before the model loads, stays one line), or nothing (``none``)."""
+    bar = None
+
+    def report(p: dict) -> None:
+        nonlocal bar
+        if progress == "json":
+            click.echo(json.dumps({"event": "progress", **p}), err=True)
+        elif progress == "bar":
+            if bar is None and not p["done"]:
+                return
+            if bar is None:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(unit="tile", desc=desc, file=sys.stderr, total=p["total"])
+            if "skipped" in p:
+                bar.set_postfix(skipped=p["skipped"], refresh=False)
+            bar.update(p["done"] - bar.n)  # update() keeps tqdm's tiles/s honest
+
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def plural(n: int, word: str) -> str:
@@ -112,6 +165,44 @@ def classifier_options(f):
         engine_option,
         click.option("--amp", "precision", type=click.Choice([p for p in PRECISIONS if p]), default=ClassifierSettings.precision,
                      help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def tiling_options(f):
+    """How a raster is cut and read, the same for every command that maps one (``map``, ``change``):
+    --tile-size --stride --tile-m --context --orientations, the read options, --max-nodata --aoi
+    --batch-size --read-threads --allow-no-crs --allow-small-tiles --max-tiles --overwrite."""
+    from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS, GridSettings, ReadSettings
+
+    options = [
+        click.option("--tile-size", type=click.IntRange(1), default=None, help="Tile size in pixels (default: from --tile-m)."),
+        click.option("--stride", type=click.IntRange(1), default=None, help="Stride in pixels (default: the tile size)."),
+        click.option("--tile-m", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Tile footprint in metres  [default: the model's training footprint, which rsdsva info shows]"),
+        click.option("--context", callback=numbers(float), default=",".join(f"{c:g}" for c in DEFAULT_CONTEXT),
+                     show_default=True,
+                     help="Classify each tile from windows this many times its size, centred on it, their probabilities "
+                          "averaged (its label still covers the tile alone); 1 is the tile alone, the fastest."),
+        orientations_option(DEFAULT_ORIENTATIONS,
+                            "Also score each window mirrored (2) or in every quarter turn, mirrored or not (8), their "
+                            "probabilities averaged with the windows'; each multiplies the time. 1: as read, the fastest."),
+        read_options,
+        click.option("--max-nodata", type=click.FloatRange(0, 1), default=ReadSettings.max_nodata, show_default=True,
+                     help="Skip tiles with more nodata."),
+        click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid."),
+        click.option("--batch-size", type=click.IntRange(1), default=ReadSettings.batch_size, show_default=True,
+                     help="Tiles per forward pass; memory grows with it, not with the raster."),
+        click.option("--read-threads", type=click.IntRange(1), default=ReadSettings.read_threads, show_default=True,
+                     help="Tile reader threads."),
+        click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS."),
+        click.option("--allow-small-tiles", is_flag=True,
+                     help="Accept tiles under 32 px (the model then sees colour, not content)."),
+        click.option("--max-tiles", type=click.IntRange(1), default=GridSettings.max_tiles, show_default=True,
+                     help="Refuse grids of more tiles, before starting."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing output."),
     ]
     for option in reversed(options):
         f = option(f)

@@ -165,6 +165,45 @@ def _qml(names: Sequence[str], colors: Sequence[tuple[int, int, int]], geometry:
 
 def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> None:
     """QGIS's ``layer_styles`` table: the tiles and regions layers open coloured by label."""
+    qml = _qml(names, colors)
+    _store_styles(path, {layer: (f"{layer} by label", qml, "rsdsva: coloured by label") for layer in ("tiles", "regions")})
+
+
+def _change_qml(names: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> str:
+    """Rules for a change map's tiles: unchanged tiles a faint outline, changed ones filled with
+    their to-class's colour."""
+    def fill(i: int, rgb: tuple[int, int, int], alpha: float, outline: str) -> str:
+        r, g, b = rgb
+        return (f'<symbol type="fill" name="{i}" alpha="{alpha}" clip_to_extent="1" force_rhr="0">'
+                f'<layer class="SimpleFill" enabled="1" locked="0" pass="0"><prop k="color" v="{r},{g},{b},255"/>'
+                f'<prop k="outline_color" v="{outline}"/><prop k="outline_width" v="0.1"/>'
+                f'<prop k="style" v="{"no" if i == 0 else "solid"}"/></layer></symbol>')
+
+    rules = ['<rule key="unchanged" filter="&quot;changed&quot; = 0" symbol="0" label="unchanged"/>']
+    symbols = [fill(0, (200, 200, 200), 0.5, "150,150,150,120")]
+    for i, (name, rgb) in enumerate(zip(names, colors), start=1):
+        quoted = escape(name.replace("'", "''"), {'"': "&quot;"})
+        rules.append(f'<rule key="to{i}" filter="&quot;changed&quot; = 1 AND &quot;to_label&quot; = \'{quoted}\'" '
+                     f'symbol="{i}" label="changed to {escape(name, {chr(34): "&quot;"})}"/>')
+        symbols.append(fill(i, rgb, 0.75, "40,40,40,200"))
+    return (
+        '<!DOCTYPE qgis PUBLIC \'http://mrcc.com/qgis.dtd\' \'SYSTEM\'>'
+        '<qgis version="3.22" styleCategories="Symbology">'
+        '<renderer-v2 type="RuleRenderer" enableorderby="0" forceraster="0" symbollevels="0">'
+        f'<rules key="root">{"".join(rules)}</rules><symbols>{"".join(symbols)}</symbols>'
+        '</renderer-v2></qgis>'
+    )
+
+
+def write_change_style(path: str, names: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> None:
+    """A change map's tiles layer opens in QGIS with unchanged tiles faint and changed ones coloured
+    by their to-class."""
+    _store_styles(path, {"tiles": ("tiles by change", _change_qml(names, colors),
+                                   "rsdsva: unchanged faint, changed coloured by to-class")})
+
+
+def _store_styles(path: str, styles: dict[str, tuple[str, str, str]]) -> None:
+    """QGIS's ``layer_styles`` table with each layer's default style (layer -> name, QML, description)."""
     with sqlite3.connect(path) as db:
         db.execute(
             "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), "
@@ -173,13 +212,12 @@ def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, i
             "update_time DATETIME)"
         )
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # GeoPackage DATETIME form
-        qml = _qml(names, colors)
-        for layer in ("tiles", "regions"):
+        for layer, (name, qml, description) in styles.items():
             db.execute(
                 "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName, "
                 "styleQML, styleSLD, useAsDefault, description, owner, ui, update_time) "
-                "VALUES ('', '', ?, 'geom', ?, ?, '', 1, 'rsdsva: coloured by label', '', '', ?)",
-                (layer, f"{layer} by label", qml, now),
+                "VALUES ('', '', ?, 'geom', ?, ?, '', 1, ?, '', '', ?)",
+                (layer, name, qml, description, now),
             )
         db.execute(
             "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
