@@ -20,6 +20,7 @@ File formats (chosen by suffix):
         marina: {has_water: 90, has_boats: 100}   # mapping, the rest 0
         river: [0, 12.5, ...]                     # full vector
         harbor: {attributes: [has_boats], seen: true}
+        lagoon: {attributes: [has_water], color: '#1e90ff'}   # its colour on maps (rsdsva.colors)
         fallow: {vector: [...], features: [[...], ...]}  # a class from example areas
       feature_space: 1a2b3c4d5e6f7a8b   # the model whose features the examples are in
       recipe: model.blocks.4+model.blocks.5@1,2   # the layers and windows the features were taken from
@@ -72,6 +73,8 @@ class ClassSpace:
         recipe: how the example features were taken (layers and windows, ``model.blocks.4@1,2``).
         spectra: the :class:`~rsdsva.examples.spectra.SpectralRecord` of examples from a raster of more than
             three bands, whose features end in each tile's spectra; None otherwise.
+        colors: class name -> ``#rrggbb`` for the classes whose map colour the file chose
+            (the others get one from their name's meaning: :mod:`rsdsva.colors`).
     """
 
     names: tuple[str, ...]
@@ -85,6 +88,7 @@ class ClassSpace:
     feature_space: str | None = None
     recipe: str | None = None
     spectra: Any = None  # rsdsva.examples.spectra.SpectralRecord
+    colors: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         matrix = np.asarray(self.matrix, dtype=np.float32)
@@ -101,6 +105,7 @@ class ClassSpace:
         object.__setattr__(self, "matrix", matrix)
         object.__setattr__(self, "seen", seen)
         object.__setattr__(self, "groups", dict(self.groups))
+        object.__setattr__(self, "colors", {n: c for n, c in dict(self.colors).items() if n in self.names})
         self._validate()
 
     # -- validation ---------------------------------------------------------
@@ -189,7 +194,7 @@ class ClassSpace:
         return self._replace(
             names=[self.names[i] for i in idx], matrix=self.matrix[idx], seen=self.seen[idx],
             examples=None if self.examples is None else [self.examples[i] for i in idx],
-        )
+        )  # colors: kept for the names that stay
 
     def with_seen(self, seen: bool | Sequence[bool] | np.ndarray) -> ClassSpace:
         """A copy with every class (bool) or each class (sequence) flagged seen or unseen."""
@@ -217,6 +222,7 @@ class ClassSpace:
             names=self.names + other.names,
             matrix=np.concatenate([self.matrix, other.matrix]),
             seen=np.concatenate([self.seen, other.seen]),
+            colors={**self.colors, **other.colors},
             **_concat_examples(self, other),
         )
 
@@ -248,6 +254,7 @@ class ClassSpace:
             feature_space=self.feature_space,
             recipe=self.recipe,
             spectra=self.spectra,
+            colors=self.colors,
         )
         fields.update(changes)
         return ClassSpace(**fields)
@@ -266,6 +273,7 @@ class ClassSpace:
             and self.feature_space == other.feature_space
             and self.recipe == other.recipe
             and self.spectra == other.spectra
+            and dict(self.colors) == dict(other.colors)
             and _same_examples(self.examples, other.examples)
         )
 
@@ -279,7 +287,8 @@ class ClassSpace:
         if self.signed:
             out["signed"] = True
         out["classes"] = {
-            name: {"seen": bool(flag), "vector": [round(float(v), 6) for v in row]}
+            name: {"seen": bool(flag), "vector": [round(float(v), 6) for v in row],
+                   **({"color": self.colors[name]} if name in self.colors else {})}
             for name, flag, row in zip(self.names, self.seen, self.matrix)
         }
         if self.examples is not None:
@@ -443,11 +452,15 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         raise ClassSpaceError("the class space is empty: add classes under 'classes:'")
     if not isinstance(classes, Mapping):
         raise ClassSpaceError("'classes' must map each class name to its attributes")
-    rows, flags, examples = [], [], []
+    rows, flags, examples, colors = [], [], [], {}
     for name, spec in classes.items():
         seen = default_seen
         features = None
-        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen", "features", "prototype"} & set(spec)):
+        if isinstance(spec, Mapping) and ({"vector", "attributes", "seen", "features", "prototype", "color"} & set(spec)):
+            if spec.get("color") is not None:
+                from rsdsva.colors import hex_color, parse_color
+
+                colors[str(name)] = hex_color(parse_color(spec["color"], str(name)))
             if "prototype" in spec:
                 raise ClassSpaceError(f"class {name!r} was made by an older recipe of rsdsva classes from-map (one mean "
                                       "'prototype'); make the file again with rsdsva classes from-map, which keeps "
@@ -475,6 +488,7 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
         feature_space=str(data["feature_space"]) if has_examples else None,
         recipe=str(data["recipe"]) if has_examples else None,
         spectra=_spectra(data) if has_examples else None,
+        colors=colors,
     )
 
 

@@ -278,9 +278,11 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
     from rsdsva import __version__
     from rsdsva._io import atomic_path, file_sha256
     from rsdsva.mapping.outputs import _write_errors
-    from rsdsva.mapping.writers import class_colors, classes_frame, write_change_style
+    from rsdsva.colors import class_colors
+    from rsdsva.mapping.writers import classes_frame, write_change_style
 
     cs = plan.classifier.classes
+    colors = class_colors(cs.names, cs.colors)
     run = {
         "rsdsva_version": __version__, "command": "change", "before": str(before.resolve()),
         "after": str(after.resolve()), "model": str(plan.model_path.resolve()),
@@ -294,9 +296,9 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
         path = str(tmp)
         pyogrio.write_dataframe(frame, path, layer="tiles", driver="GPKG", dataset_options={"VERSION": "1.2"})
         pyogrio.write_dataframe(transitions_frame(frame), path, layer="transitions", driver="GPKG")
-        pyogrio.write_dataframe(classes_frame(cs.names, plan.classifier.routes, cs.matrix, cs.attributes), path,
-                                layer="classes", driver="GPKG")
+        pyogrio.write_dataframe(classes_frame(cs, plan.classifier.routes, colors), path, layer="classes",
+                                driver="GPKG")
         table = pd.DataFrame({"key": list(run), "value": [json.dumps(v, default=str) for v in run.values()]})
         pyogrio.write_dataframe(table, path, layer="run", driver="GPKG")
-        write_change_style(path, list(cs.names), class_colors(len(cs.names)))
+        write_change_style(path, list(cs.names), colors)
 

@@ -51,8 +51,11 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     from rsdsva.mapping.writers import (classes_frame, tiles_frame, write_geopackage, write_label_raster,
                                         write_similarity_raster)
 
+    from rsdsva.colors import class_colors
+
     spec, cs = plan.spec, plan.classifier.classes
     routes = plan.classifier.routes
+    colors = class_colors(cs.names, cs.colors)  # by meaning; a classes file's own where it chose
     frame = tiles_frame(rows, spec.crs)
     run = {
         "rsdsva_version": __version__,
@@ -76,13 +79,13 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     with atomic_paths(targets) as temps:  # every output complete before any replaces its old file
         tmp = dict(zip(targets, temps))
         with _write_errors(out):
-            write_geopackage(tmp[out], frame, classes_frame(cs.names, routes, cs.matrix, cs.attributes), run)
+            write_geopackage(tmp[out], frame, classes_frame(cs, routes, colors), run)
         tiles = plan.tiles
         grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
         cell_transform = spec.transform * Affine.scale(plan.grid.stride)
         if settings.raster:
             with _write_errors(Path(settings.raster)):
-                write_label_raster(tmp[Path(settings.raster)], frame, grid, cell_transform, spec.crs, cs.names)
+                write_label_raster(tmp[Path(settings.raster)], frame, grid, cell_transform, spec.crs, cs.names, colors)
         if settings.similarity:
             names = plan.classifier.example_names
             sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from rsdsva.colors import hex_color, parse_color
+
 # the tiles layer's record, defined once: field -> dtype (then area_m2, the explain columns, the geometry)
 TILE_FIELDS = {"row": "int64", "col": "int64", "label": "str", "class_id": "int64", "score": "float64",
                "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64"}
@@ -53,16 +55,6 @@ def _evidence(result, attributes, k: int = 3) -> dict[str, Any]:
         "evidence_json": json.dumps({a: round(float(v), 5) for a, v in zip(attributes, result.contributions)}),
         "class_logit": float(result.contributions.sum()),
     }
-
-
-def class_colors(n: int) -> list[tuple[int, int, int]]:
-    """``n`` distinct colours, stable for a class order: colorcet's Glasbey palette
-    (category10's ten first, then colours chosen to be far from all before), repeated
-    past its 256."""
-    import colorcet
-
-    palette = colorcet.glasbey_category10
-    return [tuple(int(round(c * 255)) for c in palette[i % len(palette)]) for i in range(n)]
 
 
 def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
@@ -128,19 +120,21 @@ def write_geopackage(
     pyogrio.write_dataframe(classes, path, layer="classes", driver="GPKG")
     table = pd.DataFrame({"key": list(run), "value": [json.dumps(v, default=str) for v in run.values()]})
     pyogrio.write_dataframe(table, path, layer="run", driver="GPKG")
-    names = list(classes["name"])
-    _write_styles(path, names, class_colors(len(names)))
+    _write_styles(path, list(classes["name"]), [parse_color(c) for c in classes["color"]])
 
 
-def classes_frame(names: Sequence[str], routes: Sequence[str], matrix: np.ndarray, attributes: Sequence[str]) -> pd.DataFrame:
-    """One row per class: its id, name, whether the model was trained on it, how it was defined
-    (``seen``, ``held-out``, ``attributes``, ``examples``) and its attribute vector."""
+def classes_frame(classes, routes: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> pd.DataFrame:
+    """One row per class of ``classes`` (a ClassSpace): its id, name, whether the model was trained
+    on it (a seen class corrected by examples still is), how it was defined (``seen``, ``held-out``,
+    ``attributes``, ``examples``, ``seen+examples``), its map colour and its attribute vector."""
     return pd.DataFrame({
-        "class_id": np.arange(len(names)),
-        "name": list(names),
-        "seen": [r == "seen" for r in routes],
+        "class_id": np.arange(len(classes.names)),
+        "name": list(classes.names),
+        "seen": [r in ("seen", "seen+examples") for r in routes],
         "route": list(routes),
-        "attributes": [json.dumps({a: round(float(v), 4) for a, v in zip(attributes, row) if v}) for row in matrix],
+        "color": [hex_color(c) for c in colors],
+        "attributes": [json.dumps({a: round(float(v), 4) for a, v in zip(classes.attributes, row) if v})
+                       for row in classes.matrix],
     })
 
 
@@ -252,6 +246,7 @@ def write_label_raster(
     transform: Any,
     crs: Any,
     class_names: Sequence[str],
+    colors: Sequence[tuple[int, int, int]],
 ) -> None:
     """A GeoTIFF with one pixel per grid cell: band 1 class id, band 2 score.
 
@@ -279,7 +274,7 @@ def write_label_raster(
         dst.scales = (1.0, 1e-4)
         dst.set_band_description(1, "class_id")
         dst.set_band_description(2, "score")
-        dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(class_colors(len(class_names)))})
+        dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(colors)})
         dst.update_tags(1, **{f"class_{i}": n for i, n in enumerate(class_names)})
 
     write_geotiff(path, profile, fill)

@@ -21,7 +21,7 @@ import rasterio  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from rasterio.enums import Resampling  # noqa: E402
 
-from rsdsva.mapping.writers import class_colors  # noqa: E402
+from rsdsva.colors import class_colors, parse_color  # noqa: E402
 
 MAX_SCORED = 300
 
@@ -36,7 +36,9 @@ def main() -> None:
     a = p.parse_args()
     tiles = gpd.read_file(a.gpkg, layer="tiles")
     classes = gpd.read_file(a.gpkg, layer="classes")
-    colors = dict(zip(classes["name"], [tuple(c / 255 for c in rgb) for rgb in class_colors(len(classes))]))
+    rgbs = ([parse_color(c) for c in classes["color"]] if "color" in classes  # the map's own colours
+            else class_colors(list(classes["name"])))  # a map made before they were recorded
+    colors = dict(zip(classes["name"], [tuple(c / 255 for c in rgb) for rgb in rgbs]))
     with rasterio.open(a.raster) as src:
         step = max(1, max(src.width, src.height) // 900)  # a decimated read: the picture needs no more
         image = src.read([1, 2, 3], out_shape=(3, src.height // step, src.width // step),
