@@ -55,7 +55,7 @@ def run_rsdsva(args, feedback, progress_json=True, quiet=False):
     if progress_json:
         command += ["--progress", "json"]
     feedback.pushCommandInfo(" ".join(command))
-    feedback.setProgressText("starting rsdsva (loading PyTorch and the model)")
+    feedback.setProgressText("starting rsdsva (loading the model)")
     env = dict(os.environ)
     for key in ("PYTHONPATH", "PYTHONHOME"):  # QGIS's Python paths must not leak into rsdsva's interpreter
         env.pop(key, None)

@@ -33,6 +33,7 @@ class ClassCheck:
     prototype_neighbour: Neighbour | None = None  # a class from example areas: the nearest other by its examples
     untaught: tuple[str, ...] = ()  # its present attributes that no seen class of the model shows
     untaught_share: float = 0.0  # the share of its vector (squared L2 norm) on untaught attributes
+    examples: bool = False  # defined by example areas (under a seen class's name: a correction of it)
 
     @property
     def duplicate(self) -> Neighbour | None:
@@ -127,7 +128,7 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
             by_proto = Neighbour(new.names[j], float(protos[i, j]), "new")
         missing = tuple(new.attributes[a] for a in np.flatnonzero(present[i] & untaught))
         report.append(ClassCheck(name, neighbours, kinds[same[0]] if same else None, by_proto, missing,
-                                 float(shares[i])))
+                                 float(shares[i]), bool(has[i])))
     return report
 
 

@@ -96,7 +96,10 @@ def check_command(file, model) -> None:
         click.echo(f"  {c.name:<{width}}  nearest: {near}{note}")
     _say_how_read(file, info)
     for c in report:
-        if c.same_name == "seen":
+        if c.same_name == "seen" and c.examples:  # classes from-map's correction: map ranks it by its examples
+            click.echo(f"  {c.name!r} corrects the model's seen class of that name: where a tile looks like its "
+                       "examples, it wins")
+        elif c.same_name == "seen":
             warnings.warn(f"{c.name!r} is already a seen class of the model; rename or drop it "
                           "(rsdsva map refuses two classes of one name)", RsdsvaWarning, stacklevel=1)
         elif c.duplicate is not None:

@@ -98,6 +98,8 @@ def map_scenes(
         raise OutputError("--raster, --attention-raster and --similarity are single-scene options; run those scenes "
                           "without Dask")
     rasters = [Path(r) for r in rasters]
+    if out_dir and not Path(out_dir).is_dir():  # said once, not once per scene
+        raise OutputError(f"--out-dir {out_dir} does not exist; create it first (mkdir -p {out_dir})")
     if out_dir:
         by_name: dict[str, Path] = {}
         for r in rasters:  # one GeoPackage per raster name: two scene.tif would write one file

@@ -81,7 +81,8 @@ def regions_frame(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                                 geometry=gpd.GeoSeries([], crs=tiles.crs), crs=tiles.crs)
     parts = tiles[["label", "geometry"]].dissolve(by="label").explode(index_parts=False).reset_index()
     joined = gpd.sjoin(
-        gpd.GeoDataFrame({"label": tiles["label"], "score": tiles["score"]}, geometry=tiles.geometry.centroid, crs=tiles.crs),
+        gpd.GeoDataFrame({"label": tiles["label"], "score": tiles["score"]}, geometry=_centres(tiles.geometry),
+                         crs=tiles.crs),
         parts.reset_index(names="region"), predicate="within",
     )
     joined = joined[joined["label_left"] == joined["label_right"]]
@@ -90,6 +91,16 @@ def regions_frame(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     parts["mean_score"] = stats["mean"].reindex(parts.index)
     parts["area_m2"] = ground_area_m2(parts.geometry)
     return parts[["label", "tiles", "area_m2", "mean_score", "geometry"]]
+
+
+def _centres(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Each tile's centre, to tell which region holds it: in degrees too, where geopandas warns that a
+    centroid is not exact (a point inside its own small tile is all that is needed)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Gg]eographic CRS.*centroid")
+        return geoms.centroid
 
 
 def ground_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:

@@ -302,6 +302,7 @@ CASES = [
      "classes check {c.yaml} --model {model}", "a list as a key"),
     ("image-over-the-pixel-budget", {"big.png": _huge_png}, "explain {big.png} --model {model} --out {e.png}",
      "the 100,000,000 an image may have"),
+    ("out-dir-missing", {}, "map {scene} --model {model} --out-dir {nodir}", "--out-dir"),
     ("calibration-huge", {}, "map {scene} --model {model} --calibration 1e308 --out {o.gpkg}",
      "--calibration 1e+308: give a number from -1000 to 1000"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -484,8 +485,14 @@ def test_a_correction_under_a_seen_class_name_outranks_it_where_it_matches(mosai
     assert result.exit_code == 0, result.output
     assert "corrects the model's seen classes runway" in result.output
     map_scene(raster, tmp_path / "m.gpkg", MapSettings(classes=str(out), held_out=False))
-    routes = dict(gpd.read_file(tmp_path / "m.gpkg", layer="classes")[["name", "route"]].itertuples(index=False))
+    table = gpd.read_file(tmp_path / "m.gpkg", layer="classes")
+    routes = dict(table[["name", "route"]].itertuples(index=False))
     assert routes["runway"] == "seen+examples" and list(routes).count("runway") == 1
+    assert table.loc[table["name"] == "runway", "seen"].item()  # still the model's seen class, not "unseen"
+    with warnings.catch_warnings():  # classes check says it corrects the class, and warns of nothing
+        warnings.simplefilter("error", RsdsvaWarning)
+        check = CliRunner().invoke(cli, ["classes", "check", str(out)])
+    assert check.exit_code == 0 and "'runway' corrects the model's seen class" in check.output, check.output
     got = _labels(tmp_path / "m.gpkg")
     planes = [(r, c) for r, c, lab in cells if lab == "airplane"]
     assert sum(got[rc] == "runway" for rc in planes) >= len(planes) - 1  # its examples' look now wins there

@@ -237,3 +237,21 @@ def test_a_run_stopped_while_writing_its_last_output_leaves_every_old_output(mak
     result = CliRunner().invoke(cli, [*args, "--overwrite", "--stride", "16"])  # other outputs, were they written
     assert result.exit_code != 0 and isinstance(result.exception, (KeyboardInterrupt, SystemExit))
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()} == before
+
+
+def test_regions_of_a_map_in_degrees_say_nothing_of_centroids():
+    """An EPSG:4326 raster's map: no geopandas warning that centroids in degrees are inexact."""
+    import warnings
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from rsdsva.mapping.writers import regions_frame
+
+    tiles = gpd.GeoDataFrame({"label": ["a", "a", "b"], "score": [0.5, 0.7, 0.9]},
+                             geometry=[box(10, 50, 10.01, 50.01), box(10.01, 50, 10.02, 50.01),
+                                       box(10.02, 50, 10.03, 50.01)], crs="EPSG:4326")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        regions = regions_frame(tiles)
+    assert sorted(regions["tiles"]) == [1, 2]
