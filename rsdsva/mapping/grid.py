@@ -124,9 +124,12 @@ def check_grid(raster: Path, src, settings: GridSettings, size: int, stride: int
             why = f"{given} of {metres:g} m at {pixel_size_m(src):.3g} m per pixel"
             if model_tile_m and settings.tile_m:
                 why += f" (the model was trained on {model_tile_m:g} m tiles)"
+        projected = src.crs is not None and src.crs.is_projected
+        nearest = (f"--tile-size {MIN_TILE_PX} ({MIN_TILE_PX * pixel_size_m(src):g} m tiles here) or --tile-m "
+                   f"{MIN_TILE_PX * pixel_size_m(src):g} or more" if projected else f"--tile-size {MIN_TILE_PX} or more")
         raise RasterError(
             f"{raster}: tiles would be {size} px ({why}), under {MIN_TILE_PX} px, where the model sees colour, "
-            f"not content; give a larger --tile-m, a --tile-size of {MIN_TILE_PX} or more, or --allow-small-tiles"
+            f"not content; give {nearest} (footprints for 1-10 m imagery: docs/mapping.md), or --allow-small-tiles"
         )
     valid = min(src.width, size) * min(src.height, size) / size**2
     if valid < 1 - max_nodata:

@@ -336,7 +336,8 @@ def test_sizes_must_be_positive(flag, value, make_geotiff, tiny_checkpoint, tmp_
 def test_small_tiles_from_a_footprint_name_the_pixel_size(make_geotiff, tiny_checkpoint, tmp_path):
     """A 5 m raster with a 77 m footprint gives 15-px tiles: refused, with the numbers and the ways out."""
     path = make_geotiff(shape=(256, 256), res=5.0)
-    with pytest.raises(RasterError, match=r"15 px \(--tile-m of 77 m at 5 m per pixel.*--allow-small-tiles"):
+    with pytest.raises(RasterError, match=r"15 px \(--tile-m of 77 m at 5 m per pixel.*give --tile-size 32 \(160 m "
+                                          r"tiles here\) or --tile-m 160 or more.*--allow-small-tiles"):
         map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=77))
     res = map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=77, allow_small_tiles=True))
     assert res.tiles == 18 * 18
