@@ -30,6 +30,28 @@ def read_vector(path: str | Path, what: str, layer: str | None = None):
         raise RasterError(f"{path}: not a vector file GDAL can read ({str(err)[:100]})") from None
     if shapes.crs is None:
         raise RasterError(f"{path}: the {what} has no CRS; save it with one")
+    return _repaired(shapes, path, what)
+
+
+def _repaired(shapes, path: Path, what: str):
+    """``shapes`` with invalid geometries (a self-intersecting polygon, a bow tie) made valid, and a
+    one-line warning naming them: unions and overlaps of invalid shapes fail or mislead."""
+    import warnings
+
+    import shapely
+
+    from rsdsva.errors import RsdsvaWarning
+
+    present = shapes.geometry.notna() & ~shapes.geometry.is_empty
+    invalid = present & ~shapes.geometry.is_valid
+    if not invalid.any():
+        return shapes
+    ids = ", ".join(str(i) for i in shapes.index[invalid][:5]) + (" ..." if invalid.sum() > 5 else "")
+    warnings.warn(f"{path}: {what} feature{'s' if invalid.sum() > 1 else ''} {ids} not valid (self-intersecting?); "
+                  "repaired with make_valid: check them in QGIS (Vector > Geometry Tools > Check Validity)",
+                  RsdsvaWarning, stacklevel=3)
+    shapes = shapes.copy()
+    shapes.loc[invalid, "geometry"] = shapely.make_valid(shapes.geometry[invalid].to_numpy())
     return shapes
 
 
