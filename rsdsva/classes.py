@@ -181,8 +181,9 @@ class ClassSpace:
         try:
             return self.names.index(name)
         except ValueError:
+            shown = ", ".join(self.names[:8]) + (f" and {len(self.names) - 8} more" if len(self.names) > 8 else "")
             raise ClassSpaceError(
-                f"unknown class {name!r}{did_you_mean(name, self.names)}"
+                f"unknown class {name!r}{did_you_mean(name, self.names, f'; the classes are {shown}')}"
             ) from None
 
     def vector(self, name: str) -> np.ndarray:
@@ -476,6 +477,14 @@ def _from_dict(cls: type[ClassSpace], data: Mapping[str, Any], vocabulary: Seque
     if has_examples and not (data.get("feature_space") and data.get("recipe")):
         raise ClassSpaceError("classes with example 'features' need the file's 'feature_space' and 'recipe' (the model "
                               "and recipe that made them); make the file again with rsdsva classes from-map")
+    if has_examples:
+        from rsdsva.errors import ConfigError
+        from rsdsva.examples.recipe import parse_recipe
+
+        try:  # read here, so that a damaged one names the file it is in
+            parse_recipe(str(data["recipe"]))
+        except ConfigError as err:
+            raise ClassSpaceError(f"{err}; make the file again with rsdsva classes from-map") from None
     return cls(
         names=[str(n) for n in classes],
         attributes=attributes,
@@ -646,11 +655,11 @@ def _check_unique(items: Sequence[str], what: str) -> None:
         seen.add(item)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices``, else a pointer to the vocabulary:
-    the tail of every error about an unknown name."""
+def did_you_mean(word: str, choices: Iterable[str], otherwise: str = "; see the vocabulary for valid names") -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, else ``otherwise`` (by default a
+    pointer to the attribute vocabulary): the tail of every error about an unknown name."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else "; see the vocabulary for valid names"
+    return f"; did you mean {close[0]!r}?" if close else otherwise
 
 
 def _first_line(err: Exception) -> str:

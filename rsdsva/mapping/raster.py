@@ -77,6 +77,11 @@ def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.Datase
     if src.width == 0 or src.height == 0:
         src.close()
         raise RasterError(f"{path}: raster has zero size ({src.width} x {src.height})")
+    gcps, gcp_crs = src.gcps
+    if gcps and src.transform.is_identity:  # georeferenced by control points only: its pixels are not on a grid yet
+        src.close()
+        raise RasterError(f"{path}: georeferenced by {len(gcps)} ground control points, not a grid; warp it onto one "
+                          f"first: gdalwarp{' -t_srs ' + str(gcp_crs) if gcp_crs else ''} {path.name} warped.tif")
     if src.crs is None and not allow_no_crs:
         src.close()
         raise RasterError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs) or pass --allow-no-crs")

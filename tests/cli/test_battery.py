@@ -143,6 +143,20 @@ def _image_folder(bad: bytes):
     return make
 
 
+def _gcp_tiff(world) -> Path:
+    """A GeoTIFF placed by four ground control points and no geotransform (as a scanned map is)."""
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    gcps = [GroundControlPoint(r, c, 500000 + c * 0.3, 4000000 - r * 0.3) for r in (0, 63) for c in (0, 63)]
+    path = world["tmp"] / "g.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8") as dst:
+        dst.write(np.zeros((3, 64, 64), np.uint8))
+        dst.gcps = (gcps, CRS.from_epsg(32618))
+    return path
+
+
 def _huge_png(world) -> bytes:
     """A PNG whose header claims 20,000 x 20,000 pixels (a few hundred bytes on disk)."""
     import zlib
@@ -302,6 +316,13 @@ CASES = [
      "classes check {c.yaml} --model {model}", "a list as a key"),
     ("image-over-the-pixel-budget", {"big.png": _huge_png}, "explain {big.png} --model {model} --out {e.png}",
      "the 100,000,000 an image may have"),
+    ("raster-by-gcps-only", {"g.tif": _gcp_tiff}, "map {g.tif} --model {model} --out {o.gpkg}",
+     "georeferenced by 4 ground control points, not a grid; warp it onto one first: gdalwarp"),
+    ("classes-recipe-damaged", {"c.yaml": YAML_HEAD + "feature_space: abc\nrecipe: nonsense\n"
+                                "classes: {x: {vector: [water], features: [[0.6, 0.8]]}}\n"},
+     "classes check {c.yaml} --model {model}", "c.yaml: example recipe 'nonsense' is not LAYER"),
+    ("pick-unknown-library-class", {}, "classes pick zzqqxx --out {p.yaml}",
+     "unknown class 'zzqqxx'; the classes are airplane"),
     ("out-dir-missing", {}, "map {scene} --model {model} --out-dir {nodir}", "--out-dir"),
     ("calibration-huge", {}, "map {scene} --model {model} --calibration 1e308 --out {o.gpkg}",
      "--calibration 1e+308: give a number from -1000 to 1000"),
