@@ -54,6 +54,7 @@ class RasterSpec:
     nodata: float | None  # explicit value, or None to use the dataset mask
     band_names: tuple[str | None, ...] = ()  # every band's (:func:`band_name`)
     chosen_by: str = ""  # how ``bands`` were chosen (:func:`choose_bands`)
+    palette: bytes | None = None  # a paletted band's colour table, 256 RGB triples: its values are indexes
 
     @property
     def count(self) -> int:
@@ -164,6 +165,8 @@ def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None
         return chosen, "colour interpretation" if by_interp else "band descriptions"  # type: ignore[return-value]
     if n >= 3:
         return (1, 2, 3), "the first three"
+    if n == 1 and src.colorinterp[0] == ColorInterp.palette:
+        return (1, 1, 1), "its colour table"
     return (1, 1, 1), "band 1 as grey"
 
 
@@ -208,8 +211,18 @@ def make_spec(
     elif any(src.dtypes[b - 1] != "uint8" for b in chosen):
         low, high = stretch_limits(src, chosen, nodata)
     names = tuple(band_name(src, b) for b in range(1, src.count + 1))
+    palette = _palette(src) if chosen_by == "its colour table" else None
     return RasterSpec(str(src.name), src.width, src.height, src.crs, src.transform, chosen, low, high, nodata,
-                      names, chosen_by)
+                      names, chosen_by, palette)
+
+
+def _palette(src) -> bytes:
+    """Band 1's colour table as 256 RGB triples (entries it lacks are black)."""
+    table = np.zeros((256, 3), np.uint8)
+    for index, rgba in src.colormap(1).items():
+        if 0 <= index < 256:
+            table[index] = rgba[:3]
+    return table.tobytes()
 
 
 @dataclass(frozen=True)
@@ -311,7 +324,9 @@ def _read_padded(src, spec: RasterSpec, window: Window, out_shape: tuple[int, in
         ok = src.dataset_mask(window=inside, out_shape=(h, w)) > 0
     if np.issubdtype(part.dtype, np.floating):  # NaN or infinite pixels are no data whatever the file says
         ok &= np.all(np.isfinite(part), axis=0)
-    if spec.low is not None:
+    if spec.palette is not None:  # indexes into its colour table: the colours it shows
+        part = np.frombuffer(spec.palette, np.uint8).reshape(256, 3)[part[0].astype(np.uint8)].transpose(2, 0, 1)
+    elif spec.low is not None:
         low = np.array(spec.low, dtype=np.float32)[:, None, None]
         high = np.array(spec.high, dtype=np.float32)[:, None, None]
         part = np.clip((part.astype(np.float32) - low) / (high - low) * 255.0, 0, 255).round()

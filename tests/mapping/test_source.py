@@ -210,3 +210,21 @@ def test_examples_carry_their_footprint_and_bands_to_the_map_the_correction_and_
     assert code == 0 and lines[-1].startswith(f"wrote {tmp_path / 'e.png'}: {label} "), (label, lines)
     code, lines, _ = _run(["explain", raster, "--map", out, "--tile", "9,0", "--out", tmp_path / "f.png"])
     assert code == 1 and "rows 0-5" in lines[-1]
+
+
+def test_a_paletted_raster_is_read_in_its_colours(tmp_path):
+    """One band of indexes with a colour table (a classified or scanned map): read as the colours it
+    shows, not as grey levels of the indexes."""
+    from rasterio.transform import from_origin
+
+    index = np.zeros((1, 64, 64), np.uint8)
+    index[0, :, 32:] = 1
+    path = tmp_path / "paletted.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8", crs="EPSG:32610",
+                       transform=from_origin(500000, 4000000, 0.3, 0.3)) as dst:
+        dst.write(index)
+        dst.write_colormap(1, {0: (0, 100, 200, 255), 1: (220, 30, 30, 255)})
+    with pytest.warns(RsdsvaWarning, match="by its colour table"):
+        source = open_tile_source(path, GridSettings(tile_size=32))
+    image = source.reader()([source.tile(0, 0), source.tile(0, 1)]).images
+    assert image[0, :, 0, 0].tolist() == [0, 100, 200] and image[1, :, 0, 0].tolist() == [220, 30, 30]
