@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""How far a map's ``score`` is from a confidence (#39 item 2): expected calibration error (ECE,
+10 bins) and a reliability table, today, before any calibration is fitted.
+
+1. The default model on its own test images (the recorded split: seen classes' test images and
+   the held-out classes' test images, each image alone, ranked among all 41 classes as map ranks
+   them, gzsl with the map's lambda).
+2. The sample scene's reference tiles (docs/autzen_reference.yaml) in MAP.gpkg files made by
+   ``rsdsva map`` (the default map, the example map...): a tile is right when a person accepts
+   its label.
+
+  python scripts/bench/bench_confidence.py labels.gpkg autzen_labels.gpkg
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
+BINS = 10
+
+
+def calibration(confidence, right) -> tuple[float, list[tuple[float, float, int]]]:
+    """ECE and the reliability table: per bin of confidence, (mean confidence, accuracy, count)."""
+    confidence, right = np.asarray(confidence, float), np.asarray(right, float)
+    table, ece = [], 0.0
+    for lo in np.linspace(0, 1, BINS, endpoint=False):
+        inside = (confidence > lo) & (confidence <= lo + 1 / BINS)
+        if inside.any():
+            table.append((confidence[inside].mean(), right[inside].mean(), int(inside.sum())))
+            ece += inside.mean() * abs(confidence[inside].mean() - right[inside].mean())
+    return ece, table
+
+
+def report(name: str, confidence, right) -> None:
+    ece, table = calibration(confidence, right)
+    print(f"{name}: {len(right)} items, accuracy {np.mean(right):.3f}, mean score {np.mean(confidence):.3f}, "
+          f"ECE {ece:.3f}")
+    print("   " + "  ".join(f"{c:.2f}->{a:.2f} ({n})" for c, a, n in table))
+
+
+def test_images() -> None:
+    from rsdsva.data.folders import read_image
+    from rsdsva.engines.base import resize
+    from rsdsva.inference import ClassifierSettings
+    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.predict import build_classifier
+    from rsdsva.training.experiment import Experiment, prepare
+
+    info = read_model_info(default_model_path())
+    split_record = info.provenance.get("split") or {}
+    exp = Experiment(data=(str(SHARED / "ucm"), str(SHARED / "aid150")), folder_map=("ucm-unified", "aid-unified"),
+                     attributes=info.provenance.get("attributes", "unified"),
+                     split=f"{len(split_record.get('seen', []))}/{len(split_record.get('unseen', []))}",
+                     seed=int(info.provenance.get("seed", 0)), backbone=info.backbone.name,
+                     image_size=info.preprocessing.image_size)
+    _, split = prepare(exp, unseen=split_record.get("unseen"))
+    clf = build_classifier(ClassifierSettings())
+    for name, samples in (("seen classes' test images", split.test_seen),
+                          ("held-out classes' test images", split.test_unseen)):
+        size = info.preprocessing.image_size  # UC Merced and AID differ in size: each at the model's input, as map feeds it
+        images = np.stack([resize(read_image(s.source).numpy().astype(np.float32) / 255, size, size, antialias=True)
+                           for s in samples])
+        prediction = clf.predict(images, top_k=1)
+        right = [label == s.label for label, s in zip(prediction.labels, samples)]
+        report(name, prediction.scores, right)
+
+
+def reference(maps: list[str]) -> None:
+    import geopandas as gpd
+
+    ref = yaml.safe_load((ROOT / "docs" / "autzen_reference.yaml").read_text())
+    for path in maps:
+        tiles = gpd.read_file(path, layer="tiles")
+        found = {(r.row, r.col): (r.label, r.score) for r in tiles.itertuples()}
+        scores, right = [], []
+        for spec in ref.values():
+            for cell in spec["tiles"]:
+                if tuple(cell) in found:
+                    label, score = found[tuple(cell)]
+                    scores.append(score)
+                    right.append(label in spec["accept"])
+        report(f"{path} on the sample scene's reference", scores, right)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("maps", nargs="*", help="GeoPackages of rsdsva map on sample_data/autzen_0p3m_2994.tif")
+    a = p.parse_args()
+    warnings.simplefilter("ignore")
+    test_images()
+    reference(a.maps)
+
+
+if __name__ == "__main__":
+    main()
