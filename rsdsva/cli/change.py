@@ -15,7 +15,7 @@ SECTIONS = {
               "--allow-small-tiles", "--max-tiles"),
     "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route"),
     "Change": ("--threshold",),
-    "Output": ("--out", "--overwrite", "--progress"),
+    "Output": ("--out", "--raster", "--overwrite", "--progress"),
     "Speed": ("--device", "--engine", "--amp", "--batch-size", "--read-threads"),
 }
 
@@ -24,6 +24,9 @@ SECTIONS = {
 @click.argument("before", type=click.Path(dir_okay=False))
 @click.argument("after", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="GeoPackage to write (.gpkg).")
+@click.option("--raster", type=click.Path(dir_okay=False), default=None,
+              help="Also write a GeoTIFF, one pixel per tile: band 1 the change score, band 2 the transition "
+                   "(from_id * 1000 + to_id where changed, -1 where not; the codes are tagged with their names).")
 @click.option("--threshold", type=float, default=None,
               help="Change score (0-1) from which a tile is changed: how unusual its move between the dates is "
                    "among the scene's tiles. [default: 0.98, about two robust spreads above the typical tile]")

@@ -19,6 +19,7 @@ against this and moved with the seasons more than with the buildings, so they do
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
@@ -72,11 +73,14 @@ def change_scenes(before: str | Path, after: str | Path, out: str | Path, settin
     threshold = check_threshold(threshold)
     if before.resolve() == after.resolve():
         raise ConfigError(f"BEFORE and AFTER are the same file ({before}); give the two dates' rasters")
-    if settings.output.raster or settings.output.similarity or settings.output.attention_raster:
-        raise ConfigError("--raster, --similarity and --attention-raster belong to rsdsva map; change writes its "
-                          "GeoPackage only")
+    if settings.output.similarity or settings.output.attention_raster:
+        raise ConfigError("--similarity and --attention-raster belong to rsdsva map; change writes its GeoPackage "
+                          "and, with --raster, the change score and transition of each tile")
     check_outputs(before, out, settings.output, {"the AFTER raster": after, **map_inputs(settings)})
-    with output_lock(out), tempfile.TemporaryDirectory(prefix="rsdsva-change-") as scratch:
+    with contextlib.ExitStack() as held, tempfile.TemporaryDirectory(prefix="rsdsva-change-") as scratch:
+        for target in (out, settings.output.raster):  # one writer per output
+            if target:
+                held.enter_context(output_lock(target))
         return _change(before, after, out, settings, threshold, progress, Path(scratch))
 
 
@@ -276,7 +280,7 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
     import pyogrio
 
     from rsdsva import __version__
-    from rsdsva._io import atomic_path, file_sha256
+    from rsdsva._io import atomic_paths, file_sha256
     from rsdsva.mapping.outputs import _write_errors
     from rsdsva.colors import class_colors
     from rsdsva.mapping.writers import classes_frame, write_change_style
@@ -292,8 +296,9 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
         "read": plan.source.record().to_dict(), "tiles": len(frame), "changed": int(frame["changed"].sum()),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with atomic_path(out) as tmp, _write_errors(out):
-        path = str(tmp)
+    targets = [out] + ([Path(settings.output.raster)] if settings.output.raster else [])
+    with atomic_paths(targets) as temps, _write_errors(out):  # both complete before either replaces its old file
+        path = str(temps[0])
         pyogrio.write_dataframe(frame, path, layer="tiles", driver="GPKG", dataset_options={"VERSION": "1.2"})
         pyogrio.write_dataframe(transitions_frame(frame), path, layer="transitions", driver="GPKG")
         pyogrio.write_dataframe(classes_frame(cs, plan.classifier.routes, colors), path, layer="classes",
@@ -301,4 +306,13 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
         table = pd.DataFrame({"key": list(run), "value": [json.dumps(v, default=str) for v in run.values()]})
         pyogrio.write_dataframe(table, path, layer="run", driver="GPKG")
         write_change_style(path, list(cs.names), colors)
+        if settings.output.raster:
+            from rasterio.transform import Affine
+
+            from rsdsva.mapping.writers import write_change_raster
+
+            tiles = plan.tiles
+            grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
+            write_change_raster(temps[1], frame, cs.names, grid, plan.spec.transform * Affine.scale(plan.grid.stride),
+                                plan.spec.crs)
 

@@ -294,6 +294,34 @@ def write_label_raster(
 SIMILARITY_NODATA = -1.0
 
 
+def write_change_raster(path: str | Path, tiles: gpd.GeoDataFrame, class_names: Sequence[str],
+                        grid_shape: tuple[int, int], transform: Any, crs: Any) -> None:
+    """A change map as a float32 GeoTIFF on the label raster's grid: band 1 each tile's change score
+    (0-1), band 2 its transition code, ``from_id * 1000 + to_id`` where it changed and -1 where it
+    did not (tagged ``transition_CODE=from -> to``); tiles not compared are nodata (-1) in both."""
+    rows, cols = grid_shape
+    bands = np.full((2, rows, cols), SIMILARITY_NODATA, dtype=np.float32)
+    index = {n: i for i, n in enumerate(class_names)}
+    codes = {}
+    if len(tiles):
+        r, c = tiles["row"].to_numpy(), tiles["col"].to_numpy()
+        bands[0, r, c] = tiles["change_score"].to_numpy()
+        code = np.array([index[a] * 1000 + index[b] for a, b in zip(tiles["from_label"], tiles["to_label"])], np.float32)
+        changed = tiles["changed"].to_numpy(bool)
+        bands[1, r, c] = np.where(changed, code, -1)
+        codes = {int(k): f"{a} -> {b}" for k, a, b, x in zip(code, tiles["from_label"], tiles["to_label"], changed) if x}
+    profile = dict(driver="GTiff", width=cols, height=rows, count=2, dtype="float32", crs=crs, transform=transform,
+                   nodata=SIMILARITY_NODATA, compress="deflate")
+
+    def fill(dst) -> None:
+        dst.write(bands)
+        dst.set_band_description(1, "change_score")
+        dst.set_band_description(2, "transition (from_id * 1000 + to_id)")
+        dst.update_tags(rsdsva="change", **{f"transition_{k}": v for k, v in sorted(codes.items())})
+
+    write_geotiff(path, profile, fill)
+
+
 def write_similarity_raster(
     path: str | Path,
     cells: Sequence[tuple[int, int]],

@@ -48,8 +48,9 @@ def _run(args):
 def test_the_built_over_field_changes_and_the_haze_does_not(dates, tmp_path):
     before, after, _ = dates
     out = tmp_path / "change.gpkg"
+    raster = tmp_path / "change.tif"
     code, lines, _ = _run(["change", before, after, "--out", out, "--threshold", 0.999, "--context", 1,
-                           "--orientations", 1, "--scale", "100,2650"])
+                           "--orientations", 1, "--scale", "100,2650", "--raster", raster])
     assert code == 0, lines
     assert lines[-1].startswith(f"wrote {out}: 1 tile changed of 16")
     tiles = gpd.read_file(out, layer="tiles")
@@ -72,6 +73,10 @@ def test_the_built_over_field_changes_and_the_haze_does_not(dates, tmp_path):
     with sqlite3.connect(out) as db:  # QGIS opens it styled: unchanged faint, changed by their to-class
         (qml,) = db.execute("SELECT styleQML FROM layer_styles WHERE f_table_name = 'tiles'").fetchone()
     assert 'RuleRenderer' in qml and "&quot;changed&quot; = 0" in qml and f"'{row.to_label}'" in qml
+    with rasterio.open(raster) as src:  # one pixel per tile: the score, and the transition where it changed
+        score, code = src.read()
+        assert src.shape == (4, 4) and src.tags()[f"transition_{int(code[1, 2])}"] == f"{row.from_label} -> {row.to_label}"
+    assert score[1, 2] == pytest.approx(row.change_score, abs=1e-4) and (code >= 0).sum() == 1
 
 
 def test_after_on_another_grid_is_read_onto_befores(dates, tmp_path):
