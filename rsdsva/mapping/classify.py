@@ -133,7 +133,8 @@ def classify_tiles(
             skipped += len(batch.tiles) - len(keep)
             if len(keep):
                 spectra = None if batch.spectra is None else batch.spectra[keep]
-                logits, attrs, attention, sims = classifier.forward({s: _floats(v) for s, v in views.items()}, spectra)
+                scored = classifier.forward({s: _floats(v) for s, v in views.items()}, spectra)
+                logits, attrs, attention, sims = scored.logits, scored.attributes, scored.attention, scored.similarity
                 scores, idx = largest(softmax(logits), k)
                 contrib = classifier.contributions(attrs, idx[:, 0]) if explain else None
                 maps = None
@@ -147,9 +148,11 @@ def classify_tiles(
                         part = full[j, :, oy : oy + size, ox : ox + size]  # an edge tile's is cut at the raster's edge
                         maps[j, :, : part.shape[1], : part.shape[2]] = part
                 for j, i in enumerate(keep):
-                    yield TileResult(batch.tiles[i], float(batch.valid[i]), idx[j], scores[j], attrs[j],
-                                     None if contrib is None else contrib[j], None if maps is None else maps[j],
-                                     None if sims is None else sims[j])
+                    yield TileResult(tile=batch.tiles[i], valid_fraction=float(batch.valid[i]), top_k=idx[j],
+                                     top_scores=scores[j], attributes=attrs[j],
+                                     contributions=None if contrib is None else contrib[j],
+                                     attention=None if maps is None else maps[j],
+                                     similarity=None if sims is None else sims[j])
             done += len(batch.tiles)
             if on_batch is not None:
                 on_batch(done, skipped)
