@@ -9,11 +9,33 @@ exported from it, as for the default model); else torch.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from rsdsva.engines.base import Engine, Forward  # noqa: F401 (the engines' face)
 from rsdsva.errors import TORCH_INSTALL, ConfigError, EngineError
 from rsdsva.inference import ENGINES
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, so that callers ask it instead of testing its name."""
+
+    devices: tuple[str, ...]  # where it runs
+    precisions: tuple[str | None, ...]  # None: float32
+    resizes_in_readers: bool  # the map's reader threads resize windows to the model's input for it (numpy)
+
+
+CAPABILITIES = {
+    "onnx": Capabilities(devices=("cpu",), precisions=(None,), resizes_in_readers=True),
+    "torch": Capabilities(devices=("cpu", "cuda"), precisions=(None, "bf16", "fp16"), resizes_in_readers=False),
+}
+
+
+def input_size_for(engine: str, info) -> int | None:
+    """The input size the map's readers resize windows to for ``engine`` (a name of
+    :data:`CAPABILITIES`), or None where the engine resizes them itself."""
+    return info.preprocessing.image_size if CAPABILITIES[engine].resizes_in_readers else None
 
 
 def _installed(name: str) -> bool:
@@ -80,10 +102,11 @@ def choose_engine(engine: str, model: Path, device: str = "auto", precision: str
 
 
 def _check_onnx(model: Path, device: str, precision: str | None) -> tuple[str, Path]:
-    if precision is not None:
+    can = CAPABILITIES["onnx"]
+    if precision not in can.precisions:
         raise ConfigError(f"--amp {precision} is for the torch engine; drop it, or add --engine torch")
-    if device == "cuda":
-        raise ConfigError("--device cuda: the onnx engine runs on the CPU; use --engine torch for a GPU")
+    if device != "auto" and device not in can.devices:
+        raise ConfigError(f"--device {device}: the onnx engine runs on the CPU; use --engine torch for a GPU")
     if not has_onnxruntime():
         from rsdsva.engines.onnx_engine import ONNX_INSTALL
 

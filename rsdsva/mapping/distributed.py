@@ -60,6 +60,7 @@ def _stamp(path) -> tuple | None:
 def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) -> tuple[list[dict], int]:
     """One task: rows of the classified tiles of a block, and how many tiles it saw (``spectral``:
     the plan's, for classes from example areas that compare the tiles' spectra)."""
+    from rsdsva.engines import input_size_for
     from rsdsva.mapping.classify import classify_tiles
 
     clf = _classifier(settings)
@@ -67,7 +68,7 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) 
         tile_record(clf.classes, spec, r, settings.explain)
         for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
                                 read_threads=1, explain=settings.explain, scales=clf.scales,
-                                input_size=clf.info.preprocessing.image_size if clf.engine.name == "onnx" else None,
+                                input_size=input_size_for(clf.engine.name, clf.info),
                                 spectral=spectral)
     ]
     return rows, len(tiles)

@@ -64,7 +64,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
     the grid needs only the model file's header.
     """
-    from rsdsva.engines import choose_engine
+    from rsdsva.engines import choose_engine, input_size_for
     from rsdsva.inference import window_scales
     from rsdsva.mapping.raster import open_raster
     from rsdsva.models.info import read_model_info
@@ -95,7 +95,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             if area is not None:
                 check_tile_count(raster, len(tiles), source.grid.size, source.grid.stride, grid.max_tiles)
     return MapPlan(raster, model_path, source, loading, tiles, settings.classifier.calibration_for(info), names,
-                   index, scales, info.preprocessing.image_size if engine == "onnx" else None)
+                   index, scales, input_size_for(engine, info))
 
 
 def _extra_classes(settings: MapSettings, info):
