@@ -23,6 +23,17 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+def one_line(err: Exception) -> str:
+    """An error's message as one line. torch's DataLoader re-raises a worker's error with the
+    worker's traceback in its message ("Caught DatasetError in DataLoader worker process 0.
+    Original Traceback ..."): the original message is its last line."""
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        return last.split(": ", 1)[1] if last.startswith(f"{type(err).__module__}.") and ": " in last else last
+    return text
+
+
 class _Group(click.Group):
     """Library errors: one line on stderr, exit status 1; usage errors: 2 (click's);
     Ctrl-C: 130, SIGTERM: 143 (128 + the signal), as shells report them."""
@@ -31,7 +42,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RsdsvaError as err:
-            raise click.ClickException(str(err)) from None
+            raise click.ClickException(one_line(err)) from None
         except ImportError as err:  # a command of the torch extra, run on the light install
             name = (getattr(err, "name", None) or "").split(".")[0]
             if name not in TORCH_FAMILY:

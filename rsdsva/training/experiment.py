@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +113,31 @@ def run_experiment(
     ``out`` gets the model (with the validation-chosen calibration and the test
     metrics in its provenance); beside it ``<out>.report.json`` and ``<out>.report.png``.
     """
+    out = Path(out)
+    work_dir = Path(work_dir) if work_dir else out.with_suffix(".work")
+    with _work_folder(work_dir):
+        return _run_experiment(exp, out, config, work_dir, device, resume, progress)
+
+
+@contextlib.contextmanager
+def _work_folder(work_dir: Path):
+    """A work folder this run makes is removed if the run fails before an epoch is saved there
+    (nothing to resume: a bad input leaves nothing behind); one with ``last.pt`` stays for --resume."""
+    made = not work_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if made and work_dir.is_dir() and not (work_dir / "last.pt").exists():
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+
+
+def _run_experiment(exp: Experiment, out: Path, config: TrainConfig, work_dir: Path, device: str, resume: bool,
+                    progress: bool) -> tuple[TrainResult, EvalReport]:
     from dataclasses import replace
 
     from rsdsva.models.losses import LossWeights
 
-    out = Path(out)
-    work_dir = Path(work_dir) if work_dir else out.with_suffix(".work")
     classes, split = prepare(exp)
     if exp.variant == "official-loss":
         config = replace(config, loss=LossWeights.official())

@@ -250,6 +250,9 @@ CASES = [
     ("train-split-one-class", {"images": _image_folder(JPEG.read_bytes())},
      "train --data {images} --attributes ucm --split 2/0 --backbone tiny-vit --out {m2.safetensors}",
      "zero-shot needs at least one seen and one unseen class"),
+    ("train-corrupt-image", {"images": _image_folder(JPEG.read_bytes()[:1500])},
+     "train --data {images} --attributes ucm --split 1/1 --backbone tiny-vit --sampler shuffle --epochs 1 "
+     "--out {m2.safetensors}", "broken.jpg is not an image"),  # raised in a DataLoader worker; no .work left
     # outputs that would replace an input or another output
     ("explain-onto-its-image", {"i.png": _png}, "explain {i.png} --model {model} --out {i.png} --overwrite",
      "is the image"),
