@@ -60,6 +60,7 @@ class OnnxEngine(Engine):
         options = ort.SessionOptions()
         # idle threads sleep instead of spinning: the tile readers need the cores between batches
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: its coloured warnings (an unused initializer...) are not the user's
         if threads:
             options.intra_op_num_threads = threads
         try:
