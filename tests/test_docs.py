@@ -59,3 +59,32 @@ def test_the_classes_example_is_accepted_by_the_default_model(tmp_path):
     (tmp_path / "mine.yaml").write_text(example)
     result = CliRunner().invoke(cli, ["classes", "check", str(tmp_path / "mine.yaml")])
     assert result.exit_code == 0, result.output
+
+
+def _log_rows(log: str, pattern: str) -> list[tuple[str, ...]]:
+    return re.findall(pattern, (ROOT / "docs" / log).read_text(encoding="utf-8"), flags=re.M)
+
+
+def test_the_change_tables_numbers_are_its_logs():
+    """docs/mapping.md's change table is docs/bench_change.log's, city by city (run the benchmark and
+    copy its figures when either changes)."""
+    page = re.sub(r"[ \t]*\n[ \t]*", " ", (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8"))  # lines joined
+    rows = _log_rows("bench_change.log", r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$")
+    assert len(rows) == 3
+    for city, tiles, truly, flagged, precision, recall, f1 in rows:
+        line = f"| {city.capitalize()} | {tiles} | {truly} | {flagged} | {precision} | {recall} | {f1} |"
+        assert line in page, line
+    mean = _log_rows("bench_change.log", r"mean F1\s+([\d.]+)$")[0]
+    assert f"| mean | | | | | | {mean} |" in page
+    ratio = _log_rows("bench_change.log", r"one map of BEFORE [\d.]+ s: ([\d.]+)x$")[0]
+    assert f"costs {ratio} times one map of BEFORE" in page
+
+
+def test_the_spectra_tables_numbers_are_their_logs():
+    """docs/classes.md's with/without spectra rows are docs/probe_spectra.log's (weights 0 and 0.05)."""
+    page = (ROOT / "docs" / "classes.md").read_text(encoding="utf-8")
+    rows = _log_rows("probe_spectra.log", r"^\s+(0\.00|0\.05)\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%\s+"
+                                          r"([\d.]+)%\s+([\d.]+)%\s*$")
+    assert len(rows) == 4  # two scenes, two weights
+    for _, k1, w1, k3, w3, k5, w5 in rows:
+        assert f"{k1} % ({w1}) | {k3} % ({w3}) | {k5} % ({w5}) |" in page, (k1, k3, k5)
