@@ -8,7 +8,7 @@ Everything after the forward (class matrix, calibration, example classes, top-k)
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 

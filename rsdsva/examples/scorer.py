@@ -62,8 +62,8 @@ class ExampleScorer:
 
     def features(self, taps: Sequence[np.ndarray], spectra: np.ndarray | None) -> np.ndarray:
         """Tiles' features as the examples keep theirs: the recipe's pooled layers on its windows
-        (``taps``), joined with the tiles' ``spectra`` where the examples kept theirs."""
-        self.check(spectra)
+        (``taps``), joined with the tiles' ``spectra`` where the examples kept theirs (:meth:`check`
+        has refused a batch without them)."""
         features = joined_features(taps)
         return features if self.spectra is None else self.spectra.joined(features, spectra)
 

@@ -281,7 +281,7 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
 
     from rsdsva import __version__
     from rsdsva._io import atomic_paths, file_sha256
-    from rsdsva.mapping.outputs import _write_errors
+    from rsdsva.mapping.outputs import write_errors
     from rsdsva.colors import class_colors
     from rsdsva.mapping.writers import classes_frame, write_change_style
 
@@ -297,7 +297,7 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     targets = [out] + ([Path(settings.output.raster)] if settings.output.raster else [])
-    with atomic_paths(targets) as temps, _write_errors(out):  # both complete before either replaces its old file
+    with atomic_paths(targets) as temps, write_errors(out):  # both complete before either replaces its old file
         path = str(temps[0])
         pyogrio.write_dataframe(frame, path, layer="tiles", driver="GPKG", dataset_options={"VERSION": "1.2"})
         pyogrio.write_dataframe(transitions_frame(frame), path, layer="transitions", driver="GPKG")

@@ -78,28 +78,28 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     targets = [Path(p) for p in (out, settings.raster, settings.similarity, settings.attention_raster) if p]
     with atomic_paths(targets) as temps:  # every output complete before any replaces its old file
         tmp = dict(zip(targets, temps))
-        with _write_errors(out):
+        with write_errors(out):
             write_geopackage(tmp[out], frame, classes_frame(cs, routes, colors), run)
         tiles = plan.tiles
         grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
         cell_transform = spec.transform * Affine.scale(plan.grid.stride)
         if settings.raster:
-            with _write_errors(Path(settings.raster)):
+            with write_errors(Path(settings.raster)):
                 write_label_raster(tmp[Path(settings.raster)], frame, grid, cell_transform, spec.crs, cs.names, colors)
         if settings.similarity:
             names = plan.classifier.example_names
             sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)
-            with _write_errors(Path(settings.similarity)):
+            with write_errors(Path(settings.similarity)):
                 write_similarity_raster(tmp[Path(settings.similarity)], [(r["row"], r["col"]) for r in rows], sims,
                                         grid, cell_transform, spec.crs, names)
         if mosaic is not None:
-            with _write_errors(Path(settings.attention_raster)):
+            with write_errors(Path(settings.attention_raster)):
                 mosaic.write(tmp[Path(settings.attention_raster)], spec.crs, spec.transform, plan.attention_names)
     return frame
 
 
 @contextmanager
-def _write_errors(path: Path):
+def write_errors(path: Path):
     """A failure while writing ``path`` (disk full, folder gone, permission lost) as one
     :class:`OutputError` line naming it; :func:`atomic_paths` has removed the partial files."""
     import sqlite3

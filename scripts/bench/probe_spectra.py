@@ -27,7 +27,6 @@ import yaml
 from rsdsva.examples.choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.areas import default_recipe, spectral_sources
-from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.settings import GridSettings
 from rsdsva.mapping.source import open_tile_source
 from rsdsva.examples.recipe import parse_recipe
