@@ -4,6 +4,7 @@ kind (regular files; YAML without alias bombs); and file checksums."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import glob
 import hashlib
@@ -217,11 +218,35 @@ def atomic_paths(paths: list[str | Path]) -> Iterator[list[Path]]:
             finally:
                 if held is not None:
                     signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        except BaseException:
+        except BaseException as err:
             for tmp in temps:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
+            if isinstance(err, Exception) and not isinstance(err, OutputError) and _out_of_space(err):
+                raise write_failure(" and ".join(map(str, paths)), err) from None
             raise
+
+
+# what a full disk, a quota or a read-only mount look like from Python, GDAL, SQLite and torch
+_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+_SPACE_WORDS = ("no space left", "disk is full", "free disk space", "quota exceeded", "read-only file system",
+                "file too large")
+
+
+def _out_of_space(err: BaseException) -> bool:
+    return (isinstance(err, OSError) and err.errno in _SPACE_ERRNOS) or any(
+        w in str(err).lower() for w in _SPACE_WORDS)
+
+
+def write_failure(path: str | Path, err: BaseException) -> OutputError:
+    """A failed write of ``path`` as one line naming it; the partial files are already removed.
+    A writer nested in another's temporary names the file the user asked for, not the temporary."""
+    import re
+
+    path = re.sub(r"(^|/)\.([^/]+)\.[^./]+\.part(\.[^./]*)?(?=$| and )", r"\1\2", str(path))
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return OutputError(f"could not write {path} ({reason}); check the free space and permissions of its folder; "
+                       "nothing was left there")
 
 
 def _temporary(path: Path) -> Path:

@@ -14,7 +14,12 @@ TORCH_INSTALL = "pip install 'rsdsva[torch]' (about 6 GB)"
 
 
 class RsdsvaError(Exception):
-    """Root of every error rsdsva raises on purpose."""
+    """Root of every error rsdsva raises on purpose. ``setting``, where given, names the setting
+    (``tile_size``) that would fix it, so a caller can give advice in its own words."""
+
+    def __init__(self, *args, setting: str | None = None) -> None:
+        super().__init__(*args)
+        self.setting = setting
 
 
 class RsdsvaWarning(UserWarning):

@@ -155,3 +155,23 @@ def tiny_clip_weights(tmp_path):
     path = tmp_path / "tiny_clip.pt"
     torch.save(build_tiny_clip().state_dict(), path)
     return path
+
+
+@pytest.fixture()
+def full_disk(tmp_path):
+    """A folder on a tmpfs with no space left (needs root, as CI has); skipped where mounting is refused."""
+    import contextlib
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        with open(folder / "filler", "wb", buffering=0) as f:
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 4096)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -104,3 +104,36 @@ def test_explain_one_map_tile_gives_that_tiles_label(tmp_path):
         explain_image(scene, ClassifierSettings(device="cpu"), tile=(30, 5))
     with pytest.warns(RsdsvaWarning, match="shrunk into one input"):
         explain_image(scene, ClassifierSettings(device="cpu"))
+
+
+def test_attention_raster_covers_the_aoi_only(make_geotiff, tiny_checkpoint, tmp_path):
+    """On a raster much larger than its AOI the attention raster is the AOI's tiles, not the whole raster:
+    same georeferencing, same values as a full map's over those pixels."""
+    from shapely.geometry import box
+
+    path = make_geotiff(shape=(96, 96))
+    with rasterio.open(path) as src:
+        (x0, y0), (x1, y1) = src.transform * (33, 60), src.transform * (60, 40)  # inside tile (1, 1)
+        crs, transform = src.crs, src.transform
+    gpd.GeoDataFrame(geometry=[box(x0, y0, x1, y1)], crs=crs).to_file(tmp_path / "aoi.gpkg")
+    settings = dict(model=str(tiny_checkpoint), tile_size=32, attention_attributes=("water",), context=1)
+    map_scene(path, tmp_path / "f.gpkg", MapSettings(attention_raster=str(tmp_path / "full.tif"), **settings))
+    map_scene(path, tmp_path / "a.gpkg", MapSettings(attention_raster=str(tmp_path / "aoi.tif"),
+                                                     aoi=str(tmp_path / "aoi.gpkg"), **settings))
+    with rasterio.open(tmp_path / "aoi.tif") as a, rasterio.open(tmp_path / "full.tif") as f:
+        assert (a.width, a.height) == (32, 32) and a.transform == transform * transform.translation(32, 32)
+        np.testing.assert_allclose(a.read(1), f.read(1, window=((32, 64), (32, 64))), rtol=1e-5, atol=1e-5)
+
+
+def test_an_attention_raster_too_large_for_memory_is_refused_before_reading(make_geotiff, tiny_checkpoint,
+                                                                            tmp_path, monkeypatch):
+    from rsdsva.mapping import attention
+
+    monkeypatch.setattr(attention, "memory_bytes", lambda: 2 * 64 * 64 * 4)  # half of it holds one band's 64 x 64
+    result = CliRunner().invoke(cli, ["map", str(make_geotiff(shape=(64, 64))), "--out", str(tmp_path / "m.gpkg"),
+                                      "--model", str(tiny_checkpoint), "--tile-size", "32", "--progress", "none",
+                                      "--attention-raster", str(tmp_path / "a.tif")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "an attention raster of 64 x 64 pixels and 3 attributes needs" in result.output
+    assert "--aoi" in result.output
+    assert not (tmp_path / "m.gpkg").exists() and not (tmp_path / "a.tif").exists()

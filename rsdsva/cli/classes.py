@@ -124,11 +124,11 @@ def _say_how_read(file, info) -> None:
     classes, record = load_classes(file, info.classes.attributes)
     if classes.examples is None:
         return
-    if record is not None:
-        click.echo(f"  examples read as {record.describe()}: rsdsva map reads its raster so unless told otherwise")
     if classes.spectra is not None:
         click.echo(f"  examples keep their spectra ({', '.join(classes.spectra.features)}; weight "
                    f"{classes.spectra.weight:g}): rsdsva map compares each tile's, from a raster with those bands")
+    if record is not None:
+        click.echo(f"  examples read as {record.describe()}: rsdsva map reads its raster so unless told otherwise")
     else:
         warnings.warn(f"{file} does not record how its examples were read (footprint, bands, stretch, nodata; made "
                       "before rsdsva kept them): rsdsva map uses its own settings, which must be the ones the "

@@ -32,7 +32,7 @@ def command(image, top, out, overwrite, tile, map_file, **classifier) -> None:
     from pathlib import Path
 
     from rsdsva._io import check_distinct, check_output_path
-    from rsdsva.errors import OutputError
+    from rsdsva.errors import OutputError, RasterError
     from rsdsva.explain import explain_image, plot_explanation
     from rsdsva.inference import ClassifierSettings
     from rsdsva.mapping.settings import GridSettings, ReadSettings
@@ -48,7 +48,16 @@ def command(image, top, out, overwrite, tile, map_file, **classifier) -> None:
         if tile is None:
             raise click.UsageError("--map needs --tile ROW,COL: the map tile to explain")
         grid, read = settings_of_map(map_file, image)
-    ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top, tile=tile, grid=grid, read=read)
+    try:
+        ex = explain_image(image, ClassifierSettings(**classifier), top_attributes=top, tile=tile, grid=grid, read=read)
+    except RasterError as err:  # the advice names map's flags, which explain does not take
+        if tile is None or map_file or err.setting not in ("allow_no_crs", "tile_size"):
+            raise
+        why = "has no CRS" if err.setting == "allow_no_crs" else "is not in a projected CRS"
+        flags = "--allow-no-crs --tile-size PX" if err.setting == "allow_no_crs" else "--tile-size PX"
+        raise RasterError(f"{image} {why}, so explain cannot lay out the map's grid on it by itself; map it with "
+                          f"rsdsva map {image} {flags} --out m.gpkg, then explain --map m.gpkg --tile "
+                          f"{tile[0]},{tile[1]}") from None
     name = str(image).rsplit("/", 1)[-1]
     plot_explanation(ex, out, title=f"{name}, tile {tile[0]},{tile[1]}" if tile else name)
     ranking = ", ".join(f"{n} {p:.2f}" for n, p in ex.classes[:3])

@@ -20,7 +20,30 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _raise_interrupted(signum, frame):
+    # the first signal stops the run; a second one while it cleans up (removing temporaries,
+    # joining readers) would break that cleanup off with a traceback, so it is only noted
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _cleaning_up)
     raise Interrupted(signum)
+
+
+def _cleaning_up(signum, frame):
+    click.echo("Still stopping: removing temporary files, one moment", err=True)
+
+
+# how torch and ONNX Runtime say that an allocation failed
+_OUT_OF_MEMORY = ("can't allocate memory", "failed to allocate memory", "bad_alloc", "out of memory")
+
+
+def _out_of_memory(err: Exception) -> bool:
+    if isinstance(err, MemoryError):
+        return True
+    runtime = isinstance(err, RuntimeError) or type(err).__module__.startswith("onnxruntime")
+    return runtime and any(m in str(err).lower() for m in _OUT_OF_MEMORY)
+
+
+_MEMORY_ADVICE = ("close other programs, or run it with a smaller --batch-size (and --read-threads) where the "
+                  "command takes one, or on a smaller input")
 
 
 def one_line(err: Exception) -> str:
@@ -50,11 +73,21 @@ class _Group(click.Group):
             command = ctx.invoked_subcommand or "this command"
             raise click.ClickException(f"rsdsva {command} needs {name}, which is not installed (the light install "
                                        f"maps, explains and defines classes without it); {TORCH_INSTALL}") from None
+        except Exception as err:  # numpy's MemoryError; torch's and ONNX Runtime's failed allocations
+            if not _out_of_memory(err):
+                raise
+            raise click.ClickException(f"out of memory in rsdsva {ctx.invoked_subcommand} ({one_line(err)[:120]}); "
+                                       f"{_MEMORY_ADVICE}") from None
         except KeyboardInterrupt as err:
             signum = getattr(err, "signum", signal.SIGINT)
             if not getattr(err, "reported", False):
                 click.echo(f"Interrupted ({signal.Signals(signum).name}): stopped, no partial output left", err=True)
             ctx.exit(128 + signum)
+
+
+# rasterio's notes on a raster without georeferencing: rsdsva refuses such a raster in one line,
+# or, under --allow-no-crs, says once what it means for the map
+_SAID_OTHERWISE = ("Dataset has no geotransform", "'crs' was not provided", "The given matrix is equal to Affine.identity")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -67,6 +100,8 @@ def cli() -> None:
     """Zero-shot scene classification of remote-sensing imagery (DSVA)."""
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", RsdsvaWarning)
+    for gdal_note in _SAID_OTHERWISE:
+        warnings.filterwarnings("ignore", message=gdal_note)
     signal.signal(signal.SIGINT, _raise_interrupted)
     signal.signal(signal.SIGTERM, _raise_interrupted)  # SIGTERM cleans up like Ctrl-C
 

@@ -481,6 +481,33 @@ def _read_update(path: str | Path, info) -> tuple[ClassSpace, ReadRecord | None,
     if old.examples is None:
         raise ClassSpaceError(f"--update {path}: not a classes file from example areas (no example features); "
                               "give one that rsdsva classes from-map wrote, or --out a new file")
-    where = {str(n): dict(spec.get("examples") or {}) for n, spec in (data.get("classes") or {}).items()
-             if isinstance(spec, dict)}
+    where = {str(n): _checked_provenance(spec.get("examples"), path, n)
+             for n, spec in (data.get("classes") or {}).items() if isinstance(spec, dict)}
     return old, record, where
+
+
+def _checked_provenance(entry, path: Path, name) -> dict:
+    """A class's record of where its examples came from, as :func:`provenance` writes it; a
+    damaged one is one line naming the file, the class and the key (it is merged, not ignored)."""
+    def scalar(v) -> bool:
+        return isinstance(v, (int, str)) and not isinstance(v, bool)
+
+    def cell(c) -> bool:
+        return isinstance(c, list) and len(c) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
+
+    if entry is None:
+        return {}
+    checks = {"tiles": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "polygons": lambda v: isinstance(v, list) and all(scalar(x) for x in v),
+              "rasters": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+              "cells": lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(cs, list)
+                                                            and all(cell(c) for c in cs) for k, cs in v.items())}
+    shape = {"tiles": "a whole number", "polygons": "a list of feature ids", "rasters": "a list of file names",
+             "cells": "raster names, each with a list of [row, col]"}
+    bad = ["a mapping"] if not isinstance(entry, dict) else [
+        f"{k!r} must be {shape[k]}" for k, ok in checks.items() if k in entry and not ok(entry[k])]
+    if bad:
+        raise ClassSpaceError(f"--update {path}: class {name!r}: its 'examples' record is damaged "
+                              f"({'; '.join(bad) if bad != ['a mapping'] else 'it must be a mapping'}); make the "
+                              "file again with rsdsva classes from-map, or delete that 'examples' entry")
+    return dict(entry)

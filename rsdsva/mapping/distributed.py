@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from rsdsva.errors import OutputError, RsdsvaError
+from rsdsva.errors import ConfigError, OutputError, RsdsvaError
 from rsdsva.predict import build_classifier
 from rsdsva.mapping.outputs import check_outputs, write_outputs
 from rsdsva.mapping.plan import map_inputs, plan_map
@@ -74,6 +74,25 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) 
     return rows, len(tiles)
 
 
+CONNECT_TIMEOUT_S = 10
+
+
+def _client(scheduler: str | None, cluster):
+    """A Dask client of ``scheduler`` (an address) or of the local ``cluster``; an address that is
+    malformed or answers nothing is one line naming it."""
+    from dask.distributed import Client
+
+    if scheduler is None:
+        return Client(cluster)
+    advice = "start one with `dask scheduler` (it prints its address), or leave out --scheduler to run here"
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except ValueError as err:
+        raise ConfigError(f"--scheduler {scheduler}: not a scheduler address ({err}); give tcp://HOST:PORT") from None
+    except (OSError, TimeoutError) as err:
+        raise ConfigError(f"--scheduler {scheduler}: no Dask scheduler answered ({err}); {advice}") from None
+
+
 def map_scenes(
     rasters: Sequence[str | Path],
     settings: MapSettings = MapSettings(),
@@ -91,7 +110,7 @@ def map_scenes(
             LocalCluster of ``workers`` processes (default 2) is started.
         out: one merged GeoPackage with a ``scene`` column (all rasters in one CRS).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import LocalCluster, as_completed
 
     if (out_dir is None) == (out is None):
         raise OutputError("give either --out-dir (one GeoPackage per scene) or --out (one merged GeoPackage)")
@@ -134,7 +153,7 @@ def map_scenes(
     rows: dict[Path, list] = {r: [] for r in plans}
     done, t0 = 0, time.perf_counter()
     try:
-        with Client(scheduler or cluster) as client:
+        with _client(scheduler, cluster) as client:
             futures = {}
             for r, plan in plans.items():
                 for start in range(0, len(plan.tiles), block_tiles):

@@ -35,8 +35,8 @@ def pixel_size_m(src) -> float:
     crs = src.crs
     if crs is None or not crs.is_projected:
         raise RasterError(
-            f"{src.name}: CRS is not projected, so --tile-m cannot be turned into pixels; give --tile-size in pixels"
-        )
+            f"{src.name}: CRS is not projected, so --tile-m cannot be turned into pixels; give --tile-size in pixels",
+            setting="tile_size")
     size = abs(src.transform.a) * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
     if crs.to_epsg() in (3857, 900913):
         from rasterio.warp import transform as reproject_points
@@ -107,7 +107,8 @@ def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tupl
         if src.crs is None or not src.crs.is_projected:  # say what was given: the user's --tile-m or the model's
             what = f"--tile-m {settings.tile_m:g}" if settings.tile_m else f"the model's {tile_m:g} m tile footprint"
             crs = "has no CRS" if src.crs is None else "has a CRS in degrees"
-            raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels")
+            raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels",
+                              setting="tile_size")
         size = max(1, round(tile_m / pixel_size_m(src)))
     return size, settings.stride or size
 

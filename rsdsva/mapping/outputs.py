@@ -105,6 +105,8 @@ def write_errors(path: Path):
     import sqlite3
 
     import pyogrio.errors
+
+    from rsdsva._io import write_failure
     import rasterio.errors
 
     try:
@@ -113,6 +115,4 @@ def write_errors(path: Path):
         raise
     except (OSError, sqlite3.Error, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
             rasterio.errors.RasterioError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise OutputError(f"could not write {path} ({reason}); check the free space and permissions "
-                          "of its folder; nothing was left there") from None
+        raise write_failure(path, err) from None

@@ -69,7 +69,10 @@ def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapR
             rate = done / max(time.perf_counter() - t0, 1e-9)
             progress({"done": done, "total": total, "skipped": skipped, "tiles_per_s": round(rate, 1)})
 
-    mosaic = AttentionMosaic(spec.width, spec.height, len(plan.attention_index)) if plan.attention_index else None
+    mosaic = None
+    if plan.attention_index:
+        mosaic = AttentionMosaic.over(plan.tiles, spec.width, spec.height, len(plan.attention_index),
+                                      settings.output.attention_raster)
     rows, similarity = [], []
     with settled_on_error(plan.loading):
         report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded

@@ -3,11 +3,12 @@ classifier loading meanwhile (``plan_map``)."""
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsdsva.errors import ClassSpaceError
+from rsdsva.errors import ClassSpaceError, RsdsvaWarning
 from rsdsva.mapping.background import done, in_background, settled_on_error
 from rsdsva.mapping.grid import Grid, aoi_area, check_tile_count
 from rsdsva.mapping.raster import RasterSpec
@@ -77,6 +78,9 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
                                                                settings.classifier.device,
                                                                settings.classifier.precision)[0]
         extra, record = _extra_classes(settings, info)  # and a bad classes file, all before any read
+        if src.crs is None:
+            warnings.warn(f"{raster} has no CRS (--allow-no-crs): the map's tiles are placed in its pixel units, and "
+                          "its outputs carry no CRS", RsdsvaWarning, stacklevel=3)
         grid, read = travelled(src, settings.grid, settings.read, record, f"the --classes file {settings.classes}")
         scales = window_scales(settings.classifier, extra)
         if settings.similarity and (extra is None or not extra.has_examples.any()

@@ -85,7 +85,8 @@ def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.Datase
                           f"first: gdalwarp{' -t_srs ' + str(gcp_crs) if gcp_crs else ''} {path.name} warped.tif")
     if src.crs is None and not allow_no_crs:
         src.close()
-        raise RasterError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs) or pass --allow-no-crs")
+        raise RasterError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs) or pass --allow-no-crs",
+                          setting="allow_no_crs")
     t = src.transform
     if t.b != 0 or t.d != 0:
         src.close()
@@ -330,6 +331,8 @@ def _read_padded(src, spec: RasterSpec, window: Window, out_shape: tuple[int, in
         low = np.array(spec.low, dtype=np.float32)[:, None, None]
         high = np.array(spec.high, dtype=np.float32)[:, None, None]
         part = np.clip((part.astype(np.float32) - low) / (high - low) * 255.0, 0, 255).round()
+    if np.issubdtype(part.dtype, np.floating):  # NaN pixels (no data, zeroed below) cast quietly
+        part = np.nan_to_num(part, nan=0.0, posinf=255.0, neginf=0.0)
     part = part.astype(np.uint8, copy=False)
     part[:, ~ok] = 0
     data[:, y0 : y0 + h, x0 : x0 + w] = part

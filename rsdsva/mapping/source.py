@@ -206,7 +206,8 @@ def settings_of_map(path: str | Path, raster: str | Path) -> tuple[GridSettings,
     record, run = read_map(path, [raster])
     stride = run.get("stride_px")
     grid = GridSettings(tile_size=record.tile_px, stride=int(stride) if stride else None)
-    return grid, ReadSettings(bands=record.bands, scale=record.scale, nodata=record.nodata)
+    allow = bool((run.get("settings") or {}).get("allow_no_crs"))  # a map of a raster without a CRS: so is its reading
+    return grid, ReadSettings(bands=record.bands, scale=record.scale, nodata=record.nodata, allow_no_crs=allow)
 
 
 # a map's settings that describe its outputs or its classes file, not how it mapped: never taken from it

@@ -61,6 +61,33 @@ def _png(world) -> bytes:
     return buffer.getvalue()
 
 
+def _tif(crs=None, transform=None, data=None) -> bytes:
+    """A small GeoTIFF's bytes: without a CRS (and geotransform) unless given."""
+    from rasterio.io import MemoryFile
+
+    data = np.random.default_rng(0).integers(0, 255, (3, 96, 96)).astype(np.uint8) if data is None else data
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype)
+    if crs:
+        profile.update(crs=crs, transform=transform)
+    import warnings
+
+    with MemoryFile() as mem, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rasterio's note that the file has no geotransform: on purpose
+        with mem.open(**profile) as dst:
+            dst.write(data)
+        return mem.read()
+
+
+def _no_crs_tif(world) -> bytes:
+    return _tif()
+
+
+def _degrees_tif(world) -> bytes:
+    from rasterio.transform import from_origin
+
+    return _tif("EPSG:4326", from_origin(10, 50, 1e-4, 1e-4))
+
+
 def _aoi(world, geometries) -> bytes:
     import geopandas as gpd
 
@@ -329,6 +356,12 @@ CASES = [
     ("out-dir-missing", {}, "map {scene} --model {model} --out-dir {nodir}", "--out-dir"),
     ("calibration-huge", {}, "map {scene} --model {model} --calibration 1e308 --out {o.gpkg}",
      "--calibration 1e+308: give a number from -1000 to 1000"),
+    ("explain-tile-no-crs", {"n.tif": _no_crs_tif}, "explain {n.tif} --tile 1,1 --model {model} --out {e.png}",
+     "has no CRS, so explain cannot lay out the map's grid on it by itself; map it with rsdsva map"),
+    ("explain-tile-degrees", {"d.tif": _degrees_tif}, "explain {d.tif} --tile 1,1 --model {model} --out {e.png}",
+     "is not in a projected CRS, so explain cannot lay out the map's grid on it by itself"),
+    ("scheduler-malformed", {}, "map {scene} --model {model} --scheduler nonsense --out {o.gpkg}",
+     "--scheduler nonsense: not a scheduler address"),
 ]
 
 
@@ -389,3 +422,121 @@ def test_bad_input_is_one_line_and_loses_nothing(case, world):
     assert result.exit_code == 1 and len(lines) == 1, result.output + repr(result.exception)
     assert expect in lines[0]
     assert {p: _sha(p) for p in tmp.iterdir()} == before  # inputs untouched, nothing written or left
+
+
+def test_an_unreachable_scheduler_is_one_line(world, monkeypatch):
+    from rsdsva.mapping import distributed
+
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 1)
+    out = world["tmp"] / "o.gpkg"
+    result = CliRunner().invoke(cli, ["map", str(world["scene"]), "--model", str(world["model"]), "--progress", "none",
+                                      "--scheduler", "tcp://127.0.0.1:9", "--out", str(out)])
+    assert result.exit_code == 1 and "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+class _OnnxRuntimeFailure(Exception):
+    """What ONNX Runtime raises: not a RuntimeError, from its own module."""
+
+
+_OnnxRuntimeFailure.__module__ = "onnxruntime.capi.onnxruntime_pybind11_state"
+
+
+@pytest.mark.parametrize("failure", [
+    MemoryError("Unable to allocate 108. MiB for an array with shape (64, 3, 768, 768) and data type uint8"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 1073741824 bytes"),
+    _OnnxRuntimeFailure("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for requested "
+                        "buffer of size 411041792"),
+], ids=["numpy", "torch", "onnxruntime"])
+def test_running_out_of_memory_is_one_line_naming_the_batch_size(world, monkeypatch, failure):
+    from rsdsva.mapping import pipeline
+
+    def plan(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(pipeline, "plan_map", plan)
+    out = world["tmp"] / "o.gpkg"
+    result = CliRunner().invoke(cli, ["map", str(world["scene"]), "--model", str(world["model"]), "--progress", "none",
+                                      "--out", str(out)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: out of memory in rsdsva map (") and "--batch-size" in result.output
+    assert not out.exists()
+
+
+def test_other_runtime_errors_are_not_called_memory(world, monkeypatch):
+    from rsdsva.mapping import pipeline
+
+    def plan(*args, **kwargs):
+        raise RuntimeError("something else broke")
+
+    monkeypatch.setattr(pipeline, "plan_map", plan)
+    result = CliRunner().invoke(cli, ["map", str(world["scene"]), "--model", str(world["model"]), "--progress", "none",
+                                      "--out", str(world["tmp"] / "o.gpkg")])
+    assert isinstance(result.exception, RuntimeError) and "out of memory" not in result.output
+
+
+def test_a_second_signal_while_stopping_does_not_break_the_cleanup(world, monkeypatch):
+    """Ctrl-C, then SIGTERM while the run removes its temporaries: still one line and exit 130, the
+    cleanup finished, no traceback."""
+    import os
+    import signal
+    import time
+
+    from rsdsva.mapping import pipeline
+
+    cleaned = []
+
+    def plan(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the signal arrives here
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # impatient: a second one during the cleanup
+            time.sleep(0.2)
+            cleaned.append(True)
+
+    monkeypatch.setattr(pipeline, "plan_map", plan)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = CliRunner().invoke(cli, ["map", str(world["scene"]), "--model", str(world["model"]),
+                                          "--progress", "none", "--out", str(world["tmp"] / "o.gpkg")])
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert result.exit_code == 130 and cleaned == [True], result.stderr
+    assert result.stderr.splitlines() == ["Still stopping: removing temporary files, one moment",
+                                          "Interrupted (SIGINT): stopped, no partial output left"]
+
+
+def test_rasters_without_georeferencing_or_with_nan_say_only_rsdsva_s_warnings(world):
+    """A raster without a CRS mapped under --allow-no-crs, and a float raster with NaN pixels: the only
+    warnings are rsdsva's own lines, not rasterio's or numpy's."""
+    tmp = world["tmp"]
+    (tmp / "n.tif").write_bytes(_no_crs_tif(world))
+    data = np.random.default_rng(1).normal(0, 1, (3, 64, 64)).astype(np.float32)
+    data[0, :10, :10] = np.nan
+    from rasterio.transform import from_origin
+
+    (tmp / "f.tif").write_bytes(_tif("EPSG:32618", from_origin(500000, 4000000, 0.3, 0.3), data))
+    for name, extra, said in (("n.tif", ["--allow-no-crs", "--attention-raster", str(tmp / "a.tif")],
+                               "has no CRS (--allow-no-crs): the map's tiles are placed in its pixel units"),
+                              ("f.tif", [], "values stretched to 0-255")):
+        result = CliRunner().invoke(cli, ["map", str(tmp / name), "--model", str(world["model"]), "--tile-size", "32",
+                                          "--progress", "none", "--out", str(tmp / f"{name}.gpkg"), "--raster",
+                                          str(tmp / f"{name}.labels.tif"), *extra])
+        assert result.exit_code == 0, result.output
+        warned = [ln for ln in result.output.splitlines() if ln.startswith("Warning:")]
+        assert len(warned) == 1 and said in warned[0], result.output
+
+
+def test_explain_takes_a_map_of_a_raster_without_a_crs(world):
+    tmp = world["tmp"]
+    (tmp / "n.tif").write_bytes(_no_crs_tif(world))
+    common = ["--model", str(world["model"])]
+    made = CliRunner().invoke(cli, ["map", str(tmp / "n.tif"), *common, "--allow-no-crs", "--tile-size", "32",
+                                    "--progress", "none", "--out", str(tmp / "m.gpkg")])
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(cli, ["explain", str(tmp / "n.tif"), *common, "--map", str(tmp / "m.gpkg"), "--tile",
+                                      "1,1", "--out", str(tmp / "e.png")])
+    assert result.exit_code == 0 and (tmp / "e.png").exists(), result.output

@@ -498,6 +498,12 @@ def test_a_correction_under_a_seen_class_name_outranks_it_where_it_matches(mosai
     assert sum(got[rc] == "runway" for rc in planes) >= len(planes) - 1  # its examples' look now wins there
 
 
+def test_check_of_a_three_band_example_file_says_how_it_was_read_and_no_more(sample_example_map):
+    """No spectra (three bands) is no reason to warn that the file does not say how it was read."""
+    code, lines = _run(["classes", "check", str(sample_example_map / "ex.yaml")])
+    assert code == 0 and "examples read as" in lines[-1] and not any("does not record" in ln for ln in lines), lines
+
+
 def _save(frame, folder):
     path = folder / "areas.gpkg"
     frame.to_file(path)
@@ -534,5 +540,15 @@ def test_bad_corrections_get_one_line_and_write_nothing(sample_example_map, tmp_
     code, lines = _run(base + [str(tmp_path / "one.gpkg"), "--layer", "tiles", "--name-field", "fix", "--update",
                                str(tmp_path / "other.yaml")])
     assert code == 1 and len(lines) == 1 and "another model or recipe" in lines[0]
+    first = next(iter(other["classes"]))
+    for damage, says in ((5, "it must be a mapping"), ({"tiles": "three"}, "'tiles' must be a whole number"),
+                         ({"cells": {"x.tif": [[1]]}}, "'cells' must be raster names, each with a list of [row, col]")):
+        damaged = yaml.safe_load((tmp / "ex.yaml").read_text())
+        damaged["classes"][first]["examples"] = damage
+        (tmp_path / "damaged.yaml").write_text(yaml.safe_dump(damaged))
+        code, lines = _run(base + [str(tmp_path / "one.gpkg"), "--layer", "tiles", "--name-field", "fix", "--update",
+                                   str(tmp_path / "damaged.yaml")])
+        assert code == 1 and len(lines) == 1 and f"class {first!r}: its 'examples' record is damaged ({says})" in lines[0]
+    (tmp_path / "damaged.yaml").unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.gpkg", "junk.yaml", "one.gpkg", "other.yaml", "plain.yaml"]
     assert yaml.safe_load((tmp_path / "other.yaml").read_text()) == other  # inputs untouched

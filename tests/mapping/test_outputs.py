@@ -166,25 +166,6 @@ def test_an_aoi_bounds_the_grid_of_a_huge_raster(make_geotiff, tiny_checkpoint, 
     assert sorted(zip(tiles["row"], tiles["col"])) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
-@pytest.fixture()
-def full_disk(tmp_path):
-    """A folder on a tmpfs with no space left (needs root, as CI has); skipped where mounting is refused."""
-    import subprocess
-
-    folder = tmp_path / "full"
-    folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
-        with open(folder / "filler", "wb", buffering=0) as f:
-            with contextlib.suppress(OSError):
-                while True:
-                    f.write(b"\0" * 4096)
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_a_full_disk_while_writing_a_raster_fails_with_nothing_left(make_geotiff, tiny_checkpoint, tmp_path,
                                                                      full_disk):
     scene = make_geotiff(shape=(64, 64))
