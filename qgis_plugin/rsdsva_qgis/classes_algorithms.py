@@ -4,6 +4,8 @@ classes file" (library picks and classes described by attributes)."""
 
 import html
 import json
+import os
+import tempfile
 
 from qgis.core import (
     QgsProcessingOutputString,
@@ -16,6 +18,21 @@ from .base import RsdsvaAlgorithm
 from .runner import run_rsdsva
 
 MODEL_HELP = "An rsdsva model file (.safetensors, or .onnx from rsdsva export); empty: the embedded default model."
+
+
+def write_replacing(path, text):
+    """Write ``text`` beside ``path`` and rename it into place: a full disk or a cancel leaves the
+    earlier file as it was, and no partial one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class ListClassesAlgorithm(RsdsvaAlgorithm):
@@ -42,8 +59,7 @@ class ListClassesAlgorithm(RsdsvaAlgorithm):
         phrases = _phrases(run_rsdsva(["attributes", "vocabulary", "unified"], feedback, progress_json=False,
                                       quiet=True))
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
-        with open(out, "w", encoding="utf-8") as f:
-            f.write(report_html(info, library, phrases))
+        write_replacing(out, report_html(info, library, phrases))
         return {"OUTPUT": out}
 
 

@@ -567,3 +567,15 @@ def test_change_between_two_dates_loads_styled(plugin, executable, tmp_path):
     assert {"from_label", "to_label", "change_score", "changed"} <= {f.name() for f in tiles.fields()}
     assert tiles.renderer().type() == "RuleRenderer"
     assert QgsVectorLayer(f"{out}|layername=transitions", "transitions", "ogr").isValid()
+
+
+def test_the_html_report_replaces_its_file_whole_or_not_at_all(plugin, tmp_path):
+    from rsdsva_qgis.classes_algorithms import write_replacing
+
+    out = tmp_path / "report.html"
+    out.write_text("the earlier report")
+    with pytest.raises(TypeError):
+        write_replacing(str(out), None)  # the write fails half-way: the earlier file stays, no partial one
+    assert out.read_text() == "the earlier report" and sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    write_replacing(str(out), "<html>new</html>")
+    assert out.read_text() == "<html>new</html>" and sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from rsdsva._io import atomic_write_text
 from rsdsva.classes import ClassSpace
 from rsdsva.data.folders import SceneDataset
 from rsdsva.data.resident import Augment, ResidentImages
@@ -180,7 +181,7 @@ def train_dsva(
         if improved:
             best = (record["selection"], epoch + 1, record["val_lambda"])
             save_checkpoint(model, _with_provenance(info, config, split, best, history), out_dir / "best.safetensors")
-        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+        atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1))
         epoch += 1
         elapsed = time.perf_counter() - run_start
         if epoch == start + 1:
