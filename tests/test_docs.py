@@ -88,3 +88,17 @@ def test_the_spectra_tables_numbers_are_their_logs():
     assert len(rows) == 4  # two scenes, two weights
     for _, k1, w1, k3, w3, k5, w5 in rows:
         assert f"{k1} % ({w1}) | {k3} % ({w3}) | {k5} % ({w5}) |" in page, (k1, k3, k5)
+
+
+def test_the_check_first_tables_numbers_are_its_log():
+    """docs/mapping.md's check-first table is docs/bench_check_first.log's."""
+    page = (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
+    before = _log_rows("bench_check_first.log", r"^(\w+) map: (\d+/\d+) reference tiles right before$")
+    ranked = _log_rows("bench_check_first.log", r"ranked: .*\((\d+) of them wrong\): gain ([+-]\d+) on the other "
+                                                r"tiles, ([+-]\d+) on all$")
+    drawn = _log_rows("bench_check_first.log", r"random: .*: gain ([+-][\d.]+) on the other tiles .*, ([+-][\d.]+) on all$")
+    assert len(before) == len(ranked) == len(drawn) == 2
+    for (name, right), (wrong, other, whole), (r_other, r_whole) in zip(before, ranked, drawn):
+        line = (f"| {name} map | {right} | {other} other tiles, {whole} in all ({wrong}) | {r_other} other tiles, "
+                f"{r_whole} in all |")
+        assert line in page, line

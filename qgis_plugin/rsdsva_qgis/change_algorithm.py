@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
@@ -16,7 +17,7 @@ from qgis.core import (
 from .base import RsdsvaAlgorithm
 from .map_algorithm import CLASS_FILES, ENGINE_LABELS, ENGINES, MODE_LABELS, MODES
 from .runner import run_rsdsva
-from .styling import load_styled
+from .styling import load_styled, style_when_loaded
 
 
 class MapChangeAlgorithm(RsdsvaAlgorithm):
@@ -57,6 +58,10 @@ class MapChangeAlgorithm(RsdsvaAlgorithm):
             "What runs the network.", advanced=True)
         add(QgsProcessingParameterFileDestination("OUTPUT", "Output GeoPackage", "GeoPackage (*.gpkg)"),
             "An existing file is replaced only if rsdsva wrote it.")
+        add(QgsProcessingParameterRasterDestination("CHANGE_RASTER", "Change raster (score, transition)", optional=True,
+                                                    createByDefault=False),
+            "One pixel per tile: band 1 the change score (shown as a heat map), band 2 the transition "
+            "(from_id * 1000 + to_id).")
         self.addOutput(QgsProcessingOutputVectorLayer("TILES", "Change tiles", QgsProcessing.TypeVectorPolygon))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -74,8 +79,17 @@ class MapChangeAlgorithm(RsdsvaAlgorithm):
             value = self.parameterAsFile(parameters, key, context)
             if value:
                 args += [flag, value]
+        change_raster = self.parameterAsOutputLayer(parameters, "CHANGE_RASTER", context)
+        if change_raster:
+            self.check_replaceable(change_raster, "tif")
+            args += ["--raster", change_raster]
         if run_rsdsva(args, feedback) is None:
             return {}
         tiles = f"{out}|layername=tiles"
-        load_styled(context, tiles, f"{os.path.splitext(os.path.basename(before))[0]} change", "TILES")
-        return {"OUTPUT": out, "TILES": tiles}
+        scene = os.path.splitext(os.path.basename(before))[0]
+        load_styled(context, tiles, f"{scene} change", "TILES")
+        result = {"OUTPUT": out, "TILES": tiles}
+        if change_raster:
+            style_when_loaded(context, change_raster, f"{scene} change score")
+            result["CHANGE_RASTER"] = change_raster
+        return result

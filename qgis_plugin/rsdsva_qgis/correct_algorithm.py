@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
 
@@ -28,7 +29,9 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
         "tile looks like your example, it wins). Then the raster is mapped again with the corrected classes, and "
         "the new tiles load styled. Tiles you left empty are not used.\n"
         "The raster is read, and mapped again, as the first map was (its footprint, bands, context and the rest, "
-        "from the map's GeoPackage): give that map when the tiles layer is a copy of it."
+        "from the map's GeoPackage): give that map when the tiles layer is a copy of it.\n"
+        "The new map's tiles to check next load too (its to_check layer, with an empty 'fix' field): the "
+        "unsurest tiles, one of each look, first."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -52,7 +55,12 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
                  "Your classes with the corrections added, for the next map.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "New map (GeoPackage)", "GeoPackage (*.gpkg)"),
                  "The raster mapped again with the corrected classes.")
+        self.add(QgsProcessingParameterNumber("TO_CHECK", "Tiles to check next", QgsProcessingParameterNumber.Integer,
+                                              10, minValue=0),
+                 "The new map's first tiles by check_rank, loaded as a layer with an empty 'fix' field (0: none).")
         self.addOutput(QgsProcessingOutputVectorLayer("TILES_OUT", "Tiles", QgsProcessing.TypeVectorPolygon))
+        self.addOutput(QgsProcessingOutputVectorLayer("TO_CHECK_OUT", "Tiles to check next",
+                                                      QgsProcessing.TypeVectorPolygon))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         raster = self.raster_file(parameters, "INPUT", context)
@@ -78,13 +86,18 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
         if run_rsdsva(args, feedback, progress_json=False) is None:
             return {}
         feedback.pushInfo("Mapping again")
-        if run_rsdsva(["map", raster, "--classes", classes_out, "--out", out, "--overwrite", *with_model, *like],
-                      feedback) is None:
+        to_check = self.parameterAsInt(parameters, "TO_CHECK", context)
+        if run_rsdsva(["map", raster, "--classes", classes_out, "--out", out, "--overwrite", *with_model, *like,
+                       "--to-check", str(to_check)], feedback) is None:
             return {}
         layer = f"{out}|layername=tiles"
         scene = os.path.splitext(os.path.basename(raster))[0]
         load_styled(context, layer, f"{scene} tiles (corrected)", "TILES_OUT")
-        return {"OUTPUT_CLASSES": classes_out, "OUTPUT": out, "TILES_OUT": layer}
+        result = {"OUTPUT_CLASSES": classes_out, "OUTPUT": out, "TILES_OUT": layer}
+        if to_check:
+            result["TO_CHECK_OUT"] = f"{out}|layername=to_check"
+            load_styled(context, result["TO_CHECK_OUT"], f"{scene} tiles to check next", "TO_CHECK_OUT")
+        return result
 
 
 def _map_file(source):

@@ -117,7 +117,13 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
                                                     createByDefault=False),
             "One pixel per tile, a band per class from example areas: how like its nearest example the tile is "
             "(0-1), shown as a heat map. Needs a classes file made from example areas.")
+        add(QgsProcessingParameterNumber("TO_CHECK", "Tiles to check first", QgsProcessingParameterNumber.Integer, 10,
+                                         minValue=0),
+            "The first tiles by check_rank (the unsurest, one of each look), loaded as a layer with an empty 'fix' "
+            "field: type the right class into it and run 'Correct tiles and map again' on it (0: none).")
         self.addOutput(QgsProcessingOutputVectorLayer("TILES", "Tiles", QgsProcessing.TypeVectorPolygon))
+        self.addOutput(QgsProcessingOutputVectorLayer("TO_CHECK_OUT", "Tiles to check first",
+                                                      QgsProcessing.TypeVectorPolygon))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         source = self.raster_file(parameters, "INPUT", context)
@@ -131,6 +137,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
                 "--top-k", str(self.parameterAsInt(parameters, "TOP_K", context)),
                 "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
                 "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context)),
+                "--to-check", str(self.parameterAsInt(parameters, "TO_CHECK", context)),
                 "--context", self.parameterAsString(parameters, "CONTEXT", context).replace(" ", "") or "1"]
         for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
             value = self.parameterAsFile(parameters, key, context)
@@ -172,6 +179,9 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         # loaded into the project when run from the toolbox, styled by the file's own style
         load_styled(context, tiles, f"{scene} tiles", "TILES")
         result = {"OUTPUT": out, "TILES": tiles}
+        if self.parameterAsInt(parameters, "TO_CHECK", context):
+            result["TO_CHECK_OUT"] = f"{out}|layername=to_check"
+            load_styled(context, result["TO_CHECK_OUT"], f"{scene} tiles to check first", "TO_CHECK_OUT")
         if label_raster:
             style_when_loaded(context, label_raster, f"{scene} labels")
             result["LABEL_RASTER"] = label_raster

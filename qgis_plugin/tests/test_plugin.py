@@ -330,6 +330,11 @@ def test_correct_tiles_and_map_again_with_a_similarity_heat_map(plugin, executab
     labels = {(f["row"], f["col"]): f["label"] for f in QgsVectorLayer(f"{again}|layername=tiles", "t", "ogr").getFeatures()}
     assert labels[(8, 9)] == labels[(8, 10)] == "car_park"  # the corrected tiles come out right
     assert "car_park" not in classes.read_text()  # the classes file given is not changed
+    # and the next round's tiles to check, with a field to type into, styled by label
+    to_check = QgsVectorLayer(result["TO_CHECK_OUT"], "to check", "ogr")
+    assert to_check.featureCount() == 10 and to_check.fields().indexOf("fix") >= 0
+    assert sorted(f["check_rank"] for f in to_check.getFeatures()) == list(range(1, 11))
+    assert to_check.loadDefaultStyle()[1]
 
 
 def test_find_tiles_like_one_drawn_point(plugin, executable, tmp_path):
@@ -561,9 +566,17 @@ def test_change_between_two_dates_loads_styled(plugin, executable, tmp_path):
         dates.append(str(path))
     out = tmp_path / "change.gpkg"
     result = processing.run("rsdsva:mapchange", {"BEFORE": dates[0], "AFTER": dates[1], "TILE_SIZE": 32,
-                                                 "CONTEXT": "1", "OUTPUT": str(out)})
+                                                 "CONTEXT": "1", "OUTPUT": str(out),
+                                                 "CHANGE_RASTER": str(tmp_path / "change.tif")})
     tiles = QgsVectorLayer(result["TILES"], "change", "ogr")
     assert tiles.isValid() and tiles.featureCount() == 64
+    from qgis.core import QgsRasterLayer, QgsSingleBandPseudoColorRenderer
+    from rsdsva_qgis.styling import StyleFromFile
+
+    raster = QgsRasterLayer(result["CHANGE_RASTER"], "change score")
+    assert raster.isValid() and (raster.width(), raster.height(), raster.bandCount()) == (8, 8, 2)
+    StyleFromFile().postProcessLayer(raster, None, None)  # as Processing styles it when it loads it
+    assert isinstance(raster.renderer(), QgsSingleBandPseudoColorRenderer)
     assert {"from_label", "to_label", "change_score", "changed"} <= {f.name() for f in tiles.fields()}
     assert tiles.renderer().type() == "RuleRenderer"
     assert QgsVectorLayer(f"{out}|layername=transitions", "transitions", "ogr").isValid()

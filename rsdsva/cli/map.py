@@ -22,7 +22,7 @@ SECTIONS = {
     "Input": ("--bands", "--scale", "--nodata", "--allow-no-crs", "--aoi"),
     "Tiles": ("--tile-size", "--stride", "--tile-m", "--context", "--orientations", "--max-nodata", "--allow-small-tiles", "--max-tiles"),
     "Classes": ("--like", "--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route", "--top-k"),
-    "Output": ("--out", "--out-dir", "--raster", "--similarity", "--explain", "--attention-raster",
+    "Output": ("--out", "--out-dir", "--raster", "--similarity", "--to-check", "--explain", "--attention-raster",
                "--attention-attributes", "--overwrite", "--progress"),
     "Speed": ("--device", "--engine", "--amp", "--batch-size", "--read-threads", "--workers", "--scheduler"),
 }
@@ -43,6 +43,9 @@ SECTIONS = {
               help="Also write a label GeoTIFF (class id and score, one pixel per grid cell).")
 @click.option("--similarity", type=click.Path(dir_okay=False), default=None,
               help="Also write a GeoTIFF of each tile's similarity (0-1) to each example class, a band per class.")
+@click.option("--to-check", type=click.IntRange(0), default=0, show_default=True,
+              help="Also write a to_check layer: the N tiles to check first (check_rank), with an empty 'fix' "
+                   "column to type corrections in.")
 @click.option("--explain", is_flag=True, help="Add attribute evidence columns to the tiles layer.")
 @click.option("--attention-raster", type=click.Path(dir_okay=False), default=None,
               help="Write the prototype attention maps, stitched, as a float GeoTIFF on the input's grid.")

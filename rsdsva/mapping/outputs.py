@@ -79,7 +79,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     with atomic_paths(targets) as temps:  # every output complete before any replaces its old file
         tmp = dict(zip(targets, temps))
         with write_errors(out):
-            write_geopackage(tmp[out], frame, classes_frame(cs, routes, colors), run)
+            write_geopackage(tmp[out], frame, classes_frame(cs, routes, colors), run, settings.to_check)
         tiles = plan.tiles
         grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
         cell_transform = spec.transform * Affine.scale(plan.grid.stride)

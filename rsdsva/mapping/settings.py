@@ -83,9 +83,11 @@ class OutputSettings:
     attention_attributes: tuple[str, ...] | None = None  # which attributes (default: the first 3)
     top_k: int = 3
     similarity: str | None = None  # GeoTIFF of each tile's similarity to each example class
+    to_check: int = 0  # a to_check layer of the first N tiles by check_rank
 
     def __post_init__(self) -> None:
         _check("--top-k", self.top_k, _whole(self.top_k), "a whole number of classes, 1 or more")
+        _check("--to-check", self.to_check, _whole(self.to_check, 0), "a whole number of tiles, 0 or more")
 
 
 MAP_CLASSIFIER = ClassifierSettings(context=DEFAULT_CONTEXT, orientations=DEFAULT_ORIENTATIONS)  # surroundings, turned

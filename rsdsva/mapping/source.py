@@ -211,7 +211,7 @@ def settings_of_map(path: str | Path, raster: str | Path) -> tuple[GridSettings,
 
 
 # a map's settings that describe its outputs or its classes file, not how it mapped: never taken from it
-NOT_LIKE = ("overwrite", "raster", "similarity", "attention_raster", "classes")
+NOT_LIKE = ("overwrite", "raster", "similarity", "attention_raster", "to_check", "classes")
 
 
 def settings_like(path: str | Path) -> dict:

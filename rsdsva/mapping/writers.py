@@ -23,7 +23,9 @@ from rsdsva.colors import hex_color, parse_color
 
 # the tiles layer's record, defined once: field -> dtype (then area_m2, the explain columns, the geometry)
 TILE_FIELDS = {"row": "int64", "col": "int64", "label": "str", "class_id": "int64", "score": "float64",
-               "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64"}
+               "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64",
+               "check_rank": "int64"}
+LOOK = "_look"  # a record's attribute scores: what check_rank compares tiles by, not a column
 
 
 def tile_record(classes, spec, result, explain: bool = False) -> dict[str, Any]:
@@ -40,6 +42,8 @@ def tile_record(classes, spec, result, explain: bool = False) -> dict[str, Any]:
         "top_labels": ";".join(classes.names[int(i)] for i in result.top_k),
         "top_scores": ";".join(f"{s:.4f}" for s in result.top_scores),
         "valid_fraction": round(result.valid_fraction, 4),
+        "check_rank": 0,  # set once every tile is in: see rsdsva.mapping.checking
+        LOOK: np.asarray(result.attributes, dtype=np.float16),
     }
     return {**record, **(_evidence(result, classes.attributes) if explain else {})}
 
@@ -63,9 +67,12 @@ def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
         empty = {f: pd.Series(dtype=t) for f, t in TILE_FIELDS.items()}
         empty["area_m2"] = pd.Series(dtype="float64")
         return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    from rsdsva.mapping.checking import check_ranks
+
     geoms = shapely.box(*np.asarray([r["bounds"] for r in rows], dtype=np.float64).T)
     data = {f: [r[f] for r in rows] for f in TILE_FIELDS}
-    extra = [k for k in rows[0] if k not in TILE_FIELDS and k != "bounds"]
+    data["check_rank"] = check_ranks(1 - np.asarray(data["score"]), np.stack([r[LOOK] for r in rows]))
+    extra = [k for k in rows[0] if k not in TILE_FIELDS and k not in ("bounds", LOOK)]
     data.update({k: [r[k] for r in rows] for k in extra})
     frame = gpd.GeoDataFrame(data, geometry=geoms, crs=crs)
     frame.insert(len(TILE_FIELDS), "area_m2", ground_area_m2(frame.geometry))
@@ -120,18 +127,33 @@ def write_geopackage(
     tiles: gpd.GeoDataFrame,
     classes: pd.DataFrame,
     run: dict[str, Any],
+    to_check: int = 0,
 ) -> None:
-    """Write layers ``tiles``, ``regions``, ``classes`` and ``run`` to a new GeoPackage at ``path``."""
+    """Write layers ``tiles``, ``regions``, ``classes`` and ``run`` to a new GeoPackage at ``path``,
+    and ``to_check``, the first ``to_check`` tiles by ``check_rank``, where asked."""
     import pyogrio
 
     path = str(path)
     # GeoPackage 1.2: read without warnings by the older GDAL of QGIS LTR installs (3.22 ships GDAL 3.6)
     pyogrio.write_dataframe(tiles, path, layer="tiles", driver="GPKG", dataset_options={"VERSION": "1.2"})
+    if to_check:
+        pyogrio.write_dataframe(to_check_frame(tiles, to_check), path, layer="to_check", driver="GPKG")
     pyogrio.write_dataframe(regions_frame(tiles), path, layer="regions", driver="GPKG", append=False)
     pyogrio.write_dataframe(classes, path, layer="classes", driver="GPKG")
     table = pd.DataFrame({"key": list(run), "value": [json.dumps(v, default=str) for v in run.values()]})
     pyogrio.write_dataframe(table, path, layer="run", driver="GPKG")
-    _write_styles(path, list(classes["name"]), [parse_color(c) for c in classes["color"]])
+    _write_styles(path, list(classes["name"]), [parse_color(c) for c in classes["color"]],
+                  ("tiles", "regions", *(("to_check",) if to_check else ())))
+
+
+def to_check_frame(tiles: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
+    """The first ``n`` tiles by ``check_rank``, with an empty ``fix`` column: type the right class
+    there and feed the layer back with ``rsdsva classes from-map --layer to_check --name-field fix``."""
+    first = tiles.sort_values("check_rank").head(n)
+    keep = ["check_rank", "row", "col", "label", "class_id", "score", "top_labels", "top_scores", "area_m2"]
+    frame = first[keep + ["geometry"]].copy()
+    frame.insert(4, "fix", pd.Series([None] * len(frame), index=frame.index, dtype="object"))
+    return frame
 
 
 def classes_frame(classes, routes: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> pd.DataFrame:
@@ -168,10 +190,11 @@ def _qml(names: Sequence[str], colors: Sequence[tuple[int, int, int]], geometry:
     )
 
 
-def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> None:
-    """QGIS's ``layer_styles`` table: the tiles and regions layers open coloured by label."""
+def _write_styles(path: str, names: Sequence[str], colors: Sequence[tuple[int, int, int]],
+                  layers: Sequence[str] = ("tiles", "regions")) -> None:
+    """QGIS's ``layer_styles`` table: the tiles and regions layers (and ``to_check``) open coloured by label."""
     qml = _qml(names, colors)
-    _store_styles(path, {layer: (f"{layer} by label", qml, "rsdsva: coloured by label") for layer in ("tiles", "regions")})
+    _store_styles(path, {layer: (f"{layer} by label", qml, "rsdsva: coloured by label") for layer in layers})
 
 
 def _change_qml(names: Sequence[str], colors: Sequence[tuple[int, int, int]]) -> str:
