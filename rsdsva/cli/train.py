@@ -70,7 +70,7 @@ def train_command(data, attributes, split, unseen, seed, folder_map, variant, wo
                   overwrite, device) -> None:
     """Train DSVA on an image folder and write one model file with its evaluation."""
     from rsdsva._io import check_distinct, check_output_path
-    from rsdsva.models.info import LossWeights
+    from rsdsva.training.config import LossWeights
     from rsdsva.training.experiment import run_experiment
 
     if old_workers is not None:

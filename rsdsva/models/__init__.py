@@ -1,4 +1,4 @@
-"""Backbones, the DSVA model, its losses and its one-file checkpoints.
+"""Backbones, the DSVA model and its one-file checkpoints (its training losses are in rsdsva.training).
 
 Every name imports its module (and torch) on first use, but the header side of a model
 file, :mod:`rsdsva.models.info`, needs no torch.
@@ -12,7 +12,6 @@ _MODULES = {
     "rsdsva.models.checkpoint": ("create_model", "load_checkpoint", "save_checkpoint"),
     "rsdsva.models.device": ("pick_device",),
     "rsdsva.models.dsva": ("DSVA", "DSVAOutput", "class_matrix_tensor"),
-    "rsdsva.models.losses": ("LossWeights", "dsva_loss"),
     "rsdsva.models.weights": ("load_backbone_weights",),
 }
 __getattr__ = lazy_members(__name__, _MODULES)

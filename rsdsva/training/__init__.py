@@ -7,7 +7,8 @@ Every name imports its module (and torch, or lightning) on first use; the settin
 from rsdsva._lazy import lazy_members
 
 _MODULES = {
-    "rsdsva.training.config": ("TrainConfig",),
+    "rsdsva.training.config": ("LossWeights", "TrainConfig"),
+    "rsdsva.training.losses": ("dsva_loss",),
     "rsdsva.training.evaluate": ("EvalReport", "evaluate_split", "plot_report"),
     "rsdsva.training.experiment": ("Experiment", "evaluate_model", "run_experiment"),
     "rsdsva.training.loop": ("TrainResult", "train_dsva"),

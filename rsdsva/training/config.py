@@ -6,7 +6,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rsdsva.errors import ConfigError
-from rsdsva.models.info import LossWeights
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the five terms; ``double_softmax`` reproduces the official loss."""
+
+    xe: float = 1.0  # compatibility, prototype head
+    attri: float = 1e-2  # regression, prototype head
+    layer_xe: float = 1.0  # compatibility, VAM head
+    layer_attri: float = 8e-2  # regression, VAM head
+    cpt: float = 1e-2  # attention concentration
+    double_softmax: bool = False
+
+    @classmethod
+    def official(cls) -> LossWeights:
+        """The official scripts' weights and their cross-entropy over softmax outputs."""
+        return cls(cpt=1e-9, double_softmax=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class TrainConfig:

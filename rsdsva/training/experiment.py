@@ -136,7 +136,7 @@ def _run_experiment(exp: Experiment, out: Path, config: TrainConfig, work_dir: P
                     progress: bool) -> tuple[TrainResult, EvalReport]:
     from dataclasses import replace
 
-    from rsdsva.models.losses import LossWeights
+    from rsdsva.training.config import LossWeights
 
     classes, split = prepare(exp)
     if exp.variant == "official-loss":

@@ -31,7 +31,7 @@ from rsdsva.errors import DatasetError
 from rsdsva.models.checkpoint import create_model, save_checkpoint
 from rsdsva.models.dsva import class_matrix_tensor, normalized_vectors
 from rsdsva.models.info import DEFAULT_BACKBONE
-from rsdsva.models.losses import dsva_loss
+from rsdsva.training.losses import dsva_loss
 from rsdsva.training import metrics as M
 from rsdsva.training.loop import TrainConfig, lr_at, optimizer_for, stage_of, train_only
 
@@ -294,7 +294,7 @@ class ExportBest(L.Callback):
 
 
 def _config_from(data: dict) -> TrainConfig:
-    from rsdsva.models.losses import LossWeights
+    from rsdsva.training.config import LossWeights
 
     fields = dict(data)
     if isinstance(fields.get("loss"), dict):

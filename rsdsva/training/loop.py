@@ -34,10 +34,10 @@ from rsdsva.data.transforms import train_transform
 from rsdsva.errors import ConfigError, DatasetError
 from rsdsva.models.checkpoint import ModelInfo, save_checkpoint
 from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
-from rsdsva.models.losses import dsva_loss
+from rsdsva.training.losses import dsva_loss
 from rsdsva.models.device import pick_device
 from rsdsva.training import metrics as M
-from rsdsva.training.config import LossWeights, TrainConfig  # noqa: F401 (re-exported)
+from rsdsva.training.config import TrainConfig
 from rsdsva.training.evaluate import logits_for, logits_resident
 
 STATE_EVERY_S = 30.0  # last.pt holds weights and optimiser state: too big to write every short epoch

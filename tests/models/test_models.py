@@ -4,16 +4,15 @@ import torch
 from rsdsva.errors import BackboneError, WeightsError
 from rsdsva.models import (
     BackboneConfig,
-    LossWeights,
     build_backbone,
     class_matrix_tensor,
     create_model,
-    dsva_loss,
     load_backbone_weights,
 )
 from rsdsva.models.backbones import build_tiny_clip
 from rsdsva.models.dsva import normalized_vectors
-from rsdsva.models.losses import attention_concentration
+from rsdsva.training import LossWeights, dsva_loss
+from rsdsva.training.losses import attention_concentration
 
 
 @pytest.mark.parametrize("name, prefix", [("tiny-vit", 1), ("tiny-clip", 1)])

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from rsdsva.models.dsva import DSVAOutput
-from rsdsva.models.info import LossWeights  # noqa: F401 (re-exported: the loss weights are model-free settings)
+from rsdsva.training.config import LossWeights
 
 
 def semantic_compatibility(
