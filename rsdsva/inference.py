@@ -22,7 +22,7 @@ from rsdsva.examples.recipe import check_orientations
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
-PRECISIONS = (None, "fp16", "bf16")  # autocast of the forward pass; None: float32
+PRECISIONS = (None, "fp16", "bf16", "int8")  # None: float32; fp16, bf16: torch's autocast; int8: the int8 ONNX form
 ENGINES = ("auto", "torch", "onnx")  # what runs the network (rsdsva.engines)
 
 

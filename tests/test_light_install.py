@@ -184,7 +184,7 @@ def test_the_light_install_maps_on_dask(make_geotiff, tmp_path):
     (["map", str(SCENE), "--out", "{tmp}/x.gpkg", "--engine", "torch"], ["--engine torch needs torch", "rsdsva[torch]"]),
     (["train", "--data", "{tmp}", "--attributes", "ucm", "--out", "{tmp}/w"], ["rsdsva train needs torch", "rsdsva[torch]"]),
     (["export", "rsdsva/resources/default_model.safetensors", "--onnx", "{tmp}/x.onnx"], ["needs torch", "rsdsva[torch]"]),
-    (["map", str(SCENE), "--out", "{tmp}/x.gpkg", "--amp", "bf16"], ["--amp bf16 needs torch", "rsdsva[torch]"]),
+    (["map", str(SCENE), "--out", "{tmp}/x.gpkg", "--precision", "bf16"], ["--precision bf16 needs torch", "rsdsva[torch]"]),
 ])
 def test_light_install_refuses_what_needs_torch_in_one_line(args, expected, tmp_path):
     one_line_error(light(*[a.format(tmp=tmp_path) for a in args]), *expected)

@@ -110,10 +110,11 @@ def test_context_reaches_rsdsva(plugin, executable, tmp_path):
     from qgis.core import QgsVectorLayer
 
     out = tmp_path / "wide.gpkg"
-    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "CONTEXT": "1, 2", "TILE_SIZE": 256})
+    processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "CONTEXT": "1, 2", "TILE_SIZE": 256,
+                         "PRECISION": 3})  # int8, the default model's int8 form
     run = QgsVectorLayer(f"{out}|layername=run", "run", "ogr")
     values = {f["key"]: json.loads(f["value"]) for f in run.getFeatures()}
-    assert values["settings"]["context"] == [1.0, 2.0]
+    assert values["settings"]["context"] == [1.0, 2.0] and values["settings"]["precision"] == "int8"
 
 
 def test_missing_executable_gives_the_install_message(plugin, tmp_path, monkeypatch):

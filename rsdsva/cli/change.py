@@ -16,7 +16,7 @@ SECTIONS = {
     "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route"),
     "Change": ("--threshold",),
     "Output": ("--out", "--raster", "--overwrite", "--progress"),
-    "Speed": ("--device", "--engine", "--amp", "--batch-size", "--read-threads"),
+    "Speed": ("--device", "--engine", "--precision", "--batch-size", "--read-threads"),
 }
 
 

@@ -11,7 +11,7 @@ from rsdsva.cli.options import SectionedCommand, classifier_options
     "Input": ("--tile", "--map"),
     "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route"),
     "Output": ("--out", "--top", "--overwrite"),
-    "Speed": ("--device", "--engine", "--amp"),
+    "Speed": ("--device", "--engine", "--precision"),
 })
 @click.argument("image", type=click.Path(dir_okay=False))
 @classifier_options

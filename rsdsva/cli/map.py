@@ -24,7 +24,7 @@ SECTIONS = {
     "Classes": ("--like", "--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route", "--top-k"),
     "Output": ("--out", "--out-dir", "--raster", "--similarity", "--to-check", "--explain", "--attention-raster",
                "--attention-attributes", "--overwrite", "--progress"),
-    "Speed": ("--device", "--engine", "--amp", "--batch-size", "--read-threads", "--workers", "--scheduler"),
+    "Speed": ("--device", "--engine", "--precision", "--batch-size", "--read-threads", "--workers", "--scheduler"),
 }
 
 

@@ -137,15 +137,15 @@ device_option = click.option(
 engine_option = click.option(
     "--engine", type=click.Choice(ENGINES), default=ClassifierSettings.engine, show_default=True,
     help="What runs the network: onnx (ONNX Runtime on the CPU, no torch needed; about twice torch's speed "
-         "there), torch (GPUs, --amp), or auto: torch on a GPU or with --amp, else onnx where the model has an "
-         "ONNX form (rsdsva export), else torch.",
+         "there), torch (GPUs, autocast), or auto: torch on a GPU or with --precision fp16/bf16, else onnx where the "
+         "model has an ONNX form (rsdsva export), else torch.",
 )
 
 
 def classifier_options(f):
     """The options that shape a classifier (``rsdsva.inference.ClassifierSettings``), the same
     for every command that classifies: --model --classes --held-out --mode --calibration
-    --example-route --device --engine --amp."""
+    --example-route --device --engine --precision."""
     options = [
         click.option("--model", type=click.Path(dir_okay=False), default=None,
                      help="Model file (default: the embedded model)."),
@@ -163,8 +163,10 @@ def classifier_options(f):
                                              "their nearest example tile or by their attribute vector."),
         device_option,
         engine_option,
-        click.option("--amp", "precision", type=click.Choice([p for p in PRECISIONS if p]), default=ClassifierSettings.precision,
-                     help="Autocast: fp16 or bf16 on CUDA, bf16 on CPU (fast with AVX512-BF16/AMX)."),
+        click.option("--precision", "--amp", "precision", type=click.Choice(["float32", *(p for p in PRECISIONS if p)]),
+                     default="float32", show_default=True, callback=lambda c, p, v: None if v == "float32" else v,
+                     help="int8: the model's int8 ONNX form on ONNX Runtime (rsdsva export --int8; the default model "
+                          "ships one); fp16 or bf16: torch's autocast, on CUDA, or bf16 on a CPU with AVX512-BF16/AMX."),
     ]
     for option in reversed(options):
         f = option(f)

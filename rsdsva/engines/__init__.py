@@ -27,7 +27,7 @@ class Capabilities:
 
 
 CAPABILITIES = {
-    "onnx": Capabilities(devices=("cpu",), precisions=(None,), resizes_in_readers=True),
+    "onnx": Capabilities(devices=("cpu",), precisions=(None, "int8"), resizes_in_readers=True),
     "torch": Capabilities(devices=("cpu", "cuda"), precisions=(None, "bf16", "fp16"), resizes_in_readers=False),
 }
 
@@ -73,16 +73,40 @@ def onnx_form(model: Path) -> Path | None:
     return sibling if source == file_sha256(model) else None
 
 
+def int8_form(model: Path) -> Path | None:
+    """The int8 ONNX file of ``model`` (a .safetensors, or its ONNX form): ``MODEL.int8.onnx`` beside
+    it, made from the same weights (its recorded checksum is the model's); None otherwise."""
+    from rsdsva._io import file_sha256
+    from rsdsva.engines.onnx_engine import export_record
+    from rsdsva.engines.quantize import int8_path
+    from rsdsva.errors import CheckpointError
+    from rsdsva.models.onnx_meta import NotOnnx
+
+    if model.name.endswith(".int8.onnx"):
+        return model
+    candidate = int8_path(model)
+    if not candidate.is_file():
+        return None
+    try:
+        record = export_record(candidate)
+        source = export_record(model).get("source_sha256") if model.suffix.lower() == ".onnx" else file_sha256(model)
+    except (CheckpointError, NotOnnx, OSError):  # a damaged file is not the model's int8 form
+        return None
+    return candidate if record.get("precision") == "int8" and record.get("source_sha256") == source else None
+
+
 def choose_engine(engine: str, model: Path, device: str = "auto", precision: str | None = None) -> tuple[str, Path]:
     """``torch`` or ``onnx`` for ``engine`` (one of :data:`ENGINES`), checked to be able to run here,
     and the file it runs (``model``, or its ONNX form)."""
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
     is_onnx = model.suffix.lower() == ".onnx"
-    if engine == "onnx" or (engine == "auto" and is_onnx):
+    if engine == "onnx" or (engine == "auto" and (is_onnx or precision == "int8")):
         return _check_onnx(model, device, precision)
+    if precision == "int8":
+        raise ConfigError("--precision int8 runs on ONNX Runtime (its int8 form of the model); drop --engine torch")
     # what asks for torch: the flag, autocast (torch's alone), a GPU; else no ONNX form to run
-    wants = ("--engine torch" if engine == "torch" else f"--amp {precision}" if precision is not None
+    wants = ("--engine torch" if engine == "torch" else f"--precision {precision}" if precision is not None
              else "--device cuda" if device == "cuda" else None)
     if wants is None and device == "auto" and has_torch() and _cuda_visible():
         return "torch", model
@@ -104,19 +128,32 @@ def choose_engine(engine: str, model: Path, device: str = "auto", precision: str
 def _check_onnx(model: Path, device: str, precision: str | None) -> tuple[str, Path]:
     can = CAPABILITIES["onnx"]
     if precision not in can.precisions:
-        raise ConfigError(f"--amp {precision} is for the torch engine; drop it, or add --engine torch")
+        raise ConfigError(f"--precision {precision} is for the torch engine; drop it, or add --engine torch")
     if device != "auto" and device not in can.devices:
         raise ConfigError(f"--device {device}: the onnx engine runs on the CPU; use --engine torch for a GPU")
     if not has_onnxruntime():
         from rsdsva.engines.onnx_engine import ONNX_INSTALL
 
         raise EngineError(f"--engine onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}")
+    if precision == "int8":
+        form = int8_form(model)
+        if form is None:
+            raise EngineError(f"{model}: no int8 form of this model (no {_int8_name(model)} made from it beside it); "
+                              f"write one with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop "
+                              "--precision int8")
+        return "onnx", form
     form = onnx_form(model)
     if form is None:
         raise EngineError(f"{model}: no ONNX form of this model (no {model.with_suffix('.onnx').name} exported from "
                           f"it beside it); write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}, "
                           "or use --engine torch")
     return "onnx", form
+
+
+def _int8_name(model: Path) -> str:
+    from rsdsva.engines.quantize import int8_path
+
+    return int8_path(model).name
 
 
 def _cuda_visible() -> bool:

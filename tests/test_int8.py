@@ -1,0 +1,77 @@
+"""The int8 form: written by rsdsva export --int8, run by --precision int8 on ONNX Runtime."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+from click.testing import CliRunner
+
+from rsdsva.cli.main import cli
+
+
+def _one_line(result) -> str:
+    lines = [ln for ln in result.output.splitlines() if ln.strip() and not ln.startswith("Warning:")]
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_export_int8_then_map_with_it(make_geotiff, make_image_folder, tiny_checkpoint, tmp_path):
+    from rsdsva.engines import choose_engine, int8_form
+
+    images = make_image_folder(["water", "field", "town"], per_class=30)
+    scene = make_geotiff(shape=(256, 256))  # 64 tiles of the tiny model's 32 px
+    made = CliRunner().invoke(cli, ["export", str(tiny_checkpoint), "--int8", "--calibration", str(images),
+                                    "--calibration", str(scene), "--calibration-count", "64"])
+    assert made.exit_code == 0, made.output
+    int8 = tmp_path / "tiny.int8.onnx"
+    assert int8.is_file() and f"wrote {int8}" in made.output and "Percentile" not in made.output
+    assert int8_form(tiny_checkpoint) == int8 and choose_engine("auto", tiny_checkpoint, precision="int8") == ("onnx", int8)
+    maps = {}
+    for precision in ("float32", "int8"):
+        out = tmp_path / f"{precision}.gpkg"
+        result = CliRunner().invoke(cli, ["map", str(scene), "--model", str(tiny_checkpoint), "--tile-size", "32",
+                                          "--context", "1", "--orientations", "1", "--progress", "none",
+                                          "--precision", precision, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        maps[precision] = gpd.read_file(out, layer="tiles")
+    assert len(maps["int8"]) == len(maps["float32"]) == 64
+    # int8 moves scores a little: the same label where float32's is clear
+    scores = np.array([[float(s) for s in t.split(";")] for t in maps["float32"]["top_scores"]])
+    clear = scores[:, 0] - scores[:, 1] >= 0.2
+    assert clear.sum() >= 8 and (maps["int8"]["label"].values == maps["float32"]["label"].values)[clear].all()
+    run = gpd.read_file(tmp_path / "int8.gpkg", layer="run")
+    assert '"int8"' in run.loc[run["key"] == "settings", "value"].item()
+
+
+def test_int8_on_a_model_without_its_int8_form_or_on_torch_is_one_line(make_geotiff, tiny_checkpoint, tmp_path):
+    scene = make_geotiff(shape=(64, 64))
+    base = ["map", str(scene), "--model", str(tiny_checkpoint), "--tile-size", "32", "--progress", "none",
+            "--precision", "int8", "--out", str(tmp_path / "m.gpkg")]
+    line = _one_line(CliRunner().invoke(cli, base))
+    assert "no int8 form of this model" in line and f"rsdsva export {tiny_checkpoint} --int8" in line
+    line = _one_line(CliRunner().invoke(cli, [*base, "--engine", "torch"]))
+    assert "--precision int8 runs on ONNX Runtime" in line
+    assert not (tmp_path / "m.gpkg").exists()
+
+
+def test_an_int8_file_of_other_weights_is_not_the_models(tiny_checkpoint, tmp_path):
+    """A tiny.int8.onnx made from another file (its recorded checksum differs) is not taken."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rsdsva.engines import int8_form
+
+    graph = helper.make_graph([helper.make_node("Identity", ["images"], ["attributes"])], "g",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("attributes", TensorProto.FLOAT, [1, 3, 8, 8])])
+    model = helper.make_model(graph)
+    model.metadata_props.add(key="rsdsva_onnx", value=json.dumps({"precision": "int8", "source_sha256": "0" * 64}))
+    onnx.save(model, str(tmp_path / "tiny.int8.onnx"))
+    assert int8_form(tiny_checkpoint) is None
+
+
+def test_export_int8_without_calibration_is_a_usage_error(tiny_checkpoint):
+    result = CliRunner().invoke(cli, ["export", str(tiny_checkpoint), "--int8"])
+    assert result.exit_code == 2 and "--int8 needs --calibration" in result.output
