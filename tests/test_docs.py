@@ -102,3 +102,28 @@ def test_the_check_first_tables_numbers_are_its_log():
         line = (f"| {name} map | {right} | {other} other tiles, {whole} in all ({wrong}) | {r_other} other tiles, "
                 f"{r_whole} in all |")
         assert line in page, line
+
+
+def test_the_int8_tables_numbers_are_its_log():
+    """docs/benchmarks.md's int8 table is docs/bench_int8.log's (scripts/bench/bench_int8.py)."""
+    page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    speed = _log_rows("bench_int8.log", r"^default map speed-up over float32 ([\d.]+)$")[0]
+    same, clear, top2 = _log_rows("bench_int8.log", r"the same label on ([\d.]+)% of tiles; on ([\d.]+)% of the .*"
+                                                    r"top 2 on ([\d.]+)%$")[0]
+    ref = _log_rows("bench_int8.log", r"sample reference: float32 (\d+/\d+), int8 (\d+/\d+)$")[0]
+    fp, q = _log_rows("bench_int8.log", r"test accuracy, .*: float32 ([\d.]+)%, int8 ([\d.]+)%")[0]
+    ex_same, ex_f, ex_q = _log_rows("bench_int8.log", r"example map: the same label on ([\d.]+)% of tiles; sample "
+                                                      r"reference: float32 (\d+/\d+), int8 (\d+/\d+)$")[0]
+    for cell in (f"| {speed}x |", f"| {same} % |", f"| {float(clear):g} % |", f"| {top2} % |",
+                 f"| {ref[1]} (float32 {ref[0]}) |", f"| {q} % (float32 {fp} %) |",
+                 f"| {ex_same} %; {ex_q} (float32 {ex_f}) |"):
+        assert cell in page, cell
+
+
+def test_the_runtimes_figures_are_its_log():
+    """docs/benchmarks.md's OpenVINO figures are docs/bench_runtimes.log's (its last run)."""
+    page = re.sub(r"\s+", " ", (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8"))
+    speedup = _log_rows("bench_runtimes.log", r"^openvino f32 speed-up over onnx runtime ([\d.]+)$")[0]
+    assert f"-{speedup}x ONNX Runtime's speed" in page
+    sizes = _log_rows("bench_runtimes.log", r"installed size: onnxruntime (\d+)M, openvino (\d+)M")[0]
+    assert f"add {sizes[1]} MB to the light install (ONNX Runtime takes {sizes[0]} MB)" in page
