@@ -75,3 +75,31 @@ def test_an_int8_file_of_other_weights_is_not_the_models(tiny_checkpoint, tmp_pa
 def test_export_int8_without_calibration_is_a_usage_error(tiny_checkpoint):
     result = CliRunner().invoke(cli, ["export", str(tiny_checkpoint), "--int8"])
     assert result.exit_code == 2 and "--int8 needs --calibration" in result.output
+
+
+def test_from_map_takes_example_features_from_the_int8_graph(make_geotiff, tmp_path):
+    """Examples for an int8 map come from the same graph: --precision int8 on classes from-map."""
+    import yaml
+    from shapely.geometry import box
+
+    import rasterio
+
+    scene = make_geotiff(shape=(96, 96))
+    with rasterio.open(scene) as src:
+        (x0, y0), (x1, y1) = src.transform * (0, 32), src.transform * (32, 0)
+        crs = src.crs
+    gpd.GeoDataFrame({"kind": ["a", "b"]}, geometry=[box(x0, y0, x1, y1), box(x1, y0, 2 * x1 - x0, y1)],
+                     crs=crs).to_file(tmp_path / "areas.gpkg")
+    features = {}
+    for precision in ("float32", "int8"):
+        out = tmp_path / f"{precision}.yaml"
+        result = CliRunner().invoke(cli, ["classes", "from-map", str(scene), str(tmp_path / "areas.gpkg"),
+                                          "--name-field", "kind", "--tile-size", "32", "--precision", precision,
+                                          "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        features[precision] = np.array(yaml.safe_load(out.read_text())["classes"]["a"]["features"])
+    assert features["int8"].shape == features["float32"].shape
+    assert not np.array_equal(features["int8"], features["float32"])  # another graph's numbers
+    cosine = (features["int8"] * features["float32"]).sum(1) / (np.linalg.norm(features["int8"], axis=1)
+                                                               * np.linalg.norm(features["float32"], axis=1))
+    assert (cosine > 0.9).all()  # of the same tiles

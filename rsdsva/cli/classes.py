@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, device_option, engine_option, orientations_option, plural, read_options
+from rsdsva.cli.options import (SectionedCommand, device_option, engine_option, orientations_option, plural,
+                                precision_option, read_options)
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.library import LIBRARIES
 
@@ -142,7 +143,7 @@ FROM_MAP_SECTIONS = {
     "Tiles": ("--tile-m", "--tile-size", "--orientations"),
     "Classes": ("--model",),
     "Output": ("--out", "--update", "--overwrite"),
-    "Speed": ("--device", "--engine"),
+    "Speed": ("--device", "--engine", "--precision"),
 }
 
 
@@ -178,8 +179,9 @@ FROM_MAP_SECTIONS = {
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @device_option
 @engine_option
+@precision_option
 def from_map_command(rasters, examples, name_field, layer, out, update, model, min_cover, tile_m, tile_size,
-                     bands, scale, nodata, spectra, like, orientations, overwrite, device, engine) -> None:
+                     bands, scale, nodata, spectra, like, orientations, overwrite, device, engine, precision) -> None:
     """Classes from example areas: polygons of EXAMPLES drawn over RASTERS (one or more), or
     the tiles of a map whose --name-field you filled in where the map was wrong.
 
@@ -223,7 +225,8 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
         result = classes_from_map(rasters, areas, name_field, out_path, model=model, update=update,
                                   min_cover=min_cover, grid=GridSettings(tile_size=tile_size, tile_m=tile_m),
                                   read=ReadSettings(bands=bands, scale=scale, nodata=nodata), device=device,
-                                  source=examples, progress=progress, engine=engine, orientations=orientations,
+                                  source=examples, progress=progress, engine=engine, precision=precision,
+                                  orientations=orientations,
                                   made_by=made[0] if made else None, spectra=spectra)
     finally:
         if bar is not None:

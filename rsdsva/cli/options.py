@@ -141,6 +141,13 @@ engine_option = click.option(
          "model has an ONNX form (rsdsva export), else torch.",
 )
 
+precision_option = click.option(
+    "--precision", "--amp", "precision", type=click.Choice(["float32", *(p for p in PRECISIONS if p)]),
+    default="float32", show_default=True, callback=lambda c, p, v: None if v == "float32" else v,
+    help="int8: the model's int8 ONNX form on ONNX Runtime (rsdsva export --int8; the default model ships one); "
+         "fp16 or bf16: torch's autocast, on CUDA, or bf16 on a CPU with AVX512-BF16/AMX.",
+)
+
 
 def classifier_options(f):
     """The options that shape a classifier (``rsdsva.inference.ClassifierSettings``), the same
@@ -163,10 +170,7 @@ def classifier_options(f):
                                              "their nearest example tile or by their attribute vector."),
         device_option,
         engine_option,
-        click.option("--precision", "--amp", "precision", type=click.Choice(["float32", *(p for p in PRECISIONS if p)]),
-                     default="float32", show_default=True, callback=lambda c, p, v: None if v == "float32" else v,
-                     help="int8: the model's int8 ONNX form on ONNX Runtime (rsdsva export --int8; the default model "
-                          "ships one); fp16 or bf16: torch's autocast, on CUDA, or bf16 on a CPU with AVX512-BF16/AMX."),
+        precision_option,
     ]
     for option in reversed(options):
         f = option(f)

@@ -327,6 +327,7 @@ def classes_from_map(
     scales: Sequence[float] | None = None,
     progress: Callable[[int, int], None] | None = None,
     engine: str = "auto",
+    precision: str | None = None,
     orientations: int | None = None,
     made_by: ReadRecord | None = None,
     spectra: float | None = None,
@@ -375,7 +376,7 @@ def classes_from_map(
     sources += [open_tile_source(r, grid, read, info.tile_m, note=False) for r in rasters[1:]]
     areas = joined_names(areas, name_field, [*(old.names if old is not None else ()), *info.classes.names], source)
     classifier = build_classifier(ClassifierSettings(model=str(model_path), held_out=False, device=device,
-                                                     engine=engine))
+                                                     engine=engine, precision=precision))
     info = classifier.info
     if orientations is None:
         orientations = _recipe_orientations(old) if old is not None else 1
