@@ -72,6 +72,16 @@ class RsdsvaAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{path} exists and was not written by rsdsva; choose another output "
                                          "name, or delete the file first")
 
+    def raster_output(self, parameters, name, context, flag, args):
+        """The file of optional raster destination ``name``, checked replaceable and passed to rsdsva
+        as ``flag`` (appended to ``args``); None where it was not asked for."""
+        path = self.parameterAsOutputLayer(parameters, name, context)
+        if not path:
+            return None
+        self.check_replaceable(path, "tif")
+        args += [flag, path]
+        return path
+
     def raster_file(self, parameters, name, context):
         """The file of raster layer parameter ``name``: rsdsva reads files, not QGIS layers."""
         layer = self.parameterAsRasterLayer(parameters, name, context)

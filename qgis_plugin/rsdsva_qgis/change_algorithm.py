@@ -79,10 +79,7 @@ class MapChangeAlgorithm(RsdsvaAlgorithm):
             value = self.parameterAsFile(parameters, key, context)
             if value:
                 args += [flag, value]
-        change_raster = self.parameterAsOutputLayer(parameters, "CHANGE_RASTER", context)
-        if change_raster:
-            self.check_replaceable(change_raster, "tif")
-            args += ["--raster", change_raster]
+        change_raster = self.raster_output(parameters, "CHANGE_RASTER", context, "--raster", args)
         if run_rsdsva(args, feedback) is None:
             return {}
         tiles = f"{out}|layername=tiles"

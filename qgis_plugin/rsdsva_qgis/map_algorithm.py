@@ -165,14 +165,8 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         precision = PRECISIONS[self.parameterAsEnum(parameters, "PRECISION", context)]
         if precision:
             args += ["--precision", precision]
-        label_raster = self.parameterAsOutputLayer(parameters, "LABEL_RASTER", context)
-        if label_raster:
-            self.check_replaceable(label_raster, "tif")
-            args += ["--raster", label_raster]
-        similarity = self.parameterAsOutputLayer(parameters, "SIMILARITY", context)
-        if similarity:
-            self.check_replaceable(similarity, "tif")
-            args += ["--similarity", similarity]
+        label_raster = self.raster_output(parameters, "LABEL_RASTER", context, "--raster", args)
+        similarity = self.raster_output(parameters, "SIMILARITY", context, "--similarity", args)
         if run_rsdsva(args, feedback) is None:
             return {}
         tiles = f"{out}|layername=tiles"

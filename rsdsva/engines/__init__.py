@@ -136,9 +136,11 @@ def _check_onnx(model: Path, device: str, precision: str | None) -> tuple[str, P
 
         raise EngineError(f"--engine onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}")
     if precision == "int8":
+        from rsdsva.engines.quantize import int8_path
+
         form = int8_form(model)
         if form is None:
-            raise EngineError(f"{model}: no int8 form of this model (no {_int8_name(model)} made from it beside it); "
+            raise EngineError(f"{model}: no int8 form of this model (no {int8_path(model).name} made from it beside it); "
                               f"write one with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop "
                               "--precision int8")
         return "onnx", form
@@ -148,12 +150,6 @@ def _check_onnx(model: Path, device: str, precision: str | None) -> tuple[str, P
                           f"it beside it); write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}, "
                           "or use --engine torch")
     return "onnx", form
-
-
-def _int8_name(model: Path) -> str:
-    from rsdsva.engines.quantize import int8_path
-
-    return int8_path(model).name
 
 
 def _cuda_visible() -> bool:

@@ -105,9 +105,9 @@ def write_errors(path: Path):
     import sqlite3
 
     import pyogrio.errors
+    import rasterio.errors
 
     from rsdsva._io import write_failure
-    import rasterio.errors
 
     try:
         yield

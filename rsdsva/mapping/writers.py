@@ -42,7 +42,6 @@ def tile_record(classes, spec, result, explain: bool = False) -> dict[str, Any]:
         "top_labels": ";".join(classes.names[int(i)] for i in result.top_k),
         "top_scores": ";".join(f"{s:.4f}" for s in result.top_scores),
         "valid_fraction": round(result.valid_fraction, 4),
-        "check_rank": 0,  # set once every tile is in: see rsdsva.mapping.checking
         LOOK: np.asarray(result.attributes, dtype=np.float16),
     }
     return {**record, **(_evidence(result, classes.attributes) if explain else {})}
@@ -70,7 +69,7 @@ def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
     from rsdsva.mapping.checking import check_ranks
 
     geoms = shapely.box(*np.asarray([r["bounds"] for r in rows], dtype=np.float64).T)
-    data = {f: [r[f] for r in rows] for f in TILE_FIELDS}
+    data = {f: [r[f] for r in rows] for f in TILE_FIELDS if f != "check_rank"}  # ranked once all tiles are in
     data["check_rank"] = check_ranks(1 - np.asarray(data["score"]), np.stack([r[LOOK] for r in rows]))
     extra = [k for k in rows[0] if k not in TILE_FIELDS and k not in ("bounds", LOOK)]
     data.update({k: [r[k] for r in rows] for k in extra})

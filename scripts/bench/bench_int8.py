@@ -22,13 +22,12 @@ and >= 63/72; the default map >= 42/90.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from score_sample_map import agreed  # scripts/bench, beside this one
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
@@ -55,13 +54,6 @@ def tiles(path: Path):
     frame = gpd.read_file(path, layer="tiles").sort_values(["row", "col"])
     scores = np.array([[float(v) for v in t.split(";")] for t in frame["top_scores"]])
     return frame["label"].to_numpy(), [t.split(";") for t in frame["top_labels"]], scores
-
-
-def reference_score(gpkg: Path, examples: Path | None = None) -> str:
-    cmd = [sys.executable, str(ROOT / "scripts" / "bench" / "score_sample_map.py"), str(gpkg)]
-    cmd += ["--examples", str(examples)] if examples else []
-    last = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    return last.split("agreement ")[1].split(" =")[0]
 
 
 def main() -> None:
@@ -100,7 +92,7 @@ def main() -> None:
         print(f"  the same label on {np.mean(f_label == i_label):.1%} of tiles; on {np.mean(f_label[clear] == i_label[clear]):.1%} "
               f"of the {clear.mean():.0%} where float32 leads by 0.2 or more; float32's label in int8's top 2 on "
               f"{in_top2:.1%}")
-        print(f"  sample reference: float32 {reference_score(tmp / 'float32.gpkg')}, int8 {reference_score(tmp / 'int8.gpkg')}")
+        print(f"  sample reference: float32 {agreed(tmp / 'float32.gpkg')}, int8 {agreed(tmp / 'int8.gpkg')}")
 
         images, labels, _ = test_split(info, info.preprocessing.image_size)
         accuracy = {}
@@ -118,8 +110,8 @@ def main() -> None:
                                                                    overwrite=True))
         e_f, e_i = tiles(tmp / "ex_float32.gpkg")[0], tiles(tmp / "ex_int8.gpkg")[0]
         print(f"example map: the same label on {np.mean(e_f == e_i):.1%} of tiles; sample reference: float32 "
-              f"{reference_score(tmp / 'ex_float32.gpkg', examples['float32'])}, int8 "
-              f"{reference_score(tmp / 'ex_int8.gpkg', examples['int8'])}")
+              f"{agreed(tmp / 'ex_float32.gpkg', examples['float32'])}, int8 "
+              f"{agreed(tmp / 'ex_int8.gpkg', examples['int8'])}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ bench_int8.py; here both precisions are run for the cheapest settings, since the
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 from rsdsva.mapping import MapSettings, map_scene
 from rsdsva.mapping.areas import classes_from_map
+from score_sample_map import agreed  # scripts/bench, beside this one
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENE = ROOT / "sample_data" / "autzen_0p3m_2994.tif"
@@ -42,13 +41,6 @@ SETTINGS = {  # name: (context, orientations, precision)
 
 def labels(path: Path) -> np.ndarray:
     return gpd.read_file(path, layer="tiles").sort_values(["row", "col"])["label"].to_numpy()
-
-
-def score(path: Path, examples: Path | None) -> str:
-    cmd = [sys.executable, str(ROOT / "scripts" / "bench" / "score_sample_map.py"), str(path)]
-    cmd += ["--examples", str(examples)] if examples else []
-    last = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    return last.split("agreement ")[1].split(" =")[0]
 
 
 def main() -> None:
@@ -82,7 +74,7 @@ def main() -> None:
             for kind in ("default", "example"):
                 speed = min(seconds[(today, kind)]) / min(seconds[(name, kind)])
                 same = np.mean(labels(out(name, kind)) == labels(out(today, kind)))
-                ref = score(out(name, kind), examples[precision] if kind == "example" else None)
+                ref = agreed(out(name, kind), examples[precision] if kind == "example" else None)
                 row.append(f"{speed:11.2f}x {same:6.1%} {ref:>6s}")
             print(" ".join(row[:1]) + " " + "   ".join(row[1:]))
 
