@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from rsdsva._lazy import lazy_members
+from rsdsva.class_files import load_classes, save_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import RsdsvaError, RsdsvaWarning
 
@@ -13,7 +14,9 @@ _MODULES = {
     "rsdsva.models.info": ("ModelInfo", "read_model_info"),
     "rsdsva.models.checkpoint": ("create_model", "load_checkpoint", "save_checkpoint"),
     "rsdsva.models.weights": ("load_backbone_weights",),
-    "rsdsva.predict": ("Classifier", "Prediction", "classify"),
+    "rsdsva.predict": ("Classifier", "Prediction", "build_classifier", "classify"),
+    "rsdsva.inference": ("ClassifierSettings",),
+    "rsdsva.mapping": ("MapSettings", "map_scene"),
 }
 __getattr__ = lazy_members(__name__, _MODULES)
 
@@ -26,14 +29,20 @@ __all__ = [
     "DSVA",
     "ClassSpace",
     "Classifier",
+    "ClassifierSettings",
+    "MapSettings",
     "ModelInfo",
     "Prediction",
     "RsdsvaError",
     "RsdsvaWarning",
+    "build_classifier",
     "classify",
     "create_model",
     "load_backbone_weights",
     "load_checkpoint",
+    "load_classes",
+    "map_scene",
     "read_model_info",
     "save_checkpoint",
+    "save_classes",
 ]

@@ -14,10 +14,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsdsva.class_files import load_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError
-from rsdsva.models.info import ModelInfo, default_model_path
 from rsdsva.examples.recipe import check_orientations
+from rsdsva.models.info import ModelInfo, default_model_path
 
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
@@ -128,7 +129,7 @@ def load_extra_classes(settings: ClassifierSettings, info: ModelInfo) -> ClassSp
     """The settings' classes file over the model's vocabulary, flagged unseen."""
     if not settings.classes:
         return None
-    return ClassSpace.load(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
+    return load_classes(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
 
 
 def classes_for(settings: ClassifierSettings, info: ModelInfo) -> tuple[ClassSpace, list[str]]:
@@ -148,6 +149,6 @@ def window_scales(settings: ClassifierSettings, extra: ClassSpace | None) -> tup
     from rsdsva.examples.recipe import parse_recipe
 
     scales = set(settings.context)
-    if extra is not None and extra.recipe and settings.example_route == "examples":
-        scales |= set(parse_recipe(extra.recipe).scales)
+    if extra is not None and extra.examples is not None and settings.example_route == "examples":
+        scales |= set(parse_recipe(extra.examples.recipe).scales)
     return tuple(sorted(scales))

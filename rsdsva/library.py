@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from rsdsva.attributes.vocabulary import Vocabulary
+from rsdsva.class_files import classes_from_dict, load_classes
 from rsdsva.classes import ClassSpace, did_you_mean
 from rsdsva.errors import ClassSpaceError
 
@@ -58,12 +59,12 @@ def _library_file(name: str, suffix: str) -> Path:
 
 def load_library(name: str = "unified") -> ClassSpace:
     """The library's classes (all flagged seen), e.g. ``load_library('aid')``."""
-    return ClassSpace.load(_library_file(name, ".yaml"))
+    return load_classes(_library_file(name, ".yaml"))
 
 
 def classes_or_library(spec: str | Path) -> ClassSpace:
     """A classes file, or a class library by name (``unified``, ``ucm``, ...)."""
-    return load_library(str(spec)) if str(spec) in LIBRARIES else ClassSpace.load(spec)
+    return load_library(str(spec)) if str(spec) in LIBRARIES else load_classes(spec)
 
 
 def load_vocabulary(spec: str | Path) -> Vocabulary:
@@ -123,4 +124,4 @@ def _defined(definitions, library: ClassSpace, seen: bool) -> ClassSpace:
         if not sep or not name.strip() or not listed:
             raise ClassSpaceError(f"--define {text!r}: write it as 'NAME: ATTRIBUTE, ATTRIBUTE'")
         classes[name.strip()] = listed
-    return ClassSpace.from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="--define")
+    return classes_from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="--define")

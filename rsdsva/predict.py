@@ -31,9 +31,8 @@ import numpy as np
 
 from rsdsva.classes import ClassSpace, normalized_vectors
 from rsdsva.engines.base import Engine, Forward, largest, softmax
-from rsdsva.examples.recipe import oriented
 from rsdsva.errors import ClassSpaceError, ConfigError
-from rsdsva.examples.recipe import check_orientations, parse_recipe
+from rsdsva.examples.recipe import Recipe, check_orientations, oriented, parse_recipe
 from rsdsva.examples.scorer import ExampleScorer, mean_taps, take_features
 from rsdsva.inference import EXAMPLE_ROUTES, MODES, ClassifierSettings, assemble_classes, check_context, classes_for
 from rsdsva.models.info import ModelInfo
@@ -80,8 +79,51 @@ class Scored(NamedTuple):
     similarity: np.ndarray | None  # (N, E) cosine similarity to each example class's nearest example
 
 
+class ZeroShotHead:
+    """Class logits from attribute scores: each class's unit attribute vector (the class matrix),
+    less calibrated stacking's lambda on the classes a prediction favours in ``gzsl`` (the seen
+    classes, and the classes from example areas, whose scores are fitted on the seen ones')."""
+
+    def __init__(self, classes: ClassSpace, favoured: np.ndarray, mode: str, calibration: float) -> None:
+        self.matrix = normalized_vectors(classes).T.astype(np.float32)  # (A, C)
+        self.offset = favoured.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
+
+    def logits(self, attributes: np.ndarray) -> np.ndarray:
+        """(N, C) uncalibrated logits of attribute scores (N, A)."""
+        return attributes.astype(np.float32, copy=False) @ self.matrix
+
+    def contributions(self, attributes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        """Per-attribute terms (N, A) of each image's logit for ``class_ids``: attribute score x the
+        class's (unit-norm) attribute value."""
+        return np.asarray(attributes, np.float32) * self.matrix.T[np.asarray(class_ids)]
+
+
+@dataclass(frozen=True)
+class Views:
+    """What the network is run on per batch: the zero-shot scores' windows (``context``, in tile
+    sizes) each in ``orientations``, and the windows, layers and orientations the example classes'
+    ``recipe`` takes features on (None: no example classes)."""
+
+    context: tuple[float, ...]
+    orientations: int
+    recipe: Recipe | None = None
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """Every window, in tile sizes."""
+        return tuple(sorted(set(self.context) | set(self.recipe.scales if self.recipe is not None else ())))
+
+    def runs(self, scale: float) -> tuple[int, int, tuple[str, ...]]:
+        """For window ``scale``: how many orientations give zero-shot scores, how many give example
+        features, and the layers those take."""
+        layers = self.recipe.layers if self.recipe is not None and scale in self.recipe.scales else ()
+        return (self.orientations if scale in self.context else 0,
+                self.recipe.orientations if layers else 0, layers)
+
+
 class Classifier:
-    """A network with a fixed set of classes, ready to score batches of images.
+    """A network with a fixed set of classes, ready to score batches of images: its engine, the
+    zero-shot head, the example scorer and the views, composed.
 
     Args:
         network: an :class:`~rsdsva.engines.base.Engine`, or a DSVA module (run by the torch
@@ -137,18 +179,18 @@ class Classifier:
         self.engine = network
         self.info = info
         self.classes = class_space_for_mode(classes, mode)
-        self.mode = mode
         self.held_out = frozenset(held_out)
-        self.calibration = float(calibration)
-        self.context = check_context(context)
-        self.orientations = check_orientations(orientations)
-        self.class_matrix = normalized_vectors(self.classes).T.astype(np.float32)  # (A, C)
         self.examples = (ExampleScorer.for_classes(self.classes, info, self.engine.feature_space)
                          if examples == "examples" else None)
-        stacked = self.classes.seen | (self.examples.mask if self.examples is not None else False)
-        self.offset = stacked.astype(np.float32) * np.float32(calibration if mode == "gzsl" else 0.0)
-        example_scales = self.examples.recipe.scales if self.examples is not None else ()
-        self.scales = tuple(sorted(set(self.context) | set(example_scales)))
+        favoured = self.classes.seen | (self.examples.mask if self.examples is not None else False)
+        self.head = ZeroShotHead(self.classes, favoured, mode, float(calibration))
+        self.views = Views(check_context(context), check_orientations(orientations),
+                           self.examples.recipe if self.examples is not None else None)
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """Every window the classifier looks at, in tile sizes (:attr:`Views.scales`)."""
+        return self.views.scales
 
     @property
     def example_names(self) -> list[str]:
@@ -187,9 +229,7 @@ class Classifier:
         outs: list[Forward] = []
         taps: list[np.ndarray] = []
         for s in self.scales:
-            tap = ex.recipe.layers if ex is not None and s in ex.recipe.scales else ()
-            scored = self.orientations if s in self.context else 0
-            tapped = ex.recipe.orientations if tap else 0
+            scored, tapped, tap = self.views.runs(s)
             turned = []  # the orientations of a window nest (the first two of eight are as read and mirrored)
             for v in range(max(scored, tapped)):
                 out = self.engine.run(oriented(windows[s], v), tap if v < tapped else ())
@@ -203,10 +243,10 @@ class Classifier:
             similarity, ex_logits = ex.score(ex.features(taps, spectra))
 
         def calibrated(out: Forward) -> np.ndarray:
-            logits = out.attributes.astype(np.float32, copy=False) @ self.class_matrix
+            logits = self.head.logits(out.attributes)
             if ex_logits is not None:
                 logits = ex.merged(logits, ex_logits)
-            return logits - self.offset
+            return logits - self.head.offset
 
         if len(outs) == 1:
             return Scored(calibrated(outs[0]), outs[0].attributes, outs[0].attention, similarity)
@@ -227,13 +267,11 @@ class Classifier:
         return scored.logits, scored.attributes
 
     def contributions(self, attributes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
-        """Per-attribute terms (N, A) of each image's score for ``class_ids``.
-
-        They sum to the class's uncalibrated logit: attribute score x the class's
-        (unit-norm) attribute value. A class scored by its examples is explained by its
-        attribute vector, whose terms then do not sum to its score.
+        """Per-attribute terms (N, A) of each image's score for ``class_ids``, which sum to the
+        class's uncalibrated logit (:meth:`ZeroShotHead.contributions`). A class scored by its
+        examples is explained by its attribute vector, whose terms then do not sum to its score.
         """
-        return np.asarray(attributes, np.float32) * self.class_matrix.T[np.asarray(class_ids)]
+        return self.head.contributions(attributes, class_ids)
 
     def predict(self, images, top_k: int = 3, batch_size: int = 64) -> Prediction:
         """Rank the classes for ``images`` ([0, 1] floats, any size; each is its own context)."""

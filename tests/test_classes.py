@@ -4,12 +4,13 @@ import warnings
 import numpy as np
 import pytest
 
+from rsdsva.class_files import load_classes, save_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, MissingFileError, RsdsvaWarning
 
 
 def test_ucm_csv_loads_as_21_by_33(ucm_csv):
-    space = ClassSpace.load(ucm_csv)
+    space = load_classes(ucm_csv)
     assert len(space) == 21 and space.num_attributes == 33
     assert space.names[0] == "agriculture" and space.attributes[0] == "has_farmland"
     assert space.vector("airplane")[space.attributes.index("has_planes")] == 100
@@ -18,8 +19,8 @@ def test_ucm_csv_loads_as_21_by_33(ucm_csv):
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json", ".csv"])
 def test_round_trip(small_classes, tmp_path, suffix):
-    path = small_classes.save(tmp_path / f"classes{suffix}")
-    back = ClassSpace.load(path)
+    path = save_classes(small_classes, tmp_path / f"classes{suffix}")
+    back = load_classes(path)
     if suffix == ".csv":  # CSV keeps names, vocabulary and values only
         assert back == small_classes.with_seen(True)
     else:
@@ -37,7 +38,7 @@ def test_three_ways_to_give_a_class(tmp_path):
         "  dune: [0, 0, 100]\n"
         "  wood: {attributes: [trees], seen: true}\n"
     )
-    space = ClassSpace.load(path)
+    space = load_classes(path)
     np.testing.assert_array_equal(space.matrix, [[100, 0, 0], [5, 70, 0], [0, 0, 100], [0, 100, 0]])
     assert space.seen.tolist() == [False, False, False, True]
 
@@ -45,10 +46,10 @@ def test_three_ways_to_give_a_class(tmp_path):
 def test_vocabulary_from_caller(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"classes": {"lake": ["water"]}}))
-    space = ClassSpace.load(path, vocabulary=["water", "trees"])
+    space = load_classes(path, vocabulary=["water", "trees"])
     assert space.attributes == ("water", "trees")
     with pytest.raises(ClassSpaceError, match="no attribute vocabulary"):
-        ClassSpace.load(path)
+        load_classes(path)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,7 @@ def test_bad_classes_are_refused_with_their_message(tmp_path, body, message):
             ClassSpace(names=["a", "a"], attributes=["x"], matrix=[[1], [2]], seen=[True, True])
         return
     with pytest.raises(ClassSpaceError, match=message) as info:
-        ClassSpace.load(path)
+        load_classes(path)
     assert str(path) in str(info.value)
 
 
@@ -78,9 +79,9 @@ def test_empty_space_and_missing_file(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("attributes: [water]\nclasses: {}\n")
     with pytest.raises(ClassSpaceError, match="empty"):
-        ClassSpace.load(path)
+        load_classes(path)
     with pytest.raises(MissingFileError, match="not found"):
-        ClassSpace.load(tmp_path / "nope.yaml")
+        load_classes(tmp_path / "nope.yaml")
 
 
 def test_unseen_twin_of_a_seen_class_warns():
@@ -137,7 +138,7 @@ def test_a_class_defined_twice_is_refused(tmp_path, suffix, text):
     path = tmp_path / f"twice{suffix}"
     path.write_text(text)
     with pytest.raises(ClassSpaceError, match=r"twice\..*: 'lake' is defined twice.*keep one definition"):
-        ClassSpace.load(path)
+        load_classes(path)
 
 
 def test_picking_and_defining_classes_from_python():
@@ -161,4 +162,4 @@ def test_picking_and_defining_classes_from_python():
 def test_a_json_classes_file_with_a_byte_order_mark_loads(tmp_path):
     path = tmp_path / "c.json"  # as Notepad writes UTF-8
     path.write_bytes(b"\xef\xbb\xbf" + b'{"attributes": ["water", "trees"], "classes": {"pond": ["water"]}}')
-    assert ClassSpace.load(path).names == ("pond",)
+    assert load_classes(path).names == ("pond",)

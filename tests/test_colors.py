@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsdsva.classes import ClassSpace
+from rsdsva.class_files import load_classes, save_classes
 from rsdsva.colors import class_colors, family, hex_color
 from rsdsva.errors import ClassSpaceError
 from rsdsva.models.info import default_model_path, read_model_info
@@ -42,11 +42,11 @@ def test_a_classes_file_may_choose_a_colour(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("attributes: [water, trees]\nclasses:\n  lagoon: {attributes: [water], color: '#FF8800'}\n"
                     "  pond: [water]\n")
-    classes = ClassSpace.load(path)
+    classes = load_classes(path)
     assert classes.colors == {"lagoon": "#ff8800"}
     assert class_colors(classes.names, classes.colors)[0] == (255, 136, 0)
-    classes.save(tmp_path / "again.yaml")
-    assert ClassSpace.load(tmp_path / "again.yaml") == classes and hex_color((255, 136, 0)) == "#ff8800"
+    save_classes(classes, tmp_path / "again.yaml")
+    assert load_classes(tmp_path / "again.yaml") == classes and hex_color((255, 136, 0)) == "#ff8800"
     path.write_text("attributes: [water]\nclasses:\n  lagoon: {attributes: [water], color: blueish}\n")
     with pytest.raises(ClassSpaceError, match="class 'lagoon': color 'blueish' is not #rrggbb"):
-        ClassSpace.load(path)
+        load_classes(path)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from rsdsva.class_files import save_classes
 from rsdsva.data.folders import read_image
 from rsdsva.errors import ConfigError
 from rsdsva.explain import explain_image
@@ -31,7 +32,7 @@ def test_map_explain_classify_and_evaluate_agree(held_out, make_geotiff, tmp_pat
 
     pixels = [read_image(str(DATA / "ucm" / folder / name)) for folder, name in IMAGES]
     classes_file = tmp_path / "mine.yaml"
-    pick(["airplane"]).save(classes_file)  # replaces the held-out airplane, or is the only airplane
+    save_classes(pick(["airplane"]), classes_file)  # replaces the held-out airplane, or is the only airplane
     settings = ClassifierSettings(classes=str(classes_file), held_out=held_out)
 
     # map: the images side by side in one GeoTIFF, one 78 m tile each (256 px of 1 ft)
@@ -107,9 +108,9 @@ def test_map_settings_are_their_parts_and_each_field_is_declared_once():
     settings = MapSettings(tile_m=80.0, bands=(3, 2, 1), raster="x.tif", mode="zsl", max_nodata=None)
     assert settings.grid.tile_m == 80.0 and settings.read.bands == (3, 2, 1)
     assert settings.output.raster == "x.tif" and settings.classifier.mode == "zsl"
-    assert settings.tile_m == 80.0 and settings.max_nodata == ReadSettings.max_nodata  # None falls through
-    assert MapSettings().context == DEFAULT_CONTEXT and ClassifierSettings().context == (1.0,)
-    assert MapSettings().orientations == DEFAULT_ORIENTATIONS and ClassifierSettings().orientations == 1
+    assert settings.grid.tile_m == 80.0 and settings.read.max_nodata == ReadSettings.max_nodata  # None falls through
+    assert MapSettings().classifier.context == DEFAULT_CONTEXT and ClassifierSettings().context == (1.0,)
+    assert MapSettings().classifier.orientations == DEFAULT_ORIENTATIONS and ClassifierSettings().orientations == 1
     assert sorted(settings.to_dict()) == sorted(names)
     with pytest.raises(TypeError, match="no setting 'tile_px'"):
         MapSettings(tile_px=3)

@@ -121,11 +121,12 @@ def test_examples_made_on_either_engine_agree(light_examples, tmp_path):
     run = full("classes", "from-map", str(SCENE), str(EXAMPLES), "--name-field", "kind", "--out",
                str(tmp_path / "mine.yaml"), "--engine", "torch")
     assert run.returncode == 0, run.stderr
-    from rsdsva.classes import ClassSpace
+    from rsdsva.class_files import load_classes
 
-    a, b = ClassSpace.load(light_examples / "mine.yaml"), ClassSpace.load(tmp_path / "mine.yaml")
-    assert a.names == b.names and a.feature_space == b.feature_space and a.recipe == b.recipe
-    for x, y in zip(a.examples, b.examples):
+    a, b = load_classes(light_examples / "mine.yaml"), load_classes(tmp_path / "mine.yaml")
+    assert a.names == b.names and a.examples.feature_space == b.examples.feature_space
+    assert a.examples.recipe == b.examples.recipe
+    for x, y in zip(a.examples.rows, b.examples.rows):
         np.testing.assert_allclose(x, y, atol=1e-4)
     run = full("map", str(SCENE), "--out", str(tmp_path / "torch.gpkg"), "--classes", str(tmp_path / "mine.yaml"),
                "--engine", "torch")
@@ -159,15 +160,15 @@ def test_the_light_install_makes_class_vectors_from_example_images(make_image_fo
     images = make_image_folder(["dunes", "orchard"], per_class=2, size=96)
     run = light("attributes", "from-images", "--images", str(images), "--out", str(tmp_path / "mine.yaml"))
     assert run.returncode == 0, run.stderr
-    from rsdsva.classes import ClassSpace
+    from rsdsva.class_files import load_classes
 
-    mine = ClassSpace.load(tmp_path / "mine.yaml")
+    mine = load_classes(tmp_path / "mine.yaml")
     assert list(mine.names) == ["dunes", "orchard"] and mine.matrix.max() > 0
     if HAS_TORCH:  # the same vectors from the torch engine
         run = full("attributes", "from-images", "--images", str(images), "--out", str(tmp_path / "t.yaml"),
                    "--engine", "torch")
         assert run.returncode == 0, run.stderr
-        np.testing.assert_allclose(ClassSpace.load(tmp_path / "t.yaml").matrix, mine.matrix, atol=0.05)
+        np.testing.assert_allclose(load_classes(tmp_path / "t.yaml").matrix, mine.matrix, atol=0.05)
 
 
 @pytest.mark.slow

@@ -57,3 +57,15 @@ def test_the_package_names_still_resolve():
     assert DSVA.__name__ == "DSVA" and BackboneConfig("x").name == "x"
     with pytest.raises(AttributeError, match="has no attribute 'nonsense'"):
         rsdsva.nonsense  # noqa: B018
+
+
+def test_every_listed_public_name_resolves():
+    """Each package's __all__ names a name that imports (from the one module that defines it)."""
+    pytest.importorskip("torch", reason="the model and training names are the torch extra's")
+    pytest.importorskip("lightning", reason="the Lightning names need lightning")
+    import importlib
+
+    for package in ("rsdsva", "rsdsva.models", "rsdsva.data", "rsdsva.training", "rsdsva.mapping"):
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"{package}.{name}"

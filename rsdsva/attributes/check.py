@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from rsdsva.class_files import load_classes
 from rsdsva.classes import ClassSpace, did_you_mean, normalized_vectors
 from rsdsva.errors import ClassSpaceError, MissingFileError
 
@@ -99,7 +100,7 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
         listed = ", ".join(f"{a!r} ({c}{did_you_mean(a, vocab).replace('; ', ': ', 1)})" for c, a in unknown[:6])
         more = f" and {len(unknown) - 6} more" if len(unknown) > 6 else ""
         raise ClassSpaceError(f"{path}: unknown attributes {listed}{more}; `rsdsva info MODEL` lists the model's vocabulary")
-    new = ClassSpace.load(path, vocabulary=vocab)
+    new = load_classes(path, vocabulary=vocab)
     if new.attributes != vocab:
         raise ClassSpaceError(f"{path}: its attribute list differs from the model's (order or names); "
                               "drop the 'attributes' list to use the model's")
@@ -134,8 +135,8 @@ def check_classes(path: str | Path, info, k: int = 3) -> list[ClassCheck]:
 
 def _example_cosines(classes) -> np.ndarray:
     """(C, C) cosine of the mean examples of each two classes from example areas (0 elsewhere)."""
-    dim = next(rows.shape[1] for rows in classes.examples if rows is not None)
-    means = np.stack([np.zeros(dim, np.float32) if rows is None else rows.mean(axis=0) for rows in classes.examples])
+    bank = classes.examples
+    means = np.stack([np.zeros(bank.dim, np.float32) if rows is None else rows.mean(axis=0) for rows in bank.rows])
     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     return means @ means.T
 

@@ -58,6 +58,7 @@ def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, bat
     """RSMM: class vectors from CLIP image-text similarity, averaged over each class's images."""
     from rsdsva._io import check_distinct, check_output_path
     from rsdsva.attributes.clip import annotate_images, annotate_texts, load_clip
+    from rsdsva.class_files import save_classes
     from rsdsva.data.images import images_by_class
     from rsdsva.library import load_vocabulary
 
@@ -72,7 +73,7 @@ def clip_command(images, folder_map, max_images, seed, seen, out, overwrite, bat
                                   batch_size=batch_size, progress=True)
     else:
         classes = annotate_texts(clip, vocab, dict(_parse_text(t) for t in texts), seen=seen)
-    classes.save(out)
+    save_classes(classes, out)
     click.echo(f"wrote {out}: {plural(len(classes), 'class')} over the {vocab.name} vocabulary ({vocab.scale:g} = strongest attribute)")
 
 
@@ -88,6 +89,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     """Class vectors from a few example images each, with a trained model's attribute predictor."""
     from rsdsva._io import check_distinct, check_output_path
     from rsdsva.attributes.examples import attributes_from_images
+    from rsdsva.class_files import save_classes
     from rsdsva.data.images import images_by_class
     from rsdsva.engines import open_engine
     from rsdsva.models.info import default_model_path
@@ -99,7 +101,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     network, info = open_engine(Path(model) if model else default_model_path(), engine, device=device)
     classes = attributes_from_images(network, info, images_by_class(images, folder_map, max_images, seed),
                                      head=head, seen=seen, batch_size=batch_size)
-    classes.save(out)
+    save_classes(classes, out)
     click.echo(f"wrote {out}: {plural(len(classes), 'class')} over the model's {plural(classes.num_attributes, 'attribute')}")
 
 

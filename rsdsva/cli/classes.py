@@ -57,6 +57,7 @@ def pick_command(names, definitions, library, seen, model, out, overwrite) -> No
     them anyway, and would refuse a file that adds them again.
     """
     from rsdsva._io import check_output_path
+    from rsdsva.class_files import save_classes
     from rsdsva.library import pick_and_define, without_seen
     from rsdsva.models.info import default_model_path, read_model_info
 
@@ -68,7 +69,7 @@ def pick_command(names, definitions, library, seen, model, out, overwrite) -> No
         picked, dropped = without_seen(picked, read_model_info(model or default_model_path()))
         if dropped:
             click.echo(f"left out {', '.join(dropped)}: seen classes of the model already", err=True)
-    picked.save(out)
+    save_classes(picked, out)
     click.echo(f"wrote {out}: {', '.join(picked.names)} ({'seen' if seen else 'unseen'}, {library} vocabulary)")
 
 
@@ -79,8 +80,7 @@ def check_command(file, model) -> None:
     """Validate FILE against MODEL's vocabulary; show each class's nearest classes and the
     attributes it names that the model was never taught to see (no seen class has them)."""
     from rsdsva.attributes.check import UNTAUGHT_SHARE, check_classes
-    from rsdsva.models.info import default_model_path
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.info import default_model_path, read_model_info
 
     info = read_model_info(model or default_model_path())
     report = check_classes(file, info)
@@ -120,14 +120,15 @@ def check_command(file, model) -> None:
 
 def _say_how_read(file, info) -> None:
     """For a classes file from example areas: how its examples were read, or that it does not say."""
-    from rsdsva.mapping.record import load_classes
+    from rsdsva.mapping.record import classes_and_record
 
-    classes, record = load_classes(file, info.classes.attributes)
+    classes, record = classes_and_record(file, info.classes.attributes)
     if classes.examples is None:
         return
-    if classes.spectra is not None:
-        click.echo(f"  examples keep their spectra ({', '.join(classes.spectra.features)}; weight "
-                   f"{classes.spectra.weight:g}): rsdsva map compares each tile's, from a raster with those bands")
+    spectra = classes.examples.spectra
+    if spectra is not None:
+        click.echo(f"  examples keep their spectra ({', '.join(spectra.features)}; weight "
+                   f"{spectra.weight:g}): rsdsva map compares each tile's, from a raster with those bands")
     if record is not None:
         click.echo(f"  examples read as {record.describe()}: rsdsva map reads its raster so unless told otherwise")
     else:
@@ -233,9 +234,10 @@ def from_map_command(rasters, examples, name_field, layer, out, update, model, m
             bar.close()
     counts = ", ".join(f"{n} {k}" for n, k in result.tiles.items())
     click.echo(f"wrote {out_path}: {plural(len(result.classes), 'class')}; example tiles added: {counts}")
-    if result.classes.spectra is not None:
-        click.echo(f"  each example keeps its spectra too ({', '.join(result.classes.spectra.features)}; weight "
-                   f"{result.classes.spectra.weight:g}, --spectra 0 for none)", err=True)
+    spectra = result.classes.examples.spectra if result.classes.examples is not None else None
+    if spectra is not None:
+        click.echo(f"  each example keeps its spectra too ({', '.join(spectra.features)}; weight "
+                   f"{spectra.weight:g}, --spectra 0 for none)", err=True)
     if result.updated:
         click.echo(f"  added to: {', '.join(result.updated)}", err=True)
     if result.corrected:

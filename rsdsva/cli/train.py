@@ -11,7 +11,6 @@ from rsdsva.cli.options import SectionedCommand, device_option, experiment_from,
 from rsdsva.models.info import DEFAULT_BACKBONE
 from rsdsva.training.config import TrainConfig
 
-
 TRAIN_SECTIONS = {
     "Data": ("--data", "--attributes", "--folder-map", "--split", "--unseen", "--seed"),
     "Model": ("--backbone", "--image-size", "--weights", "--gsd", "--variant", "--word2vec"),
@@ -127,8 +126,8 @@ def evaluate_command(model, data, attributes, split, unseen, seed, folder_map, v
     """
     from rsdsva._io import atomic_paths, check_distinct, check_output_path
     from rsdsva.errors import OutputError
-    from rsdsva.training.evaluate import plot_report
     from rsdsva.training.experiment import evaluate_model
+    from rsdsva.training.plots import plot_report
 
     if report:
         picture = Path(report).with_suffix(".png")

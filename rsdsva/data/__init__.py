@@ -3,7 +3,8 @@
 from rsdsva._lazy import lazy_members
 
 _MODULES = {
-    "rsdsva.data.folders": ("Sample", "SceneDataset", "scan_image_folder", "torchgeo_samples"),
+    "rsdsva.data.folders": ("SceneDataset", "torchgeo_samples"),
+    "rsdsva.data.images": ("Sample", "scan_image_folder"),
     "rsdsva.data.samplers": ("EpisodicSampler", "ShuffledSampler"),
     "rsdsva.data.splits": ("ZeroShotSplit", "choose_unseen", "make_split", "parse_split"),
     "rsdsva.data.transforms": ("eval_transform", "train_transform"),

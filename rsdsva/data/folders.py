@@ -7,13 +7,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from rsdsva.data.images import (  # noqa: F401 (re-exported: the torch-free half of the image folders)
-    IMAGE_SUFFIXES,
-    Sample,
-    folder_map_of,
-    images_by_class,
-    scan_image_folder,
-)
+from rsdsva.data.images import Sample
 from rsdsva.errors import DatasetError
 
 

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rsdsva.data.folders import Sample
+from rsdsva.data.images import Sample
 
 ORIGIN = (500_000.0, 4_000_000.0)  # top left, in the CRS's metres: anywhere in a UTM zone
 

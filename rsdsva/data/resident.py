@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from rsdsva.data.folders import Sample, SceneDataset
+from rsdsva.data.folders import SceneDataset
+from rsdsva.data.images import Sample
 from rsdsva.data.transforms import to_model_input
 
 GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale

@@ -7,8 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from rsdsva.data.folders import Sample
+from rsdsva.data.images import Sample
 from rsdsva.errors import DatasetError
+
 
 def parse_split(text: str, num_classes: int) -> tuple[int, int]:
     """'16/5' -> (16, 5), checked against the number of classes."""

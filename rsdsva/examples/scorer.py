@@ -30,14 +30,15 @@ class ExampleScorer:
         self.mask = classes.has_examples  # (C,) the classes scored by their examples
         self.index = np.flatnonzero(self.mask)
         self.names = [classes.names[i] for i in self.index]
-        self.recipe: Recipe = parse_recipe(classes.recipe)
-        rows = [np.asarray(classes.examples[i], np.float32) for i in self.index]
+        bank = classes.examples  # an ExampleBank
+        self.recipe: Recipe = parse_recipe(bank.recipe)
+        rows = [bank.rows[i] for i in self.index]
         self.rows = np.concatenate(rows)  # (examples, D), each class's rows together
         self.starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
         self.corrects = classes.seen[self.index]  # seen classes given examples: corrections
-        self.scale, self.bias = info.example_calibrations[classes.recipe]
+        self.scale, self.bias = info.example_calibrations[bank.recipe]
         self.choice = fit_example_choice(self.rows, self.starts)
-        self.spectra = classes.spectra  # their SpectralRecord: their features end in the tiles' spectra
+        self.spectra = bank.spectra  # their SpectralRecord: their features end in the tiles' spectra
 
     @classmethod
     def for_classes(cls, classes, info, feature_space: str) -> ExampleScorer | None:
@@ -48,12 +49,13 @@ class ExampleScorer:
         if not has.any():
             return None
         names = ", ".join(n for n, h in zip(classes.names, has) if h)
-        if classes.feature_space != feature_space:
-            why = (f"their examples were taken with another model (feature space {classes.feature_space}, "
+        bank = classes.examples
+        if bank.feature_space != feature_space:
+            why = (f"their examples were taken with another model (feature space {bank.feature_space}, "
                    f"this one is {feature_space}); make them again with rsdsva classes from-map --model")
-        elif classes.recipe not in info.example_calibrations:
+        elif bank.recipe not in info.example_calibrations:
             known = ", ".join(info.example_calibrations) or "none"
-            why = (f"this model records no calibration for their recipe {classes.recipe} (it has: {known}); "
+            why = (f"this model records no calibration for their recipe {bank.recipe} (it has: {known}); "
                    "make them again with rsdsva classes from-map")
         else:
             return cls(classes, info)

@@ -28,13 +28,15 @@ from typing import Callable, Sequence
 import numpy as np
 from rasterio.windows import Window
 
+from rsdsva.class_files import classes_from_dict, classes_to_dict
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError, RasterError, RsdsvaWarning
+from rsdsva.examples.bank import ExampleBank
+from rsdsva.examples.spectra import SpectralRecord
 from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.record import RECORD_KEY, ReadRecord
 from rsdsva.mapping.settings import GridSettings, ReadSettings
 from rsdsva.mapping.source import TileSource
-from rsdsva.examples.spectra import SpectralRecord
 
 
 @dataclass
@@ -161,8 +163,8 @@ def classes_from_areas(
         examples.append(feats if spectra is None else spectra.joined(feats, np.stack(found.spectra)))
     return ClassSpace(
         names=list(tiles), attributes=vocab.attributes, matrix=np.stack(rows), seen=np.zeros(len(tiles), bool),
-        groups=vocab.groups, scale=vocab.scale, examples=examples, feature_space=classifier.engine.feature_space,
-        recipe=recipe, spectra=spectra,
+        groups=vocab.groups, scale=vocab.scale,
+        examples=ExampleBank(tuple(examples), classifier.engine.feature_space, recipe, spectra),
     )
 
 
@@ -226,9 +228,10 @@ def updated_classes(old: ClassSpace, new: ClassSpace, counts_old: dict, counts_n
     """``old`` (a classes file from example areas) with ``new``'s examples added: a class in both
     keeps every example of each and a vector averaged by their tile counts; ``new``'s other
     classes are appended."""
-    if (old.feature_space, old.recipe) != (new.feature_space, new.recipe):
-        raise ClassSpaceError(f"its classes were made with another model or recipe ({old.feature_space} "
-                              f"{old.recipe}, now {new.feature_space} {new.recipe}); make it again with "
+    was, now = old.examples, new.examples
+    if (was.feature_space, was.recipe) != (now.feature_space, now.recipe):
+        raise ClassSpaceError(f"its classes were made with another model or recipe ({was.feature_space} "
+                              f"{was.recipe}, now {now.feature_space} {now.recipe}); make it again with "
                               "rsdsva classes from-map, without --update")
     matrix = old.matrix.copy()
     for name in new.names:
@@ -279,7 +282,7 @@ def write_example_classes(path: str | Path, classes: ClassSpace, where: dict[str
 
     from rsdsva._io import atomic_write_text
 
-    data = classes.to_dict()
+    data = classes_to_dict(classes)
     data = {"model": model, "feature_space": data.pop("feature_space"), "recipe": data.pop("recipe"),
             **({RECORD_KEY: record.to_dict()} if record is not None else {}), **data}
     for name, entry in data["classes"].items():
@@ -355,11 +358,11 @@ def classes_from_map(
     ``spectra``: on rasters of more than three bands, the share of a tile's similarity to an
     example that their spectra over every band have (:mod:`rsdsva.examples.spectra`; 0: the network's
     features alone; None: :data:`~rsdsva.examples.spectra.DEFAULT_WEIGHT`, or the ``update`` file's)."""
+    from rsdsva.examples.recipe import parse_recipe
     from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.mapping.raster import open_raster
     from rsdsva.mapping.source import open_tile_source, travelled
     from rsdsva.models.info import default_model_path, read_model_info
-    from rsdsva.examples.recipe import parse_recipe
     from rsdsva.predict import build_classifier
 
     model_path = Path(model) if model else default_model_path()
@@ -385,7 +388,7 @@ def classes_from_map(
         known = ", ".join(info.example_calibrations) or "none"
         raise ClassSpaceError(f"{model_path.name} records no calibration for example classes made as {recipe} "
                               f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
-    sources, spectral = spectral_sources(sources, spectra, old is not None, old.spectra if old is not None else None)
+    sources, spectral = spectral_sources(sources, spectra, old is not None, old.examples.spectra if old is not None else None)
     tiles = example_tiles(sources, areas, name_field, min_cover, source, parse_recipe(recipe).scales)
     new = classes_from_areas(classifier, tiles, recipe, progress=progress, spectra=spectral)
     where = provenance(tiles)
@@ -459,7 +462,7 @@ def _recipe_orientations(classes: ClassSpace) -> int:
     from rsdsva.examples.recipe import parse_recipe
 
     try:
-        return parse_recipe(classes.recipe).orientations
+        return parse_recipe(classes.examples.recipe).orientations
     except ConfigError:
         return 1
 
@@ -467,7 +470,7 @@ def _recipe_orientations(classes: ClassSpace) -> int:
 def _read_update(path: str | Path, info) -> tuple[ClassSpace, ReadRecord | None, dict[str, dict]]:
     """The classes file ``--update`` names (it must be one made from example areas), how its
     examples were read, and where they came from; the file is parsed once."""
-    from rsdsva.classes import parse_classes_file
+    from rsdsva.class_files import parse_classes_file
     from rsdsva.mapping.record import read_record
 
     path = Path(path)
@@ -475,7 +478,7 @@ def _read_update(path: str | Path, info) -> tuple[ClassSpace, ReadRecord | None,
         data = parse_classes_file(path)
         if not isinstance(data, dict):
             raise ClassSpaceError(f"{path}: expected a mapping with a 'classes' key")
-        old = ClassSpace.from_dict(data, vocabulary=info.classes.attributes, source=str(path))
+        old = classes_from_dict(data, vocabulary=info.classes.attributes, source=str(path))
         record = read_record(data, str(path))
     except ClassSpaceError as err:
         raise ClassSpaceError(f"--update: {err}") from None

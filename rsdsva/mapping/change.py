@@ -107,8 +107,9 @@ def _change(before: Path, after: Path, out: Path, settings, threshold: float, pr
                     progress({"done": first + done, "total": total, "skipped": skipped})
 
             done = {}
-            for r in classify_tiles(lambda: plan.classifier, source.spec, plan.tiles, settings.batch_size, 1,
-                                    settings.max_nodata, settings.read_threads, on_batch=report, scales=plan.scales,
+            for r in classify_tiles(lambda: plan.classifier, source.spec, plan.tiles, settings.read.batch_size, 1,
+                                    settings.read.max_nodata, settings.read.read_threads, on_batch=report,
+                                    scales=plan.scales,
                                     input_size=plan.input_size, spectral=source.spectral):
                 done[(r.tile.row, r.tile.col)] = r
             results[date] = done
@@ -222,8 +223,9 @@ def _fit(b, a) -> tuple[np.ndarray, np.ndarray]:
 
 def _residuals(b, a, weights, spread, top: int, left: int, width: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(size, width) each pixel's residual norm (robust spreads) and where both dates are valid."""
-    from rsdsva.mapping.raster import read_bands
     from rasterio.windows import Window
+
+    from rsdsva.mapping.raster import read_bands
 
     window = Window(left, top, width, size)
     bands = list(range(1, b.count + 1))
@@ -242,7 +244,7 @@ def _frame(plan, tiles, results, scores: np.ndarray, threshold: float):
     import geopandas as gpd
     import shapely
 
-    from rsdsva.mapping.raster import window_bounds
+    from rsdsva.mapping.grid import window_bounds
     from rsdsva.mapping.writers import ground_area_m2
 
     names = plan.classifier.classes.names
@@ -281,8 +283,8 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
 
     from rsdsva import __version__
     from rsdsva._io import atomic_paths, file_sha256
-    from rsdsva.mapping.outputs import write_errors
     from rsdsva.colors import class_colors
+    from rsdsva.mapping.outputs import write_errors
     from rsdsva.mapping.writers import classes_frame, write_change_style
 
     cs = plan.classifier.classes
@@ -290,7 +292,7 @@ def _write(plan, out: Path, frame, settings, before: Path, after: Path, threshol
     run = {
         "rsdsva_version": __version__, "command": "change", "before": str(before.resolve()),
         "after": str(after.resolve()), "model": str(plan.model_path.resolve()),
-        "model_sha256": file_sha256(plan.model_path), "classes_file": settings.classes,
+        "model_sha256": file_sha256(plan.model_path), "classes_file": settings.classifier.classes,
         "settings": settings.to_dict(), "threshold": threshold, "quantile": QUANTILE,
         "tile_size_px": plan.grid.size, "stride_px": plan.grid.stride,
         "read": plan.source.record().to_dict(), "tiles": len(frame), "changed": int(frame["changed"].sum()),

@@ -140,7 +140,7 @@ def classify_tiles(
                 maps = None
                 if attention_attributes:
                     chosen = attention[:, list(attention_attributes)]
-                    seen = margin[classifier.context[0]]  # the maps cover the first context window; keep the tile's part
+                    seen = margin[classifier.views.context[0]]  # the maps cover the first context window; keep the tile's part
                     span = size + 2 * seen
                     full = resize(chosen.astype(np.float32), span, span)
                     maps = np.zeros((len(keep), full.shape[1], size, size), dtype=full.dtype)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rsdsva.errors import ConfigError, OutputError, RsdsvaError
+from rsdsva.inference import ClassifierSettings
 from rsdsva.predict import build_classifier
 from rsdsva.mapping.outputs import check_outputs, write_outputs
 from rsdsva.mapping.plan import map_inputs, plan_map
@@ -36,13 +37,13 @@ class SceneResult:
     error: str | None = None
 
 
-def _classifier(settings: MapSettings):
+def _classifier(settings: ClassifierSettings):
     """This worker's classifier for ``settings``, built on first use, and again when its model or
     classes file changed since (a long-lived cluster outlives an edit of either)."""
-    key = (settings.classifier, _stamp(settings.classifier.model_path), _stamp(settings.classes))
+    key = (settings, _stamp(settings.model_path), _stamp(settings.classes))
     if key not in _CLASSIFIERS:
         _CLASSIFIERS.clear()  # an edited file's old classifier is never asked for again
-        _CLASSIFIERS[key] = build_classifier(settings.classifier, threads=1)  # Dask provides the parallelism
+        _CLASSIFIERS[key] = build_classifier(settings, threads=1)  # Dask provides the parallelism
     return _CLASSIFIERS[key]
 
 
@@ -63,11 +64,12 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) 
     from rsdsva.engines import input_size_for
     from rsdsva.mapping.classify import classify_tiles
 
-    clf = _classifier(settings)
+    clf = _classifier(settings.classifier)
+    read, output = settings.read, settings.output
     rows = [
-        tile_record(clf.classes, spec, r, settings.explain)
-        for r in classify_tiles(clf, spec, tiles, settings.batch_size, settings.top_k, settings.max_nodata,
-                                read_threads=1, explain=settings.explain, scales=clf.scales,
+        tile_record(clf.classes, spec, r, output.explain)
+        for r in classify_tiles(clf, spec, tiles, read.batch_size, output.top_k, read.max_nodata,
+                                read_threads=1, explain=output.explain, scales=clf.scales,
                                 input_size=input_size_for(clf.engine.name, clf.info),
                                 spectral=spectral)
     ]
@@ -114,7 +116,7 @@ def map_scenes(
 
     if (out_dir is None) == (out is None):
         raise OutputError("give either --out-dir (one GeoPackage per scene) or --out (one merged GeoPackage)")
-    if settings.raster or settings.attention_raster or settings.similarity:
+    if settings.output.raster or settings.output.attention_raster or settings.output.similarity:
         raise OutputError("--raster, --attention-raster and --similarity are single-scene options; run those scenes "
                           "without Dask")
     rasters = [Path(r) for r in rasters]

@@ -54,6 +54,7 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
     from rsdsva.colors import class_colors
 
     spec, cs = plan.spec, plan.classifier.classes
+    classes_file, output = settings.classifier.classes, settings.output
     routes = plan.classifier.routes
     colors = class_colors(cs.names, cs.colors)  # by meaning; a classes file's own where it chose
     frame = tiles_frame(rows, spec.crs)
@@ -62,8 +63,8 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "input": inputs or str(plan.raster.resolve()),
         "model": str(plan.model_path.resolve()),
         "model_sha256": file_sha256(plan.model_path),
-        "classes_file": settings.classes,
-        "classes_sha256": file_sha256(settings.classes) if settings.classes else None,
+        "classes_file": classes_file,
+        "classes_sha256": file_sha256(classes_file) if classes_file else None,
         "settings": settings.to_dict(),
         "engine": plan.classifier.engine.name,  # what ran the network (settings.engine may say auto)
         "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
@@ -71,30 +72,30 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "bands_used": list(spec.bands), "nodata_used": spec.nodata,
         "read": plan.source.record().to_dict(),  # as classes files keep it
         "stretch": None if spec.low is None else {
-            "low": list(spec.low), "high": list(spec.high), "from": "--scale" if settings.scale else "2-98 % per band"},
+            "low": list(spec.low), "high": list(spec.high), "from": "--scale" if settings.read.scale else "2-98 % per band"},
         "tiles": len(plan.tiles), "classified": len(rows), "skipped": len(plan.tiles) - len(rows),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    targets = [Path(p) for p in (out, settings.raster, settings.similarity, settings.attention_raster) if p]
+    targets = [Path(p) for p in (out, output.raster, output.similarity, output.attention_raster) if p]
     with atomic_paths(targets) as temps:  # every output complete before any replaces its old file
         tmp = dict(zip(targets, temps))
         with write_errors(out):
-            write_geopackage(tmp[out], frame, classes_frame(cs, routes, colors), run, settings.to_check)
+            write_geopackage(tmp[out], frame, classes_frame(cs, routes, colors), run, output.to_check)
         tiles = plan.tiles
         grid = (max(t.row for t in tiles) + 1, max(t.col for t in tiles) + 1) if tiles else (1, 1)
         cell_transform = spec.transform * Affine.scale(plan.grid.stride)
-        if settings.raster:
-            with write_errors(Path(settings.raster)):
-                write_label_raster(tmp[Path(settings.raster)], frame, grid, cell_transform, spec.crs, cs.names, colors)
-        if settings.similarity:
+        if output.raster:
+            with write_errors(Path(output.raster)):
+                write_label_raster(tmp[Path(output.raster)], frame, grid, cell_transform, spec.crs, cs.names, colors)
+        if output.similarity:
             names = plan.classifier.example_names
             sims = np.stack(similarity) if similarity else np.zeros((0, len(names)), np.float32)
-            with write_errors(Path(settings.similarity)):
-                write_similarity_raster(tmp[Path(settings.similarity)], [(r["row"], r["col"]) for r in rows], sims,
+            with write_errors(Path(output.similarity)):
+                write_similarity_raster(tmp[Path(output.similarity)], [(r["row"], r["col"]) for r in rows], sims,
                                         grid, cell_transform, spec.crs, names)
         if mosaic is not None:
-            with write_errors(Path(settings.attention_raster)):
-                mosaic.write(tmp[Path(settings.attention_raster)], spec.crs, spec.transform, plan.attention_names)
+            with write_errors(Path(output.attention_raster)):
+                mosaic.write(tmp[Path(output.attention_raster)], spec.crs, spec.transform, plan.attention_names)
     return frame
 
 

@@ -19,7 +19,6 @@ from rsdsva.mapping.background import settled_on_error
 from rsdsva.mapping.outputs import check_outputs, write_outputs
 from rsdsva.mapping.plan import map_inputs, plan_map
 from rsdsva.mapping.settings import MapSettings
-from rsdsva.models.info import default_model_path  # noqa: F401 (re-exported: where the default model lives)
 
 
 @dataclass
@@ -77,14 +76,15 @@ def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapR
     with settled_on_error(plan.loading):
         report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
         # the classifier is resolved once the first reads are queued, so loading the model overlaps them
-        for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, settings.batch_size, settings.top_k,
-                                settings.max_nodata, settings.read_threads, on_batch=report,
-                                explain=settings.explain, attention_attributes=plan.attention_index,
+        read, output = settings.read, settings.output
+        for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, read.batch_size, output.top_k,
+                                read.max_nodata, read.read_threads, on_batch=report,
+                                explain=output.explain, attention_attributes=plan.attention_index,
                                 scales=plan.scales, input_size=plan.input_size, spectral=plan.source.spectral):
             if mosaic is not None:
                 mosaic.add(r.tile.window, r.attention)
-            rows.append(tile_record(plan.classifier.classes, spec, r, settings.explain))
-            if settings.similarity:
+            rows.append(tile_record(plan.classifier.classes, spec, r, output.explain))
+            if output.similarity:
                 similarity.append(r.similarity)
     if not rows:
         warnings.warn(f"{raster}: no tile has enough valid data (all nodata?); the map is empty", RsdsvaWarning, stacklevel=2)

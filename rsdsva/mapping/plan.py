@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsdsva.errors import ClassSpaceError, RsdsvaWarning
+from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.background import done, in_background, settled_on_error
 from rsdsva.mapping.grid import Grid, aoi_area, check_tile_count
 from rsdsva.mapping.raster import RasterSpec
@@ -52,7 +53,8 @@ class MapPlan:
 
 def map_inputs(settings: MapSettings) -> dict[str, str | None]:
     """The files a map reads besides its raster, by the flag naming them."""
-    return {"the --aoi file": settings.aoi, "the --classes file": settings.classes, "the --model file": settings.model}
+    c = settings.classifier
+    return {"the --aoi file": settings.grid.aoi, "the --classes file": c.classes, "the --model file": c.model}
 
 
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
@@ -70,52 +72,52 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     from rsdsva.mapping.raster import open_raster
     from rsdsva.models.info import read_model_info
 
-    model_path = Path(settings.model) if settings.model else default_model_path()
+    c = settings.classifier
+    model_path = Path(c.model) if c.model else default_model_path()
     with open_raster(raster, settings.read.allow_no_crs) as src:  # a missing or unreadable raster fails first, at once
         info = built.info if built else read_model_info(model_path)  # then a missing or damaged model file
         # an engine that cannot run here (torch or ONNX Runtime missing, no ONNX form) fails here
-        engine = built.engine.name if built else choose_engine(settings.classifier.engine, model_path,
-                                                               settings.classifier.device,
-                                                               settings.classifier.precision)[0]
-        extra, record = _extra_classes(settings, info)  # and a bad classes file, all before any read
+        engine = built.engine.name if built else choose_engine(c.engine, model_path, c.device, c.precision)[0]
+        extra, record = _extra_classes(c.classes, info)  # and a bad classes file, all before any read
         if src.crs is None:
             warnings.warn(f"{raster} has no CRS (--allow-no-crs): the map's tiles are placed in its pixel units, and "
                           "its outputs carry no CRS", RsdsvaWarning, stacklevel=3)
-        grid, read = travelled(src, settings.grid, settings.read, record, f"the --classes file {settings.classes}")
-        scales = window_scales(settings.classifier, extra)
-        if settings.similarity and (extra is None or not extra.has_examples.any()
-                                    or settings.example_route != "examples"):
-            raise ClassSpaceError(f"--similarity {settings.similarity}: there are no classes from example areas to "
+        grid, read = travelled(src, settings.grid, settings.read, record, f"the --classes file {c.classes}")
+        scales = window_scales(c, extra)
+        similarity = settings.output.similarity
+        if similarity and (extra is None or not extra.has_examples.any() or c.example_route != "examples"):
+            raise ClassSpaceError(f"--similarity {similarity}: there are no classes from example areas to "
                                   "compare tiles with; give --classes FILE made by rsdsva classes from-map")
-        loading = done(built) if built else in_background(lambda: _build(settings))
+        loading = done(built) if built else in_background(lambda: _build(c))
         with settled_on_error(loading):  # the model loads while the grid is laid out
             source = open_tile_source(raster, grid, read, info.tile_m, src)
-            if extra is not None and extra.spectra is not None and settings.example_route == "examples":
-                source = source.with_spectra(extra.spectra, f"make the classes again from {raster.name} with "
+            spectra = extra.examples.spectra if extra is not None and extra.examples is not None else None
+            if spectra is not None and c.example_route == "examples":
+                source = source.with_spectra(spectra, f"make the classes again from {raster.name} with "
                                                             "rsdsva classes from-map, or with --spectra 0")
             names, index = _attention_attributes(info, settings.output)
             area = aoi_area(grid.aoi, raster, source.spec) if grid.aoi else None
             tiles = source.tiles(area)
             if area is not None:
                 check_tile_count(raster, len(tiles), source.grid.size, source.grid.stride, grid.max_tiles)
-    return MapPlan(raster, model_path, source, loading, tiles, settings.classifier.calibration_for(info), names,
+    return MapPlan(raster, model_path, source, loading, tiles, c.calibration_for(info), names,
                    index, scales, input_size_for(engine, info))
 
 
-def _extra_classes(settings: MapSettings, info):
-    """The settings' classes file over the model's vocabulary, flagged unseen, and how its examples were read."""
-    from rsdsva.mapping.record import load_classes
+def _extra_classes(path: str | None, info):
+    """The classes file ``path`` over the model's vocabulary, flagged unseen, and how its examples were read."""
+    from rsdsva.mapping.record import classes_and_record
 
-    if not settings.classes:
+    if not path:
         return None, None
-    classes, record = load_classes(settings.classes, info.classes.attributes)
+    classes, record = classes_and_record(path, info.classes.attributes)
     return classes.with_seen(False), record
 
 
-def _build(settings: MapSettings):
+def _build(settings: ClassifierSettings):
     from rsdsva.predict import build_classifier
 
-    return build_classifier(settings.classifier)
+    return build_classifier(settings)
 
 
 def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], list[int]]:

@@ -25,12 +25,6 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from rsdsva.errors import ConfigError, MissingFileError, RasterError
-from rsdsva.mapping.grid import (  # noqa: F401 (re-exported: the grid's windows and sizes)
-    Tile,
-    iter_windows,
-    pixel_size_m,
-    window_bounds,
-)
 
 _RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 

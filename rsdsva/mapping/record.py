@@ -93,18 +93,18 @@ def read_record(data: dict, source: str) -> ReadRecord | None:
     return None if raw is None else ReadRecord.from_dict(raw, source)
 
 
-def load_classes(path: str | Path, vocabulary=None):
+def classes_and_record(path: str | Path, vocabulary=None):
     """A classes file's :class:`~rsdsva.classes.ClassSpace` and its :class:`ReadRecord` (None for
     a CSV, a file of attribute classes or one made before classes files kept a record), parsed once."""
-    from rsdsva.classes import ClassSpace, parse_classes_file
+    from rsdsva.class_files import classes_from_dict, load_classes, parse_classes_file
 
     path = Path(path)
     if path.suffix.lower() == ".csv" or not path.is_file():
-        return ClassSpace.load(path, vocabulary), None
+        return load_classes(path, vocabulary), None
     data = parse_classes_file(path)
     if not isinstance(data, dict):
         raise ClassSpaceError(f"{path}: expected a mapping with a 'classes' key")
-    return ClassSpace.from_dict(data, vocabulary=vocabulary, source=str(path)), read_record(data, str(path))
+    return classes_from_dict(data, vocabulary=vocabulary, source=str(path)), read_record(data, str(path))
 
 
 def map_read_record(run: dict[str, Any], source: str) -> ReadRecord:

@@ -2,9 +2,11 @@
 
 Four parts, each the only declaration of its fields and their defaults: the classifier
 (:class:`rsdsva.inference.ClassifierSettings`), the grid, the reading and the outputs.
-:class:`MapSettings` holds the four and takes their fields by name, so
-``MapSettings(tile_size=32, context=1)`` and ``settings.tile_size`` work; a field given as
-None takes its part's default, which is how the CLI's flags left out fall through.
+:class:`MapSettings` holds the four. It also takes their fields by name and puts each in its
+part, so ``MapSettings(tile_size=32, context=1)`` sets ``settings.grid.tile_size`` and
+``settings.classifier.context``; a field given as None takes its part's default, which is how the
+CLI's flags left out fall through. Code reads a setting from its part, so each step can be given
+only the part it uses.
 """
 
 from __future__ import annotations
@@ -117,12 +119,6 @@ class MapSettings:
         for part, default in PARTS.items():
             base = given[part] or default
             object.__setattr__(self, part, replace(base, **changes[part]) if changes[part] else base)
-
-    def __getattr__(self, name: str) -> Any:  # settings.tile_size: the grid part's field
-        part = _OWNER.get(name)
-        if part is None:
-            raise AttributeError(f"MapSettings has no setting {name!r}")
-        return getattr(object.__getattribute__(self, part), name)
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting by name (the ``run`` layer's record)."""

@@ -31,7 +31,7 @@ LOOK = "_look"  # a record's attribute scores: what check_rank compares tiles by
 def tile_record(classes, spec, result, explain: bool = False) -> dict[str, Any]:
     """One tiles-layer record (``bounds`` and :data:`TILE_FIELDS`, plus the explain columns)
     from a classified tile (:class:`rsdsva.mapping.classify.TileResult`) over ``classes``."""
-    from rsdsva.mapping.raster import window_bounds
+    from rsdsva.mapping.grid import window_bounds
 
     best = int(result.top_k[0])
     record = {

@@ -19,16 +19,8 @@ import torch
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import CheckpointError
 from rsdsva.models.backbones import BackboneConfig, build_backbone
-from rsdsva.models.dsva import DSVA, DSVAConfig
-from rsdsva.models.info import (  # noqa: F401 (re-exported: the header side of a checkpoint)
-    DEFAULT_BACKBONE,
-    FORMAT,
-    FORMAT_VERSION,
-    ModelInfo,
-    Preprocessing,
-    _read_header,
-    read_model_info,
-)
+from rsdsva.models.dsva import DSVA
+from rsdsva.models.info import DEFAULT_BACKBONE, DSVAConfig, ModelInfo, Preprocessing, read_model_info
 
 
 def create_model(

@@ -23,10 +23,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from rsdsva.classes import ClassSpace, normalized_vectors  # noqa: F401 (re-exported)
+from rsdsva.classes import ClassSpace, normalized_vectors
 from rsdsva.models.backbones import Backbone
-from rsdsva.models.info import SCORE_HEADS, DSVAConfig  # noqa: F401 (re-exported)
-
+from rsdsva.models.info import DSVAConfig
 
 
 class DSVAOutput(NamedTuple):

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rsdsva.class_files import classes_from_dict, classes_to_dict
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import CheckpointError, ConfigError, MissingFileError, RsdsvaError
 
@@ -109,7 +110,7 @@ class ModelInfo:
         example_calibrations: recipe (:func:`rsdsva.examples.recipe.example_recipe`) -> (scale, bias) putting a tile's
             similarity to an example class's nearest example on the scale of the attribute
             logits (fitted on validation images of the seen classes,
-            :func:`rsdsva.training.evaluate.fit_example_calibrations`).
+            :func:`rsdsva.training.example_fit.fit_example_calibrations`).
     """
 
     backbone: BackboneConfig
@@ -138,7 +139,7 @@ class ModelInfo:
         data = self.provenance.get("unseen_classes")
         if not data:
             return None
-        held = ClassSpace.from_dict(data, source="checkpoint held-out classes")
+        held = classes_from_dict(data, source="checkpoint held-out classes")
         return held.rescaled(self.classes.scale).with_seen(False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,7 +148,7 @@ class ModelInfo:
             "format_version": FORMAT_VERSION,
             "backbone": self.backbone.to_dict(),
             "dsva": self.dsva.to_dict(),
-            "classes": self.classes.to_dict(),
+            "classes": classes_to_dict(self.classes),
             "preprocessing": asdict(self.preprocessing),
             "gsd_m": self.gsd_m,
             "tile_m": self.tile_m,
@@ -162,7 +163,7 @@ class ModelInfo:
         return cls(
             backbone=BackboneConfig.from_dict(data["backbone"]),
             dsva=DSVAConfig.from_dict(data["dsva"]),
-            classes=ClassSpace.from_dict(data["classes"], source="checkpoint classes"),
+            classes=classes_from_dict(data["classes"], source="checkpoint classes"),
             preprocessing=Preprocessing.from_dict(data["preprocessing"]),
             gsd_m=data.get("gsd_m"),
             tile_m=data.get("tile_m"),

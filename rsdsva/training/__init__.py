@@ -9,7 +9,9 @@ from rsdsva._lazy import lazy_members
 _MODULES = {
     "rsdsva.training.config": ("LossWeights", "TrainConfig"),
     "rsdsva.training.losses": ("dsva_loss",),
-    "rsdsva.training.evaluate": ("EvalReport", "evaluate_split", "plot_report"),
+    "rsdsva.training.evaluate": ("EvalReport", "evaluate_split"),
+    "rsdsva.training.example_fit": ("fit_example_features",),
+    "rsdsva.training.plots": ("plot_report",),
     "rsdsva.training.experiment": ("Experiment", "evaluate_model", "run_experiment"),
     "rsdsva.training.loop": ("TrainResult", "train_dsva"),
     "rsdsva.training.lightning": ("DSVATask", "ExportBest", "ZeroShotDataModule"),

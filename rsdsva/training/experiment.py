@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from rsdsva.data.folders import scan_image_folder
+from rsdsva.class_files import classes_to_dict
+from rsdsva.data.images import scan_image_folder
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.library import classes_or_library
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
 from rsdsva.models.info import DEFAULT_BACKBONE
-from rsdsva.training.evaluate import EvalReport, evaluate_split, fit_example_features, plot_report
+from rsdsva.training.evaluate import EvalReport, evaluate_split
+from rsdsva.training.example_fit import fit_example_features
 from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
+from rsdsva.training.plots import plot_report
 
 VARIANTS = ("dsva", "vam", "word2vec", "official-loss")
 
@@ -176,7 +179,7 @@ def finish_experiment(
 def _evaluate_and_write(best, best_info, classes, split, out: Path, batch_size: int) -> EvalReport:
     report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
     best_info = fit_example_features(best, best_info, split, batch_size=batch_size)
-    prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes.subset(split.unseen).to_dict())
+    prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes_to_dict(classes.subset(split.unseen)))
     save_checkpoint(best, best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration,
                                             provenance=prov), out)
     report.to_json(out.with_suffix(".report.json"))
@@ -211,17 +214,17 @@ def evaluate_classes_file(
     their logits as from the seen classes' (so the U/S curve over lambda holds theirs at
     the chosen one).
     """
-    from rsdsva.classes import ClassSpace
+    from rsdsva.class_files import load_classes
     from rsdsva.data.splits import ZeroShotSplit
     from rsdsva.errors import ClassSpaceError, DatasetError
     from rsdsva.inference import ClassifierSettings
     from rsdsva.models.info import read_model_info
     from rsdsva.predict import build_classifier
-    from rsdsva.training.evaluate import classifier_logits
+    from rsdsva.training.logits import classifier_logits
 
     info = read_model_info(model_path)
     seen = info.classes.with_seen(True)
-    extra = ClassSpace.load(classes_file, vocabulary=seen.attributes).with_seen(False)
+    extra = load_classes(classes_file, vocabulary=seen.attributes).with_seen(False)
     taken = [n for n in extra.names if n in seen.names]
     if taken:
         raise ClassSpaceError(f"{classes_file}: {taken[0]!r} is one of the model's seen classes; a file to evaluate "

@@ -23,17 +23,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from rsdsva.classes import ClassSpace
-from rsdsva.data.folders import Sample, SceneDataset, folder_map_of, torchgeo_samples
+from rsdsva.class_files import classes_from_dict, classes_to_dict
+from rsdsva.classes import ClassSpace, normalized_vectors
+from rsdsva.data.folders import SceneDataset, torchgeo_samples
+from rsdsva.data.images import Sample, folder_map_of
 from rsdsva.data.splits import choose_unseen, make_split, parse_split
 from rsdsva.data.transforms import eval_transform, train_transform
 from rsdsva.errors import DatasetError
 from rsdsva.models.checkpoint import create_model, save_checkpoint
-from rsdsva.models.dsva import class_matrix_tensor, normalized_vectors
+from rsdsva.models.dsva import class_matrix_tensor
 from rsdsva.models.info import DEFAULT_BACKBONE
-from rsdsva.training.losses import dsva_loss
 from rsdsva.training import metrics as M
 from rsdsva.training.loop import TrainConfig, lr_at, optimizer_for, stage_of, train_only
+from rsdsva.training.losses import dsva_loss
 
 
 class ZeroShotDataModule(L.LightningDataModule):
@@ -150,9 +152,9 @@ class DSVATask(L.LightningModule):
         tile_m: float | None = None,
     ) -> None:
         super().__init__()
-        classes = classes if isinstance(classes, ClassSpace) else ClassSpace.from_dict(classes)
+        classes = classes if isinstance(classes, ClassSpace) else classes_from_dict(classes)
         config = config if isinstance(config, TrainConfig) else _config_from(config)
-        self.save_hyperparameters({"classes": classes.to_dict(), "backbone": backbone, "image_size": image_size,
+        self.save_hyperparameters({"classes": classes_to_dict(classes), "backbone": backbone, "image_size": image_size,
                                    "weights": None if weights is None else str(weights), "config": config.to_dict(),
                                    "variant": variant, "gsd_m": gsd_m, "tile_m": tile_m})
         from rsdsva.models.backbones import BackboneConfig
@@ -223,14 +225,13 @@ class DSVATask(L.LightningModule):
         return logits[unseen], labels[unseen], logits[~unseen], labels[~unseen]
 
     def on_validation_epoch_end(self) -> None:
-        lu, yu, ls, ys = self._split(*self._gathered())
-        seen = self.classes.seen
-        metrics = {"val_seen_acc": M.seen_accuracy(ls, ys, seen) if len(ys) else 0.0}
-        if len(yu) and len(ys):
-            g = M.choose_calibration(lu, yu, ls, ys, seen)
-            self.val_lambda = float(g.lam)
-            self.val_map_lambda = float(M.choose_calibration(lu, yu, ls, ys, seen, criterion="accuracy").lam)
-            metrics.update(val_zsl=M.zsl_accuracy(lu, yu, ~seen), val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam)
+        found = M.validate(*self._split(*self._gathered()), self.classes.seen)
+        metrics = found.metrics()
+        metrics.pop("selection")
+        if found.chosen is not None:
+            self.val_lambda, self.val_map_lambda = float(found.calibration), float(found.map_lambda)
+        else:
+            metrics.pop("val_lambda")
         for k, v in metrics.items():
             self.log(k, float(v), prog_bar=k in ("val_h", "val_zsl"))
 
@@ -261,7 +262,7 @@ class DSVATask(L.LightningModule):
         import copy
 
         from rsdsva.data.splits import ZeroShotSplit
-        from rsdsva.training.evaluate import fit_example_features
+        from rsdsva.training.example_fit import fit_example_features
 
         data = data or getattr(self._trainer, "datamodule", None)
         model, info = self.model, self.info.replace(example_calibrations={})
@@ -272,7 +273,7 @@ class DSVATask(L.LightningModule):
             info = fit_example_features(model, info, split, batch_size=self.config.batch_size,
                                         torchgeo_dataset=data.datasets["train"], val_dataset=data.datasets["val"])
         unseen = self.classes.subset([n for n, s in zip(self.classes.names, self.classes.seen) if not s])
-        prov = dict(self.info.provenance, unseen_classes=unseen.to_dict(), train=self.config.to_dict(),
+        prov = dict(self.info.provenance, unseen_classes=classes_to_dict(unseen), train=self.config.to_dict(),
                     trainer="lightning", epoch=int(self.current_epoch))
         info = info.replace(calibration=self.val_lambda, map_calibration=self.val_map_lambda, provenance=prov)
         return save_checkpoint(model, info, path)

@@ -25,20 +25,21 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from rsdsva._io import atomic_write_text
-from rsdsva.classes import ClassSpace
+from rsdsva.classes import ClassSpace, normalized_vectors
 from rsdsva.data.folders import SceneDataset
 from rsdsva.data.resident import Augment, ResidentImages
 from rsdsva.data.samplers import EpisodicSampler, ShuffledSampler
 from rsdsva.data.splits import ZeroShotSplit
 from rsdsva.data.transforms import train_transform
 from rsdsva.errors import ConfigError, DatasetError
-from rsdsva.models.checkpoint import ModelInfo, save_checkpoint
-from rsdsva.models.dsva import DSVA, class_matrix_tensor, normalized_vectors
-from rsdsva.training.losses import dsva_loss
+from rsdsva.models.checkpoint import save_checkpoint
 from rsdsva.models.device import pick_device
+from rsdsva.models.dsva import DSVA, class_matrix_tensor
+from rsdsva.models.info import ModelInfo
 from rsdsva.training import metrics as M
 from rsdsva.training.config import TrainConfig
-from rsdsva.training.evaluate import logits_for, logits_resident
+from rsdsva.training.logits import logits_for, logits_resident
+from rsdsva.training.losses import dsva_loss
 
 STATE_EVERY_S = 30.0  # last.pt holds weights and optimiser state: too big to write every short epoch
 
@@ -273,15 +274,8 @@ def _data(model, info, classes, split, cfg, dev, torchgeo_dataset):
 def _validate(logits_of, classes: ClassSpace, split: ZeroShotSplit) -> dict[str, float]:
     """Validation metrics; ``selection`` is what picks the best epoch."""
     lv_s, yv_s = logits_of("val_seen")
-    out = {"val_seen_acc": M.seen_accuracy(lv_s, yv_s, classes.seen)}
-    if split.val_unseen:
-        lv_u, yv_u = logits_of("val_unseen")
-        g = M.choose_calibration(lv_u, yv_u, lv_s, yv_s, classes.seen)
-        out.update(val_zsl=M.zsl_accuracy(lv_u, yv_u, classes.unseen), val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam)
-        out["selection"] = g.h
-    else:
-        out.update(val_lambda=0.0, selection=out["val_seen_acc"])
-    return out
+    lv_u, yv_u = logits_of("val_unseen") if split.val_unseen else (lv_s[:0], yv_s[:0])
+    return M.validate(lv_u, yv_u, lv_s, yv_s, classes.seen).metrics()
 
 
 def _describe(r: dict[str, float]) -> str:

@@ -106,6 +106,44 @@ def choose_calibration(
     return best
 
 
+@dataclass(frozen=True)
+class Validation:
+    """What validation logits say, the same for the training loop, Lightning and evaluation."""
+
+    seen_acc: float  # seen images among the seen classes
+    zsl: float | None = None  # unseen images among the unseen classes (None: no unseen validation images)
+    chosen: GZSLScore | None = None  # the lambda maximising H, with its U, S and H
+    map_lambda: float | None = None  # the lambda maximising the mean accuracy over all classes (maps use it)
+
+    @property
+    def calibration(self) -> float:
+        return self.chosen.lam if self.chosen is not None else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        """``val_*`` numbers to log; ``selection`` (H, or the seen accuracy without unseen images)
+        picks the best epoch."""
+        out = {"val_seen_acc": self.seen_acc}
+        if self.chosen is not None:
+            g = self.chosen
+            out.update(val_zsl=self.zsl, val_u=g.u, val_s=g.s, val_h=g.h, val_lambda=g.lam, selection=g.h)
+        else:
+            out.update(val_lambda=0.0, selection=self.seen_acc)
+        return out
+
+
+def validate(logits_unseen: np.ndarray, labels_unseen: np.ndarray, logits_seen: np.ndarray,
+             labels_seen: np.ndarray, seen_mask: np.ndarray) -> Validation:
+    """Seen accuracy and, where there are images of both kinds, ZSL and the lambdas chosen for H and
+    for maps, on these validation logits."""
+    seen_mask = np.asarray(seen_mask, bool)
+    seen_acc = seen_accuracy(logits_seen, labels_seen, seen_mask) if len(labels_seen) else 0.0
+    if not (len(labels_unseen) and len(labels_seen)):
+        return Validation(seen_acc)
+    args = (logits_unseen, labels_unseen, logits_seen, labels_seen, seen_mask)
+    return Validation(seen_acc, zsl_accuracy(logits_unseen, labels_unseen, ~seen_mask), choose_calibration(*args),
+                      choose_calibration(*args, criterion="accuracy").lam)
+
+
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(labels), np.asarray(predictions)), 1)

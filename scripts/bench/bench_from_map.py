@@ -32,14 +32,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from rsdsva.classes import ClassSpace  # noqa: E402
-from rsdsva.data.folders import scan_image_folder  # noqa: E402
+from rsdsva.class_files import classes_from_dict, save_classes  # noqa: E402
+from rsdsva.data.images import scan_image_folder  # noqa: E402
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic  # noqa: E402
 from rsdsva.errors import RsdsvaWarning  # noqa: E402
-from rsdsva.mapping.areas import classes_from_map  # noqa: E402
 from rsdsva.inference import ClassifierSettings  # noqa: E402
-from rsdsva.predict import build_classifier  # noqa: E402
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
+from rsdsva.mapping.areas import classes_from_map  # noqa: E402
+from rsdsva.predict import build_classifier  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -84,15 +84,15 @@ def main() -> None:
     rng = np.random.default_rng(0)
     samples = held_out_samples(held.names, a.per_class, rng)
     samples = [samples[i] for i in rng.permutation(len(samples))]
-    hand = ClassSpace.from_dict({"seen": False, "classes": HAND_WRITTEN}, vocabulary=info.classes.attributes)
+    hand = classes_from_dict({"seen": False, "classes": HAND_WRITTEN}, vocabulary=info.classes.attributes)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mosaic = tmp / "mosaic.tif"
         cells = write_image_mosaic(samples, mosaic, columns=16)
         truth = {(r, c): label for r, c, label in cells}
-        hand.save(tmp / "hand.yaml")
-        held.save(tmp / "library.yaml")
+        save_classes(hand, tmp / "hand.yaml")
+        save_classes(held, tmp / "library.yaml")
         print(f"mosaic: {len(cells)} cells, {len(held)} held-out classes ({', '.join(held.names)}), "
               f"{a.per_class} images each; model {Path(a.model).name}; examples in {a.orientations} orientation(s)")
 

@@ -81,7 +81,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 map_scene(SCENE, tmp / f"{name}.gpkg", MapSettings(precision=precision, overwrite=True))
                 seconds[name].append(time.perf_counter() - t0)
-        (f_label, f_top, f_score), (i_label, i_top, _) = tiles(tmp / "float32.gpkg"), tiles(tmp / "int8.gpkg")
+        (f_label, _, f_score), (i_label, i_top, _) = tiles(tmp / "float32.gpkg"), tiles(tmp / "int8.gpkg")
         clear = f_score[:, 0] - f_score[:, 1] >= 0.2
         in_top2 = np.mean([f in top[:2] for f, top in zip(f_label, i_top)])
         print(f"{int8.name}: {int8.stat().st_size / 1e6:.1f} MB; {model.with_suffix('.onnx').name}: "

@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva.engines import open_engine  # noqa: E402
 from rsdsva.mapping import MapSettings, default_model_path, map_scene  # noqa: E402
-from rsdsva.mapping.raster import iter_windows, make_spec, read_tile  # noqa: E402
+from rsdsva.mapping.grid import iter_windows  # noqa: E402
+from rsdsva.mapping.raster import make_spec, read_tile  # noqa: E402
 from rsdsva.predict import Classifier, build_classifier  # noqa: E402
 
 # the 1024 x 1024 Gangwon COG (the sample scene before the Autzen one): the mosaics below are

@@ -34,14 +34,14 @@ import yaml
 
 from rsdsva.data.folders import read_image
 from rsdsva.engines.base import softmax
-from rsdsva.examples.recipe import oriented
-from rsdsva.examples.scorer import joined_features
 from rsdsva.engines.torch_engine import TorchEngine
 from rsdsva.examples.choice import choice_offsets, fit_example_choice
+from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe, oriented
+from rsdsva.examples.scorer import joined_features
 from rsdsva.inference import ClassifierSettings
+from rsdsva.mapping.grid import iter_windows
+from rsdsva.mapping.raster import make_spec, open_raster
 from rsdsva.mapping.source import context_pixels, tile_reader
-from rsdsva.mapping.raster import iter_windows, make_spec, open_raster
-from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.predict import build_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ def scene_outputs(clf, engines_, cells):
             feats[form, layer, w] = t
         for v in range(8):
             out = clf.engine.run(oriented(images, v))
-            probs[w, v] = softmax(out.attributes @ clf.class_matrix - clf.offset)
+            probs[w, v] = softmax(clf.head.logits(out.attributes) - clf.head.offset)
     for n in ORIENTATIONS:  # the maps' recipe (rsdsva classes from-map --orientations n), as maps take it
         recipe = example_recipe(clf.engine.example_layers, EXAMPLE_SCALES, n)
         feats["turned", n, None] = clf.example_features(windows, recipe)[0]

@@ -27,7 +27,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from rsdsva.data.folders import read_image, scan_image_folder  # noqa: E402
+from rsdsva.data.folders import read_image  # noqa: E402
+from rsdsva.data.images import scan_image_folder  # noqa: E402
 from rsdsva.mapping import default_model_path  # noqa: E402
 from rsdsva.models.checkpoint import load_checkpoint  # noqa: E402
 

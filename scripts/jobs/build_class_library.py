@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from rsdsva._io import atomic_write_text  # noqa: E402
 from rsdsva.attributes.vocabulary import Attribute, Vocabulary  # noqa: E402
-from rsdsva.classes import ClassSpace  # noqa: E402
+from rsdsva.class_files import load_classes  # noqa: E402
 from rsdsva.data.names import TO_UNIFIED  # noqa: E402
 from rsdsva.library import ATTRIBUTES_CITATION, DEFINING_FLOOR, LIBRARY_DIR, SETS, defining_attributes  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> None:
     sources: dict[str, dict[str, str]] = {}
 
     for key, info in SETS.items():
-        csv = ClassSpace.load(Path(a.attributes) / f"{key.upper()}_class_attributes.csv")
+        csv = load_classes(Path(a.attributes) / f"{key.upper()}_class_attributes.csv")
         to_unified = set_name_map(unified, key)
         unknown = [n for n in csv.attributes if n not in to_unified]
         if unknown:

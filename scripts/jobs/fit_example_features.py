@@ -5,7 +5,7 @@ Classes from example areas are scored by a tile's similarity to their nearest ex
 whitened middle-layer features. The model records the whitening (fitted on the seen classes'
 training images) and, per recipe (layers and windows), the scale and bias that put that
 similarity on its logits' scale (fitted on their validation images; the model's recorded
-split; :func:`rsdsva.training.evaluate.fit_example_features`). Run it after changing either;
+split; :func:`rsdsva.training.example_fit.fit_example_features`). Run it after changing either;
 training runs it by itself. The network's weights are untouched, but a new whitening is a new
 feature space: classes files made with the model before must be made again.
 
@@ -24,7 +24,7 @@ import torch
 from rsdsva.engines.export import export_onnx
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
 from rsdsva.models.info import default_model_path
-from rsdsva.training.evaluate import fit_example_features
+from rsdsva.training.example_fit import fit_example_features
 from rsdsva.training.experiment import Experiment, prepare
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -13,13 +13,14 @@ from rsdsva.attributes.check import check_classes, unknown_attributes
 from rsdsva.attributes.clip import TINY_CLIP, annotate_images, annotate_texts, load_clip
 from rsdsva.attributes.examples import attributes_from_images
 from rsdsva.attributes.vocabulary import Vocabulary, phrase_of
+from rsdsva.class_files import load_classes, save_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.cli.main import cli
-from rsdsva.data.folders import images_by_class
+from rsdsva.data.images import images_by_class
 from rsdsva.data.names import TO_UNIFIED
 from rsdsva.errors import ClassSpaceError, MissingFileError, WeightsError
 from rsdsva.library import LIBRARIES, SETS, library_sources, load_library, load_vocabulary, pick
-from rsdsva.models.checkpoint import read_model_info
+from rsdsva.models.info import read_model_info
 from tests.conftest import ATTRIBUTES, DATA
 
 # -- vocabularies -----------------------------------------------------------------
@@ -67,7 +68,7 @@ def test_vocabulary_minimal_file_round_trip_and_errors(tmp_path):
 
 @pytest.mark.parametrize("key", list(SETS))
 def test_library_set_files_match_their_csv_values(key):
-    csv = ClassSpace.load(ATTRIBUTES / f"{key.upper()}_class_attributes.csv")
+    csv = load_classes(ATTRIBUTES / f"{key.upper()}_class_attributes.csv")
     lib = load_library(key)
     sources = library_sources(key)
     assert lib.attributes == csv.attributes and len(lib) == len(csv)
@@ -80,7 +81,7 @@ def test_unified_library_merges_sets_by_mean_over_annotating_sets():
     unified, vocab = load_library("unified"), load_vocabulary("unified")
     sources = library_sources("unified")
     assert set(unified.names) == {n for m in TO_UNIFIED.values() for n in m.values()}
-    csvs = {k: ClassSpace.load(ATTRIBUTES / f"{k.upper()}_class_attributes.csv") for k in SETS}
+    csvs = {k: load_classes(ATTRIBUTES / f"{k.upper()}_class_attributes.csv") for k in SETS}
     # every set's attribute maps to one unified attribute, never two onto one
     for key, csv in csvs.items():
         aliases = {a.aliases[key]: a.name for a in vocab.attributes if key in a.aliases}
@@ -96,7 +97,7 @@ def test_unified_library_merges_sets_by_mean_over_annotating_sets():
 
 
 def test_pick_gives_unseen_classes_the_default_model_accepts():
-    from rsdsva.mapping.pipeline import default_model_path
+    from rsdsva.models.info import default_model_path
 
     picked = pick(["pond", "meadow"])
     assert picked.names == ("pond", "meadow") and not picked.seen.any()
@@ -115,7 +116,7 @@ def test_classes_list_and_pick_commands(tmp_path):
     out = tmp_path / "picked.yaml"
     res = runner.invoke(cli, ["classes", "pick", "wetland", "island", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert ClassSpace.load(out).names == ("wetland", "island")
+    assert load_classes(out).names == ("wetland", "island")
     again = runner.invoke(cli, ["classes", "pick", "wetland", "--out", str(out)])
     assert again.exit_code == 1 and "exists" in again.output
 
@@ -130,21 +131,21 @@ def test_picked_classes_always_map(tmp_path, make_geotiff):
     res = runner.invoke(cli, ["classes", "pick", "meadow", "wetland", "forest", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "left out meadow, forest: seen classes of the model already" in res.output
-    assert ClassSpace.load(out).names == ("wetland",)
+    assert load_classes(out).names == ("wetland",)
     result = map_scene(make_geotiff(shape=(256, 256)), tmp_path / "m.gpkg", MapSettings(classes=str(out), tile_size=128))
     assert result.classified == 4
     res = runner.invoke(cli, ["classes", "pick", "meadow", "forest", "--out", str(tmp_path / "none.yaml")])
     assert res.exit_code == 1 and "all are seen classes of the model already" in res.output
     assert not (tmp_path / "none.yaml").exists()
     res = runner.invoke(cli, ["classes", "pick", "meadow", "forest", "--seen", "--out", str(tmp_path / "seen.yaml")])
-    assert res.exit_code == 0 and ClassSpace.load(tmp_path / "seen.yaml").seen.all()
+    assert res.exit_code == 0 and load_classes(tmp_path / "seen.yaml").seen.all()
 
 
 def test_a_file_class_may_share_a_seen_name_in_zsl_mode(tmp_path, make_geotiff):
     from rsdsva.mapping import MapSettings, map_scene
 
     path = tmp_path / "mine.yaml"
-    pick(["meadow", "wetland"]).save(path)
+    save_classes(pick(["meadow", "wetland"]), path)
     raster = make_geotiff(shape=(128, 128))
     with pytest.raises(ClassSpaceError, match="'meadow' is already one of the model's seen classes.*--mode zsl"):
         map_scene(raster, tmp_path / "a.gpkg", MapSettings(classes=str(path), tile_size=128))
@@ -179,15 +180,15 @@ def test_clip_annotation_end_to_end_is_deterministic_and_loads(few_images, tiny_
     assert first == again
     assert first.names == ("beach", "forest", "harbor") and first.attributes == vocab.names
     assert np.allclose(first.matrix.max(axis=1), 100) and (first.matrix > 0).all() and not first.seen.any()
-    out = first.save(tmp_path / "rsmm.yaml")
-    assert ClassSpace.load(out) == first
+    out = save_classes(first, tmp_path / "rsmm.yaml")
+    assert load_classes(out) == first
     # the CLI writes the same file
     cli_out = tmp_path / "cli.yaml"
     res = CliRunner().invoke(cli, ["attributes", "clip", "--images", str(few_images), "--vocabulary", "ucm",
                                    "--clip-model", TINY_CLIP, "--clip-weights", str(tiny_clip_weights),
                                    "--device", "cpu", "--out", str(cli_out)])
     assert res.exit_code == 0, res.output
-    assert ClassSpace.load(cli_out) == first
+    assert load_classes(cli_out) == first
 
 
 def test_clip_weights_reproduce_the_model_and_bad_weights_are_refused(tiny_clip_weights, tmp_path):
@@ -241,7 +242,7 @@ def test_from_images_command_with_a_model_file(tiny_checkpoint, few_images, tmp_
     res = CliRunner().invoke(cli, ["attributes", "from-images", "--model", str(tiny_checkpoint), "--images",
                                    str(few_images), "--max-images", "2", "--device", "cpu", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert ClassSpace.load(out).names == ("beach", "forest", "harbor")
+    assert load_classes(out).names == ("beach", "forest", "harbor")
 
 
 # -- classes check --------------------------------------------------------------------------
@@ -314,7 +315,7 @@ def test_pick_writes_library_and_defined_classes_together(tmp_path):
     result = CliRunner().invoke(cli, ["classes", "pick", "wetland", "--define", "marsh: has_water, has_grass",
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
-    classes = ClassSpace.load(out, vocabulary=read_model_info(default_model_path()).classes.attributes)
+    classes = load_classes(out, vocabulary=read_model_info(default_model_path()).classes.attributes)
     assert classes.names == ("wetland", "marsh") and not classes.seen.any()
     assert classes.vector("marsh")[classes.attributes.index("has_water")] == 100
     bad = CliRunner().invoke(cli, ["classes", "pick", "--define", "marsh: has_watr", "--out", str(tmp_path / "b.yaml")])

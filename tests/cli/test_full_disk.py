@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from rsdsva.class_files import save_classes
 from rsdsva.cli.main import cli
 from tests.conftest import DATA, ROOT
 
@@ -22,7 +23,7 @@ def _evaluation_set(tmp_path) -> list[str]:
             name = f"{ucm}{i:02d}.jpg"
             (tmp_path / "imgs" / folder / name).write_bytes((DATA / "ucm" / ucm / name).read_bytes())
     (tmp_path / "map.yaml").write_text("planes: airplane\ntrees: forest\n")
-    pick(["airplane"]).save(tmp_path / "new.yaml")
+    save_classes(pick(["airplane"]), tmp_path / "new.yaml")
     return ["--data", str(tmp_path / "imgs"), "--classes", str(tmp_path / "new.yaml"), "--folder-map",
             str(tmp_path / "map.yaml")]
 

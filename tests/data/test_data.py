@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsdsva.classes import ClassSpace
+from rsdsva.class_files import load_classes
 from rsdsva.data import (
     EpisodicSampler,
     SceneDataset,
@@ -17,7 +17,6 @@ from rsdsva.data import (
 )
 from rsdsva.data.names import AID_FOLDER_TO_CLASS, UCM_FOLDER_TO_CLASS
 from rsdsva.errors import DatasetError
-
 from tests.conftest import ATTRIBUTES, DATA
 
 
@@ -26,14 +25,14 @@ from tests.conftest import ATTRIBUTES, DATA
     [("ucm", "UCM", UCM_FOLDER_TO_CLASS), ("aid150", "AID", AID_FOLDER_TO_CLASS)],
 )
 def test_every_real_folder_maps_to_a_csv_class(folder, csv, mapping):
-    classes = ClassSpace.load(ATTRIBUTES / f"{csv}_class_attributes.csv")
+    classes = load_classes(ATTRIBUTES / f"{csv}_class_attributes.csv")
     folders = sorted(p.name for p in (DATA / folder).iterdir() if p.is_dir())
     assert sorted(mapping) == folders
     assert sorted(mapping.values()) == sorted(classes.names)
 
 
 def test_scan_ucm_with_the_map():
-    classes = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
+    classes = load_classes(ATTRIBUTES / "UCM_class_attributes.csv")
     samples = scan_image_folder(DATA / "ucm", classes, "ucm")
     assert len(samples) == 2100 and {s.label for s in samples} == set(classes.names)
     with pytest.raises(DatasetError, match="map the folder name"):
@@ -41,7 +40,7 @@ def test_scan_ucm_with_the_map():
 
 
 def test_splits_are_disjoint_and_reproducible(make_image_folder):
-    classes = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
+    classes = load_classes(ATTRIBUTES / "UCM_class_attributes.csv")
     root = make_image_folder(sorted(UCM_FOLDER_TO_CLASS), per_class=10, size=8)
     samples = scan_image_folder(root, classes, "ucm")
     assert parse_split("16/5", 21) == (16, 5)
@@ -181,7 +180,7 @@ def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv, make_
     src = make_image_folder(["beach", "forest"], per_class=2, size=128, suffix=".jpg")
     subprocess.run([sys.executable, str(ROOT / "scripts" / "jobs" / "resize_images.py"), str(src), str(tmp_path / "copies"),
                     "--size", "64", "--format", "webp", "--workers", "1"], check=True, capture_output=True)
-    samples = scan_image_folder(tmp_path / "copies", ClassSpace.load(ucm_csv), "ucm")
+    samples = scan_image_folder(tmp_path / "copies", load_classes(ucm_csv), "ucm")
     assert [s.label for s in samples] == ["beach", "beach", "forest", "forest"]
     assert all(s.source.endswith(".webp") for s in samples)
     image = read_image(samples[2].source)
@@ -191,7 +190,7 @@ def test_webp_copies_scan_and_decode_like_the_originals(tmp_path, ucm_csv, make_
 
 
 def test_max_images_is_a_seeded_sample_not_the_first_by_name(make_image_folder):
-    from rsdsva.data.folders import images_by_class
+    from rsdsva.data.images import images_by_class
 
     root = make_image_folder(["beach", "forest"], per_class=12, size=8)
     a = images_by_class(root, "ucm", max_images=5, seed=0)

@@ -13,11 +13,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from rsdsva.attributes.examples import attributes_from_images
+from rsdsva.class_files import classes_from_dict, load_classes, save_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.cli.main import cli
-from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.images import scan_image_folder
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
 from rsdsva.errors import ClassSpaceError, RsdsvaWarning
+from rsdsva.examples.bank import ExampleBank
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
 from rsdsva.mapping.areas import example_tiles
 from rsdsva.mapping.source import open_tile_source
@@ -76,16 +78,16 @@ def test_from_map_command_keeps_every_example_and_where_it_came_from(mosaic, tmp
     entry = data["classes"]["airplane"]
     assert entry["examples"]["tiles"] == 2 and entry["examples"]["rasters"] == ["mosaic.tif"]
     assert len(entry["examples"]["polygons"]) == 2
-    classes = ClassSpace.load(out, vocabulary=info.classes.attributes)
+    classes = load_classes(out, vocabulary=info.classes.attributes)
     assert classes.has_examples.all() and not classes.seen.any()
-    assert [len(e) for e in classes.examples] == [2, 2, 2]  # every example tile, not their mean
-    assert all(np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4) for e in classes.examples)
+    assert [len(e) for e in classes.examples.rows] == [2, 2, 2]  # every example tile, not their mean
+    assert all(np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4) for e in classes.examples.rows)
     check = CliRunner().invoke(cli, ["classes", "check", str(out)])
     assert check.exit_code == 0 and check.output.count("ranked by its examples, nearest example class") == 3
     as_json = tmp_path / "mine.json"
     assert CliRunner().invoke(cli, ["classes", "from-map", str(raster), str(tmp_path / "areas.gpkg"), "--name-field",
                                     "class", "--out", str(as_json)]).exit_code == 0
-    assert ClassSpace.load(as_json, vocabulary=info.classes.attributes) == classes
+    assert load_classes(as_json, vocabulary=info.classes.attributes) == classes
 
 
 def test_attribute_vectors_equal_from_images_on_the_same_tiles(mosaic, tmp_path):
@@ -118,10 +120,10 @@ def test_map_ranks_seen_held_out_attribute_and_example_classes_together(mosaic, 
                                  "class", "--out", str(tmp_path / "ex.yaml")])
     assert result.exit_code == 0, result.output
     _, info = load_checkpoint(default_model_path())
-    mixed = ClassSpace.load(tmp_path / "ex.yaml", vocabulary=info.classes.attributes).concat(
-        ClassSpace.from_dict({"seen": False, "classes": {"fallow": ["has_farmland", "has_soil"]}},
+    mixed = load_classes(tmp_path / "ex.yaml", vocabulary=info.classes.attributes).concat(
+        classes_from_dict({"seen": False, "classes": {"fallow": ["has_farmland", "has_soil"]}},
                              vocabulary=info.classes.attributes))
-    mixed.save(tmp_path / "mixed.yaml")
+    save_classes(mixed, tmp_path / "mixed.yaml")
     out = tmp_path / "map.gpkg"
     map_scene(raster, out, MapSettings(classes=str(tmp_path / "mixed.yaml")))
     routes = dict(gpd.read_file(out, layer="classes")[["name", "route"]].itertuples(index=False))
@@ -204,54 +206,55 @@ def test_bad_example_areas_get_one_clear_line_each(mosaic, tmp_path, make_geotif
 def test_example_features_round_trip_and_refuse_bad_values(tmp_path, small_classes):
     rows = [None, None, None, np.array([[0.6, 0.8, 0.0], [1.0, 0.0, 0.0]], np.float32)]
     space = ClassSpace(names=small_classes.names, attributes=small_classes.attributes, matrix=small_classes.matrix,
-                       seen=small_classes.seen, examples=rows, feature_space="abc", recipe="model.blocks.1@1,2")
+                       seen=small_classes.seen, examples=ExampleBank(rows, "abc", "model.blocks.1@1,2"))
     for suffix in (".yaml", ".json"):
-        space.save(tmp_path / f"c{suffix}")
-        back = ClassSpace.load(tmp_path / f"c{suffix}")
+        save_classes(space, tmp_path / f"c{suffix}")
+        back = load_classes(tmp_path / f"c{suffix}")
         assert back == space and back.has_examples.tolist() == [False, False, False, True]
-        assert back.recipe == "model.blocks.1@1,2" and back.examples[3].shape == (2, 3)
+        assert back.examples.recipe == "model.blocks.1@1,2" and back.examples.rows[3].shape == (2, 3)
     assert space.subset(["forest", "city"]).examples is None
     joined = space.subset(["forest"]).concat(space.subset(["harbor"]))
-    assert joined.has_examples.tolist() == [False, True] and joined.feature_space == "abc"
-    other = space.subset(["harbor"])._replace(recipe="model.blocks.1@1")
+    assert joined.has_examples.tolist() == [False, True] and joined.examples.feature_space == "abc"
+    harbor = space.subset(["harbor"])
+    other = harbor._replace(examples=ExampleBank(harbor.examples.rows, "abc", "model.blocks.1@1"))
     with pytest.raises(ClassSpaceError, match="from two models or recipes"):
         space.concat(other._replace(names=["harbor2"]))
     more = space.add_examples(space.subset(["harbor"]))  # a correction adds examples, keeps the class
-    assert more.examples[3].shape == (4, 3) and more.names == space.names
+    assert more.examples.rows[3].shape == (4, 3) and more.names == space.names
+    assert space.subset(["forest"]).add_examples(harbor).examples is None  # a class of another name: ignored
     import yaml
 
     data = yaml.safe_load((tmp_path / "c.yaml").read_text())
     data["classes"]["harbor"]["features"] = [[0, 0, 0]]
     with pytest.raises(ClassSpaceError, match="'harbor': an example feature has a zero"):
-        ClassSpace.from_dict(data)
+        classes_from_dict(data)
     data["classes"]["harbor"]["features"] = [[1, 0, 0]]
     del data["recipe"]
     with pytest.raises(ClassSpaceError, match="need the file's 'feature_space' and 'recipe'"):
-        ClassSpace.from_dict(data)
+        classes_from_dict(data)
     data["recipe"] = "model.blocks.1@1,2"
     data["classes"]["harbor"] = {"vector": data["classes"]["harbor"]["vector"], "prototype": [1, 0, 0]}
     with pytest.raises(ClassSpaceError, match="older recipe of rsdsva classes from-map"):  # a file of the old recipe
-        ClassSpace.from_dict(data, source="old.yaml")
+        classes_from_dict(data, source="old.yaml")
 
 
 def test_examples_of_another_model_fall_back_to_attribute_vectors(tiny_model, mosaic, tmp_path):
     import torch
 
-    from rsdsva.predict import Classifier
-
     from rsdsva.models.backbones import example_layers
+    from rsdsva.predict import Classifier
 
     model, info = tiny_model
     layer = example_layers(model.backbone)
     recipe = f"{'+'.join(layer)}@1,2"
     rows = np.eye(2, model.backbone.width * 2, dtype=np.float32)  # the tiny ViT's middle block: its width
     mine = ClassSpace(names=["x"], attributes=info.classes.attributes, matrix=[[0, 0, 0, 0, 50, 100]], seen=[False],
-                      examples=[rows], feature_space="0123456789abcdef", recipe=recipe)
+                      examples=ExampleBank([rows], "0123456789abcdef", recipe))
     info = info.replace(example_calibrations={recipe: (10.0, 0.0)})
     with pytest.warns(RsdsvaWarning, match="ranked by their attribute vectors: their examples were taken with another"):
         run = Classifier(model, info, info.classes.concat(mine))
     assert run.routes == ["seen", "seen", "seen", "attributes"]
-    same = mine._replace(feature_space=feature_space_id(model))
+    same = mine._replace(examples=ExampleBank([rows], feature_space_id(model), recipe))
     with pytest.warns(RsdsvaWarning, match=f"no calibration for their recipe {recipe}"):
         Classifier(model, info.replace(example_calibrations={}), info.classes.concat(same))
     run = Classifier(model, info, info.classes.concat(same), calibration=0.5)
@@ -305,7 +308,7 @@ def test_the_sample_example_areas_make_six_classes_on_their_reference_tiles(tmp_
 
 
 def test_areas_over_several_rasters(mosaic, tmp_path):
-    from rsdsva.data.folders import Sample
+    from rsdsva.data.images import Sample
 
     raster, cells = mosaic
     east = (510_000.0, 4_000_000.0)  # a second scene 10 km east of the first
@@ -454,7 +457,8 @@ def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, 
     result = CliRunner().invoke(cli, base + ["--orientations", "8", "--out", str(out)])
     assert result.exit_code == 0, result.output
     clf = build_classifier(ClassifierSettings(classes=str(out), held_out=False, mode="zsl", context=(1.0,)))
-    assert clf.classes.recipe == "model.blocks.4+model.blocks.5@1,2/8" and clf.examples.recipe.orientations == 8
+    assert clf.classes.examples.recipe == "model.blocks.4+model.blocks.5@1,2/8"
+    assert clf.examples.recipe.orientations == 8
     tiles = example_tiles([open_tile_source(raster, model_tile_m=clf.info.tile_m)], areas, "class",
                           scales=(1.0, 2.0))
     views = {s: np.stack([v[s] for v in tiles["airplane"].views]).astype(np.float32) / 255 for s in (1.0, 2.0)}
@@ -464,7 +468,7 @@ def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, 
     assert np.allclose(sims[0][:, clf.example_names.index("airplane")], 1, atol=1e-3)  # the examples themselves
     again = CliRunner().invoke(cli, base + ["--update", str(out)])  # the same areas again, as the file took them
     assert again.exit_code == 0, again.output
-    assert ClassSpace.load(out, vocabulary=clf.info.classes.attributes).recipe.endswith("/8")
+    assert load_classes(out, vocabulary=clf.info.classes.attributes).examples.recipe.endswith("/8")
     code, lines = _run(base + ["--update", str(out), "--orientations", "1"])
     assert code == 1 and len(lines) == 1 and "another model or recipe" in lines[0]
     from rsdsva.errors import ConfigError

@@ -11,7 +11,7 @@ import rasterio
 from click.testing import CliRunner
 
 from rsdsva.cli.main import cli
-from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.images import scan_image_folder
 from rsdsva.data.mosaic import write_image_mosaic
 from rsdsva.mapping.change import change_scores
 from tests.conftest import DATA

@@ -90,7 +90,7 @@ def test_a_worker_rebuilds_its_classifier_when_the_classes_file_is_edited(tiny_c
 
     classes = tmp_path / "mine.yaml"
     classes.write_text("classes:\n  marsh: [water, trees]\n")
-    settings = MapSettings(model=str(tiny_checkpoint), classes=str(classes), held_out=False)
+    settings = MapSettings(model=str(tiny_checkpoint), classes=str(classes), held_out=False).classifier
     first = _classifier(settings)
     assert _classifier(settings) is first  # cached while nothing changed
     time.sleep(0.01)

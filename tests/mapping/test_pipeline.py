@@ -14,14 +14,14 @@ import torch
 from click.testing import CliRunner
 from rasterio.windows import Window, bounds
 
+from rsdsva.class_files import classes_to_dict
 from rsdsva.cli import cli
 from rsdsva.data.folders import read_image
 from rsdsva.errors import ClassSpaceError, ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping import MapSettings, default_model_path, map_scene
-from rsdsva.mapping.raster import iter_windows
+from rsdsva.mapping.grid import iter_windows
 from rsdsva.models import load_checkpoint
 from rsdsva.predict import classify
-
 from tests.conftest import DATA, GEOTIFFS, ROOT
 
 
@@ -448,7 +448,7 @@ def test_map_names_the_models_held_out_classes(make_geotiff, tiny_model, small_c
                                 settings.classes or "the classes")
 
     model, info = tiny_model
-    info = info.replace(provenance={"unseen_classes": small_classes.subset(["harbor"]).to_dict()})
+    info = info.replace(provenance={"unseen_classes": classes_to_dict(small_classes.subset(["harbor"]))})
     ckpt = save_checkpoint(model, info, tmp_path / "held.safetensors")
     classes = load_classes(info, ClassifierSettings())
     assert classes.names == ("forest", "city", "beach", "harbor") and list(classes.seen) == [True] * 3 + [False]

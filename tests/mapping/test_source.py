@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from rasterio.enums import ColorInterp
 
 from rsdsva.cli.main import cli
-from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.images import scan_image_folder
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
 from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping.raster import band_name, choose_bands, make_spec

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from rasterio.enums import ColorInterp
 
 from rsdsva.cli.main import cli
-from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.images import scan_image_folder
 from rsdsva.data.mosaic import cell_polygon, write_image_mosaic
 from rsdsva.errors import ClassSpaceError
 from rsdsva.examples.spectra import SpectralRecord, tile_spectra

@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from rsdsva.attributes.clip import TINY_CLIP, load_clip
+from rsdsva.class_files import load_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.cli.main import cli
 from rsdsva.errors import MissingFileError, WeightsError
@@ -53,7 +54,7 @@ def test_hf_weights_load_through_the_hub_cache_as_a_local_file_does(hub, tiny_cl
                                       "--text", "marsh: a wetland with reeds", "--vocabulary", "ucm", "--out", str(out),
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert ClassSpace.load(out).names == ("marsh",)
+    assert load_classes(out).names == ("marsh",)
 
 
 def test_timm_and_open_clip_names_resolve_to_their_hub_files(hub, tmp_path):

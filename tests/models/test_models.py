@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from rsdsva.classes import normalized_vectors
 from rsdsva.errors import BackboneError, WeightsError
 from rsdsva.models import (
     BackboneConfig,
@@ -10,7 +11,6 @@ from rsdsva.models import (
     load_backbone_weights,
 )
 from rsdsva.models.backbones import build_tiny_clip
-from rsdsva.models.dsva import normalized_vectors
 from rsdsva.training import LossWeights, dsva_loss
 from rsdsva.training.losses import attention_concentration
 

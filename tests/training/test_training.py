@@ -5,13 +5,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from rsdsva.class_files import save_classes
 from rsdsva.cli import cli
 from rsdsva.errors import DatasetError
 from rsdsva.models import load_checkpoint
 from rsdsva.training import metrics as M
 from rsdsva.training.experiment import Experiment, prepare
 from rsdsva.training.loop import TrainConfig, train_dsva
-
 from tests.conftest import ATTRIBUTES, DATA
 
 
@@ -86,10 +86,10 @@ def four_classes(tmp_path_factory):
 class ClassSpaceSubset:
     @staticmethod
     def write(root):
-        from rsdsva.classes import ClassSpace
+        from rsdsva.class_files import load_classes
 
-        full = ClassSpace.load(ATTRIBUTES / "UCM_class_attributes.csv")
-        return full.subset(["beach", "forest", "river", "harbour"]).save(root / "attributes.csv")
+        full = load_classes(ATTRIBUTES / "UCM_class_attributes.csv")
+        return save_classes(full.subset(["beach", "forest", "river", "harbour"]), root / "attributes.csv")
 
 
 def test_two_epochs_lower_the_loss_and_resume(four_classes, tmp_path):
@@ -114,7 +114,7 @@ def test_two_epochs_lower_the_loss_and_resume(four_classes, tmp_path):
 def test_resident_images_train_and_validate_like_the_loader(four_classes, tmp_path):
     from rsdsva.data.resident import ResidentImages
     from rsdsva.models import create_model
-    from rsdsva.training.evaluate import logits_for, logits_resident
+    from rsdsva.training.logits import logits_for, logits_resident
 
     classes, split = prepare(four_classes)
     model, info = create_model(classes.subset(split.seen), backbone="tiny-vit")
@@ -217,7 +217,7 @@ def test_evaluate_scores_a_classes_file_on_a_labelled_folder(tmp_path):
             name = f"{ucm}{i:02d}.jpg"
             (tmp_path / "imgs" / folder / name).write_bytes((DATA / "ucm" / ucm / name).read_bytes())
     (tmp_path / "map.yaml").write_text("planes: airplane\ndiamonds: baseball_field\ntrees: forest\n")
-    pick(["airplane", "baseball_field"]).save(tmp_path / "new.yaml")
+    save_classes(pick(["airplane", "baseball_field"]), tmp_path / "new.yaml")
     args = ["evaluate", str(default_model_path()), "--data", str(tmp_path / "imgs"), "--classes", str(tmp_path / "new.yaml"),
             "--folder-map", str(tmp_path / "map.yaml"), "--report", str(tmp_path / "r.json")]
     res = CliRunner().invoke(cli, args)

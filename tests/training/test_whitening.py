@@ -3,13 +3,13 @@
 import numpy as np
 import torch
 
-from rsdsva.data.folders import scan_image_folder
+from rsdsva.data.images import scan_image_folder
 from rsdsva.data.splits import ZeroShotSplit
+from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
 from rsdsva.models import load_checkpoint, save_checkpoint
 from rsdsva.models.backbones import example_layers
 from rsdsva.models.dsva import feature_space_id
-from rsdsva.examples.recipe import EXAMPLE_SCALES, ORIENTATIONS, example_recipe
-from rsdsva.training.evaluate import fit_example_features
+from rsdsva.training.example_fit import fit_example_features
 from rsdsva.training.whitening import within_class_whitening
 
 
