@@ -8,7 +8,8 @@ Whether a tile changed is decided from its pixels over every band, relative to t
 AFTER date's log values are predicted from BEFORE's by one linear map fitted over the whole
 overlap (a change of season, sun or haze moves every pixel alike and is absorbed by it), and a
 pixel's residual, in units of the residuals' robust spread, says how unusual its move is. A tile's
-move is the 90th percentile of its pixels' (a new building fills part of a tile), and its
+move is the 95th percentile of its pixels' (a new building fills part of a tile: the residual
+that a twentieth of its pixels exceed, so a tile where a twentieth changed stands out), and its
 ``change_score`` is how unusual that is among the scene's tiles: the normal probability of its
 robust z-score (median and MAD over the tiles), so 0.5 is a typical tile and 0.98 one moved
 about two spreads more than typical. ``changed`` is ``change_score >= threshold``
@@ -33,7 +34,7 @@ from rsdsva.errors import ConfigError, RasterError
 
 # changed: a tile moved about two robust spreads more than the scene's typical tile (z = 2.05)
 DEFAULT_THRESHOLD = 0.98
-QUANTILE = 90  # a tile's move: this percentile of its pixels' residuals
+QUANTILE = 95  # a tile's move: the residual a twentieth of its pixels exceed (a tile a twentieth built over)
 FIT_SIDE = 1024  # the linear map between the dates is fitted on a read of at most this many pixels a side
 
 
