@@ -11,7 +11,8 @@ from rsdsva.errors import RsdsvaError, RsdsvaWarning
 # info) starts without torch
 _MODULES = {
     "rsdsva.models.dsva": ("DSVA",),
-    "rsdsva.models.info": ("ModelInfo", "read_model_info"),
+    "rsdsva.models.info": ("ModelInfo",),
+    "rsdsva.models.model_file": ("read_model_info",),
     "rsdsva.models.checkpoint": ("create_model", "load_checkpoint", "save_checkpoint"),
     "rsdsva.models.weights": ("load_backbone_weights",),
     "rsdsva.predict": ("Classifier", "Prediction", "build_classifier", "classify"),

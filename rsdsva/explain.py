@@ -39,7 +39,7 @@ def explain_image(
     from rsdsva.data.images import read_pixels
     from rsdsva.engines.base import resize, softmax
     from rsdsva.errors import MissingFileError
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
     from rsdsva.predict import build_classifier
 
     if not Path(image).is_file():

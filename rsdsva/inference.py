@@ -18,7 +18,8 @@ from rsdsva.class_files import load_classes
 from rsdsva.classes import ClassSpace
 from rsdsva.errors import ClassSpaceError, ConfigError
 from rsdsva.examples.recipe import check_orientations
-from rsdsva.models.info import ModelInfo, default_model_path
+from rsdsva.models.info import ModelInfo
+from rsdsva.models.model_file import default_model_path
 
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")

@@ -147,7 +147,7 @@ def test_picking_and_defining_classes_from_python():
 
     from rsdsva.errors import ClassSpaceError
     from rsdsva.library import pick_and_define, without_seen
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
 
     classes = pick_and_define(["wetland", "forest"], ["marsh: has_water, has_grass"])
     assert classes.names == ("wetland", "forest", "marsh") and not classes.seen.any()

@@ -7,7 +7,7 @@ import pytest
 from rsdsva.class_files import load_classes, save_classes
 from rsdsva.colors import class_colors, family, hex_color
 from rsdsva.errors import ClassSpaceError
-from rsdsva.models.info import default_model_path, read_model_info
+from rsdsva.models.model_file import default_model_path, read_model_info
 
 
 def _kind(rgb) -> str:

@@ -92,7 +92,7 @@ def from_images_command(images, folder_map, max_images, seed, seen, out, overwri
     from rsdsva.class_files import save_classes
     from rsdsva.data.images import images_by_class
     from rsdsva.engines import open_engine
-    from rsdsva.models.info import default_model_path
+    from rsdsva.models.model_file import default_model_path
 
     if not images:
         raise click.UsageError("give --images DIR (one sub-folder of example images per class)")

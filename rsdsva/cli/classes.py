@@ -59,7 +59,7 @@ def pick_command(names, definitions, library, seen, model, out, overwrite) -> No
     from rsdsva._io import check_output_path
     from rsdsva.class_files import save_classes
     from rsdsva.library import pick_and_define, without_seen
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
 
     if not names and not definitions:
         raise click.UsageError("name library classes (rsdsva classes list shows them) or --define new ones")
@@ -80,7 +80,7 @@ def check_command(file, model) -> None:
     """Validate FILE against MODEL's vocabulary; show each class's nearest classes and the
     attributes it names that the model was never taught to see (no seen class has them)."""
     from rsdsva.attributes.check import UNTAUGHT_SHARE, check_classes
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
 
     info = read_model_info(model or default_model_path())
     report = check_classes(file, info)

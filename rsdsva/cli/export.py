@@ -53,7 +53,7 @@ def command(model: str, onnx_out: str | None, int8: bool, calibration: tuple[str
 def _int8(source: Path, calibration: tuple[str, ...], count: int, overwrite: bool) -> None:
     from rsdsva.engines.quantize import export_int8, int8_path
     from rsdsva.mapping.inputs import calibration_inputs
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
 
     if not calibration:
         raise click.UsageError("--int8 needs --calibration: an image folder or a raster like those you will map")

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from rsdsva.models.info import ModelInfo, read_model_info
+from rsdsva.models.info import ModelInfo
+from rsdsva.models.model_file import read_model_info
 
 
 def describe(info: ModelInfo) -> str:
@@ -57,7 +58,7 @@ def _fmt(value: float | None, unit: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the full metadata as JSON.")
 def command(model: str | None, as_json: bool) -> None:
     """Print what MODEL (an rsdsva .safetensors or .onnx file; default: the embedded model) holds."""
-    from rsdsva.models.info import default_model_path
+    from rsdsva.models.model_file import default_model_path
 
     info = read_model_info(model or default_model_path())
     click.echo(json.dumps(info.to_dict(), indent=1) if as_json else describe(info))

@@ -166,7 +166,7 @@ def open_engine(model: Path, engine: str = "auto", device: str = "auto", precisi
     """(engine, info) for the model file ``model``: its network ready to run where ``engine``,
     ``device`` and ``precision`` say (:func:`choose_engine`), on ``threads`` CPU threads (None:
     the engine's default)."""
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
 
     name, path = choose_engine(engine, model, device, precision)
     if name == "onnx":

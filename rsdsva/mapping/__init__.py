@@ -2,6 +2,6 @@
 
 from rsdsva.mapping.pipeline import MapResult, map_scene
 from rsdsva.mapping.settings import MapSettings
-from rsdsva.models.info import default_model_path
+from rsdsva.models.model_file import default_model_path
 
 __all__ = ["MapResult", "MapSettings", "default_model_path", "map_scene"]

@@ -362,7 +362,7 @@ def classes_from_map(
     from rsdsva.inference import ClassifierSettings, assemble_classes
     from rsdsva.mapping.raster import open_raster
     from rsdsva.mapping.source import open_tile_source, travelled
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
     from rsdsva.predict import build_classifier
 
     model_path = Path(model) if model else default_model_path()

@@ -15,7 +15,7 @@ from rsdsva.mapping.grid import Grid, aoi_area, check_tile_count
 from rsdsva.mapping.raster import RasterSpec
 from rsdsva.mapping.settings import MapSettings, OutputSettings
 from rsdsva.mapping.source import TileSource, open_tile_source, travelled
-from rsdsva.models.info import default_model_path
+from rsdsva.models.model_file import default_model_path
 
 
 @dataclass
@@ -70,7 +70,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     from rsdsva.engines import choose_engine, input_size_for
     from rsdsva.inference import window_scales
     from rsdsva.mapping.raster import open_raster
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
 
     c = settings.classifier
     model_path = Path(c.model) if c.model else default_model_path()

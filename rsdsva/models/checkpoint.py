@@ -1,6 +1,6 @@
 """One self-contained model file: safetensors weights plus a JSON metadata header.
 
-The header (``__metadata__["rsdsva"]``, parsed by :mod:`rsdsva.models.info` without
+The header (``__metadata__["rsdsva"]``, parsed by :mod:`rsdsva.models.model_file` without
 torch) holds everything needed to use the weights: backbone and head configs, the
 seen ClassSpace with its vocabulary, preprocessing (input size, mean/std, band order),
 the ground sample distance and tile footprint the model was trained for, the GZSL
@@ -20,7 +20,8 @@ from rsdsva.classes import ClassSpace
 from rsdsva.errors import CheckpointError
 from rsdsva.models.backbones import BackboneConfig, build_backbone
 from rsdsva.models.dsva import DSVA
-from rsdsva.models.info import DEFAULT_BACKBONE, DSVAConfig, ModelInfo, Preprocessing, read_model_info
+from rsdsva.models.info import DEFAULT_BACKBONE, DSVAConfig, ModelInfo, Preprocessing
+from rsdsva.models.model_file import read_model_info
 
 
 def create_model(

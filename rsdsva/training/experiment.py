@@ -218,7 +218,7 @@ def evaluate_classes_file(
     from rsdsva.data.splits import ZeroShotSplit
     from rsdsva.errors import ClassSpaceError, DatasetError
     from rsdsva.inference import ClassifierSettings
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
     from rsdsva.predict import build_classifier
     from rsdsva.training.logits import classifier_logits
 

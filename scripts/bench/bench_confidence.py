@@ -49,7 +49,7 @@ def test_images() -> None:
     from rsdsva.data.folders import read_image
     from rsdsva.engines.base import resize
     from rsdsva.inference import ClassifierSettings
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
     from rsdsva.predict import build_classifier
     from rsdsva.training.experiment import Experiment, prepare
 

@@ -27,7 +27,7 @@ from rsdsva.attributes.check import untaught_attributes, untaught_shares  # noqa
 from rsdsva.attributes.examples import attributes_from_images, image_attributes  # noqa: E402
 from rsdsva.classes import normalized_vectors  # noqa: E402
 from rsdsva.models.checkpoint import load_checkpoint  # noqa: E402
-from rsdsva.models.info import default_model_path  # noqa: E402
+from rsdsva.models.model_file import default_model_path  # noqa: E402
 from rsdsva.training.experiment import Experiment, prepare  # noqa: E402
 from rsdsva.training.metrics import mean_per_class_accuracy  # noqa: E402
 

@@ -37,7 +37,7 @@ def save_tiles(path: Path) -> None:
     import rasterio
 
     from rsdsva.engines.base import resize
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
 
     size = read_model_info(default_model_path()).preprocessing.image_size
     with rasterio.open(SCENE) as src:
@@ -69,7 +69,7 @@ def onnx_cuda(x: np.ndarray, batch: int, repeat: int) -> str:
     import onnxruntime as ort
 
     from rsdsva.engines import onnx_form
-    from rsdsva.models.info import default_model_path
+    from rsdsva.models.model_file import default_model_path
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return (f"onnx runtime {ort.__version__} here has no CUDA provider ({', '.join(ort.get_available_providers())});"

@@ -66,7 +66,7 @@ def main() -> None:
     from rsdsva.mapping import MapSettings, default_model_path, map_scene
     from rsdsva.mapping.areas import classes_from_map
     from rsdsva.mapping.vectors import read_vector
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
     from rsdsva.predict import Classifier
 
     model = default_model_path()

@@ -72,7 +72,7 @@ def main() -> None:
     import openvino as ov
 
     from rsdsva.engines import onnx_form
-    from rsdsva.models.info import default_model_path, read_model_info
+    from rsdsva.models.model_file import default_model_path, read_model_info
 
     model = onnx_form(default_model_path())
     size = read_model_info(default_model_path()).preprocessing.image_size

@@ -23,7 +23,7 @@ import torch
 
 from rsdsva.engines.export import export_onnx
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
-from rsdsva.models.info import default_model_path
+from rsdsva.models.model_file import default_model_path
 from rsdsva.training.example_fit import fit_example_features
 from rsdsva.training.experiment import Experiment, prepare
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsdsva.models.info import default_model_path, read_model_info
+from rsdsva.models.model_file import default_model_path, read_model_info
 from rsdsva.training.experiment import Experiment, prepare
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from rsdsva.data.images import images_by_class
 from rsdsva.data.names import TO_UNIFIED
 from rsdsva.errors import ClassSpaceError, MissingFileError, WeightsError
 from rsdsva.library import LIBRARIES, SETS, library_sources, load_library, load_vocabulary, pick
-from rsdsva.models.info import read_model_info
+from rsdsva.models.model_file import read_model_info
 from tests.conftest import ATTRIBUTES, DATA
 
 # -- vocabularies -----------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_unified_library_merges_sets_by_mean_over_annotating_sets():
 
 
 def test_pick_gives_unseen_classes_the_default_model_accepts():
-    from rsdsva.models.info import default_model_path
+    from rsdsva.models.model_file import default_model_path
 
     picked = pick(["pond", "meadow"])
     assert picked.names == ("pond", "meadow") and not picked.seen.any()
@@ -309,7 +309,7 @@ def test_check_command_errors_are_one_line(tiny_checkpoint, tmp_path):
 
 def test_pick_writes_library_and_defined_classes_together(tmp_path):
     from rsdsva.mapping import default_model_path
-    from rsdsva.models.info import read_model_info
+    from rsdsva.models.model_file import read_model_info
 
     out = tmp_path / "mine.yaml"
     result = CliRunner().invoke(cli, ["classes", "pick", "wetland", "--define", "marsh: has_water, has_grass",
