@@ -127,3 +127,53 @@ def test_the_runtimes_figures_are_its_log():
     assert f"-{speedup}x ONNX Runtime's speed" in page
     sizes = _log_rows("bench_runtimes.log", r"installed size: onnxruntime (\d+)M, openvino (\d+)M")[0]
     assert f"add {sizes[1]} MB to the light install (ONNX Runtime takes {sizes[0]} MB)" in page
+
+
+def _benchmarks_page() -> str:
+    return re.sub(r"\s+", " ", (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8"))
+
+
+def test_the_example_map_speeds_are_its_log():
+    """docs/benchmarks.md's mapping speeds are docs/bench_example_map.log's first run."""
+    page = _benchmarks_page()
+    rates = _log_rows("bench_example_map.log", r"^.+?\s+([\d.]+) tiles/s  \(221 tiles, best of 3\)$")
+    assert len(rates) == 4
+    alone, windows, default, examples = rates
+    assert (f"one run: the tile alone as read (`--context 1 --orientations 1`) {alone} tiles/s, windows 2 and 3 as "
+            f"read (`--orientations 1`) {windows}, the default map (those windows, each also mirrored) {default}, the "
+            f"default map with the six example classes {examples}.") in page
+    ratios = _log_rows("bench_example_map.log", r"^(?:example map over the default map|default map over its windows "
+                                                r"as read|default map over the tile alone):\s+([\d.]+)")[:3]
+    assert (f"example map over default map {ratios[0]} (target 0.5; it runs a third window, the tile), the mirror's "
+            f"cost {ratios[1]}") in page
+    assert f"default map over the tile alone {ratios[2]}." in page
+
+
+def test_the_engine_speed_ups_are_its_log():
+    """docs/benchmarks.md's ONNX Runtime over torch range is docs/bench_map_onnx_cpu.log's two runs."""
+    page = _benchmarks_page()
+    runs = sorted(_log_rows("bench_map_onnx_cpu.log", r"^onnx runtime speed-up over torch ([\d.]+)$"))
+    assert len(runs) == 2
+    assert f"speed-up over torch {runs[0]}-{runs[1]}**" in page
+
+
+def test_the_confidence_figures_are_its_log():
+    """docs/benchmarks.md's expected calibration errors are docs/bench_confidence.log's."""
+    page = _benchmarks_page()
+    ece = dict(_log_rows("bench_confidence.log", r"^(.+?): \d+ items, accuracy [\d.]+, mean score [\d.]+, "
+                                                 r"ECE ([\d.]+)$"))
+    seen, held = ece["seen classes' test images"], ece["held-out classes' test images"]
+    default, example = ece["labels.gpkg on the sample scene's reference"], \
+        ece["autzen_labels.gpkg on the sample scene's reference"]
+    assert f"ECE {float(seen):.2f} on seen classes' test images" in page
+    assert f"{float(held):.2f} on held-out classes'" in page
+    assert f"{float(default):.2f} on the default map of the sample scene, {float(example):.2f} on its example map" in page
+
+
+def test_the_looks_figures_are_its_log():
+    """docs/classes.md's one-example figures are docs/probe_looks.log's."""
+    page = re.sub(r"\s+", " ", (ROOT / "docs" / "classes.md").read_text(encoding="utf-8"))
+    mean, worst = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%\s+([\d.]+)%")[0]
+    assert f"k = 1: {mean} % on average, {worst} % in the worst of 20 draws" in page
+    trained = _log_rows("probe_looks.log", r"^self-trained, surest half\s+([\d.]+)%")[0]
+    assert f"self-training, {trained} %" in page
