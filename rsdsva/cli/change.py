@@ -16,7 +16,7 @@ SECTIONS = {
     "Classes": ("--model", "--classes", "--held-out", "--mode", "--calibration", "--example-route"),
     "Change": ("--threshold",),
     "Output": ("--out", "--raster", "--overwrite", "--progress"),
-    "Speed": ("--device", "--engine", "--precision", "--batch-size", "--read-threads"),
+    "Speed": ("--device", "--engine", "--precision", "--batch-size", "--read-threads", "--workers", "--scheduler"),
 }
 
 
@@ -34,7 +34,11 @@ SECTIONS = {
 @tiling_options
 @click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True,
               help="json: one JSON object per line on stderr.")
-def command(before, after, out, threshold, progress, **options) -> None:
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT): classify the tiles on a "
+                                                "cluster (its workers must see the rasters and model at these paths).")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Classify the tiles on a local Dask cluster of N worker processes.")
+def command(before, after, out, threshold, progress, scheduler, workers, **options) -> None:
     """What changed between BEFORE and AFTER, two rasters of one place, and into what.
 
     Both are cut into BEFORE's grid (AFTER is read onto it where they differ) and classified as
@@ -44,14 +48,15 @@ def command(before, after, out, threshold, progress, **options) -> None:
     ones faint in QGIS, changed ones coloured by their to-class) and a table of transitions.
     """
     settings = MapSettings(**options)
-    reported(progress, lambda: _run(before, after, out, threshold, progress, settings))
+    reported(progress, lambda: _run(before, after, out, threshold, progress, settings, scheduler, workers))
 
 
-def _run(before, after, out, threshold, progress, settings: MapSettings) -> None:
+def _run(before, after, out, threshold, progress, settings: MapSettings, scheduler, workers) -> None:
     from rsdsva.mapping.change import change_scenes
 
     with progress_reporter(progress, "both dates") as report:
-        result = change_scenes(before, after, out, settings, threshold, progress=report)
+        result = change_scenes(before, after, out, settings, threshold, progress=report, scheduler=scheduler,
+                               workers=workers)
     top = sorted(result.transitions.items(), key=lambda kv: -kv[1])[:5]
     said = ", ".join(f"{a} -> {b} {n}" for (a, b), n in top)
     if progress == "json":

@@ -57,13 +57,16 @@ def check_threshold(threshold: float | None) -> float:
 
 
 def change_scenes(before: str | Path, after: str | Path, out: str | Path, settings=None,
-                  threshold: float | None = None, progress: Callable[[dict], None] | None = None) -> ChangeResult:
+                  threshold: float | None = None, progress: Callable[[dict], None] | None = None,
+                  scheduler: str | None = None, workers: int | None = None) -> ChangeResult:
     """Classify both dates' tiles on BEFORE's grid, score each tile's change and write ``out``
     (a GeoPackage: ``tiles``, ``transitions``, ``classes``, ``run``) atomically.
 
     ``settings``: a :class:`~rsdsva.mapping.settings.MapSettings` (footprint, bands, classes, mode,
     context, engine, AOI...), as for ``rsdsva map``; ``threshold``: the change score from which a
-    tile is ``changed``."""
+    tile is ``changed``. ``scheduler`` (an address) or ``workers`` (a local cluster's processes)
+    classify the tiles on Dask, as :func:`rsdsva.mapping.distributed.map_scenes` does; the change
+    scores are computed here."""
     from rsdsva._io import output_lock
     from rsdsva.mapping.outputs import check_outputs
     from rsdsva.mapping.plan import map_inputs
@@ -82,12 +85,12 @@ def change_scenes(before: str | Path, after: str | Path, out: str | Path, settin
         for target in (out, settings.output.raster):  # one writer per output
             if target:
                 held.enter_context(output_lock(target))
-        return _change(before, after, out, settings, threshold, progress, Path(scratch))
+        dask = (scheduler, workers) if scheduler or workers else None
+        return _change(before, after, out, settings, threshold, progress, Path(scratch), dask)
 
 
-def _change(before: Path, after: Path, out: Path, settings, threshold: float, progress, scratch: Path) -> ChangeResult:
-    from rsdsva.mapping.background import settled_on_error
-    from rsdsva.mapping.classify import classify_tiles
+def _change(before: Path, after: Path, out: Path, settings, threshold: float, progress, scratch: Path,
+            dask: tuple | None) -> ChangeResult:
     from rsdsva.mapping.plan import plan_map
     from rsdsva.mapping.settings import GridSettings
     from rsdsva.mapping.source import open_tile_source
@@ -99,21 +102,9 @@ def _change(before: Path, after: Path, out: Path, settings, threshold: float, pr
     later = open_tile_source(aligned, grid, plan.source.read, note=False)
     if plan.source.spectral is not None:
         later = later.with_spectra(plan.classifier.spectra)
-    results = {}
-    total = 2 * len(plan.tiles)  # each tile classified on both dates
-    with settled_on_error(plan.loading):
-        for i, (date, source) in enumerate((("before", plan.source), ("after", later))):
-            def report(done: int, skipped: int, first: int = i * len(plan.tiles)) -> None:
-                if progress is not None:
-                    progress({"done": first + done, "total": total, "skipped": skipped})
-
-            done = {}
-            for r in classify_tiles(lambda: plan.classifier, source.spec, plan.tiles, settings.read.batch_size, 1,
-                                    settings.read.max_nodata, settings.read.read_threads, on_batch=report,
-                                    scales=plan.scales,
-                                    input_size=plan.input_size, spectral=source.spectral):
-                done[(r.tile.row, r.tile.col)] = r
-            results[date] = done
+    sources = {"before": plan.source, "after": later}
+    results = _on_dask(plan, sources, aligned != after, settings, progress, *dask) if dask else \
+        _here(plan, sources, settings, progress)
     tiles = [t for t in plan.tiles if (t.row, t.col) in results["before"] and (t.row, t.col) in results["after"]]
     moves = tile_moves(before, aligned, tiles, plan.grid.size)
     scores = change_scores(moves)
@@ -122,6 +113,49 @@ def _change(before: Path, after: Path, out: Path, settings, threshold: float, pr
     changed = frame[frame["changed"]]
     transitions = changed.groupby(["from_label", "to_label"]).size().to_dict() if len(changed) else {}
     return ChangeResult(out, len(frame), int(frame["changed"].sum()), time.perf_counter() - t0, transitions)
+
+
+def _here(plan, sources: dict, settings, progress) -> dict[str, dict[tuple[int, int], tuple[int, float]]]:
+    """Per date, each classified tile's (row, col) -> (class id, score), classified in this process."""
+    from rsdsva.mapping.background import settled_on_error
+    from rsdsva.mapping.classify import classify_tiles
+
+    results = {}
+    total = 2 * len(plan.tiles)  # each tile classified on both dates
+    with settled_on_error(plan.loading):
+        for i, (date, source) in enumerate(sources.items()):
+            def report(done: int, skipped: int, first: int = i * len(plan.tiles)) -> None:
+                if progress is not None:
+                    progress({"done": first + done, "total": total, "skipped": skipped})
+
+            results[date] = {(r.tile.row, r.tile.col): (int(r.top_k[0]), float(r.top_scores[0]))
+                             for r in classify_tiles(lambda: plan.classifier, source.spec, plan.tiles,
+                                                     settings.read.batch_size, 1, settings.read.max_nodata,
+                                                     settings.read.read_threads, on_batch=report, scales=plan.scales,
+                                                     input_size=plan.input_size, spectral=source.spectral)}
+    return results
+
+
+def _on_dask(plan, sources: dict, warped: bool, settings, progress, scheduler, workers) -> dict:
+    """:func:`_here`'s results, the tiles classified in blocks on a Dask cluster. A warped AFTER
+    travels to the workers as its VRT's text, which GDAL opens as it would the file (the rasters it
+    reads must be at the same paths there, as for ``rsdsva map`` on Dask)."""
+    from dataclasses import replace
+
+    from rsdsva.mapping.background import settled_on_error
+    from rsdsva.mapping.distributed import classified_blocks, dask_client
+
+    specs = {date: source.spec for date, source in sources.items()}
+    if warped:
+        specs["after"] = replace(specs["after"], path=Path(specs["after"].path).read_text(encoding="utf-8"))
+    scenes = {date: (specs[date], plan.tiles, source.spectral) for date, source in sources.items()}
+    results: dict = {date: {} for date in sources}
+    with settled_on_error(plan.loading), dask_client(scheduler, workers) as client:
+        for date, rows in classified_blocks(client, scenes, settings, progress=progress):
+            if isinstance(rows, Exception):
+                raise rows
+            results[date].update({(r["row"], r["col"]): (r["class_id"], r["score"]) for r in rows})
+    return results
 
 
 def _onto_grid(before: Path, after: Path, scratch: Path, allow_no_crs: bool) -> Path:
@@ -251,10 +285,9 @@ def _frame(plan, tiles, results, scores: np.ndarray, threshold: float):
     names = plan.classifier.classes.names
     rows = []
     for t, score in zip(tiles, scores):
-        b, a = results["before"][(t.row, t.col)], results["after"][(t.row, t.col)]
-        rows.append({"row": t.row, "col": t.col, "from_label": names[int(b.top_k[0])],
-                     "to_label": names[int(a.top_k[0])], "from_score": round(float(b.top_scores[0]), 4),
-                     "to_score": round(float(a.top_scores[0]), 4), "change_score": round(float(score), 4),
+        (b, b_score), (a, a_score) = results["before"][(t.row, t.col)], results["after"][(t.row, t.col)]
+        rows.append({"row": t.row, "col": t.col, "from_label": names[b], "to_label": names[a],
+                     "from_score": round(b_score, 4), "to_score": round(a_score, 4), "change_score": round(float(score), 4),
                      "changed": bool(score >= threshold)})
     bounds = np.asarray([window_bounds(plan.spec, t.window) for t in tiles], np.float64).reshape(-1, 4)
     frame = gpd.GeoDataFrame(rows or {k: [] for k in ("row", "col", "from_label", "to_label", "from_score",

@@ -1,4 +1,4 @@
-"""Map many scenes, or a huge mosaic, on a Dask cluster.
+"""Map many scenes, or a huge mosaic (or two dates of one: :mod:`rsdsva.mapping.change`), on a Dask cluster.
 
 The client plans each scene (validation, grid, classes) and splits its tiles into
 blocks; each block is one task. A task reads its windows with its own rasterio
@@ -12,10 +12,11 @@ URLs GDAL reads) as the client.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from rsdsva.errors import ConfigError, OutputError, RsdsvaError
 from rsdsva.inference import ClassifierSettings
@@ -95,6 +96,47 @@ def _client(scheduler: str | None, cluster):
         raise ConfigError(f"--scheduler {scheduler}: no Dask scheduler answered ({err}); {advice}") from None
 
 
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None):
+    """A client of the scheduler at ``scheduler``, else of a LocalCluster of ``workers`` processes
+    (default 2), closed on leaving."""
+    from dask.distributed import LocalCluster
+
+    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+    try:
+        with _client(scheduler, cluster) as client:
+            yield client
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def classified_blocks(client, scenes: Mapping[Any, tuple], settings: MapSettings, block_tiles: int = 256,
+                      progress: Callable[[dict], None] | None = None) -> Iterator[tuple[Any, list[dict] | RsdsvaError]]:
+    """Classify each scene's tiles in blocks of ``block_tiles``, one task each (``scenes``: key ->
+    (raster spec, tiles, spectral spec or None)); yields (key, the block's rows) as blocks finish,
+    or (key, the user error) where one failed."""
+    from dask.distributed import as_completed
+
+    futures = {}
+    for key, (spec, tiles, spectral) in scenes.items():
+        for start in range(0, len(tiles), block_tiles):
+            block = tiles[start : start + block_tiles]
+            futures[client.submit(classify_block, spec, block, settings, spectral, retries=3, pure=False)] = key
+    total = sum(len(tiles) for _, tiles, _ in scenes.values())
+    done, t0 = 0, time.perf_counter()
+    for f in as_completed(futures):
+        try:
+            rows, n = f.result()
+        except RsdsvaError as err:
+            yield futures[f], err
+            continue
+        done += n
+        if progress is not None:
+            progress({"done": done, "total": total, "tiles_per_s": round(done / max(time.perf_counter() - t0, 1e-9), 1)})
+        yield futures[f], rows
+
+
 def map_scenes(
     rasters: Sequence[str | Path],
     settings: MapSettings = MapSettings(),
@@ -112,8 +154,6 @@ def map_scenes(
             LocalCluster of ``workers`` processes (default 2) is started.
         out: one merged GeoPackage with a ``scene`` column (all rasters in one CRS).
     """
-    from dask.distributed import LocalCluster, as_completed
-
     if (out_dir is None) == (out is None):
         raise OutputError("give either --out-dir (one GeoPackage per scene) or --out (one merged GeoPackage)")
     if settings.output.raster or settings.output.attention_raster or settings.output.similarity:
@@ -150,33 +190,14 @@ def map_scenes(
         if len(crs) > 1:
             raise OutputError("the rasters are in different CRSs; use --out-dir for one GeoPackage per scene")
 
-    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
-    total = sum(len(p.tiles) for p in plans.values())
     rows: dict[Path, list] = {r: [] for r in plans}
-    done, t0 = 0, time.perf_counter()
-    try:
-        with _client(scheduler, cluster) as client:
-            futures = {}
-            for r, plan in plans.items():
-                for start in range(0, len(plan.tiles), block_tiles):
-                    block = plan.tiles[start : start + block_tiles]
-                    f = client.submit(classify_block, plan.spec, block, settings, plan.source.spectral, retries=3, pure=False)
-                    futures[f] = r
-            for f in as_completed(futures):
-                r = futures[f]
-                try:
-                    block_rows, n = f.result()
-                except RsdsvaError as err:
-                    results[r].error = str(err)
-                    continue
+    scenes = {r: (plan.spec, plan.tiles, plan.source.spectral) for r, plan in plans.items()}
+    with dask_client(scheduler, workers) as client:
+        for r, block_rows in classified_blocks(client, scenes, settings, block_tiles, progress):
+            if isinstance(block_rows, RsdsvaError):
+                results[r].error = str(block_rows)
+            else:
                 rows[r].extend(block_rows)
-                done += n
-                if progress is not None:
-                    rate = done / max(time.perf_counter() - t0, 1e-9)
-                    progress({"done": done, "total": total, "tiles_per_s": round(rate, 1)})
-    finally:
-        if cluster is not None:
-            cluster.close()
     for r, plan in plans.items():
         rows[r].sort(key=lambda row: (row["row"], row["col"]))
         results[r].classified = len(rows[r])

@@ -128,3 +128,31 @@ def test_change_scores_are_the_normal_probability_of_a_robust_z():
     assert (scores[:6] < 0.95).all()  # within a spread or two of the typical move
     shifted = change_scores(moves * 3 + 7)  # a move of every tile alike: the same scores
     assert np.allclose(shifted, scores)
+
+
+def test_on_dask_the_same_change_map(dates, tmp_path):
+    """--workers classifies both dates on a local Dask cluster: the same tiles, labels and scores as
+    in one process, with AFTER on another grid travelling to the workers as its warped VRT."""
+    before, after, _ = dates
+    with rasterio.open(after) as src:
+        window = rasterio.windows.Window(256, 0, 768, 1024)
+        profile = {**src.profile, "width": 768, "height": 1024, "transform": src.window_transform(window)}
+        data = src.read(window=window)
+    cut = tmp_path / "after_cut.tif"
+    with rasterio.open(cut, "w", **profile) as dst:
+        dst.write(data)
+    base = ["change", before, cut, "--threshold", 0.999, "--context", 1, "--orientations", 1, "--scale", "100,2650"]
+    code, lines, _ = _run(base + ["--out", tmp_path / "here.gpkg"])
+    assert code == 0, lines
+    code, lines, _ = _run(base + ["--out", tmp_path / "dask.gpkg", "--workers", 1])
+    assert code == 0, lines
+    here, dask = (gpd.read_file(tmp_path / f"{n}.gpkg", layer="tiles").sort_values(["row", "col"]).reset_index(drop=True)
+                  for n in ("here", "dask"))
+    assert len(here) == 12
+    for column in ("row", "col", "from_label", "to_label", "changed"):
+        assert list(here[column]) == list(dask[column]), column
+    np.testing.assert_allclose(here[["from_score", "to_score", "change_score"]].to_numpy(),
+                               dask[["from_score", "to_score", "change_score"]].to_numpy(), atol=1e-4)
+    code, lines, _ = _run(base + ["--out", tmp_path / "x.gpkg", "--scheduler", "nonsense"])
+    assert code == 1 and len(lines) == 1 and "--scheduler nonsense" in lines[0]
+    assert not (tmp_path / "x.gpkg").exists()
