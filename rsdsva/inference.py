@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rsdsva.class_files import load_classes
 from rsdsva.classes import ClassSpace
+from rsdsva.engines.registry import ENGINES, PRECISIONS
 from rsdsva.errors import ClassSpaceError, ConfigError
 from rsdsva.examples.recipe import check_orientations
 from rsdsva.models.info import ModelInfo
@@ -24,8 +25,6 @@ from rsdsva.models.model_file import default_model_path
 MODES = ("gzsl", "zsl", "seen")
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLE_ROUTES = ("examples", "attributes")  # how classes from example areas are scored
-PRECISIONS = (None, "fp16", "bf16", "int8")  # None: float32; fp16, bf16: torch's autocast; int8: the int8 ONNX form
-ENGINES = ("auto", "torch", "onnx")  # what runs the network (rsdsva.engines)
 
 
 @dataclass(frozen=True)

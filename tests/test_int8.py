@@ -16,7 +16,8 @@ def _one_line(result) -> str:
 
 
 def test_export_int8_then_map_with_it(make_geotiff, make_image_folder, tiny_checkpoint, tmp_path):
-    from rsdsva.engines import choose_engine, int8_form
+    from rsdsva.engines import choose_engine
+    from rsdsva.engines.forms import int8_form
 
     images = make_image_folder(["water", "field", "town"], per_class=30)
     scene = make_geotiff(shape=(256, 256))  # 64 tiles of the tiny model's 32 px
@@ -61,7 +62,7 @@ def test_an_int8_file_of_other_weights_is_not_the_models(tiny_checkpoint, tmp_pa
     import onnx
     from onnx import TensorProto, helper
 
-    from rsdsva.engines import int8_form
+    from rsdsva.engines.forms import int8_form
 
     graph = helper.make_graph([helper.make_node("Identity", ["images"], ["attributes"])], "g",
                               [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],

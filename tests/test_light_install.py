@@ -211,7 +211,7 @@ def test_a_model_without_an_onnx_form_names_the_export(tmp_path):
 
 def test_a_stale_onnx_form_is_not_used(tmp_path):
     """An ONNX file beside a model that was re-saved since it was exported is not that model's form."""
-    from rsdsva.engines import onnx_form
+    from rsdsva.engines.forms import onnx_form
 
     model = tmp_path / "mine.safetensors"
     model.write_bytes(ONNX_MODEL.with_suffix(".safetensors").read_bytes())

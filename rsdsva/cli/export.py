@@ -31,13 +31,13 @@ def command(model: str, onnx_out: str | None, int8: bool, calibration: tuple[str
     With --int8, its int8 form, which `rsdsva map --precision int8` runs. Needs torch and onnx
     (pip install 'rsdsva[torch]').
     """
-    from rsdsva.engines import has_torch
+    from rsdsva.engines.registry import entry
     from rsdsva.errors import TORCH_INSTALL, EngineError, OutputError
 
     source = Path(model)
     if source.suffix.lower() == ".onnx":
         raise OutputError(f"{source} is already an ONNX model; export the .safetensors model it came from")
-    if not has_torch():
+    if not entry("torch").installed():  # the weights are read by torch
         raise EngineError(f"rsdsva export needs torch to read {source}'s weights; {TORCH_INSTALL}")
     if int8:
         return _int8(source, calibration, calibration_count, overwrite)

@@ -12,7 +12,8 @@ import click
 
 from rsdsva.data.names import KNOWN_FOLDER_MAPS
 from rsdsva.errors import RsdsvaError
-from rsdsva.inference import DEVICES, ENGINES, EXAMPLE_ROUTES, MODES, PRECISIONS, ClassifierSettings
+from rsdsva.engines.registry import ENGINES, PRECISIONS
+from rsdsva.inference import DEVICES, EXAMPLE_ROUTES, MODES, ClassifierSettings
 
 
 def reported(progress: str, run: Callable[[], None]) -> None:

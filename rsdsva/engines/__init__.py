@@ -1,160 +1,95 @@
 """Engines run the network's forward: torch (training, CUDA, conversion) or ONNX Runtime (the CPU
-default, no torch needed). :func:`open_engine` picks one and opens the model file it runs.
+default, no torch needed), each an entry of :data:`rsdsva.engines.registry.REGISTRY` that says what
+it can do. :func:`open_engine` picks one and opens the model file it runs.
 
-``auto``: torch when a CUDA device is visible or autocast is asked for; else ONNX Runtime when
-it is installed and the model has an ONNX form (a .onnx file, or one beside the .safetensors
-exported from it, as for the default model); else torch.
+``auto``: of the engines that can run what is asked (the device, the precision), the first in the
+registry's order that is installed and finds the model in a form it runs (:mod:`rsdsva.engines.forms`);
+where a CUDA device is visible, the engines that run on it go first. So a CPU runs ONNX Runtime
+when the model has an ONNX form beside it, else torch; a GPU, or autocast, runs torch.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
 
 from rsdsva.engines.base import Engine, Forward  # noqa: F401 (the engines' face)
-from rsdsva.errors import TORCH_INSTALL, ConfigError, EngineError
-from rsdsva.inference import ENGINES
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What an engine can do, so that callers ask it instead of testing its name."""
-
-    devices: tuple[str, ...]  # where it runs
-    precisions: tuple[str | None, ...]  # None: float32
-    resizes_in_readers: bool  # the map's reader threads resize windows to the model's input for it (numpy)
-
-
-CAPABILITIES = {
-    "onnx": Capabilities(devices=("cpu",), precisions=(None, "int8"), resizes_in_readers=True),
-    "torch": Capabilities(devices=("cpu", "cuda"), precisions=(None, "bf16", "fp16"), resizes_in_readers=False),
-}
+from rsdsva.engines import registry
+from rsdsva.engines.registry import EngineEntry, engines_for, entry
+from rsdsva.errors import ConfigError, EngineError
 
 
 def input_size_for(engine: str, info) -> int | None:
-    """The input size the map's readers resize windows to for ``engine`` (a name of
-    :data:`CAPABILITIES`), or None where the engine resizes them itself."""
-    return info.preprocessing.image_size if CAPABILITIES[engine].resizes_in_readers else None
-
-
-def _installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # a broken install is not one to use
-        return False
-
-
-def has_torch() -> bool:
-    return _installed("torch")
-
-
-def has_onnxruntime() -> bool:
-    return _installed("onnxruntime")
-
-
-def onnx_form(model: Path) -> Path | None:
-    """The ONNX file of ``model``: itself when it is one, else ``MODEL.onnx`` beside it when that was
-    exported from this very file (its recorded checksum matches); None otherwise."""
-    if model.suffix.lower() == ".onnx":
-        return model
-    sibling = model.with_suffix(".onnx")
-    if not sibling.is_file():
-        return None
-    from rsdsva._io import file_sha256
-    from rsdsva.engines.onnx_engine import export_record
-    from rsdsva.errors import CheckpointError
-    from rsdsva.models.onnx_meta import NotOnnx
-
-    try:
-        source = export_record(sibling).get("source_sha256")
-    except (CheckpointError, NotOnnx, OSError):  # a damaged sibling is not the model's ONNX form
-        return None
-    return sibling if source == file_sha256(model) else None
-
-
-def int8_form(model: Path) -> Path | None:
-    """The int8 ONNX file of ``model`` (a .safetensors, or its ONNX form): ``MODEL.int8.onnx`` beside
-    it, made from the same weights (its recorded checksum is the model's); None otherwise."""
-    from rsdsva._io import file_sha256
-    from rsdsva.engines.onnx_engine import export_record
-    from rsdsva.engines.quantize import int8_path
-    from rsdsva.errors import CheckpointError
-    from rsdsva.models.onnx_meta import NotOnnx
-
-    if model.name.endswith(".int8.onnx"):
-        return model
-    candidate = int8_path(model)
-    if not candidate.is_file():
-        return None
-    try:
-        record = export_record(candidate)
-        source = export_record(model).get("source_sha256") if model.suffix.lower() == ".onnx" else file_sha256(model)
-    except (CheckpointError, NotOnnx, OSError):  # a damaged file is not the model's int8 form
-        return None
-    return candidate if record.get("precision") == "int8" and record.get("source_sha256") == source else None
+    """The input size the map's readers resize windows to for ``engine`` (a registry name), or None
+    where the engine resizes them itself."""
+    return info.preprocessing.image_size if entry(engine).capabilities.resizes_in_readers else None
 
 
 def choose_engine(engine: str, model: Path, device: str = "auto", precision: str | None = None) -> tuple[str, Path]:
-    """``torch`` or ``onnx`` for ``engine`` (one of :data:`ENGINES`), checked to be able to run here,
-    and the file it runs (``model``, or its ONNX form)."""
-    if engine not in ENGINES:
-        raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
-    is_onnx = model.suffix.lower() == ".onnx"
-    if engine == "onnx" or (engine == "auto" and (is_onnx or precision == "int8")):
-        return _check_onnx(model, device, precision)
-    if precision == "int8":
-        raise ConfigError("--precision int8 runs on ONNX Runtime (its int8 form of the model); drop --engine torch")
-    # what asks for torch: the flag, autocast (torch's alone), a GPU; else no ONNX form to run
-    wants = ("--engine torch" if engine == "torch" else f"--precision {precision}" if precision is not None
-             else "--device cuda" if device == "cuda" else None)
-    if wants is None and device == "auto" and has_torch() and _cuda_visible():
-        return "torch", model
-    if wants is None and has_onnxruntime() and (form := onnx_form(model)) is not None:
-        return "onnx", form
-    if is_onnx:
-        raise EngineError(f"{model}: an ONNX model runs on --engine onnx; the torch engine needs the "
-                          ".safetensors model it was exported from")
-    if has_torch():
-        return "torch", model
-    if wants:
-        raise EngineError(f"{wants} needs torch, which is not installed; {TORCH_INSTALL}, or drop {wants} "
-                          "(ONNX Runtime runs the model in float32 on the CPU)")
-    raise EngineError(f"{model}: this model has no ONNX form beside it and torch is not installed; export it "
-                      f"where torch is installed (rsdsva export {model} --onnx {model.with_suffix('.onnx')}) for "
-                      f"the light install, or {TORCH_INSTALL}")
+    """The engine for ``engine`` (one of :data:`~rsdsva.engines.registry.ENGINES`), checked to be able
+    to run here, and the file it runs (``model``, or a form of it beside it)."""
+    if engine != "auto":
+        chosen = entry(engine)  # an unknown name is one line listing the engines
+        _refuse_unable(chosen, device, precision)
+        return chosen.name, _runs(chosen, model, precision)
+    able = [e for e in registry.REGISTRY if _can(e, device, precision)]
+    if not able:
+        raise ConfigError(f"--device {device} with --precision {precision}: no engine runs both; drop one of them")
+    if device == "auto" and _cuda_visible():
+        able.sort(key=lambda e: "cuda" not in e.capabilities.devices)
+    for e in able:
+        if e.installed() and (path := e.form(model, precision)) is not None:
+            return e.name, path
+    if len(able) == 1:  # what was asked (a precision, a device) names the engine: its own reason
+        return able[0].name, _runs(able[0], model, precision, wants=_wants(device, precision))
+    why = "; ".join(f"{e.name}: {_missing(e, model, precision)}" for e in able)
+    raise EngineError(f"{model}: no engine can run it here ({why})")
 
 
-def _check_onnx(model: Path, device: str, precision: str | None) -> tuple[str, Path]:
-    can = CAPABILITIES["onnx"]
-    if precision not in can.precisions:
-        raise ConfigError(f"--precision {precision} is for the torch engine; drop it, or add --engine torch")
-    if device != "auto" and device not in can.devices:
-        raise ConfigError(f"--device {device}: the onnx engine runs on the CPU; use --engine torch for a GPU")
-    if not has_onnxruntime():
-        from rsdsva.engines.onnx_engine import ONNX_INSTALL
+def _can(e: EngineEntry, device: str, precision: str | None) -> bool:
+    return precision in e.capabilities.precisions and (device == "auto" or device in e.capabilities.devices)
 
-        raise EngineError(f"--engine onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}")
-    if precision == "int8":
-        from rsdsva.engines.quantize import int8_path
 
-        form = int8_form(model)
-        if form is None:
-            raise EngineError(f"{model}: no int8 form of this model (no {int8_path(model).name} made from it beside it); "
-                              f"write one with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop "
-                              "--precision int8")
-        return "onnx", form
-    form = onnx_form(model)
-    if form is None:
-        raise EngineError(f"{model}: no ONNX form of this model (no {model.with_suffix('.onnx').name} exported from "
-                          f"it beside it); write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}, "
-                          "or use --engine torch")
-    return "onnx", form
+def _refuse_unable(e: EngineEntry, device: str, precision: str | None) -> None:
+    if precision not in e.capabilities.precisions:
+        others = engines_for(precision)
+        raise ConfigError(f"--precision {precision} runs on {' or '.join(_label(o) for o in others)}, not the "
+                          f"{e.name} engine; drop --precision {precision}, or use --engine {others[0]}")
+    if device != "auto" and device not in e.capabilities.devices:
+        others = [o.name for o in registry.REGISTRY if device in o.capabilities.devices]
+        raise ConfigError(f"--device {device}: the {e.name} engine runs on {' or '.join(e.capabilities.devices)}; "
+                          f"use --engine {others[0]} for it" if others else f"--device {device}: no engine runs there")
+
+
+def _runs(e: EngineEntry, model: Path, precision: str | None, wants: str | None = None) -> Path:
+    """The file engine ``e`` runs for ``model``, or one line saying why it cannot here."""
+    if not e.installed():
+        if wants:
+            raise EngineError(f"{wants} needs {e.label}, which is not installed; {e.install}, or drop {wants}")
+        raise EngineError(f"--engine {e.name} needs {e.label}, which is not installed; {e.install}")
+    path = e.form(model, precision)
+    if path is None:
+        raise EngineError(e.why_no_form(model, precision))
+    return path
+
+
+def _missing(e: EngineEntry, model: Path, precision: str | None) -> str:
+    """Why ``e`` cannot run ``model`` here, in a few words, for a list of the engines' reasons."""
+    if not e.installed():
+        return f"{e.label} is not installed ({e.install})"
+    return e.why_no_form(model, precision).removeprefix(f"{model}: ")
+
+
+def _wants(device: str, precision: str | None) -> str | None:
+    return f"--precision {precision}" if precision is not None else f"--device {device}" if device != "auto" else None
+
+
+def _label(name: str) -> str:
+    return entry(name).label
 
 
 def _cuda_visible() -> bool:
     """A CUDA device torch can use; checked without importing torch where there is no NVIDIA driver."""
-    if not Path("/proc/driver/nvidia/version").exists() or not has_torch():
+    if not Path("/proc/driver/nvidia/version").exists() or not entry("torch").installed():
         return False
     import torch
 
@@ -166,21 +101,5 @@ def open_engine(model: Path, engine: str = "auto", device: str = "auto", precisi
     """(engine, info) for the model file ``model``: its network ready to run where ``engine``,
     ``device`` and ``precision`` say (:func:`choose_engine`), on ``threads`` CPU threads (None:
     the engine's default)."""
-    from rsdsva.models.model_file import read_model_info
-
     name, path = choose_engine(engine, model, device, precision)
-    if name == "onnx":
-        from rsdsva.engines.onnx_engine import OnnxEngine
-
-        info = read_model_info(path)
-        return OnnxEngine(path, info, threads), info
-    from rsdsva.engines.torch_engine import TorchEngine
-    from rsdsva.models.checkpoint import load_checkpoint
-    from rsdsva.models.device import pick_device
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    net, info = load_checkpoint(model, device=pick_device(device))
-    return TorchEngine(net, info, precision), info
+    return entry(name).opened(path, device, precision, threads)

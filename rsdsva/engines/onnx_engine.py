@@ -8,16 +8,15 @@ weights (:func:`rsdsva.engines.base.resize`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from rsdsva.engines.base import Engine, Forward, resize
+from rsdsva.engines.registry import ONNX_INSTALL
 from rsdsva.errors import CheckpointError, EngineError
+from rsdsva.models.onnx_meta import export_record
 from rsdsva.models.info import ModelInfo
-
-ONNX_INSTALL = "pip install onnxruntime (or install rsdsva, which brings it)"
 
 
 def import_onnxruntime():
@@ -27,21 +26,6 @@ def import_onnxruntime():
         raise EngineError(f"--engine onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}, "
                           "or use --engine torch") from None
     return onnxruntime
-
-
-def export_record(path: Path) -> dict:
-    """The ``rsdsva_onnx`` record of an exported model (layers, fingerprint, source checksum)."""
-    from rsdsva.models.onnx_meta import read_onnx_metadata
-
-    raw = read_onnx_metadata(path).get("rsdsva_onnx")
-    try:
-        record = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        record = None
-    if not isinstance(record, dict) or not isinstance(record.get("layers"), list):
-        raise CheckpointError(f"{path}: its rsdsva export record is missing or damaged; export the model again "
-                              "(rsdsva export MODEL.safetensors --onnx OUT.onnx)")
-    return record
 
 
 class OnnxEngine(Engine):
@@ -117,3 +101,11 @@ class OnnxEngine(Engine):
             padded = np.concatenate([chunk, np.zeros((self.batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
             parts.append([o[: len(chunk)] for o in self.session.run(names, {"images": padded})])
         return [np.concatenate(p) for p in zip(*parts)]
+
+
+def opened(path: Path, device: str = "auto", precision: str | None = None, threads: int | None = None):
+    """(engine, info) for the ONNX file ``path`` (its int8 form too: the file says which it is)."""
+    from rsdsva.models.model_file import read_model_info
+
+    info = read_model_info(path)
+    return OnnxEngine(path, info, threads), info

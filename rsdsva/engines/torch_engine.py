@@ -10,7 +10,7 @@ import torch
 
 from rsdsva.engines.base import Engine, Forward
 from rsdsva.errors import ConfigError, RsdsvaWarning
-from rsdsva.inference import PRECISIONS
+from rsdsva.engines.registry import entry
 from rsdsva.models.info import ModelInfo
 
 
@@ -70,7 +70,7 @@ def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype |
     """
     if precision is None:
         return None
-    if precision not in PRECISIONS:
+    if precision not in entry("torch").capabilities.precisions:
         raise ConfigError(f"precision {precision!r} is not fp16 or bf16 (or none, for float32)")
     if device.type == "cuda":
         return torch.float16 if precision == "fp16" else torch.bfloat16
@@ -79,3 +79,15 @@ def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype |
     warnings.warn(f"--amp {precision} is not supported on {device.type}; running in float32 "
                   "(use --amp bf16 on a CPU)", RsdsvaWarning, stacklevel=3)
     return None
+
+
+def opened(path, device: str = "auto", precision: str | None = None, threads: int | None = None):
+    """(engine, info) for the .safetensors model ``path`` on ``device``, at ``precision``, on
+    ``threads`` CPU threads (None: torch's default)."""
+    from rsdsva.models.checkpoint import load_checkpoint
+    from rsdsva.models.device import pick_device
+
+    if threads:
+        torch.set_num_threads(threads)
+    net, info = load_checkpoint(path, device=pick_device(device))
+    return TorchEngine(net, info, precision), info

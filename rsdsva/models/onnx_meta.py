@@ -9,8 +9,11 @@ above all, are skipped by their length, so reading the metadata of a large model
 
 from __future__ import annotations
 
+import json
 import mmap
 from pathlib import Path
+
+from rsdsva.errors import CheckpointError
 
 ONNX_SUFFIX = ".onnx"
 _METADATA_PROPS = 14
@@ -83,3 +86,16 @@ def _metadata(buf) -> dict[str, str]:
     if not seen_graph:
         raise NotOnnx("no graph")
     return props
+
+
+def export_record(path: Path) -> dict:
+    """The ``rsdsva_onnx`` record of an exported model (layers, fingerprint, source checksum)."""
+    raw = read_onnx_metadata(path).get("rsdsva_onnx")
+    try:
+        record = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("layers"), list):
+        raise CheckpointError(f"{path}: its rsdsva export record is missing or damaged; export the model again "
+                              "(rsdsva export MODEL.safetensors --onnx OUT.onnx)")
+    return record

@@ -68,7 +68,7 @@ def timed(clf, x: np.ndarray, batch: int, repeat: int) -> tuple[float, np.ndarra
 def onnx_cuda(x: np.ndarray, batch: int, repeat: int) -> str:
     import onnxruntime as ort
 
-    from rsdsva.engines import onnx_form
+    from rsdsva.engines.forms import onnx_form
     from rsdsva.models.model_file import default_model_path
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args()
 
-    from rsdsva.engines import int8_form
+    from rsdsva.engines.forms import int8_form
     from rsdsva.engines.onnx_engine import OnnxEngine
     from rsdsva.mapping import MapSettings, default_model_path, map_scene
     from rsdsva.mapping.areas import classes_from_map

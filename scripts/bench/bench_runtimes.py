@@ -71,7 +71,7 @@ def main() -> None:
     import onnxruntime as ort
     import openvino as ov
 
-    from rsdsva.engines import onnx_form
+    from rsdsva.engines.forms import onnx_form
     from rsdsva.models.model_file import default_model_path, read_model_info
 
     model = onnx_form(default_model_path())

@@ -157,7 +157,7 @@ def test_cli_train_and_evaluate(four_classes, tmp_path):
                                               for n in ("", "/2", "/8")}  # tiny-vit: one block
     assert all(np.isfinite(v).all() and v[0] > 0 for v in info.example_calibrations.values())
     assert [layer for layer, _ in info.dsva.whitened] == ["model.blocks.0"]  # their features whitened first
-    from rsdsva.engines import onnx_form
+    from rsdsva.engines.forms import onnx_form
 
     assert onnx_form(out) == out.with_suffix(".onnx")  # its ONNX form beside it, for the light install
     again = CliRunner().invoke(cli, ["evaluate", str(out), *args])

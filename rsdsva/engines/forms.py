@@ -1,0 +1,74 @@
+"""The file each engine runs for a model, found beside it without importing any engine: the
+.safetensors model itself (torch), its ONNX form or its int8 form (ONNX Runtime). A form counts
+only when it was made from this very file (its recorded checksum matches)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def own_file(model: Path, precision: str | None = None) -> Path | None:
+    """The model file itself, where it is not an ONNX graph (torch runs .safetensors files)."""
+    return None if model.suffix.lower() == ".onnx" else model
+
+
+def onnx_file(model: Path, precision: str | None = None) -> Path | None:
+    """What ONNX Runtime runs for ``model`` at ``precision``: its int8 form for int8, else its ONNX form."""
+    return int8_form(model) if precision == "int8" else onnx_form(model)
+
+
+def why_not_own_file(model: Path, precision: str | None = None) -> str:
+    return (f"{model}: an ONNX model runs on --engine onnx; the torch engine needs the .safetensors model it was "
+            "exported from")
+
+
+def why_not_onnx_file(model: Path, precision: str | None = None) -> str:
+    if precision == "int8":
+        from rsdsva.engines.quantize import int8_path
+
+        return (f"{model}: no int8 form of this model (no {int8_path(model).name} made from it beside it); write one "
+                f"with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop --precision int8")
+    return (f"{model}: no ONNX form of this model (no {model.with_suffix('.onnx').name} exported from it beside it); "
+            f"write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}")
+
+
+def onnx_form(model: Path) -> Path | None:
+    """The ONNX file of ``model``: itself when it is one, else ``MODEL.onnx`` beside it when that was
+    exported from this very file (its recorded checksum matches); None otherwise."""
+    if model.suffix.lower() == ".onnx":
+        return model
+    sibling = model.with_suffix(".onnx")
+    if not sibling.is_file():
+        return None
+    from rsdsva._io import file_sha256
+    from rsdsva.models.onnx_meta import export_record
+    from rsdsva.errors import CheckpointError
+    from rsdsva.models.onnx_meta import NotOnnx
+
+    try:
+        source = export_record(sibling).get("source_sha256")
+    except (CheckpointError, NotOnnx, OSError):  # a damaged sibling is not the model's ONNX form
+        return None
+    return sibling if source == file_sha256(model) else None
+
+
+def int8_form(model: Path) -> Path | None:
+    """The int8 ONNX file of ``model`` (a .safetensors, or its ONNX form): ``MODEL.int8.onnx`` beside
+    it, made from the same weights (its recorded checksum is the model's); None otherwise."""
+    from rsdsva._io import file_sha256
+    from rsdsva.models.onnx_meta import export_record
+    from rsdsva.engines.quantize import int8_path
+    from rsdsva.errors import CheckpointError
+    from rsdsva.models.onnx_meta import NotOnnx
+
+    if model.name.endswith(".int8.onnx"):
+        return model
+    candidate = int8_path(model)
+    if not candidate.is_file():
+        return None
+    try:
+        record = export_record(candidate)
+        source = export_record(model).get("source_sha256") if model.suffix.lower() == ".onnx" else file_sha256(model)
+    except (CheckpointError, NotOnnx, OSError):  # a damaged file is not the model's int8 form
+        return None
+    return candidate if record.get("precision") == "int8" and record.get("source_sha256") == source else None

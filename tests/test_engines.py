@@ -1,0 +1,80 @@
+"""Engines are registry entries that say what they can do (#40): choosing, opening and refusing
+follow from an entry, so another engine is its module and one entry."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from rsdsva.engines import choose_engine, input_size_for, open_engine, registry
+from rsdsva.engines.base import Engine, Forward
+from rsdsva.engines.registry import Capabilities, EngineEntry
+from rsdsva.errors import ConfigError, EngineError
+from rsdsva.models.model_file import default_model_path, read_model_info
+
+
+class _Constant(Engine):
+    """An engine that answers every image alike: the registry is all it needs."""
+
+    name = "constant"
+    feature_space = "constant"
+    example_layers = ()
+
+    def __init__(self, info) -> None:
+        self.info = info
+
+    def run(self, images, tap=()) -> Forward:
+        n, a = len(images), self.info.classes.num_attributes
+        return Forward(np.ones((n, a), np.float32), None, (), np.ones((n, a), np.float32))
+
+
+@pytest.fixture()
+def constant_engine(monkeypatch):
+    module = types.ModuleType("constant_engine")
+    module.opened = lambda path, device, precision, threads: (_Constant(read_model_info(path)),
+                                                              read_model_info(path))
+    monkeypatch.setitem(sys.modules, "constant_engine", module)
+    entry = EngineEntry("constant", Capabilities(devices=("cpu",), precisions=(None, "int4"), resizes_in_readers=True),
+                        "numpy", "numpy", "pip install numpy", lambda model, precision: model,
+                        lambda model, precision: f"{model}: none", "constant_engine")
+    monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, entry))
+    return entry
+
+
+def test_an_engine_is_its_module_and_one_registry_entry(constant_engine):
+    model = default_model_path()
+    assert choose_engine("constant", model) == ("constant", model)
+    assert choose_engine("auto", model, precision="int4") == ("constant", model)  # the one engine that runs it
+    engine, info = open_engine(model, "constant")
+    assert isinstance(engine, _Constant) and input_size_for("constant", info) == info.preprocessing.image_size
+    with pytest.raises(ConfigError, match="--precision int4 runs on numpy, not the onnx engine"):
+        choose_engine("onnx", model, precision="int4")
+    assert choose_engine("auto", model)[0] == "onnx"  # earlier entries keep their turn
+
+
+def test_the_refusals_come_from_the_entries():
+    model = default_model_path()
+    with pytest.raises(ConfigError, match="--engine 'tpu' is not one of auto, onnx, torch"):
+        choose_engine("tpu", model)
+    with pytest.raises(ConfigError, match="--device cuda: the onnx engine runs on cpu; use --engine torch"):
+        choose_engine("onnx", model, device="cuda")
+    with pytest.raises(ConfigError, match="--device cuda with --precision int8: no engine runs both"):
+        choose_engine("auto", model, device="cuda", precision="int8")
+    assert registry.ENGINES == ("auto", "onnx", "torch") and registry.PRECISIONS == (None, "int8", "bf16", "fp16")
+
+
+def test_auto_lists_each_engines_reason_when_none_can_run(monkeypatch, tmp_path):
+    model = tmp_path / "mine.safetensors"
+    model.write_bytes(default_model_path().read_bytes())  # no ONNX form beside it
+    torch_entry = registry.entry("torch")
+    monkeypatch.setattr(registry, "REGISTRY", (registry.entry("onnx"),
+                                               EngineEntry(**{**torch_entry.__dict__, "needs": "no_such_package"})))
+    with pytest.raises(EngineError) as err:
+        choose_engine("auto", model)
+    line = str(err.value)
+    assert "\n" not in line and "no engine can run it here" in line
+    assert "onnx: no ONNX form of this model" in line and f"rsdsva export {model} --onnx" in line
+    assert "torch: torch is not installed" in line
