@@ -83,7 +83,7 @@ def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     if path.is_dir():
         raise OutputError(f"output {path} is a folder; give a file name")
     if path.exists() and not overwrite:
-        raise OutputError(f"output {path} already exists; pass --overwrite or choose another name")
+        raise OutputError(f"output {path} already exists; pass `overwrite` or choose another name")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist; create it first")

@@ -1,6 +1,9 @@
 """The one exception tree. Every error a user can cause is an :class:`RsdsvaError`.
 
-Messages name the value, the file and the fix; the CLI prints them as one line.
+Messages name the value, the file and the fix; the CLI prints them as one line. A message names a
+setting as the library knows it, in backticks (`tile_m`); the CLI shows the flag that sets it
+(--tile-m) in one place (:func:`rsdsva.cli.options.in_flags`), so each reader gets advice in their
+own words.
 Subclasses also inherit the builtin a caller would expect (as rasterio does), so
 ``except FileNotFoundError`` keeps working.
 """

@@ -49,16 +49,17 @@ class ClassifierSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "context", check_context(self.context))
         if self.calibration is not None and not (math.isfinite(self.calibration) and abs(self.calibration) <= 1e3):
-            raise ConfigError(f"--calibration {self.calibration:g}: give a number from -1000 to 1000, in the units of "
+            raise ConfigError(f"`calibration` {self.calibration:g}: give a number from -1000 to 1000, in the units of "
                               "the attribute logits (typically 0 to a few; the model's is shown by rsdsva info)")
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision {self.precision!r} is not fp16 or bf16 (or none, for float32)")
+            raise ConfigError(f"`precision` {self.precision!r} is not one of "
+                              f"{', '.join(p or 'None (float32)' for p in PRECISIONS)}")
         if self.engine not in ENGINES:
-            raise ConfigError(f"--engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+            raise ConfigError(f"`engine` {self.engine!r} is not one of {', '.join(ENGINES)}")
         check_orientations(self.orientations)
         if self.example_route not in EXAMPLE_ROUTES:
             raise ConfigError(f"example route {self.example_route!r} is not one of {', '.join(EXAMPLE_ROUTES)}")
@@ -80,11 +81,11 @@ def check_context(context) -> tuple[float, ...]:
     try:
         values = tuple(sorted({float(c) for c in context}))
     except (TypeError, ValueError):
-        raise ConfigError(f"--context {context!r} must be numbers, e.g. 2 or 2,3") from None
+        raise ConfigError(f"`context` {context!r} must be numbers, e.g. 2 or 2,3") from None
     if not values or any(not 1 <= v <= 8 for v in values):
         shown = ",".join(f"{v:g}" for v in values) or "(none)"
-        raise ConfigError(f"--context {shown}: each window must be 1 (the tile alone) to 8 times the tile; "
-                          "e.g. --context 2,3")
+        raise ConfigError(f"`context` {shown}: each window must be 1 (the tile alone) to 8 times the tile; "
+                          "e.g. `context` 2,3")
     return values
 
 
@@ -116,7 +117,7 @@ def assemble_classes(
             classes = classes.subset([n for n in classes.names if n not in taken])
         elif taken:
             raise ClassSpaceError(f"{source}: {taken[0]!r} is already one of the model's seen classes; "
-                                  "rename it, drop it from the file, or use --mode zsl")
+                                  "rename it, drop it from the file, or use `mode` zsl")
     held = info.held_out_classes() if held_out else None
     if held is not None:
         keep = [n for n in held.names if extra is None or n not in extra.names]

@@ -65,7 +65,7 @@ def class_space_for_mode(classes: ClassSpace, mode: str) -> ClassSpace:
         return classes
     keep = classes.seen if mode == "seen" else classes.unseen
     if not keep.any():
-        fix = "add unseen classes (--classes FILE)" if mode == "zsl" else "use --mode zsl"
+        fix = "add unseen classes (`classes` FILE)" if mode == "zsl" else "use `mode` zsl"
         raise ClassSpaceError(f"mode {mode!r} needs {'unseen' if mode == 'zsl' else 'seen'} classes; {fix}")
     return classes.subset([n for n, k in zip(classes.names, keep) if k])
 

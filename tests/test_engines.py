@@ -50,18 +50,18 @@ def test_an_engine_is_its_module_and_one_registry_entry(constant_engine):
     assert choose_engine("auto", model, precision="int4") == ("constant", model)  # the one engine that runs it
     engine, info = open_engine(model, "constant")
     assert isinstance(engine, _Constant) and input_size_for("constant", info) == info.preprocessing.image_size
-    with pytest.raises(ConfigError, match="--precision int4 runs on numpy, not the onnx engine"):
+    with pytest.raises(ConfigError, match="`precision` int4 runs on numpy, not the onnx engine"):
         choose_engine("onnx", model, precision="int4")
     assert choose_engine("auto", model)[0] == "onnx"  # earlier entries keep their turn
 
 
 def test_the_refusals_come_from_the_entries():
     model = default_model_path()
-    with pytest.raises(ConfigError, match="--engine 'tpu' is not one of auto, onnx, torch"):
+    with pytest.raises(ConfigError, match="`engine` 'tpu' is not one of auto, onnx, torch"):
         choose_engine("tpu", model)
-    with pytest.raises(ConfigError, match="--device cuda: the onnx engine runs on cpu; use --engine torch"):
+    with pytest.raises(ConfigError, match="`device` cuda: the onnx engine runs on cpu; use `engine` torch"):
         choose_engine("onnx", model, device="cuda")
-    with pytest.raises(ConfigError, match="--device cuda with --precision int8: no engine runs both"):
+    with pytest.raises(ConfigError, match="`device` cuda with `precision` int8: no engine runs both"):
         choose_engine("auto", model, device="cuda", precision="int8")
     assert registry.ENGINES == ("auto", "onnx", "torch") and registry.PRECISIONS == (None, "int8", "bf16", "fp16")
 

@@ -69,7 +69,7 @@ def test_map_explain_classify_and_evaluate_agree(held_out, make_geotiff, tmp_pat
 
 
 def test_settings_refuse_bad_values_in_one_line():
-    with pytest.raises(ConfigError, match="precision 'fp8' is not fp16 or bf16"):
+    with pytest.raises(ConfigError, match="`precision` 'fp8' is not one of None \\(float32\\), int8, bf16, fp16"):
         ClassifierSettings(precision="fp8")
     with pytest.raises(ConfigError, match="mode 'all' is not one of gzsl, zsl, seen"):
         ClassifierSettings(mode="all")
@@ -77,11 +77,11 @@ def test_settings_refuse_bad_values_in_one_line():
     assert MapSettings(precision="bf16", held_out=False).classifier == ClassifierSettings(precision="bf16",
                                                                                          held_out=False, context=(2, 3),
                                                                                          orientations=2)
-    with pytest.raises(ConfigError, match="--orientations 4 is not one of 1, 2, 8"):
+    with pytest.raises(ConfigError, match="`orientations` 4 is not one of 1, 2, 8"):
         MapSettings(orientations=4).classifier
-    with pytest.raises(ConfigError, match="--context 0.5,2: each window must be 1"):
+    with pytest.raises(ConfigError, match="`context` 0.5,2: each window must be 1"):
         ClassifierSettings(context=(2, 0.5))
-    with pytest.raises(ConfigError, match="--context 50: each window must be 1 .* to 8 times"):
+    with pytest.raises(ConfigError, match="`context` 50: each window must be 1 .* to 8 times"):
         MapSettings(context=50).classifier
 
 

@@ -75,7 +75,7 @@ def test_orientations_average_the_turned_images_probabilities(tiny_model, small_
     for t in turned[1:]:
         np.testing.assert_allclose(t, turned[0], rtol=1e-4, atol=1e-5)
     assert not np.allclose(plain.forward(x).logits, turned[0])
-    with pytest.raises(ConfigError, match="--orientations 3 is not one of 1, 2, 8"):
+    with pytest.raises(ConfigError, match="`orientations` 3 is not one of 1, 2, 8"):
         Classifier(model, info, classes, orientations=3)
 
 

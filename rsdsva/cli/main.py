@@ -7,6 +7,7 @@ import warnings
 
 import click
 
+from rsdsva.cli.options import in_flags
 from rsdsva.errors import TORCH_FAMILY, TORCH_INSTALL, RsdsvaError, RsdsvaWarning
 
 
@@ -65,7 +66,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RsdsvaError as err:
-            raise click.ClickException(one_line(err)) from None
+            raise click.ClickException(in_flags(one_line(err))) from None
         except ImportError as err:  # a command of the torch extra, run on the light install
             name = (getattr(err, "name", None) or "").split(".")[0]
             if name not in TORCH_FAMILY:
@@ -91,7 +92,7 @@ _SAID_OTHERWISE = ("Dataset has no geotransform", "'crs' was not provided", "The
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {in_flags(str(message))}", err=True)
 
 
 @click.group(cls=_Group)

@@ -9,6 +9,7 @@ import click
 from rsdsva.cli.options import (
     SectionedCommand,
     classifier_options,
+    in_flags,
     plural,
     progress_reporter,
     reported,
@@ -104,9 +105,10 @@ def _distributed(rasters, out, out_dir, scheduler, workers, progress, settings) 
         click.echo("", err=True)
     failed = [r for r in results if r.error]
     for r in results:
-        line = f"{r.raster}: failed: {r.error}" if r.error else f"{r.raster}: {r.classified} of {r.tiles} tiles -> {r.out or out}"
+        error = in_flags(r.error) if r.error else None
+        line = f"{r.raster}: failed: {error}" if error else f"{r.raster}: {r.classified} of {r.tiles} tiles -> {r.out or out}"
         if progress == "json":
-            click.echo(json.dumps({"event": "scene", "raster": str(r.raster), "error": r.error,
+            click.echo(json.dumps({"event": "scene", "raster": str(r.raster), "error": error,
                                    "classified": r.classified, "tiles": r.tiles}), err=True)
         click.echo(line, err=bool(r.error))
     if failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 from contextlib import contextmanager
@@ -16,6 +17,34 @@ from rsdsva.engines.registry import ENGINES, PRECISIONS
 from rsdsva.inference import DEVICES, EXAMPLE_ROUTES, MODES, ClassifierSettings
 
 
+_SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def in_flags(text: str) -> str:
+    """A library message in the CLI's words: each setting it names in backticks (`tile_m`) becomes
+    the flag that sets it (--tile-m), as the commands' own options declare it. The one place the
+    CLI turns settings into flags; a Python caller reads the setting's name."""
+    flags = _flags()
+    return _SETTING.sub(lambda m: flags.get(m.group(1), m.group(0)), text)
+
+
+def _flags() -> dict[str, str]:
+    """Each option's name -> its first long flag, over every command of the running CLI."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    out: dict[str, str] = {}
+    todo = [ctx.find_root().command]
+    while todo:
+        command = todo.pop()
+        for param in command.params:
+            long = [o for o in param.opts if o.startswith("--")] if isinstance(param, click.Option) else []
+            if long and param.name:
+                out.setdefault(param.name, long[0])
+        todo += list(getattr(command, "commands", {}).values())
+    return out
+
+
 def reported(progress: str, run: Callable[[], None]) -> None:
     """``run()``; with ``--progress json``, its errors and its cancellation are JSON events on stderr too,
     said once (the QGIS plugin reads them)."""
@@ -24,7 +53,7 @@ def reported(progress: str, run: Callable[[], None]) -> None:
     try:
         return run()
     except RsdsvaError as err:
-        click.echo(json.dumps({"event": "error", "message": str(err)}), err=True)
+        click.echo(json.dumps({"event": "error", "message": in_flags(str(err))}), err=True)
         raise SystemExit(1) from None
     except KeyboardInterrupt as err:
         name = signal.Signals(getattr(err, "signum", signal.SIGINT)).name

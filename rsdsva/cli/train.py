@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rsdsva.cli.options import SectionedCommand, device_option, experiment_from, experiment_options
+from rsdsva.cli.options import SectionedCommand, device_option, experiment_from, experiment_options, in_flags
 from rsdsva.models.info import DEFAULT_BACKBONE
 from rsdsva.training.config import TrainConfig
 
@@ -102,7 +102,7 @@ def _export_beside(model: Path) -> None:
     try:
         onnx = export_onnx(model, model.with_suffix(".onnx"), overwrite=True)
     except Exception as err:  # the .safetensors model is written and whole; only its second form is missing
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        reason = in_flags(str(err).strip().splitlines()[0][:160]) if str(err).strip() else type(err).__name__
         click.echo(f"Warning: no ONNX form written ({reason}); the model maps with --engine torch", err=True)
         return
     click.echo(f"wrote {onnx} (its ONNX form, for rsdsva map on the light install)")

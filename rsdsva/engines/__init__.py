@@ -33,7 +33,7 @@ def choose_engine(engine: str, model: Path, device: str = "auto", precision: str
         return chosen.name, _runs(chosen, model, precision)
     able = [e for e in registry.REGISTRY if _can(e, device, precision)]
     if not able:
-        raise ConfigError(f"--device {device} with --precision {precision}: no engine runs both; drop one of them")
+        raise ConfigError(f"`device` {device} with `precision` {precision}: no engine runs both; drop one of them")
     if device == "auto" and _cuda_visible():
         able.sort(key=lambda e: "cuda" not in e.capabilities.devices)
     for e in able:
@@ -52,12 +52,12 @@ def _can(e: EngineEntry, device: str, precision: str | None) -> bool:
 def _refuse_unable(e: EngineEntry, device: str, precision: str | None) -> None:
     if precision not in e.capabilities.precisions:
         others = engines_for(precision)
-        raise ConfigError(f"--precision {precision} runs on {' or '.join(_label(o) for o in others)}, not the "
-                          f"{e.name} engine; drop --precision {precision}, or use --engine {others[0]}")
+        raise ConfigError(f"`precision` {precision} runs on {' or '.join(_label(o) for o in others)}, not the "
+                          f"{e.name} engine; drop `precision` {precision}, or use `engine` {others[0]}")
     if device != "auto" and device not in e.capabilities.devices:
         others = [o.name for o in registry.REGISTRY if device in o.capabilities.devices]
-        raise ConfigError(f"--device {device}: the {e.name} engine runs on {' or '.join(e.capabilities.devices)}; "
-                          f"use --engine {others[0]} for it" if others else f"--device {device}: no engine runs there")
+        raise ConfigError(f"`device` {device}: the {e.name} engine runs on {' or '.join(e.capabilities.devices)}; "
+                          f"use `engine` {others[0]} for it" if others else f"`device` {device}: no engine runs there")
 
 
 def _runs(e: EngineEntry, model: Path, precision: str | None, wants: str | None = None) -> Path:
@@ -65,7 +65,7 @@ def _runs(e: EngineEntry, model: Path, precision: str | None, wants: str | None 
     if not e.installed():
         if wants:
             raise EngineError(f"{wants} needs {e.label}, which is not installed; {e.install}, or drop {wants}")
-        raise EngineError(f"--engine {e.name} needs {e.label}, which is not installed; {e.install}")
+        raise EngineError(f"`engine` {e.name} needs {e.label}, which is not installed; {e.install}")
     path = e.form(model, precision)
     if path is None:
         raise EngineError(e.why_no_form(model, precision))
@@ -80,7 +80,7 @@ def _missing(e: EngineEntry, model: Path, precision: str | None) -> str:
 
 
 def _wants(device: str, precision: str | None) -> str | None:
-    return f"--precision {precision}" if precision is not None else f"--device {device}" if device != "auto" else None
+    return f"`precision` {precision}" if precision is not None else f"`device` {device}" if device != "auto" else None
 
 
 def _label(name: str) -> str:

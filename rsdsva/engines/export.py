@@ -116,4 +116,4 @@ def _check_export(path: Path, wrapped, probe, names: list[str]) -> None:
     worst = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
     if worst > 1e-3:
         raise EngineError(f"the ONNX export differs from the torch model by {worst:.2g}; this backbone does "
-                          "not export faithfully: use --engine torch")
+                          "not export faithfully: use `engine` torch")

@@ -18,7 +18,7 @@ def onnx_file(model: Path, precision: str | None = None) -> Path | None:
 
 
 def why_not_own_file(model: Path, precision: str | None = None) -> str:
-    return (f"{model}: an ONNX model runs on --engine onnx; the torch engine needs the .safetensors model it was "
+    return (f"{model}: an ONNX model runs on `engine` onnx; the torch engine needs the .safetensors model it was "
             "exported from")
 
 

@@ -23,8 +23,8 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise EngineError(f"--engine onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}, "
-                          "or use --engine torch") from None
+        raise EngineError(f"`engine` onnx needs ONNX Runtime, which is not installed; {ONNX_INSTALL}, "
+                          "or use `engine` torch") from None
     return onnxruntime
 
 
@@ -83,7 +83,7 @@ class OnnxEngine(Engine):
         missing = [t for t in tap if t not in self.layers]
         if missing:
             raise EngineError(f"{self.path}: layer {missing[0]} was not exported (it has {', '.join(self.layers)}); "
-                              "export again, or use --engine torch with the .safetensors model")
+                              "export again, or use `engine` torch with the .safetensors model")
         size = self.info.preprocessing.image_size
         x = resize(np.asarray(images, np.float32), size, size, antialias=True)
         names = ["attributes", "vam_attributes"] + (["attention"] if self._has_attention else [])

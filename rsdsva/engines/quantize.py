@@ -49,7 +49,7 @@ def export_int8(model_path: str | Path, out: str | Path, calibration: np.ndarray
     check_output_path(out, overwrite)
     if len(calibration) < BATCH:
         raise EngineError(f"int8 calibration needs at least {BATCH} images or tiles, got {len(calibration)}; give "
-                          "more --calibration images or a larger raster")
+                          "more `calibration` images or a larger raster")
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -76,7 +76,7 @@ def entry(name: str) -> EngineEntry:
     for e in REGISTRY:
         if e.name == name:
             return e
-    raise ConfigError(f"--engine {name!r} is not one of auto, {', '.join(e.name for e in REGISTRY)}")
+    raise ConfigError(f"`engine` {name!r} is not one of auto, {', '.join(e.name for e in REGISTRY)}")
 
 
 def engines_for(precision: str | None) -> list[str]:

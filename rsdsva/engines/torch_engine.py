@@ -76,8 +76,8 @@ def autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype |
         return torch.float16 if precision == "fp16" else torch.bfloat16
     if precision == "bf16" and device.type == "cpu":
         return torch.bfloat16
-    warnings.warn(f"--amp {precision} is not supported on {device.type}; running in float32 "
-                  "(use --amp bf16 on a CPU)", RsdsvaWarning, stacklevel=3)
+    warnings.warn(f"`precision` {precision} is not supported on {device.type}; running in float32 "
+                  "(use `precision` bf16 on a CPU)", RsdsvaWarning, stacklevel=3)
     return None
 
 

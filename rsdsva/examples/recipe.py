@@ -18,7 +18,7 @@ ORIENTATIONS = (1, 2, 8)
 def check_orientations(orientations) -> int:
     """``orientations`` if it is one of :data:`ORIENTATIONS`; else one line that names them."""
     if orientations not in ORIENTATIONS:
-        raise ConfigError(f"--orientations {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
+        raise ConfigError(f"`orientations` {orientations!r} is not one of {', '.join(map(str, ORIENTATIONS))} "
                           "(1: as read, 2: also mirrored, 8: every quarter turn, mirrored or not)")
     return int(orientations)
 

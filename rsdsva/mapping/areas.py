@@ -179,14 +179,14 @@ def spectral_sources(sources: Sequence[TileSource], weight: float | None, updati
     from rsdsva.examples.spectra import DEFAULT_WEIGHT, standardisation
 
     if weight is not None and not 0 <= weight < 1:
-        raise ConfigError(f"--spectra {weight:g}: give the spectra's share of the similarity, from 0 (off) to below "
-                          f"1, e.g. --spectra {DEFAULT_WEIGHT}")
+        raise ConfigError(f"`spectra` {weight:g}: give the spectra's share of the similarity, from 0 (off) to below "
+                          f"1, e.g. `spectra` {DEFAULT_WEIGHT}")
     if updating:
         if old is None:  # examples without spectra stay so
             return list(sources), None
         if weight is not None and abs(weight - old.weight) > 1e-9:
-            raise ConfigError(f"--spectra {weight:g} contradicts the --update file's {old.weight:g}; leave --spectra "
-                              "out, or make the classes again without --update")
+            raise ConfigError(f"`spectra` {weight:g} contradicts the `update` file's {old.weight:g}; leave `spectra` "
+                              "out, or make the classes again without `update`")
         fix = "make the classes again with rsdsva classes from-map, without --update"
         return [s.with_spectra(old, fix) for s in sources], old
     weight = DEFAULT_WEIGHT if weight is None else weight
@@ -371,7 +371,7 @@ def classes_from_map(
     areas = _named_areas(areas, name_field, source)
     grid, read = grid or GridSettings(), read or ReadSettings()
     with open_raster(rasters[0], read.allow_no_crs) as src:
-        grid, read = travelled(src, grid, read, old_record, f"--update {update}",
+        grid, read = travelled(src, grid, read, old_record, f"`update` {update}",
                                fix="make the classes again with rsdsva classes from-map, without --update,")
         grid, read = travelled(src, grid, read, made_by, f"the map of {source}",
                                fix="correct a map made with these settings")
@@ -398,7 +398,7 @@ def classes_from_map(
             new_all = updated_classes(old, new, {n: e.get("tiles", 1) for n, e in before.items()},
                                       {n: e["tiles"] for n, e in where.items()})
         except ClassSpaceError as err:
-            raise ClassSpaceError(f"--update {update}: {err}") from None
+            raise ClassSpaceError(f"`update` {update}: {err}") from None
         updated = [n for n in new.names if n in old.names]
         new, where = new_all, merged_provenance(before, where)
     assemble_classes(info, new, source=str(out))  # refuses what map would refuse, before writing
@@ -481,9 +481,9 @@ def _read_update(path: str | Path, info) -> tuple[ClassSpace, ReadRecord | None,
         old = classes_from_dict(data, vocabulary=info.classes.attributes, source=str(path))
         record = read_record(data, str(path))
     except ClassSpaceError as err:
-        raise ClassSpaceError(f"--update: {err}") from None
+        raise ClassSpaceError(f"`update`: {err}") from None
     if old.examples is None:
-        raise ClassSpaceError(f"--update {path}: not a classes file from example areas (no example features); "
+        raise ClassSpaceError(f"`update` {path}: not a classes file from example areas (no example features); "
                               "give one that rsdsva classes from-map wrote, or --out a new file")
     where = {str(n): _checked_provenance(spec.get("examples"), path, n)
              for n, spec in (data.get("classes") or {}).items() if isinstance(spec, dict)}
@@ -511,7 +511,7 @@ def _checked_provenance(entry, path: Path, name) -> dict:
     bad = ["a mapping"] if not isinstance(entry, dict) else [
         f"{k!r} must be {shape[k]}" for k, ok in checks.items() if k in entry and not ok(entry[k])]
     if bad:
-        raise ClassSpaceError(f"--update {path}: class {name!r}: its 'examples' record is damaged "
+        raise ClassSpaceError(f"`update` {path}: class {name!r}: its 'examples' record is damaged "
                               f"({'; '.join(bad) if bad != ['a mapping'] else 'it must be a mapping'}); make the "
                               "file again with rsdsva classes from-map, or delete that 'examples' entry")
     return dict(entry)

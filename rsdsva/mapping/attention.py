@@ -54,7 +54,7 @@ class AttentionMosaic:
         if budget and need > budget:
             raise OutputError(f"{path}: an attention raster of {width} x {height} pixels and {bands} attributes needs "
                               f"{need / 2**30:.1f} GiB of memory, more than the {budget / 2**30:.1f} GiB it may use; "
-                              "map a smaller --aoi, or ask for fewer --attention-attributes")
+                              "map a smaller `aoi`, or ask for fewer `attention_attributes`")
         return cls(width, height, bands, (c0, r0))
 
     def add(self, window: Window, maps: np.ndarray) -> None:

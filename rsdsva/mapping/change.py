@@ -51,7 +51,7 @@ def check_threshold(threshold: float | None) -> float:
     if threshold is None:
         return DEFAULT_THRESHOLD
     if not (math.isfinite(threshold) and 0 < threshold < 1):
-        raise ConfigError(f"--threshold {threshold:g}: give a change score between 0 and 1, e.g. --threshold "
+        raise ConfigError(f"`threshold` {threshold:g}: give a change score between 0 and 1, e.g. `threshold` "
                           f"{DEFAULT_THRESHOLD} (the default)")
     return float(threshold)
 
@@ -78,8 +78,8 @@ def change_scenes(before: str | Path, after: str | Path, out: str | Path, settin
     if before.resolve() == after.resolve():
         raise ConfigError(f"BEFORE and AFTER are the same file ({before}); give the two dates' rasters")
     if settings.output.similarity or settings.output.attention_raster:
-        raise ConfigError("--similarity and --attention-raster belong to rsdsva map; change writes its GeoPackage "
-                          "and, with --raster, the change score and transition of each tile")
+        raise ConfigError("`similarity` and `attention_raster` belong to rsdsva map; change writes its GeoPackage "
+                          "and, with `raster`, the change score and transition of each tile")
     check_outputs(before, out, settings.output, {"the AFTER raster": after, **map_inputs(settings)})
     with contextlib.ExitStack() as held, tempfile.TemporaryDirectory(prefix="rsdsva-change-") as scratch:
         for target in (out, settings.output.raster):  # one writer per output

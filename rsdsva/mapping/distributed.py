@@ -87,13 +87,13 @@ def _client(scheduler: str | None, cluster):
 
     if scheduler is None:
         return Client(cluster)
-    advice = "start one with `dask scheduler` (it prints its address), or leave out --scheduler to run here"
+    advice = "start one with `dask scheduler` (it prints its address), or leave out `scheduler` to run here"
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except ValueError as err:
-        raise ConfigError(f"--scheduler {scheduler}: not a scheduler address ({err}); give tcp://HOST:PORT") from None
+        raise ConfigError(f"`scheduler` {scheduler}: not a scheduler address ({err}); give tcp://HOST:PORT") from None
     except (OSError, TimeoutError) as err:
-        raise ConfigError(f"--scheduler {scheduler}: no Dask scheduler answered ({err}); {advice}") from None
+        raise ConfigError(f"`scheduler` {scheduler}: no Dask scheduler answered ({err}); {advice}") from None
 
 
 @contextlib.contextmanager
@@ -157,7 +157,7 @@ def map_scenes(
     if (out_dir is None) == (out is None):
         raise OutputError("give either --out-dir (one GeoPackage per scene) or --out (one merged GeoPackage)")
     if settings.output.raster or settings.output.attention_raster or settings.output.similarity:
-        raise OutputError("--raster, --attention-raster and --similarity are single-scene options; run those scenes "
+        raise OutputError("`raster`, `attention_raster` and `similarity` are single-scene options; run those scenes "
                           "without Dask")
     rasters = [Path(r) for r in rasters]
     if out_dir and not Path(out_dir).is_dir():  # said once, not once per scene

@@ -35,7 +35,7 @@ def pixel_size_m(src) -> float:
     crs = src.crs
     if crs is None or not crs.is_projected:
         raise RasterError(
-            f"{src.name}: CRS is not projected, so --tile-m cannot be turned into pixels; give --tile-size in pixels",
+            f"{src.name}: CRS is not projected, so `tile_m` cannot be turned into pixels; give `tile_size` in pixels",
             setting="tile_size")
     size = abs(src.transform.a) * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
     if crs.to_epsg() in (3857, 900913):
@@ -96,18 +96,18 @@ def iter_windows(width: int, height: int, size: int, stride: int,
 
 def tile_pixels(src, settings: GridSettings, model_tile_m: float | None) -> tuple[int, int]:
     """Tile size and stride in pixels from the settings and the model's footprint."""
-    for flag, value in (("--tile-size", settings.tile_size), ("--stride", settings.stride), ("--tile-m", settings.tile_m)):
+    for flag, value in (("`tile_size`", settings.tile_size), ("`stride`", settings.stride), ("`tile_m`", settings.tile_m)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value:g} must be positive")
     size = settings.tile_size
     if size is None:
         tile_m = settings.tile_m or model_tile_m
         if tile_m is None:
-            raise ConfigError("the model records no tile footprint; give --tile-size (pixels) or --tile-m (metres)")
+            raise ConfigError("the model records no tile footprint; give `tile_size` (pixels) or `tile_m` (metres)")
         if src.crs is None or not src.crs.is_projected:  # say what was given: the user's --tile-m or the model's
-            what = f"--tile-m {settings.tile_m:g}" if settings.tile_m else f"the model's {tile_m:g} m tile footprint"
+            what = f"`tile_m` {settings.tile_m:g}" if settings.tile_m else f"the model's {tile_m:g} m tile footprint"
             crs = "has no CRS" if src.crs is None else "has a CRS in degrees"
-            raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give --tile-size in pixels",
+            raise RasterError(f"{src.name} {crs}, so {what} cannot be turned into pixels; give `tile_size` in pixels",
                               setting="tile_size")
         size = max(1, round(tile_m / pixel_size_m(src)))
     return size, settings.stride or size
@@ -118,26 +118,26 @@ def check_grid(raster: Path, src, settings: GridSettings, size: int, stride: int
     """Refuse, before any tile is read, grids that cannot give a useful map."""
     if size < MIN_TILE_PX and not settings.allow_small_tiles:
         if settings.tile_size is not None:
-            why = f"--tile-size {size}"
+            why = f"`tile_size` {size}"
         else:
             metres = settings.tile_m or model_tile_m
-            given = "--tile-m" if settings.tile_m else "the model's footprint"
+            given = "`tile_m`" if settings.tile_m else "the model's footprint"
             why = f"{given} of {metres:g} m at {pixel_size_m(src):.3g} m per pixel"
             if model_tile_m and settings.tile_m:
                 why += f" (the model was trained on {model_tile_m:g} m tiles)"
         projected = src.crs is not None and src.crs.is_projected
-        nearest = (f"--tile-size {MIN_TILE_PX} ({MIN_TILE_PX * pixel_size_m(src):g} m tiles here) or --tile-m "
-                   f"{MIN_TILE_PX * pixel_size_m(src):g} or more" if projected else f"--tile-size {MIN_TILE_PX} or more")
+        nearest = (f"`tile_size` {MIN_TILE_PX} ({MIN_TILE_PX * pixel_size_m(src):g} m tiles here) or `tile_m` "
+                   f"{MIN_TILE_PX * pixel_size_m(src):g} or more" if projected else f"`tile_size` {MIN_TILE_PX} or more")
         raise RasterError(
             f"{raster}: tiles would be {size} px ({why}), under {MIN_TILE_PX} px, where the model sees colour, "
-            f"not content; give {nearest} (footprints for 1-10 m imagery: docs/mapping.md), or --allow-small-tiles"
+            f"not content; give {nearest} (footprints for 1-10 m imagery: docs/mapping.md), or `allow_small_tiles`"
         )
     valid = min(src.width, size) * min(src.height, size) / size**2
     if valid < 1 - max_nodata:
         raise RasterError(
             f"{raster} is {src.width} x {src.height} px: even its largest tile of {size} px would be "
-            f"{valid:.0%} data, less than --max-nodata {max_nodata:g} allows; give a smaller "
-            "--tile-size or --tile-m"
+            f"{valid:.0%} data, less than `max_nodata` {max_nodata:g} allows; give a smaller "
+            "`tile_size` or `tile_m`"
         )
     grid = Grid(src.width, src.height, size, stride)
     if not settings.aoi:  # with an AOI, plan_map counts the tiles left inside it
@@ -147,8 +147,8 @@ def check_grid(raster: Path, src, settings: GridSettings, size: int, stride: int
 def check_tile_count(raster: Path, n: int, size: int, stride: int, max_tiles: int) -> None:
     if n > max_tiles:
         raise RasterError(
-            f"{raster}: {n:,} tiles of {size} px (stride {stride}), more than --max-tiles "
-            f"{max_tiles:,}; give a larger --tile-m or --stride, an --aoi, or a higher --max-tiles"
+            f"{raster}: {n:,} tiles of {size} px (stride {stride}), more than `max_tiles` "
+            f"{max_tiles:,}; give a larger `tile_m` or `stride`, an `aoi`, or a higher `max_tiles`"
         )
 
 
@@ -162,11 +162,11 @@ def aoi_area(aoi: str | Path, raster: Path, spec):
     shapes = read_vector(aoi, "AOI")
     shapes = shapes[shapes.geometry.notna() & ~shapes.geometry.is_empty]
     if shapes.empty:
-        raise RasterError(f"--aoi {aoi} has no geometries; draw the area to map in it, or leave --aoi out")
+        raise RasterError(f"`aoi` {aoi} has no geometries; draw the area to map in it, or leave `aoi` out")
     area = shapes.to_crs(spec.crs).union_all()
     full = box(*window_bounds(spec, Window(0, 0, spec.width, spec.height)))
     if not area.intersects(full):
-        raise RasterError(f"--aoi {aoi} does not overlap {raster} (AOI {_bounds(area.bounds)}, raster "
+        raise RasterError(f"`aoi` {aoi} does not overlap {raster} (AOI {_bounds(area.bounds)}, raster "
                           f"{_bounds(full.bounds)} in {spec.crs}); give an AOI over the raster")
     return area
 

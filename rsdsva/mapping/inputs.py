@@ -35,7 +35,7 @@ def calibration_inputs(sources, size: int, count: int, tile_m: float | None, see
             parts.append(resize(images.astype(np.float32) / 255, size, size, antialias=True))
             said.append(f"{len(chosen)} tiles of {source.name}")
         else:
-            raise MissingFileError(f"--calibration {source}: no such folder or raster")
+            raise MissingFileError(f"`calibration` {source}: no such folder or raster")
     if not parts:
         return np.zeros((0, 3, size, size), np.float32), "nothing"
     return np.concatenate(parts)[:count], " and ".join(said)

@@ -24,10 +24,10 @@ def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dic
 
     if out.suffix.lower() != ".gpkg":
         raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
-    check_distinct({"--out": out, "--raster": settings.raster, "--attention-raster": settings.attention_raster,
-                    "--similarity": settings.similarity}, {"the input raster": raster, **(inputs or {})})
-    for flag, path in (("--raster", settings.raster), ("--attention-raster", settings.attention_raster),
-                       ("--similarity", settings.similarity)):
+    check_distinct({"--out": out, "`raster`": settings.raster, "`attention_raster`": settings.attention_raster,
+                    "`similarity`": settings.similarity}, {"the input raster": raster, **(inputs or {})})
+    for flag, path in (("`raster`", settings.raster), ("`attention_raster`", settings.attention_raster),
+                       ("`similarity`", settings.similarity)):
         if path and not str(path).lower().endswith((".tif", ".tiff")):
             raise OutputError(f"{flag} {path}: GeoTIFF is written; give a name ending in .tif")
     for target in (out, settings.raster, settings.attention_raster, settings.similarity):

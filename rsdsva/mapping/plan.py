@@ -54,7 +54,7 @@ class MapPlan:
 def map_inputs(settings: MapSettings) -> dict[str, str | None]:
     """The files a map reads besides its raster, by the flag naming them."""
     c = settings.classifier
-    return {"the --aoi file": settings.grid.aoi, "the --classes file": c.classes, "the --model file": c.model}
+    return {"the `aoi` file": settings.grid.aoi, "the `classes` file": c.classes, "the `model` file": c.model}
 
 
 def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
@@ -80,14 +80,14 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
         engine = built.engine.name if built else choose_engine(c.engine, model_path, c.device, c.precision)[0]
         extra, record = _extra_classes(c.classes, info)  # and a bad classes file, all before any read
         if src.crs is None:
-            warnings.warn(f"{raster} has no CRS (--allow-no-crs): the map's tiles are placed in its pixel units, and "
+            warnings.warn(f"{raster} has no CRS (`allow_no_crs`): the map's tiles are placed in its pixel units, and "
                           "its outputs carry no CRS", RsdsvaWarning, stacklevel=3)
-        grid, read = travelled(src, settings.grid, settings.read, record, f"the --classes file {c.classes}")
+        grid, read = travelled(src, settings.grid, settings.read, record, f"the `classes` file {c.classes}")
         scales = window_scales(c, extra)
         similarity = settings.output.similarity
         if similarity and (extra is None or not extra.has_examples.any() or c.example_route != "examples"):
-            raise ClassSpaceError(f"--similarity {similarity}: there are no classes from example areas to "
-                                  "compare tiles with; give --classes FILE made by rsdsva classes from-map")
+            raise ClassSpaceError(f"`similarity` {similarity}: there are no classes from example areas to "
+                                  "compare tiles with; give `classes` FILE made by rsdsva classes from-map")
         loading = done(built) if built else in_background(lambda: _build(c))
         with settled_on_error(loading):  # the model loads while the grid is laid out
             source = open_tile_source(raster, grid, read, info.tile_m, src)
@@ -127,10 +127,10 @@ def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], li
     if not settings.attention_raster:
         return [], []
     if not info.dsva.prototypes:
-        raise ClassSpaceError("this model has no attribute prototypes, so no attention maps; drop --attention-raster")
+        raise ClassSpaceError("this model has no attribute prototypes, so no attention maps; drop `attention_raster`")
     vocab = list(info.classes.attributes)
     names = list(settings.attention_attributes or vocab[:3])
     for n in names:
         if n not in vocab:
-            raise ClassSpaceError(f"--attention-attributes: unknown attribute {n!r}{did_you_mean(n, vocab)}")
+            raise ClassSpaceError(f"`attention_attributes`: unknown attribute {n!r}{did_you_mean(n, vocab)}")
     return names, [vocab.index(n) for n in names]

@@ -79,7 +79,7 @@ def open_raster(path: str | Path, allow_no_crs: bool = False) -> rasterio.Datase
                           f"first: gdalwarp{' -t_srs ' + str(gcp_crs) if gcp_crs else ''} {path.name} warped.tif")
     if src.crs is None and not allow_no_crs:
         src.close()
-        raise RasterError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs) or pass --allow-no-crs",
+        raise RasterError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs) or pass `allow_no_crs`",
                           setting="allow_no_crs")
     t = src.transform
     if t.b != 0 or t.d != 0:
@@ -151,8 +151,8 @@ def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None
         if bad or len(bands) not in (1, 3) or twice:
             why = (f"band {bad[0]} does not exist (the file has {n})" if bad else
                    f"band {twice[0]} is named twice" if twice else "give 1 or 3 bands")
-            raise RasterError(f"{src.name}: --bands {','.join(map(str, bands))}: {why}; e.g. --bands 1,2,3")
-        return (tuple(bands) * 3 if len(bands) == 1 else tuple(bands)), "--bands"  # type: ignore[return-value]
+            raise RasterError(f"{src.name}: `bands` {','.join(map(str, bands))}: {why}; e.g. `bands` 1,2,3")
+        return (tuple(bands) * 3 if len(bands) == 1 else tuple(bands)), "`bands`"  # type: ignore[return-value]
     names = [band_name(src, b) for b in range(1, n + 1)]
     if all(c in names for c in ("red", "green", "blue")):
         chosen = tuple(names.index(c) + 1 for c in ("red", "green", "blue"))
@@ -201,7 +201,7 @@ def make_spec(
     low = high = None
     if scale is not None:
         if not (math.isfinite(scale[0]) and math.isfinite(scale[1]) and scale[0] < scale[1]):
-            raise ConfigError(f"--scale {scale[0]:g},{scale[1]:g}: give MIN,MAX with MIN below MAX, e.g. 0,3000")
+            raise ConfigError(f"`scale` {scale[0]:g},{scale[1]:g}: give MIN,MAX with MIN below MAX, e.g. 0,3000")
         low, high = (float(scale[0]),) * 3, (float(scale[1]),) * 3
     elif any(src.dtypes[b - 1] != "uint8" for b in chosen):
         low, high = stretch_limits(src, chosen, nodata)

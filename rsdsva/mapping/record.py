@@ -81,9 +81,9 @@ class ReadRecord:
         names = ", ".join(n or "?" for n in self.band_names)
         text = f"{size}, bands {','.join(map(str, self.bands))}" + (f" ({names})" if names else "")
         if self.scale is not None:
-            text += f", --scale {self.scale[0]:g},{self.scale[1]:g}"
+            text += f", `scale` {self.scale[0]:g},{self.scale[1]:g}"
         if self.nodata is not None:
-            text += f", --nodata {self.nodata:g}"
+            text += f", `nodata` {self.nodata:g}"
         return text
 
 

@@ -48,11 +48,11 @@ class GridSettings:
     aoi: str | None = None  # vector file restricting the grid
 
     def __post_init__(self) -> None:
-        _check("--tile-size", self.tile_size, _whole(self.tile_size), "a whole number of pixels, 1 or more")
-        _check("--stride", self.stride, _whole(self.stride), "a whole number of pixels, 1 or more")
-        _check("--tile-m", self.tile_m, self.tile_m is None or (math.isfinite(self.tile_m) and self.tile_m > 0),
-               "a finite number of metres above 0, e.g. --tile-m 100")
-        _check("--max-tiles", self.max_tiles, _whole(self.max_tiles), "a whole number, 1 or more")
+        _check("`tile_size`", self.tile_size, _whole(self.tile_size), "a whole number of pixels, 1 or more")
+        _check("`stride`", self.stride, _whole(self.stride), "a whole number of pixels, 1 or more")
+        _check("`tile_m`", self.tile_m, self.tile_m is None or (math.isfinite(self.tile_m) and self.tile_m > 0),
+               "a finite number of metres above 0, e.g. `tile_m` 100")
+        _check("`max_tiles`", self.max_tiles, _whole(self.max_tiles), "a whole number, 1 or more")
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,10 @@ class ReadSettings:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        _check("--max-nodata", self.max_nodata, math.isfinite(self.max_nodata) and 0 <= self.max_nodata <= 1,
-               "a share of a tile from 0 to 1, e.g. --max-nodata 0.5")
-        _check("--read-threads", self.read_threads, _whole(self.read_threads), "a whole number, 1 or more")
-        _check("--batch-size", self.batch_size, _whole(self.batch_size), "a whole number of tiles, 1 or more")
+        _check("`max_nodata`", self.max_nodata, math.isfinite(self.max_nodata) and 0 <= self.max_nodata <= 1,
+               "a share of a tile from 0 to 1, e.g. `max_nodata` 0.5")
+        _check("`read_threads`", self.read_threads, _whole(self.read_threads), "a whole number, 1 or more")
+        _check("`batch_size`", self.batch_size, _whole(self.batch_size), "a whole number of tiles, 1 or more")
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class OutputSettings:
     to_check: int = 0  # a to_check layer of the first N tiles by check_rank
 
     def __post_init__(self) -> None:
-        _check("--top-k", self.top_k, _whole(self.top_k), "a whole number of classes, 1 or more")
-        _check("--to-check", self.to_check, _whole(self.to_check, 0), "a whole number of tiles, 0 or more")
+        _check("`top_k`", self.top_k, _whole(self.top_k), "a whole number of classes, 1 or more")
+        _check("`to_check`", self.to_check, _whole(self.to_check, 0), "a whole number of tiles, 0 or more")
 
 
 MAP_CLASSIFIER = ClassifierSettings(context=DEFAULT_CONTEXT, orientations=DEFAULT_ORIENTATIONS)  # surroundings, turned

@@ -131,11 +131,11 @@ def note_choices(raster: Path, src, spec: RasterSpec, settings: ReadSettings) ->
     if settings.bands is None and not plain and not (spec.chosen_by == "colour interpretation" and others_known):
         names = ", ".join(n or "?" for n in (spec.band_names[b - 1] for b in spec.bands))
         warnings.warn(f"{raster}: using bands {','.join(map(str, spec.bands))} of {src.count} ({names}) as red, green, "
-                      f"blue, by {spec.chosen_by}; --bands to choose others", RsdsvaWarning, stacklevel=3)
+                      f"blue, by {spec.chosen_by}; `bands` to choose others", RsdsvaWarning, stacklevel=3)
     if settings.scale is None and spec.low is not None:
         ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(spec.low, spec.high))
         warnings.warn(f"{raster}: {src.dtypes[0]} values stretched to 0-255 from each band's 2-98 % range "
-                      f"({ranges}); --scale MIN,MAX to fix it", RsdsvaWarning, stacklevel=3)
+                      f"({ranges}); `scale` MIN,MAX to fix it", RsdsvaWarning, stacklevel=3)
 
 
 def travelled(src, grid: GridSettings, read: ReadSettings, record: ReadRecord | None, source: str,
@@ -156,27 +156,27 @@ def travelled(src, grid: GridSettings, read: ReadSettings, record: ReadRecord | 
         same = (abs(metres - record.tile_m) <= max(pixel, record.pixel_m or 0) if metres and record.tile_m
                 else size == record.tile_px)
         if not same:
-            given = f"--tile-size {grid.tile_size}" if grid.tile_size else f"--tile-m {grid.tile_m:g}"
+            given = f"`tile_size` {grid.tile_size}" if grid.tile_size else f"`tile_m` {grid.tile_m:g}"
             raise ConfigError(f"{given} contradicts {said}; leave {given.split()[0]} out to use theirs, or {fix} "
                               f"and {given}")
     bands = _recorded_bands(src, record)
     if read.bands is None:
         if bands is None:
             raise RasterError(f"{src.name} has {src.count} bands and no {', '.join(n or '?' for n in record.band_names)}"
-                              f" bands to match {said}; give --bands for this raster, or {fix}")
+                              f" bands to match {said}; give `bands` for this raster, or {fix}")
         read = replace(read, bands=bands)
     elif bands is not None and tuple(read.bands) * (3 // len(read.bands)) != bands:
         given = ",".join(map(str, read.bands))
-        raise ConfigError(f"--bands {given} contradicts {said} (bands {','.join(map(str, bands))} here); leave "
-                          f"--bands out to use theirs, or {fix} and --bands {given}")
-    for flag, mine, theirs in (("--scale", read.scale, record.scale), ("--nodata", read.nodata, record.nodata)):
+        raise ConfigError(f"`bands` {given} contradicts {said} (bands {','.join(map(str, bands))} here); leave "
+                          f"`bands` out to use theirs, or {fix} and `bands` {given}")
+    for name, mine, theirs in (("scale", read.scale, record.scale), ("nodata", read.nodata, record.nodata)):
         if mine is None and theirs is not None:
-            read = replace(read, **{flag[2:]: theirs})
+            read = replace(read, **{name: theirs})
         elif mine is not None and not _same(mine, theirs):
             shown = ",".join(f"{v:g}" for v in np.atleast_1d(mine))
             was = "the raster's own" if theirs is None else ",".join(f"{v:g}" for v in np.atleast_1d(theirs))
-            raise ConfigError(f"{flag} {shown} contradicts {said} ({flag[2:]}: {was}); leave {flag} out to use "
-                              f"theirs, or {fix} and {flag} {shown}")
+            raise ConfigError(f"`{name}` {shown} contradicts {said} ({name}: {was}); leave `{name}` out to use "
+                              f"theirs, or {fix} and `{name}` {shown}")
     return grid, read
 
 

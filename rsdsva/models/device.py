@@ -12,5 +12,5 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but no CUDA device is visible; use --device cpu or auto")
+        raise ConfigError("`device` cuda asked for, but no CUDA device is visible; use `device` cpu or auto")
     return torch.device(device)

@@ -170,7 +170,7 @@ def train_dsva(
         bar.close()
         if not images:
             raise DatasetError(f"epoch {epoch + 1} had no training batches ({len(labels)} training images); give "
-                               "more images, or a smaller --batch-size")
+                               "more images, or a smaller `batch_size`")
         record = {k: v / n_batches for k, v in sums.items()}
         record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0,
                       images_per_s=images / max(time.perf_counter() - t0, 1e-9))

@@ -147,7 +147,7 @@ def test_a_file_class_may_share_a_seen_name_in_zsl_mode(tmp_path, make_geotiff):
     path = tmp_path / "mine.yaml"
     save_classes(pick(["meadow", "wetland"]), path)
     raster = make_geotiff(shape=(128, 128))
-    with pytest.raises(ClassSpaceError, match="'meadow' is already one of the model's seen classes.*--mode zsl"):
+    with pytest.raises(ClassSpaceError, match="'meadow' is already one of the model's seen classes.*`mode` zsl"):
         map_scene(raster, tmp_path / "a.gpkg", MapSettings(classes=str(path), tile_size=128))
     map_scene(raster, tmp_path / "b.gpkg", MapSettings(classes=str(path), tile_size=128, mode="zsl", held_out=False))
     import geopandas as gpd

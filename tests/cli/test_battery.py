@@ -370,10 +370,10 @@ API_CASES = [
     ("split-with-no-unseen", lambda: parse_split("1/0", 1), DatasetError, "at least one seen and one unseen class"),
     ("an-epoch-with-no-batches", lambda: TrainConfig(max_batches=0), ConfigError, "max_batches 0: give a whole"),
     ("zero-shots", lambda: TrainConfig(shots=0), ConfigError, "shots 0"),
-    ("no-batch", lambda: MapSettings(batch_size=0), ConfigError, "--batch-size 0: give a whole number"),
-    ("no-top-k", lambda: MapSettings(top_k=0), ConfigError, "--top-k 0: give a whole number"),
-    ("tile-m-inf", lambda: MapSettings(tile_m=float("inf")), ConfigError, "--tile-m inf"),
-    ("max-nodata-two", lambda: MapSettings(max_nodata=2.0), ConfigError, "--max-nodata 2.0: give a share"),
+    ("no-batch", lambda: MapSettings(batch_size=0), ConfigError, "`batch_size` 0: give a whole number"),
+    ("no-top-k", lambda: MapSettings(top_k=0), ConfigError, "`top_k` 0: give a whole number"),
+    ("tile-m-inf", lambda: MapSettings(tile_m=float("inf")), ConfigError, "`tile_m` inf"),
+    ("max-nodata-two", lambda: MapSettings(max_nodata=2.0), ConfigError, "`max_nodata` 2.0: give a share"),
 ]
 
 

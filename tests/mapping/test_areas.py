@@ -474,7 +474,7 @@ def test_examples_taken_in_every_orientation_match_tiles_at_any_heading(mosaic, 
     from rsdsva.errors import ConfigError
     from rsdsva.mapping.areas import classes_from_map
 
-    with pytest.raises(ConfigError, match="--orientations 3 is not one of 1, 2, 8"):
+    with pytest.raises(ConfigError, match="`orientations` 3 is not one of 1, 2, 8"):
         classes_from_map([raster], areas, "class", tmp_path / "no.yaml", orientations=3)
     assert not (tmp_path / "no.yaml").exists()
 

@@ -64,5 +64,5 @@ def test_to_check_is_a_count():
     from rsdsva.errors import ConfigError
     from rsdsva.mapping.settings import MapSettings
 
-    with pytest.raises(ConfigError, match="--to-check -1"):
+    with pytest.raises(ConfigError, match="`to_check` -1"):
         MapSettings(to_check=-1)

@@ -78,7 +78,7 @@ def test_bf16_on_cpu_keeps_the_labels_and_fp16_falls_back(make_geotiff, tmp_path
     for amp in (None, "bf16", "fp16"):
         out = tmp_path / f"{amp}.gpkg"
         if amp == "fp16":
-            with pytest.warns(RsdsvaWarning, match="--amp fp16 is not supported on cpu; running in float32"):
+            with pytest.warns(RsdsvaWarning, match="`precision` fp16 is not supported on cpu; running in float32"):
                 map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu"))
         else:
             map_scene(path, out, MapSettings(tile_size=256, mode="seen", precision=amp, device="cpu", engine="torch"))
@@ -329,15 +329,15 @@ def test_sizes_must_be_positive(flag, value, make_geotiff, tiny_checkpoint, tmp_
     result = run_map(make_geotiff(shape=(64, 64)), "--out", tmp_path / "o.gpkg", "--model", tiny_checkpoint, flag, value)
     assert result.exit_code == 2 and f"Invalid value for '{flag}': {value}" in result.output, result.output
     assert not (tmp_path / "o.gpkg").exists()
-    with pytest.raises(ConfigError, match="--tile-m -10: give a finite number of metres above 0"):
+    with pytest.raises(ConfigError, match="`tile_m` -10: give a finite number of metres above 0"):
         map_scene(make_geotiff(shape=(64, 64)), tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=-10))
 
 
 def test_small_tiles_from_a_footprint_name_the_pixel_size(make_geotiff, tiny_checkpoint, tmp_path):
     """A 5 m raster with a 77 m footprint gives 15-px tiles: refused, with the numbers and the ways out."""
     path = make_geotiff(shape=(256, 256), res=5.0)
-    with pytest.raises(RasterError, match=r"15 px \(--tile-m of 77 m at 5 m per pixel.*give --tile-size 32 \(160 m "
-                                          r"tiles here\) or --tile-m 160 or more.*--allow-small-tiles"):
+    with pytest.raises(RasterError, match=r"15 px \(`tile_m` of 77 m at 5 m per pixel.*give `tile_size` 32 \(160 m "
+                                          r"tiles here\) or `tile_m` 160 or more.*`allow_small_tiles`"):
         map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=77))
     res = map_scene(path, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_m=77, allow_small_tiles=True))
     assert res.tiles == 18 * 18
@@ -411,7 +411,7 @@ def test_context_changes_what_the_model_sees_not_the_tiles(make_geotiff, tiny_ch
     assert not np.allclose(a["score"], b["score"])  # the model saw other pixels
     with rasterio.open(tmp_path / "att.tif") as att:
         assert (att.width, att.height) == (128, 128)
-    with pytest.raises(ConfigError, match="--context 0.5: each window must be 1"):
+    with pytest.raises(ConfigError, match="`context` 0.5: each window must be 1"):
         map_scene(path, tmp_path / "c.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=0.5))
     # several windows: their probabilities averaged, each tile still its own
     both = map_scene(path, tmp_path / "d.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32, context=(1, 2)))

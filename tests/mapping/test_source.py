@@ -91,7 +91,7 @@ def test_red_green_and_blue_are_found_by_colour_interpretation_or_band_names(tmp
         assert choose_bands(src) == ((3, 2, 1), "band descriptions")
         spec = make_spec(src)
         assert spec.band_names == ("blue", "green", "red", "nir", "swir1", "swir2") and spec.count == 6
-        assert choose_bands(src, (4, 3, 2)) == ((4, 3, 2), "--bands")
+        assert choose_bands(src, (4, 3, 2)) == ((4, 3, 2), "`bands`")
         for bad, why in (((1, 1, 2), "band 1 is named twice"), ((1, 2, 7), "band 7 does not exist (the file has 6)"),
                          ((1, 2), "give 1 or 3 bands")):
             with pytest.raises(RasterError, match=re.escape(why)):
@@ -117,7 +117,7 @@ def test_the_map_says_which_bands_it_used_and_not_for_red_green_blue_alpha(tmp_p
     assert not [w for w in caught if "using bands" in str(w.message)]
     s2 = _write(tmp_path / "s2.tif", np.concatenate([data, data[:2]]), S2, [ColorInterp.undefined] * 6)
     with pytest.warns(RsdsvaWarning, match=r"using bands 3,2,1 of 6 \(red, green, blue\) as red, green, blue, by band "
-                                           r"descriptions; --bands to choose others"):
+                                           r"descriptions; `bands` to choose others"):
         open_tile_source(s2, GridSettings(tile_size=32))
 
 
@@ -130,12 +130,12 @@ def test_a_record_the_raster_cannot_honour_or_a_flag_against_it_is_one_line(tmp_
         grid, read = travelled(src, GridSettings(), ReadSettings(), record, "c.yaml")
         assert grid.tile_m == pytest.approx(9.6) and read.bands == (1, 2, 3)  # the same colours, by name
         assert travelled(src, GridSettings(tile_size=32), ReadSettings(), record, "c.yaml")[0].tile_size == 32
-        with pytest.raises(ConfigError, match=r"--tile-m 20 contradicts c.yaml was read as 9.6 m tiles \(32 px at "
-                                              r"0.3 m\).*leave --tile-m out"):
+        with pytest.raises(ConfigError, match=r"`tile_m` 20 contradicts c.yaml was read as 9.6 m tiles \(32 px at "
+                                              r"0.3 m\).*leave `tile_m` out"):
             travelled(src, GridSettings(tile_m=20), ReadSettings(), record, "c.yaml")
-        with pytest.raises(ConfigError, match=r"--bands 3,2,1 contradicts .* \(bands 1,2,3 here\)"):
+        with pytest.raises(ConfigError, match=r"`bands` 3,2,1 contradicts .* \(bands 1,2,3 here\)"):
             travelled(src, GridSettings(), ReadSettings(bands=(3, 2, 1)), record, "c.yaml")
-        with pytest.raises(ConfigError, match="--nodata 0 contradicts .*nodata: the raster's own"):
+        with pytest.raises(ConfigError, match="`nodata` 0 contradicts .*nodata: the raster's own"):
             travelled(src, GridSettings(), ReadSettings(nodata=0), record, "c.yaml")
         swir = record.__class__(**{**record.__dict__, "band_names": ("B11 swir_1", "green", "blue")})
         with pytest.raises(RasterError, match="rgb.tif has 3 bands and no B11 swir_1, green, blue bands"):
