@@ -40,6 +40,18 @@ def dates(tmp_path_factory):
     return paths[0], paths[1], cells
 
 
+def _last_three_columns(after, tmp_path):
+    """AFTER cut to its last three columns of tiles: another grid than BEFORE's."""
+    with rasterio.open(after) as src:
+        window = rasterio.windows.Window(256, 0, 768, 1024)
+        profile = {**src.profile, "width": 768, "height": 1024, "transform": src.window_transform(window)}
+        data = src.read(window=window)
+    cut = tmp_path / "after_cut.tif"
+    with rasterio.open(cut, "w", **profile) as dst:
+        dst.write(data)
+    return cut
+
+
 def _run(args):
     result = CliRunner().invoke(cli, [str(a) for a in args] + ["--progress", "none"])
     return result.exit_code, [ln for ln in result.output.splitlines() if ln.strip()], result
@@ -82,13 +94,7 @@ def test_the_built_over_field_changes_and_the_haze_does_not(dates, tmp_path):
 def test_after_on_another_grid_is_read_onto_befores(dates, tmp_path):
     """AFTER cut to its last three columns of tiles: read onto BEFORE's grid, the overlap compared."""
     before, after, _ = dates
-    with rasterio.open(after) as src:
-        window = rasterio.windows.Window(256, 0, 768, 1024)
-        profile = {**src.profile, "width": 768, "height": 1024, "transform": src.window_transform(window)}
-        data = src.read(window=window)
-    cut = tmp_path / "after_cut.tif"
-    with rasterio.open(cut, "w", **profile) as dst:
-        dst.write(data)
+    cut = _last_three_columns(after, tmp_path)
     out = tmp_path / "c.gpkg"
     code, lines, _ = _run(["change", before, cut, "--out", out, "--threshold", 0.999, "--context", 1,
                            "--orientations", 1, "--scale", "100,2650"])
@@ -134,13 +140,7 @@ def test_on_dask_the_same_change_map(dates, tmp_path):
     """--workers classifies both dates on a local Dask cluster: the same tiles, labels and scores as
     in one process, with AFTER on another grid travelling to the workers as its warped VRT."""
     before, after, _ = dates
-    with rasterio.open(after) as src:
-        window = rasterio.windows.Window(256, 0, 768, 1024)
-        profile = {**src.profile, "width": 768, "height": 1024, "transform": src.window_transform(window)}
-        data = src.read(window=window)
-    cut = tmp_path / "after_cut.tif"
-    with rasterio.open(cut, "w", **profile) as dst:
-        dst.write(data)
+    cut = _last_three_columns(after, tmp_path)
     base = ["change", before, cut, "--threshold", 0.999, "--context", 1, "--orientations", 1, "--scale", "100,2650"]
     code, lines, _ = _run(base + ["--out", tmp_path / "here.gpkg"])
     assert code == 0, lines
