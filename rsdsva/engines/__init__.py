@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rsdsva.engines.base import Engine, Forward  # noqa: F401 (the engines' face)
 from rsdsva.engines import registry
 from rsdsva.engines.registry import EngineEntry, engines_for, entry
 from rsdsva.errors import ConfigError, EngineError
