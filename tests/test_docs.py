@@ -177,3 +177,16 @@ def test_the_looks_figures_are_its_log():
     assert f"k = 1: {mean} % on average, {worst} % in the worst of 20 draws" in page
     trained = _log_rows("probe_looks.log", r"^self-trained, surest half\s+([\d.]+)%")[0]
     assert f"self-training, {trained} %" in page
+
+
+def test_the_batch_figures_are_its_log():
+    """docs/benchmarks.md's tiles-per-batch figures are docs/bench_batch.log's."""
+    page = _benchmarks_page()
+    ratio = dict(_log_rows("bench_batch.log", r"^  sample scene: batch (\d+) speed-up over batch 64 ([\d.]+)$"))
+    big = dict(_log_rows("bench_batch.log", r"^  1 ft Autzen, 64-px tiles: batch (\d+) speed-up over batch 64 ([\d.]+)$"))
+    assert f"8 tiles a batch mapped {ratio['8']}x as fast as 64 (16: {ratio['16']}x; 32: {ratio['32']}x)" in page
+    assert f"every size took the same time (8: {big['8']}x)" in page
+    assert _log_rows("bench_batch.log", r"the same labels: (\w+)$") == ["yes", "yes"]
+    from rsdsva.engines.registry import entry
+
+    assert (entry("onnx").capabilities.batch_size, entry("torch").capabilities.batch_size) == (8, 64)

@@ -96,8 +96,9 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         add(QgsProcessingParameterEnum("ENGINE", "Engine", ENGINE_LABELS, defaultValue=0),
             "What runs the network; ONNX Runtime is about twice torch's speed on a CPU, and both give the same "
             "labels.", advanced=True)
-        add(QgsProcessingParameterNumber("BATCH_SIZE", "Tiles per batch", QgsProcessingParameterNumber.Integer, 64,
-                                         minValue=1), "More is faster on a GPU and needs more memory.", advanced=True)
+        add(QgsProcessingParameterNumber("BATCH_SIZE", "Tiles per batch (empty: the engine's)",
+                                         QgsProcessingParameterNumber.Integer, optional=True, minValue=1),
+            "Empty: 8 on ONNX Runtime, 64 on torch. More is faster on a GPU and needs more memory.", advanced=True)
         add(QgsProcessingParameterNumber("CALIBRATION", "Hold-back of the model's own classes (empty: the model's)",
                                          QgsProcessingParameterNumber.Double, optional=True),
             "Subtracted from the model's own classes' scores (calibrated stacking, lambda): larger gives your and "
@@ -137,7 +138,6 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
                 "--example-route", ROUTES[self.parameterAsEnum(parameters, "EXAMPLE_ROUTE", context)],
                 "--top-k", str(self.parameterAsInt(parameters, "TOP_K", context)),
                 "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
-                "--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context)),
                 "--to-check", str(self.parameterAsInt(parameters, "TO_CHECK", context)),
                 "--context", self.parameterAsString(parameters, "CONTEXT", context).replace(" ", "") or "1"]
         for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
@@ -145,6 +145,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             if value:
                 args += [flag, value]
         for key, flag, as_int in (("TILE_SIZE", "--tile-size", True), ("STRIDE", "--stride", True),
+                                  ("BATCH_SIZE", "--batch-size", True),
                                   ("TILE_M", "--tile-m", False), ("CALIBRATION", "--calibration", False),
                                   ("NODATA", "--nodata", False)):
             if parameters.get(key) not in (None, ""):

@@ -229,8 +229,9 @@ def tiling_options(f):
         click.option("--max-nodata", type=click.FloatRange(0, 1), default=ReadSettings.max_nodata, show_default=True,
                      help="Skip tiles with more nodata."),
         click.option("--aoi", type=click.Path(dir_okay=False), default=None, help="Vector file restricting the grid."),
-        click.option("--batch-size", type=click.IntRange(1), default=ReadSettings.batch_size, show_default=True,
-                     help="Tiles per forward pass; memory grows with it, not with the raster."),
+        click.option("--batch-size", type=click.IntRange(1), default=None,
+                     help="Tiles per forward pass; memory grows with it, not with the raster. [default: the "
+                          "engine's: 8 on ONNX Runtime, 64 on torch]"),
         click.option("--read-threads", type=click.IntRange(1), default=ReadSettings.read_threads, show_default=True,
                      help="Tile reader threads."),
         click.option("--allow-no-crs", is_flag=True, help="Accept a raster without a CRS."),

@@ -23,6 +23,11 @@ def input_size_for(engine: str, info) -> int | None:
     return info.preprocessing.image_size if entry(engine).capabilities.resizes_in_readers else None
 
 
+def batch_size_for(engine: str, asked: int | None) -> int:
+    """Tiles per forward pass: ``asked``, else what ``engine`` (a registry name) runs best with."""
+    return asked or entry(engine).capabilities.batch_size
+
+
 def choose_engine(engine: str, model: Path, device: str = "auto", precision: str | None = None) -> tuple[str, Path]:
     """The engine for ``engine`` (one of :data:`~rsdsva.engines.registry.ENGINES`), checked to be able
     to run here, and the file it runs (``model``, or a form of it beside it)."""

@@ -30,6 +30,7 @@ class Capabilities:
     devices: tuple[str, ...]  # where it runs
     precisions: tuple[str | None, ...]  # None: float32
     resizes_in_readers: bool  # the map's reader threads resize windows to the model's input for it (numpy)
+    batch_size: int = 64  # tiles per forward pass where the user does not say (docs/benchmarks.md)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class EngineEntry:
 
 # in the order ``--engine auto`` prefers them (engines that run on a visible GPU go first)
 REGISTRY: tuple[EngineEntry, ...] = (
-    EngineEntry("onnx", Capabilities(devices=("cpu",), precisions=(None, "int8"), resizes_in_readers=True),
+    EngineEntry("onnx", Capabilities(devices=("cpu",), precisions=(None, "int8"), resizes_in_readers=True,
+                                     batch_size=8),
                 "onnxruntime", "ONNX Runtime", ONNX_INSTALL, forms.onnx_file, forms.why_not_onnx_file,
                 "rsdsva.engines.onnx_engine"),
     EngineEntry("torch", Capabilities(devices=("cpu", "cuda"), precisions=(None, "bf16", "fp16"),

@@ -130,7 +130,7 @@ def _here(plan, sources: dict, settings, progress) -> dict[str, dict[tuple[int, 
 
             results[date] = {(r.tile.row, r.tile.col): (int(r.top_k[0]), float(r.top_scores[0]))
                              for r in classify_tiles(lambda: plan.classifier, source.spec, plan.tiles,
-                                                     settings.read.batch_size, 1, settings.read.max_nodata,
+                                                     plan.batch_size, 1, settings.read.max_nodata,
                                                      settings.read.read_threads, on_batch=report, scales=plan.scales,
                                                      input_size=plan.input_size, spectral=source.spectral)}
     return results

@@ -62,14 +62,15 @@ def _stamp(path) -> tuple | None:
 def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) -> tuple[list[dict], int]:
     """One task: rows of the classified tiles of a block, and how many tiles it saw (``spectral``:
     the plan's, for classes from example areas that compare the tiles' spectra)."""
-    from rsdsva.engines import input_size_for
+    from rsdsva.engines import batch_size_for, input_size_for
     from rsdsva.mapping.classify import classify_tiles
 
     clf = _classifier(settings.classifier)
     read, output = settings.read, settings.output
     rows = [
         tile_record(clf.classes, spec, r, output.explain)
-        for r in classify_tiles(clf, spec, tiles, read.batch_size, output.top_k, read.max_nodata,
+        for r in classify_tiles(clf, spec, tiles, batch_size_for(clf.engine.name, read.batch_size), output.top_k,
+                                read.max_nodata,
                                 read_threads=1, explain=output.explain, scales=clf.scales,
                                 input_size=input_size_for(clf.engine.name, clf.info),
                                 spectral=spectral)

@@ -77,7 +77,7 @@ def _map_scene(raster: Path, out: Path, settings: MapSettings, progress) -> MapR
         report(0, 0)  # the grid is laid out: say how many tiles, before the model has loaded
         # the classifier is resolved once the first reads are queued, so loading the model overlaps them
         read, output = settings.read, settings.output
-        for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, read.batch_size, output.top_k,
+        for r in classify_tiles(lambda: plan.classifier, spec, plan.tiles, plan.batch_size, output.top_k,
                                 read.max_nodata, read.read_threads, on_batch=report,
                                 explain=output.explain, attention_attributes=plan.attention_index,
                                 scales=plan.scales, input_size=plan.input_size, spectral=plan.source.spectral):

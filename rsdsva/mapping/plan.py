@@ -36,6 +36,7 @@ class MapPlan:
     attention_index: list[int]
     scales: tuple[float, ...] = (1.0,)  # the windows read around each tile (context and example recipes)
     input_size: int | None = None  # the readers resize windows to the model's input (the ONNX engine's)
+    batch_size: int = 64  # tiles per forward pass: the settings', else the engine's
 
     @property
     def spec(self) -> RasterSpec:
@@ -67,7 +68,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     Without ``built`` the model is loaded in a background thread (see :class:`MapPlan`);
     the grid needs only the model file's header.
     """
-    from rsdsva.engines import choose_engine, input_size_for
+    from rsdsva.engines import batch_size_for, choose_engine, input_size_for
     from rsdsva.inference import window_scales
     from rsdsva.mapping.raster import open_raster
     from rsdsva.models.model_file import read_model_info
@@ -101,7 +102,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             if area is not None:
                 check_tile_count(raster, len(tiles), source.grid.size, source.grid.stride, grid.max_tiles)
     return MapPlan(raster, model_path, source, loading, tiles, c.calibration_for(info), names,
-                   index, scales, input_size_for(engine, info))
+                   index, scales, input_size_for(engine, info), batch_size_for(engine, settings.read.batch_size))
 
 
 def _extra_classes(path: str | None, info):

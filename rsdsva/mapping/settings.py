@@ -65,13 +65,14 @@ class ReadSettings:
     max_nodata: float = 0.5  # tiles with a larger nodata share are skipped
     allow_no_crs: bool = False
     read_threads: int = 2
-    batch_size: int = 64
+    batch_size: int | None = None  # tiles per forward pass; None: the engine's (rsdsva.engines.batch_size_for)
 
     def __post_init__(self) -> None:
         _check("`max_nodata`", self.max_nodata, math.isfinite(self.max_nodata) and 0 <= self.max_nodata <= 1,
                "a share of a tile from 0 to 1, e.g. `max_nodata` 0.5")
         _check("`read_threads`", self.read_threads, _whole(self.read_threads), "a whole number, 1 or more")
-        _check("`batch_size`", self.batch_size, _whole(self.batch_size), "a whole number of tiles, 1 or more")
+        _check("`batch_size`", self.batch_size, self.batch_size is None or _whole(self.batch_size),
+               "a whole number of tiles, 1 or more")
 
 
 @dataclass(frozen=True)
