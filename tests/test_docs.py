@@ -136,8 +136,7 @@ def _benchmarks_page() -> str:
 def test_the_example_map_speeds_are_its_log():
     """docs/benchmarks.md's mapping speeds are docs/bench_example_map.log's first run."""
     page = _benchmarks_page()
-    rates = _log_rows("bench_example_map.log", r"^.+?\s+([\d.]+) tiles/s  \(221 tiles, best of 3\)$")
-    assert len(rates) == 4
+    rates = _log_rows("bench_example_map.log", r"^.+?\s+([\d.]+) tiles/s  \(221 tiles, best of 3\)$")[:4]
     alone, windows, default, examples = rates
     assert (f"one run: the tile alone as read (`--context 1 --orientations 1`) {alone} tiles/s, windows 2 and 3 as "
             f"read (`--orientations 1`) {windows}, the default map (those windows, each also mirrored) {default}, the "
