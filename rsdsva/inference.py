@@ -133,10 +133,12 @@ def load_extra_classes(settings: ClassifierSettings, info: ModelInfo) -> ClassSp
     return load_classes(settings.classes, vocabulary=info.classes.attributes).with_seen(False)
 
 
-def classes_for(settings: ClassifierSettings, info: ModelInfo) -> tuple[ClassSpace, list[str]]:
+def classes_for(settings: ClassifierSettings, info: ModelInfo,
+                extra: ClassSpace | None = None) -> tuple[ClassSpace, list[str]]:
     """The classes a classifier built from ``settings`` ranks (:func:`assemble_classes` with the
-    settings' classes file) and the names among them that are the model's held-out classes."""
-    extra = load_extra_classes(settings, info)
+    settings' classes file, or ``extra`` where it was read already, flagged unseen) and the names
+    among them that are the model's held-out classes."""
+    extra = extra if extra is not None else load_extra_classes(settings, info)
     classes = assemble_classes(info, extra, settings.held_out, settings.mode, settings.classes or "the classes")
     held = info.held_out_classes() if settings.held_out else None
     held_names = [n for n in (held.names if held is not None else ()) if extra is None or n not in extra.names]

@@ -291,14 +291,16 @@ class Classifier:
         )
 
 
-def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None) -> Classifier:
+def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None,
+                     extra: ClassSpace | None = None) -> Classifier:
     """The one way to a classifier: open the model on its engine and set up the classes, mode,
     calibration, device, precision, example route, context and orientations that ``settings`` name.
-    ``threads``: CPU threads of the forward (None: the engine's default)."""
+    ``threads``: CPU threads of the forward (None: the engine's default); ``extra``: the settings'
+    classes file, where the caller has read it already (a map's plan has)."""
     from rsdsva.engines import open_engine
 
     engine, info = open_engine(settings.model_path, settings.engine, settings.device, settings.precision, threads)
-    classes, held_names = classes_for(settings, info)
+    classes, held_names = classes_for(settings, info, extra)
     return Classifier(engine, info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
                       examples=settings.example_route, precision=settings.precision, held_out=held_names,
                       context=settings.context, orientations=settings.orientations)

@@ -101,9 +101,13 @@ def _client(scheduler: str | None, cluster):
 def dask_client(scheduler: str | None, workers: int | None):
     """A client of the scheduler at ``scheduler``, else of a LocalCluster of ``workers`` processes
     (default 2), closed on leaving."""
+    import logging
+
     from dask.distributed import LocalCluster
 
-    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+    # silence_logs: the cluster's own notes (a worker killed as the job stops on Ctrl-C) are not the user's
+    cluster = None if scheduler else LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                                                  silence_logs=logging.ERROR)
     try:
         with _client(scheduler, cluster) as client:
             yield client

@@ -89,7 +89,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
         if similarity and (extra is None or not extra.has_examples.any() or c.example_route != "examples"):
             raise ClassSpaceError(f"`similarity` {similarity}: there are no classes from example areas to "
                                   "compare tiles with; give `classes` FILE made by rsdsva classes from-map")
-        loading = done(built) if built else in_background(lambda: _build(c))
+        loading = done(built) if built else in_background(lambda: _build(c, extra))  # the file is read once
         with settled_on_error(loading):  # the model loads while the grid is laid out
             source = open_tile_source(raster, grid, read, info.tile_m, src)
             spectra = extra.examples.spectra if extra is not None and extra.examples is not None else None
@@ -115,10 +115,10 @@ def _extra_classes(path: str | None, info):
     return classes.with_seen(False), record
 
 
-def _build(settings: ClassifierSettings):
+def _build(settings: ClassifierSettings, extra):
     from rsdsva.predict import build_classifier
 
-    return build_classifier(settings)
+    return build_classifier(settings, extra=extra)
 
 
 def _attention_attributes(info, settings: OutputSettings) -> tuple[list[str], list[int]]:

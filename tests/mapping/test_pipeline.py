@@ -532,3 +532,18 @@ def test_a_self_intersecting_aoi_is_repaired_with_a_note(make_geotiff, tiny_chec
         result = map_scene(scene, tmp_path / "o.gpkg", MapSettings(model=str(tiny_checkpoint), tile_size=32,
                                                                    aoi=str(tmp_path / "bow.gpkg")))
     assert 0 < result.classified < 16  # the tiles under the bow tie, not the whole grid
+
+
+def test_a_map_reads_its_classes_file_once(make_geotiff, tiny_checkpoint, tmp_path, monkeypatch):
+    """The plan reads the classes file (how its examples were read, before any tile) and hands its
+    classes to the classifier it builds, so a large file of example features is parsed once."""
+    import rsdsva.class_files as class_files
+
+    parsed = []
+    real = class_files.parse_classes_file
+    monkeypatch.setattr(class_files, "parse_classes_file", lambda path: parsed.append(path) or real(path))
+    classes = tmp_path / "mine.yaml"
+    classes.write_text("classes:\n  marsh: [water, trees]\n")
+    out = tmp_path / "o.gpkg"
+    map_scene(make_geotiff(shape=(64, 64)), out, MapSettings(model=str(tiny_checkpoint), classes=str(classes)))
+    assert len(parsed) == 1 and "marsh" in gpd.read_file(out, layer="classes").name.tolist()
