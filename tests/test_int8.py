@@ -27,6 +27,17 @@ def test_export_int8_then_map_with_it(make_geotiff, make_image_folder, tiny_chec
     int8 = tmp_path / "tiny.int8.onnx"
     assert int8.is_file() and f"wrote {int8}" in made.output and "Percentile" not in made.output
     assert int8_form(tiny_checkpoint) == int8 and choose_engine("auto", tiny_checkpoint, precision="int8") == ("onnx", int8)
+    # its batch is fixed at ONNX Runtime's in the map, which a map takes where --batch-size is not given
+    from rsdsva.engines.forms import fixed_batch
+    from rsdsva.engines.registry import entry
+    from rsdsva.mapping import MapSettings
+    from rsdsva.mapping.plan import plan_map
+
+    assert fixed_batch(int8) == entry("onnx").capabilities.batch_size and fixed_batch(tiny_checkpoint) is None
+    for asked, batch in ((None, fixed_batch(int8)), (64, 64)):
+        settings = MapSettings(model=str(tiny_checkpoint), tile_size=32, precision="int8", batch_size=asked)
+        plan = plan_map(scene, settings)
+        assert plan.batch_size == batch and plan.classifier.engine.fixed_batch == fixed_batch(int8)
     maps = {}
     for precision in ("float32", "int8"):
         out = tmp_path / f"{precision}.gpkg"

@@ -23,9 +23,11 @@ def input_size_for(engine: str, info) -> int | None:
     return info.preprocessing.image_size if entry(engine).capabilities.resizes_in_readers else None
 
 
-def batch_size_for(engine: str, asked: int | None) -> int:
-    """Tiles per forward pass: ``asked``, else what ``engine`` (a registry name) runs best with."""
-    return asked or entry(engine).capabilities.batch_size
+def batch_size_for(engine: str, asked: int | None, fixed: int | None = None) -> int:
+    """Tiles per forward pass: ``asked``, else the batch of a graph exported at a fixed one (``fixed``:
+    an int8 form; a smaller batch would be padded up to it), else what ``engine`` (a registry name)
+    runs best with."""
+    return asked or fixed or entry(engine).capabilities.batch_size
 
 
 def choose_engine(engine: str, model: Path, device: str = "auto", precision: str | None = None) -> tuple[str, Path]:

@@ -39,6 +39,7 @@ class Engine:
     name: str = ""
     feature_space: str  # fingerprint of the weights (:func:`rsdsva.models.dsva.feature_space_id`)
     example_layers: tuple[str, ...]  # the layers classes from example areas are made from by default
+    fixed_batch: int | None = None  # the batch size its graph was made for (a smaller one is padded up); None: any
 
     def run(self, images, tap: tuple[str, ...] = ()) -> Forward:
         """``images``: [0, 1] floats (N, 3, H, W), any size (resized to the model's input)."""

@@ -72,3 +72,18 @@ def int8_form(model: Path) -> Path | None:
     except (CheckpointError, NotOnnx, OSError):  # a damaged file is not the model's int8 form
         return None
     return candidate if record.get("precision") == "int8" and record.get("source_sha256") == source else None
+
+
+def fixed_batch(path: Path) -> int | None:
+    """The batch size the ONNX file ``path`` was exported at, where it is fixed (int8 forms); None where
+    the batch is free or ``path`` is not an ONNX file."""
+    from rsdsva.errors import CheckpointError
+    from rsdsva.models.onnx_meta import NotOnnx, export_record
+
+    if path.suffix.lower() != ".onnx":
+        return None
+    try:
+        batch = export_record(path).get("batch")
+    except (CheckpointError, NotOnnx, OSError):
+        return None
+    return batch if isinstance(batch, int) and batch > 0 else None

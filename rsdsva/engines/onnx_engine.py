@@ -77,7 +77,7 @@ class OnnxEngine(Engine):
             raise CheckpointError(f"{path}: the ONNX graph does not fit its rsdsva metadata: {problem}; export the "
                                   "model again with rsdsva export --onnx")
         self._has_attention = "attention" in want
-        self.batch = shape[0] if isinstance(shape[0], int) else None  # a fixed batch size, or None
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
 
     def run(self, images, tap: tuple[str, ...] = ()) -> Forward:
         missing = [t for t in tap if t not in self.layers]
@@ -93,12 +93,13 @@ class OnnxEngine(Engine):
 
     def _session_run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
         """The session's outputs; a graph of a fixed batch size runs in such batches, the last padded."""
-        if not self.batch or len(x) == self.batch:
+        batch = self.fixed_batch
+        if not batch or len(x) == batch:
             return self.session.run(names, {"images": x})
         parts = []
-        for start in range(0, len(x), self.batch):
-            chunk = x[start : start + self.batch]
-            padded = np.concatenate([chunk, np.zeros((self.batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        for start in range(0, len(x), batch):
+            chunk = x[start : start + batch]
+            padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
             parts.append([o[: len(chunk)] for o in self.session.run(names, {"images": padded})])
         return [np.concatenate(p) for p in zip(*parts)]
 

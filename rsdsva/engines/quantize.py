@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rsdsva.engines.registry import entry
 from rsdsva.errors import EngineError, OutputError
 
-BATCH = 64  # the int8 graph's fixed batch: the map's default batch size
+# the int8 graph's fixed batch: ONNX Runtime's batch in the map, so that no batch is padded up to it
+# (larger batches run in chunks of it)
+BATCH = entry("onnx").capabilities.batch_size
 PERCENTILE = 99.999  # of each activation's values, the calibrated range's ends
 
 

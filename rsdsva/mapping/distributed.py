@@ -69,7 +69,7 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) 
     read, output = settings.read, settings.output
     rows = [
         tile_record(clf.classes, spec, r, output.explain)
-        for r in classify_tiles(clf, spec, tiles, batch_size_for(clf.engine.name, read.batch_size), output.top_k,
+        for r in classify_tiles(clf, spec, tiles, batch_size_for(clf.engine.name, read.batch_size, clf.engine.fixed_batch), output.top_k,
                                 read.max_nodata,
                                 read_threads=1, explain=output.explain, scales=clf.scales,
                                 input_size=input_size_for(clf.engine.name, clf.info),

@@ -69,6 +69,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     the grid needs only the model file's header.
     """
     from rsdsva.engines import batch_size_for, choose_engine, input_size_for
+    from rsdsva.engines.forms import fixed_batch
     from rsdsva.inference import window_scales
     from rsdsva.mapping.raster import open_raster
     from rsdsva.models.model_file import read_model_info
@@ -78,7 +79,8 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
     with open_raster(raster, settings.read.allow_no_crs) as src:  # a missing or unreadable raster fails first, at once
         info = built.info if built else read_model_info(model_path)  # then a missing or damaged model file
         # an engine that cannot run here (torch or ONNX Runtime missing, no ONNX form) fails here
-        engine = built.engine.name if built else choose_engine(c.engine, model_path, c.device, c.precision)[0]
+        engine, runs = ((built.engine.name, None) if built else
+                        choose_engine(c.engine, model_path, c.device, c.precision))
         extra, record = _extra_classes(c.classes, info)  # and a bad classes file, all before any read
         if src.crs is None:
             warnings.warn(f"{raster} has no CRS (`allow_no_crs`): the map's tiles are placed in its pixel units, and "
@@ -102,7 +104,9 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             if area is not None:
                 check_tile_count(raster, len(tiles), source.grid.size, source.grid.stride, grid.max_tiles)
     return MapPlan(raster, model_path, source, loading, tiles, c.calibration_for(info), names,
-                   index, scales, input_size_for(engine, info), batch_size_for(engine, settings.read.batch_size))
+                   index, scales, input_size_for(engine, info),
+                   batch_size_for(engine, settings.read.batch_size,
+                                  built.engine.fixed_batch if built else fixed_batch(runs)))
 
 
 def _extra_classes(path: str | None, info):
