@@ -78,3 +78,33 @@ def test_auto_lists_each_engines_reason_when_none_can_run(monkeypatch, tmp_path)
     assert "\n" not in line and "no engine can run it here" in line
     assert "onnx: no ONNX form of this model" in line and f"rsdsva export {model} --onnx" in line
     assert "torch: torch is not installed" in line
+
+
+def test_resize_is_torchs_bilinear_resize():
+    """The readers' numpy resize (in bands of outputs) gives what the model was trained on: torch's
+    bilinear interpolate, antialiased when shrinking, for whole and fractional factors, both ways."""
+    import torch
+    import torch.nn.functional as F
+
+    from rsdsva.engines.base import resize
+
+    rng = np.random.default_rng(0)
+    for (h, w), (oh, ow), antialias in [((512, 512), (128, 128), True), ((768, 768), (128, 128), True),
+                                        ((300, 200), (128, 96), True), ((32, 48), (128, 128), False),
+                                        ((130, 130), (128, 128), True), ((40, 40), (128, 128), True)]:
+        x = rng.random((2, 3, h, w), dtype=np.float32)
+        want = F.interpolate(torch.from_numpy(x), size=(oh, ow), mode="bilinear", align_corners=False,
+                             antialias=antialias).numpy()
+        got = resize(x, oh, ow, antialias=antialias)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-5)  # a wrong filter is off by 1e-2
+
+
+def test_windows_as_read_become_the_models_input():
+    """uint8 windows scaled to [0, 1] after the resize are the resize of the [0, 1] windows."""
+    from rsdsva.engines.base import resize
+    from rsdsva.mapping.classify import _model_input
+
+    views = np.random.default_rng(1).integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)
+    np.testing.assert_allclose(_model_input(views, 32), resize(views / np.float32(255), 32, 32, antialias=True),
+                               atol=1e-6)

@@ -48,14 +48,40 @@ class Engine:
 
 def resize(images: np.ndarray, height: int, width: int, antialias: bool = False) -> np.ndarray:
     """Bilinear resize of (..., H, W) arrays to ``height`` x ``width`` with torch's weights
-    (``align_corners=False``; ``antialias`` widens the filter when shrinking): one matrix product
-    along the rows of the whole batch, then one per plane down the columns."""
+    (``align_corners=False``; ``antialias`` widens the filter when shrinking), as float32: along
+    the rows of the whole batch, then down the columns of each plane. Each output pixel reads a
+    few source pixels, so each pass is a few matrix products over bands of outputs and the
+    source pixels they read (:func:`_bands`), not one over the whole width: a 768 px window
+    shrunk to 128 px costs about half."""
     *lead, h, w = images.shape
     if (h, w) == (height, width):
         return images
-    planes = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, w) @ _weights(w, width, antialias).T
-    down = np.matmul(_weights(h, height, antialias), planes.reshape(-1, h, width))
+    rows = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, w)
+    across = np.empty((rows.shape[0], width), np.float32)
+    for first, last, lo, hi, weights in _bands(w, width, antialias):
+        across[:, first:last] = rows[:, lo:hi] @ weights.T
+    planes = across.reshape(-1, h, width)
+    down = np.empty((planes.shape[0], height, width), np.float32)
+    for first, last, lo, hi, weights in _bands(h, height, antialias):
+        down[:, first:last] = np.matmul(weights, planes[:, lo:hi])
     return down.reshape(*lead, height, width)
+
+
+_BAND = 16  # outputs per band: fewer wastes calls, more multiplies by zeros
+
+
+@lru_cache(maxsize=64)
+def _bands(n_in: int, n_out: int, antialias: bool) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
+    """One axis's weights (:func:`_weights`) in bands of :data:`_BAND` outputs: (first, last output,
+    first, last source pixel read, their (last - first, hi - lo) weights)."""
+    dense = _weights(n_in, n_out, antialias)
+    bands = []
+    for first in range(0, n_out, _BAND):
+        last = min(first + _BAND, n_out)
+        read = np.flatnonzero(dense[first:last].any(axis=0))
+        lo, hi = (int(read[0]), int(read[-1]) + 1) if len(read) else (0, 1)
+        bands.append((first, last, lo, hi, np.ascontiguousarray(dense[first:last, lo:hi])))
+    return tuple(bands)
 
 
 @lru_cache(maxsize=64)

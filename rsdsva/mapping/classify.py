@@ -43,6 +43,15 @@ def _floats(images: np.ndarray) -> np.ndarray:
     return images if images.dtype == np.float32 else images.astype(np.float32) / np.float32(255)
 
 
+def _model_input(views: np.ndarray, size: int) -> np.ndarray:
+    """Windows as read (uint8) resized to the model's [0, 1] input: the resize is linear, so the
+    pixels are scaled to [0, 1] after it, on the small result, not before it on the large."""
+    out = resize(views.astype(np.float32), size, size, antialias=True)
+    if views.dtype == np.uint8:
+        out *= np.float32(1 / 255)
+    return out
+
+
 def _one_blas_thread(on: bool):
     """numpy's BLAS on one thread while the readers resize beside ONNX Runtime, whose threads have
     the cores: BLAS's own threads on top oversubscribe them (bench_map --quick's ONNX map: 4.4 s with
@@ -110,7 +119,7 @@ def classify_tiles(
         keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
         views = {s: batch.views[m][keep] for s, m in margin.items()}
         if input_size:
-            views = {s: resize(_floats(v), input_size, input_size, antialias=True) for s, v in views.items()}
+            views = {s: _model_input(v, input_size) for s, v in views.items()}
         return batch, keep, views
 
     done = skipped = 0
