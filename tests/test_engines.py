@@ -100,11 +100,24 @@ def test_resize_is_torchs_bilinear_resize():
         np.testing.assert_allclose(got, want, atol=1e-5)  # a wrong filter is off by 1e-2
 
 
-def test_windows_as_read_become_the_models_input():
-    """uint8 windows scaled to [0, 1] after the resize are the resize of the [0, 1] windows."""
-    from rsdsva.engines.base import resize
-    from rsdsva.mapping.classify import _model_input
+def test_windows_resized_from_the_strip_are_the_windows_as_read_resized(make_geotiff):
+    """The reader's model input (each window resized straight from its strip, then scaled to [0, 1])
+    is the windows as read, resized as the classifier would: edge windows moved inside included."""
+    import rasterio
 
-    views = np.random.default_rng(1).integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)
-    np.testing.assert_allclose(_model_input(views, 32), resize(views / np.float32(255), 32, 32, antialias=True),
-                               atol=1e-6)
+    from rsdsva.engines.base import resize
+    from rsdsva.mapping.grid import iter_windows
+    from rsdsva.mapping.raster import make_spec
+    from rsdsva.mapping.source import tile_reader
+
+    scene = make_geotiff(shape=(160, 224))
+    with rasterio.open(scene) as src:
+        spec = make_spec(src)
+    tiles = list(iter_windows(224, 160, 32, 32))
+    as_read = tile_reader(spec, 32, [16, 32])(tiles)
+    resized = tile_reader(spec, 32, [16, 32], input_size=24)(tiles)
+    for m in (16, 32):
+        assert resized.views[m].dtype == np.float32 and resized.views[m].shape == (len(tiles), 3, 24, 24)
+        np.testing.assert_allclose(resized.views[m], resize(as_read.views[m] / np.float32(255), 24, 24, antialias=True),
+                                   atol=1e-6)
+    np.testing.assert_array_equal(resized.valid, as_read.valid)

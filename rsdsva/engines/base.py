@@ -49,22 +49,21 @@ class Engine:
 def resize(images: np.ndarray, height: int, width: int, antialias: bool = False) -> np.ndarray:
     """Bilinear resize of (..., H, W) arrays to ``height`` x ``width`` with torch's weights
     (``align_corners=False``; ``antialias`` widens the filter when shrinking), as float32: along
-    the rows of the whole batch, then down the columns of each plane. Each output pixel reads a
-    few source pixels, so each pass is a few matrix products over bands of outputs and the
-    source pixels they read (:func:`_bands`), not one over the whole width: a 768 px window
-    shrunk to 128 px costs about half."""
+    the rows, then down the columns. Each output pixel reads a few source pixels, so each pass is
+    a few matrix products over bands of outputs and the source pixels they read (:func:`_bands`),
+    not one over the whole width: a 768 px window shrunk to 128 px costs about half. ``images``
+    may be a view into a larger array (a window of a strip): it is not copied."""
     *lead, h, w = images.shape
     if (h, w) == (height, width):
         return images
-    rows = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, w)
-    across = np.empty((rows.shape[0], width), np.float32)
+    x = images if images.dtype == np.float32 else images.astype(np.float32)
+    across = np.empty((*lead, h, width), np.float32)
     for first, last, lo, hi, weights in _bands(w, width, antialias):
-        across[:, first:last] = rows[:, lo:hi] @ weights.T
-    planes = across.reshape(-1, h, width)
-    down = np.empty((planes.shape[0], height, width), np.float32)
+        across[..., first:last] = x[..., lo:hi] @ weights.T
+    down = np.empty((*lead, height, width), np.float32)
     for first, last, lo, hi, weights in _bands(h, height, antialias):
-        down[:, first:last] = np.matmul(weights, planes[:, lo:hi])
-    return down.reshape(*lead, height, width)
+        down[..., first:last, :] = np.matmul(weights, across[..., lo:hi, :])
+    return down
 
 
 _BAND = 16  # outputs per band: fewer wastes calls, more multiplies by zeros

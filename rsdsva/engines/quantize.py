@@ -1,7 +1,8 @@
 """``rsdsva export --int8``: the network as a static int8 ONNX graph for ONNX Runtime on CPUs.
 
 Weights int8 per output channel, activations uint8 with ranges calibrated on real inputs
-(percentile ranges: an outlier pixel does not widen them), in QDQ form; made from an export of a
+(percentile ranges: an outlier pixel does not widen them), in QDQ form, but for the first
+convolutions (:data:`FLOAT_CONVS`), which stay float32; made from an export of a
 fixed batch (every shape static, which ONNX Runtime's quantizer needs), so the int8 graph runs in
 batches of that size (the engine pads the last). It is written as ``MODEL.int8.onnx`` beside
 the model, with the model's metadata and checksum, where ``--precision int8`` finds it.
@@ -24,7 +25,11 @@ from rsdsva.errors import EngineError, OutputError
 # the int8 graph's fixed batch: ONNX Runtime's batch in the map, so that no batch is padded up to it
 # (larger batches run in chunks of it)
 BATCH = entry("onnx").capabilities.batch_size
-PERCENTILE = 99.999  # of each activation's values, the calibrated range's ends
+PERCENTILE = 99.99  # of each activation's values, the calibrated range's ends (docs/benchmarks.md: 99.9 to 99.999 measured)
+# the network's first convolutions stay float32: their outputs' ranges differ most between channels, which
+# one uint8 range per tensor serves worst (on the sample map, 92 % of labels kept against 88 % with
+# them in int8, at about the same speed: docs/benchmarks.md)
+FLOAT_CONVS = 3
 
 
 def int8_path(model: Path) -> Path:
@@ -70,17 +75,19 @@ def export_int8(model_path: str | Path, out: str | Path, calibration: np.ndarray
             def get_next(self):
                 return next(self.batches, None)
 
+        first_convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"][:FLOAT_CONVS]
         meta = {p.key: p.value for p in onnx.load(str(fixed)).metadata_props}
         record = json.loads(meta["rsdsva_onnx"])
         record.update(precision="int8", batch=BATCH, calibration=about or f"{len(batches) * BATCH} inputs",
                       quantization=f"static QDQ, int8 weights per channel, uint8 activations, "
-                                   f"{PERCENTILE} percentile ranges")
+                                   f"{PERCENTILE} percentile ranges, the first {len(first_convs)} convolutions "
+                                   "float32")
         meta["rsdsva_onnx"] = json.dumps(record)
         with atomic_path(out) as tmp_out, _quiet():
             quantize_static(str(pre), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.Percentile,
-                            extra_options={"CalibPercentile": PERCENTILE})
+                            extra_options={"CalibPercentile": PERCENTILE}, nodes_to_exclude=first_convs)
             graph = onnx.load(str(tmp_out))
             del graph.metadata_props[:]
             for key, value in meta.items():

@@ -43,15 +43,6 @@ def _floats(images: np.ndarray) -> np.ndarray:
     return images if images.dtype == np.float32 else images.astype(np.float32) / np.float32(255)
 
 
-def _model_input(views: np.ndarray, size: int) -> np.ndarray:
-    """Windows as read (uint8) resized to the model's [0, 1] input: the resize is linear, so the
-    pixels are scaled to [0, 1] after it, on the small result, not before it on the large."""
-    out = resize(views.astype(np.float32), size, size, antialias=True)
-    if views.dtype == np.uint8:
-        out *= np.float32(1 / 255)
-    return out
-
-
 def _one_blas_thread(on: bool):
     """numpy's BLAS on one thread while the readers resize beside ONNX Runtime, whose threads have
     the cores: BLAS's own threads on top oversubscribe them (bench_map --quick's ONNX map: 4.4 s with
@@ -103,24 +94,21 @@ def classify_tiles(
         spectral: read each tile's spectra too, for classes from example areas that compare them
             (:attr:`~rsdsva.mapping.source.TileSource.spectral`).
     """
-    # Read at the window's own size; the classifier resizes (antialiased) to the model input,
-    # exactly as it does for any image handed to it.
+    # Read at the window's own size and resized (antialiased) to the model input by the readers
+    # (input_size) or the classifier, exactly as any image handed to it is.
     if not tiles:
         return
     size = int(tiles[0].window.width)
     margin = {s: context_pixels(size, s) for s in scales}
-    read = tile_reader(spec, size, list(margin.values()), spectral)
+    read = tile_reader(spec, size, list(margin.values()), spectral, input_size)
 
     def prepared(chunk: list[Tile]) -> tuple[Batch, np.ndarray, dict[float, np.ndarray]]:
         """A batch, the indexes of the tiles kept, and their windows: resized to the model's
-        [0, 1] input with ``input_size``, else as read (uint8, a quarter of the memory while
-        queued; made floats just before the model runs)."""
+        [0, 1] input by the reader with ``input_size``, else as read (uint8, a quarter of the
+        memory while queued; made floats just before the model runs)."""
         batch = read(chunk)
         keep = np.flatnonzero(batch.valid >= 1.0 - max_nodata)
-        views = {s: batch.views[m][keep] for s, m in margin.items()}
-        if input_size:
-            views = {s: _model_input(v, input_size) for s, v in views.items()}
-        return batch, keep, views
+        return batch, keep, {s: batch.views[m][keep] for s, m in margin.items()}
 
     done = skipped = 0
     with _one_blas_thread(input_size is not None), \

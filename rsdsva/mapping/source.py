@@ -22,6 +22,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from rsdsva.engines.base import resize
 from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping.grid import Grid, Tile, check_grid, iter_windows, pixel_size_m, tile_pixels, tiles_in
 from rsdsva.mapping.raster import (
@@ -248,7 +249,7 @@ class Batch:
     """Tiles as read: the windows the model sees around each, at each margin, and their valid share."""
 
     tiles: list[Tile]
-    views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) uint8: the windows the model sees
+    views: dict[int, np.ndarray]  # margin -> (n, 3, S, S) the windows the model sees: uint8 as read, or float32 resized
     valid: np.ndarray  # (n,)
     offsets: dict[int, np.ndarray]  # margin -> (n, 2) row, col of each tile's own top-left in its window
     spectra: np.ndarray | None = None  # (n, F) each tile's spectra (rsdsva.examples.spectra.tile_spectra), when asked
@@ -283,11 +284,13 @@ def context_pixels(size: int, context: float) -> int:
 
 
 def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0,
-                spectral: SpectralSpec | None = None) -> Callable[[Sequence[Tile]], Batch]:
+                spectral: SpectralSpec | None = None, input_size: int | None = None) -> Callable[[Sequence[Tile]], Batch]:
     """Reads the windows the model sees for each tile (:func:`seen_window`: the tile grown by
     each of ``margins`` pixels of context, kept inside the raster), from one strip read at the
     largest; the valid fraction is the tile's own, without the context. ``spectral``: also each
-    tile's spectra over those bands (its own pixels, read as stored, one read per strip)."""
+    tile's spectra over those bands (its own pixels, read as stored, one read per strip).
+    ``input_size``: each window resized to the model's [0, 1] input of that size (float32), straight
+    from the strip (made floats once, not each window that overlaps it); else as read (uint8)."""
     local = threading.local()
     margins = sorted({int(m) for m in ([margins] if isinstance(margins, int) else margins)})
     widest = margins[-1]
@@ -297,7 +300,8 @@ def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0,
         src = getattr(local, "src", None)
         if src is None:
             src = local.src = rasterio.open(spec.path)
-        views = {m: np.empty((len(tiles), 3, size + 2 * m, size + 2 * m), dtype=np.uint8) for m in margins}
+        views = {m: np.empty((len(tiles), 3, *(2 * (input_size or size + 2 * m,))),
+                             dtype=np.float32 if input_size else np.uint8) for m in margins}
         offsets = {m: np.empty((len(tiles), 2), dtype=np.int64) for m in margins}
         valid = np.empty(len(tiles), dtype=np.float32)
         spectra = None if spectral is None else np.empty((len(tiles), _n_spectra(spectral)), np.float32)
@@ -305,17 +309,22 @@ def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0,
             outer = [seen_window(t.window, widest, spec.width, spec.height) for t in run]
             left, top = int(outer[0].col_off), int(outer[0].row_off)  # one grid row: one top; cols ascend
             data, ok = read_strip(src, spec, Window(left, top, int(outer[-1].col_off) + span - left, span))
+            pixels = data.astype(np.float32) if input_size else data
             for i, t in enumerate(run, start=first):
                 oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
                 valid[i] = ok[oy : oy + size, ox : ox + size].sum() / (size * size)  # past the strip: outside
                 for m in margins:
                     w = outer[i - first] if m == widest else seen_window(t.window, m, spec.width, spec.height)
                     y, x, n = int(w.row_off) - top, int(w.col_off) - left, size + 2 * m
-                    views[m][i] = _cut(data, y, x, n)
+                    window = _cut(pixels, y, x, n)
+                    views[m][i] = resize(window, input_size, input_size, antialias=True) if input_size else window
                     offsets[m][i] = oy - y, ox - x
             if spectral is not None:
                 _spectra_of(src, spectral, run, data_valid=ok, top=top, left=left, size=size,
                             out=spectra[first : first + len(run)])
+        if input_size:
+            for v in views.values():  # the resize is linear: scaled to [0, 1] on its small result
+                v *= np.float32(1 / 255)
         return Batch(list(tiles), views, valid, offsets, spectra)
 
     return read
@@ -343,7 +352,7 @@ def _spectra_of(src, spectral: SpectralSpec, run: Sequence[Tile], data_valid: np
 
 
 def _cut(data: np.ndarray, y: int, x: int, n: int) -> np.ndarray:
-    """data[:, y:y+n, x:x+n], zero where that reaches past the strip (a raster smaller than the window)."""
+    """data[:, y:y+n, x:x+n] (a view), zero where that reaches past the strip (a raster smaller than the window)."""
     if y >= 0 and x >= 0 and y + n <= data.shape[1] and x + n <= data.shape[2]:
         return data[:, y : y + n, x : x + n]
     out = np.zeros((data.shape[0], n, n), dtype=data.dtype)
