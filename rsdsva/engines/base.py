@@ -49,21 +49,36 @@ class Engine:
 def resize(images: np.ndarray, height: int, width: int, antialias: bool = False) -> np.ndarray:
     """Bilinear resize of (..., H, W) arrays to ``height`` x ``width`` with torch's weights
     (``align_corners=False``; ``antialias`` widens the filter when shrinking), as float32: along
-    the rows, then down the columns. Each output pixel reads a few source pixels, so each pass is
-    a few matrix products over bands of outputs and the source pixels they read (:func:`_bands`),
-    not one over the whole width: a 768 px window shrunk to 128 px costs about half. ``images``
-    may be a view into a larger array (a window of a strip): it is not copied."""
-    *lead, h, w = images.shape
-    if (h, w) == (height, width):
+    the rows (:func:`resize_columns`), then down the columns (:func:`resize_rows`). ``images`` may
+    be a view into a larger array (a window of a strip): it is not copied."""
+    if images.shape[-2:] == (height, width):
         return images
+    return resize_rows(resize_columns(images, width, antialias), height, antialias)
+
+
+def resize_columns(images: np.ndarray, width: int, antialias: bool = False) -> np.ndarray:
+    """(..., H, W) to (..., H, ``width``), float32: one pass of :func:`resize`. Each output pixel
+    reads a few source pixels, so the pass is a few matrix products over bands of outputs and the
+    source pixels they read (:func:`_bands`), not one over the whole width: a 768 px window shrunk
+    to 128 px costs about half."""
     x = images if images.dtype == np.float32 else images.astype(np.float32)
-    across = np.empty((*lead, h, width), np.float32)
-    for first, last, lo, hi, weights in _bands(w, width, antialias):
-        across[..., first:last] = x[..., lo:hi] @ weights.T
-    down = np.empty((*lead, height, width), np.float32)
-    for first, last, lo, hi, weights in _bands(h, height, antialias):
-        down[..., first:last, :] = np.matmul(weights, across[..., lo:hi, :])
-    return down
+    if x.shape[-1] == width:
+        return x
+    out = np.empty((*x.shape[:-1], width), np.float32)
+    for first, last, lo, hi, weights in _bands(x.shape[-1], width, antialias):
+        out[..., first:last] = x[..., lo:hi] @ weights.T
+    return out
+
+
+def resize_rows(images: np.ndarray, height: int, antialias: bool = False) -> np.ndarray:
+    """(..., H, W) to (..., ``height``, W), float32: the other pass of :func:`resize`."""
+    x = images if images.dtype == np.float32 else images.astype(np.float32)
+    if x.shape[-2] == height:
+        return x
+    out = np.empty((*x.shape[:-2], height, x.shape[-1]), np.float32)
+    for first, last, lo, hi, weights in _bands(x.shape[-2], height, antialias):
+        out[..., first:last, :] = np.matmul(weights, x[..., lo:hi, :])
+    return out
 
 
 _BAND = 16  # outputs per band: fewer wastes calls, more multiplies by zeros

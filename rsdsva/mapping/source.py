@@ -22,7 +22,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from rsdsva.engines.base import resize
+from rsdsva.engines.base import resize, resize_columns, resize_rows
 from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
 from rsdsva.mapping.grid import Grid, Tile, check_grid, iter_windows, pixel_size_m, tile_pixels, tiles_in
 from rsdsva.mapping.raster import (
@@ -313,12 +313,21 @@ def tile_reader(spec: RasterSpec, size: int, margins: int | Sequence[int] = 0,
             for i, t in enumerate(run, start=first):
                 oy, ox = int(t.window.row_off) - top, int(t.window.col_off) - left  # the tile in the strip
                 valid[i] = ok[oy : oy + size, ox : ox + size].sum() / (size * size)  # past the strip: outside
-                for m in margins:
-                    w = outer[i - first] if m == widest else seen_window(t.window, m, spec.width, spec.height)
-                    y, x, n = int(w.row_off) - top, int(w.col_off) - left, size + 2 * m
-                    window = _cut(pixels, y, x, n)
-                    views[m][i] = resize(window, input_size, input_size, antialias=True) if input_size else window
-                    offsets[m][i] = oy - y, ox - x
+            for m in margins:
+                n = size + 2 * m
+                windows = outer if m == widest else [seen_window(t.window, m, spec.width, spec.height) for t in run]
+                y = int(windows[0].row_off) - top  # a run's windows share their rows
+                # shrunk down the columns once for the whole strip, then each window along its rows
+                rows = (resize_rows(pixels[:, y : y + n], input_size, antialias=True)
+                        if input_size and 0 <= y and y + n <= pixels.shape[1] else None)
+                for i, (t, w) in enumerate(zip(run, windows), start=first):
+                    x = int(w.col_off) - left
+                    if rows is not None and 0 <= x and x + n <= rows.shape[2]:
+                        views[m][i] = resize_columns(rows[:, :, x : x + n], input_size, antialias=True)
+                    else:  # as read, or (a raster smaller than the window) padded first
+                        window = _cut(pixels, y, x, n)
+                        views[m][i] = resize(window, input_size, input_size, antialias=True) if input_size else window
+                    offsets[m][i] = int(t.window.row_off) - top - y, int(t.window.col_off) - left - x
             if spectral is not None:
                 _spectra_of(src, spectral, run, data_valid=ok, top=top, left=left, size=size,
                             out=spectra[first : first + len(run)])
