@@ -81,7 +81,7 @@ def resize_rows(images: np.ndarray, height: int, antialias: bool = False) -> np.
     return out
 
 
-_BAND = 16  # outputs per band: fewer wastes calls, more multiplies by zeros
+_BAND = 8  # outputs per band: fewer wastes calls, more multiplies by zeros
 
 
 @lru_cache(maxsize=64)
