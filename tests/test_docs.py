@@ -189,3 +189,10 @@ def test_the_batch_figures_are_its_log():
     from rsdsva.engines.registry import entry
 
     assert (entry("onnx").capabilities.batch_size, entry("torch").capabilities.batch_size) == (8, 64)
+
+
+def test_the_speed_ups_against_an_earlier_revision_are_its_log():
+    """docs/benchmarks.md's speed-ups over the revision #41 measured are docs/bench_against.log's first run."""
+    page = re.sub(r"\s+", " ", (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8"))
+    ups = _log_rows("bench_against.log", r"^this checkout.*: speed-up over 9ef61ff ([\d.]+)$")[:2]
+    assert f"{ups[0]}x today, {ups[1]}x with `--precision int8`" in page
