@@ -13,7 +13,8 @@ the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
   model's zero-shot knowledge), alone and added to the recipe's choice with a weight constant
   or shrinking as 1/k;
 * each example also mirrored or turned as extra examples (other looks by symmetry);
-* self-training on the scene: the tiles the regression is surest of join the examples once.
+* self-training on the scene: the tiles the regression is surest of join the examples once;
+* each example also recoloured (lighter, darker, paler, more vivid, greener, browner) as extra examples.
 
   python scripts/bench/probe_looks.py      # about a minute on 2 CPU cores
 """
@@ -48,6 +49,20 @@ def draws(kinds: np.ndarray, k: int, n: int = 20):
         yield chosen, np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(chosen.values())))
 
 
+# other colourings of an example (brightness, saturation, the balance of green and red): a dry
+# meadow beside a green lawn, the same kind in another season or light
+JITTERS = ((0.8, 1.0, 0.0), (1.25, 1.0, 0.0), (1.0, 0.6, 0.0), (1.0, 1.4, 0.0), (1.0, 1.0, 0.08), (1.0, 1.0, -0.08))
+
+
+def jittered(images: np.ndarray, brightness: float, saturation: float, green: float) -> np.ndarray:
+    """[0, 1] images (N, 3, H, W) recoloured: brighter or darker, more or less saturated, and
+    ``green`` moved from red to green (negative: towards brown)."""
+    grey = images.mean(axis=1, keepdims=True)
+    out = (grey + saturation * (images - grey)) * brightness
+    out = out + np.array([-green, green, 0.0], np.float32)[None, :, None, None] * grey
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
@@ -74,6 +89,8 @@ def main() -> None:
     turned = np.stack([clf.example_features({s: oriented(v, o) for s, v in views.items()}, recipe)[0]
                        for o in range(8)])  # (8, N, D): the recipe's features in each orientation
     net = turned[0]
+    looks = np.stack([clf.example_features({s: jittered(v, *j) for s, v in views.items()}, recipe)[0]
+                      for j in JITTERS])  # (J, N, D): the recipe's features of other colourings
     last = joined_features([clf.engine.run(views[s], ("model.blocks.6",)).tapped[0] for s in (1.0, 2.0)])
     vam = clf.engine.run(views[1.0]).head("vam")
     scores = clf.engine.run(views[2.0]).attributes  # the map's zero-shot scores on the window of 2
@@ -113,8 +130,16 @@ def main() -> None:
     for w in (0.5, 1, 2):
         rows += [(f"recipe + {w} x attributes", blend(choice(net), attributes, lambda k, w=w: w)),
                  (f"recipe + {w} x attributes / k", blend(choice(net), attributes, lambda k, w=w: w / k))]
+    def recoloured(which):
+        return lambda chosen, test, names: choice_offsets(
+            net[test], *fitted(lambda i: np.concatenate([net[i]] + [looks[j][i] for j in which]), chosen, names))
+
     rows += [("examples also mirrored", augmented((0, 1))), ("examples in 8 orientations", augmented(range(8))),
              ("self-trained, surest half", self_trained(0.5))]
+    rows += [("examples also lighter and darker", recoloured((0, 1))),
+             ("examples also paler and more vivid", recoloured((2, 3))),
+             ("examples also greener and browner", recoloured((4, 5))),
+             ("examples in all six recolourings", recoloured(range(6)))]
     print(f"sample scene reference, 20 draws; mean and worst draw of the other tiles right\n{'':34}"
           + "".join(f"{f'k = {k}':>16}" for k in KS))
     for name, score in rows:
