@@ -226,7 +226,18 @@ class Classifier:
         if ex is not None:
             ex.check(spectra)
         windows = images if isinstance(images, Mapping) else {s: images for s in self.scales}
-        outs, taps = _run_views(self.engine, self.views, windows)
+        outs: list[Forward] = []
+        taps: list[np.ndarray] = []
+        for s in self.scales:
+            scored, tapped, tap = self.views.runs(s)
+            turned = []  # the orientations of a window nest (the first two of eight are as read and mirrored)
+            for v in range(max(scored, tapped)):
+                out = self.engine.run(oriented(windows[s], v), tap if v < tapped else ())
+                if v < tapped:
+                    turned.append(out.tapped)
+                if v < scored:
+                    outs.append(out)
+            taps += mean_taps(turned)
         similarity = ex_logits = None
         if taps:
             similarity, ex_logits = ex.score(ex.features(taps, spectra))
@@ -278,68 +289,6 @@ class Classifier:
             attributes=np.concatenate(attrs),
             top_k=largest(lg, k)[1],
         )
-
-
-def _run_views(engine: Engine, views: Views, windows: Mapping) -> tuple[list[Forward], list[np.ndarray]]:
-    """The network's output on every window and orientation ``views`` score (in the order of its
-    scales, then orientations), and the example layers' pooled outputs on each window the recipe
-    takes, averaged over its orientations.
-
-    The windows of one size, in every orientation, go through the engine as one batch: one call
-    of four times the images costs less than four (ONNX Runtime's threads wake once). A window
-    that stands for several scales (an image without surroundings) runs once."""
-    jobs = []  # (scale, orientation, scored, the layers it taps)
-    for s in views.scales:
-        scored, tapped, tap = views.runs(s)
-        jobs += [(s, v, v < scored, tap if v < tapped else ()) for v in range(max(scored, tapped))]
-    same: dict[tuple, int] = {}  # (window, orientation) -> the first job that runs it
-    groups: dict[tuple, list[int]] = {}  # window shape -> the jobs run together
-    for i, (s, v, _, _) in enumerate(jobs):
-        first = same.setdefault((id(windows[s]), v), i)
-        if first == i:
-            groups.setdefault(tuple(windows[s].shape[1:]), []).append(i)
-    ran: dict[int, tuple[Forward, tuple[str, ...]]] = {}
-    for shape, members in groups.items():  # each layer any job of this size taps (a job run once taps for all)
-        tap = tuple(dict.fromkeys(layer for s, _, _, layers in jobs if tuple(windows[s].shape[1:]) == shape
-                                  for layer in layers))
-        images = [oriented(windows[jobs[i][0]], jobs[i][1]) for i in members]
-        out = engine.run(_joined(images), tap)
-        start = 0
-        for i, part in zip(members, images):
-            ran[i] = (_rows(out, start, start + len(part)), tap)
-            start += len(part)
-    outs, taps = [], []
-    for s in views.scales:
-        turned = []  # the orientations of a window nest (the first two of eight are as read and mirrored)
-        for i, (js, v, scored, layers) in enumerate(jobs):
-            if js != s:
-                continue
-            out, tap = ran[same[(id(windows[s]), v)]]
-            if layers:
-                turned.append(tuple(out.tapped[tap.index(layer)] for layer in layers))
-            if scored:
-                outs.append(out)
-        taps += mean_taps(turned)
-    return outs, taps
-
-
-def _joined(images: list):
-    """Batches (numpy or torch) as one."""
-    if len(images) == 1:
-        return images[0]
-    if isinstance(images[0], np.ndarray):
-        return np.concatenate(images)
-    import torch
-
-    return torch.cat(images)
-
-
-def _rows(out: Forward, start: int, stop: int) -> Forward:
-    """The images ``start:stop`` of a forward pass."""
-    part = slice(start, stop)
-    return Forward(out.attributes[part], None if out.attention is None else out.attention[part],
-                   tuple(t[part] for t in out.tapped),
-                   None if out.vam_attributes is None else out.vam_attributes[part])
 
 
 def build_classifier(settings: ClassifierSettings = ClassifierSettings(), threads: int | None = None,

@@ -98,29 +98,3 @@ def test_example_features_in_every_orientation_do_not_depend_on_the_heading(tiny
     assert not np.allclose(as_read[0], as_read[1], atol=1e-3)
     with pytest.raises(ConfigError, match="is not LAYER"):
         parse_recipe(example_recipe(layers, (1.0,), 3))
-
-
-def test_windows_of_one_size_run_in_one_pass_with_the_same_scores(tiny_model, small_classes):
-    """Every window and orientation of one size goes through the engine in one call, and the scores
-    are those of running each alone; a batch standing for every window runs once."""
-    from rsdsva.engines.base import softmax
-    from rsdsva.examples.recipe import oriented
-
-    model, info = tiny_model
-    clf = Classifier(model, info, small_classes, context=(2.0, 3.0), orientations=2)
-    calls = []
-    run = clf.engine.run
-    clf.engine.run = lambda images, tap=(): calls.append(len(images)) or run(images, tap)
-    rng = np.random.default_rng(0)
-    windows = {2.0: rng.random((3, 3, 32, 32), dtype=np.float32), 3.0: rng.random((3, 3, 32, 32), dtype=np.float32)}
-    scored = clf.forward(windows)
-    assert calls == [12]  # 3 tiles x 2 windows x 2 orientations
-    alone = [softmax(clf.head.logits(run(oriented(windows[s], v)).attributes) - clf.head.offset)
-             for s in (2.0, 3.0) for v in (0, 1)]
-    np.testing.assert_allclose(np.exp(scored.logits), np.mean(alone, axis=0), atol=1e-5)
-    calls.clear()
-    clf.forward(windows[2.0])  # one batch for both windows: each orientation once
-    assert calls == [6]
-    calls.clear()
-    clf.forward({2.0: windows[2.0], 3.0: rng.random((3, 3, 48, 48), dtype=np.float32)})  # sizes run apart
-    assert calls == [6, 6]
