@@ -228,11 +228,16 @@ class Classifier:
         windows = images if isinstance(images, Mapping) else {s: images for s in self.scales}
         outs: list[Forward] = []
         taps: list[np.ndarray] = []
+        ran: dict[tuple[int, int, tuple[str, ...]], Forward] = {}  # a batch standing for several windows runs once
         for s in self.scales:
             scored, tapped, tap = self.views.runs(s)
             turned = []  # the orientations of a window nest (the first two of eight are as read and mirrored)
             for v in range(max(scored, tapped)):
-                out = self.engine.run(oriented(windows[s], v), tap if v < tapped else ())
+                layers = tap if v < tapped else ()
+                key = (id(windows[s]), v, layers)
+                if key not in ran:
+                    ran[key] = self.engine.run(oriented(windows[s], v), layers)
+                out = ran[key]
                 if v < tapped:
                     turned.append(out.tapped)
                 if v < scored:

@@ -98,3 +98,20 @@ def test_example_features_in_every_orientation_do_not_depend_on_the_heading(tiny
     assert not np.allclose(as_read[0], as_read[1], atol=1e-3)
     with pytest.raises(ConfigError, match="is not LAYER"):
         parse_recipe(example_recipe(layers, (1.0,), 3))
+
+
+def test_a_batch_standing_for_every_window_runs_once_per_orientation(tiny_model, small_classes):
+    """Images without surroundings are their own context: each orientation runs once, whatever the
+    number of windows, and the scores are those of the windows handed apart."""
+    model, info = tiny_model
+    clf = Classifier(model, info, small_classes, context=(2.0, 3.0), orientations=2)
+    calls = []
+    run = clf.engine.run
+    clf.engine.run = lambda images, tap=(): calls.append(len(images)) or run(images, tap)
+    images = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
+    once = clf.forward(images)
+    assert calls == [3, 3]  # as read and mirrored, not again for the second window
+    calls.clear()
+    apart = clf.forward({2.0: images, 3.0: images.copy()})
+    assert calls == [3, 3, 3, 3]
+    np.testing.assert_allclose(once.logits, apart.logits, atol=1e-6)
