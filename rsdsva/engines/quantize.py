@@ -25,7 +25,8 @@ from rsdsva.errors import EngineError, OutputError
 # the int8 graph's fixed batch: ONNX Runtime's batch in the map, so that no batch is padded up to it
 # (larger batches run in chunks of it)
 BATCH = entry("onnx").capabilities.batch_size
-PERCENTILE = 99.99  # of each activation's values, the calibrated range's ends (docs/benchmarks.md: 99.9 to 99.999 measured)
+# of each activation's values, the calibrated range's ends (docs/benchmarks.md: 99.9 to 99.999 measured)
+PERCENTILE = 99.99
 # the network's first convolutions stay float32: their outputs' ranges differ most between channels, which
 # one uint8 range per tensor serves worst (on the sample map, 92 % of labels kept against 88 % with
 # them in int8, at about the same speed: docs/benchmarks.md)

@@ -67,10 +67,10 @@ def classify_block(spec, tiles: Sequence, settings: MapSettings, spectral=None) 
 
     clf = _classifier(settings.classifier)
     read, output = settings.read, settings.output
+    batch = batch_size_for(clf.engine.name, read.batch_size, clf.engine.fixed_batch)
     rows = [
         tile_record(clf.classes, spec, r, output.explain)
-        for r in classify_tiles(clf, spec, tiles, batch_size_for(clf.engine.name, read.batch_size, clf.engine.fixed_batch), output.top_k,
-                                read.max_nodata,
+        for r in classify_tiles(clf, spec, tiles, batch, output.top_k, read.max_nodata,
                                 read_threads=1, explain=output.explain, scales=clf.scales,
                                 input_size=input_size_for(clf.engine.name, clf.info),
                                 spectral=spectral)
