@@ -260,7 +260,8 @@ class Batch:
         return self.views[min(self.views)]
 
 
-# a strip is at most this many pixels (its uint8 copy beside the batch: 12 MB)
+# a run's tiles cover at most this many pixels (12 MB of 3 uint8 bands); its strip is as tall as the widest
+# window (3 tiles in the default map: 36 MB), and as floats for the model's input four times that
 STRIP_PIXELS = 1 << 22
 
 
