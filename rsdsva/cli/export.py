@@ -51,7 +51,8 @@ def command(model: str, onnx_out: str | None, int8: bool, calibration: tuple[str
 
 
 def _int8(source: Path, calibration: tuple[str, ...], count: int, overwrite: bool) -> None:
-    from rsdsva.engines.quantize import export_int8, int8_path
+    from rsdsva.engines.forms import int8_path
+    from rsdsva.engines.quantize import export_int8
     from rsdsva.mapping.inputs import calibration_inputs
     from rsdsva.models.model_file import read_model_info
 

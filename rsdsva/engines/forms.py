@@ -24,12 +24,16 @@ def why_not_own_file(model: Path, precision: str | None = None) -> str:
 
 def why_not_onnx_file(model: Path, precision: str | None = None) -> str:
     if precision == "int8":
-        from rsdsva.engines.quantize import int8_path
-
         return (f"{model}: no int8 form of this model (no {int8_path(model).name} made from it beside it); write one "
                 f"with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop --precision int8")
     return (f"{model}: no ONNX form of this model (no {model.with_suffix('.onnx').name} exported from it beside it); "
             f"write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}")
+
+
+def int8_path(model: Path) -> Path:
+    """Where the int8 form of ``model`` (a .safetensors or its .onnx) lives: MODEL.int8.onnx beside it."""
+    stem = model.name[: -len(model.suffix)] if model.suffix else model.name
+    return model.with_name(f"{stem}.int8.onnx")
 
 
 def onnx_form(model: Path) -> Path | None:
@@ -57,7 +61,6 @@ def int8_form(model: Path) -> Path | None:
     it, made from the same weights (its recorded checksum is the model's); None otherwise."""
     from rsdsva._io import file_sha256
     from rsdsva.models.onnx_meta import export_record
-    from rsdsva.engines.quantize import int8_path
     from rsdsva.errors import CheckpointError
     from rsdsva.models.onnx_meta import NotOnnx
 

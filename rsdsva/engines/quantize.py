@@ -33,12 +33,6 @@ PERCENTILE = 99.99
 FLOAT_CONVS = 3
 
 
-def int8_path(model: Path) -> Path:
-    """Where the int8 form of ``model`` (a .safetensors or its .onnx) lives: MODEL.int8.onnx beside it."""
-    stem = model.name[: -len(model.suffix)] if model.suffix else model.name
-    return model.with_name(f"{stem}.int8.onnx")
-
-
 def export_int8(model_path: str | Path, out: str | Path, calibration: np.ndarray, overwrite: bool = False,
                 about: str = "") -> Path:
     """Write ``model_path``'s network as a static int8 ONNX graph to ``out`` (atomically), its
