@@ -42,51 +42,44 @@ def onnx_form(model: Path) -> Path | None:
     if model.suffix.lower() == ".onnx":
         return model
     sibling = model.with_suffix(".onnx")
-    if not sibling.is_file():
+    if not sibling.is_file() or (record := _record(sibling)) is None:
         return None
     from rsdsva._io import file_sha256
-    from rsdsva.models.onnx_meta import export_record
-    from rsdsva.errors import CheckpointError
-    from rsdsva.models.onnx_meta import NotOnnx
 
-    try:
-        source = export_record(sibling).get("source_sha256")
-    except (CheckpointError, NotOnnx, OSError):  # a damaged sibling is not the model's ONNX form
-        return None
-    return sibling if source == file_sha256(model) else None
+    return sibling if record.get("source_sha256") == file_sha256(model) else None
 
 
 def int8_form(model: Path) -> Path | None:
     """The int8 ONNX file of ``model`` (a .safetensors, or its ONNX form): ``MODEL.int8.onnx`` beside
     it, made from the same weights (its recorded checksum is the model's); None otherwise."""
-    from rsdsva._io import file_sha256
-    from rsdsva.models.onnx_meta import export_record
-    from rsdsva.errors import CheckpointError
-    from rsdsva.models.onnx_meta import NotOnnx
-
     if model.name.endswith(".int8.onnx"):
         return model
     candidate = int8_path(model)
-    if not candidate.is_file():
+    if not candidate.is_file() or (record := _record(candidate)) is None:
         return None
-    try:
-        record = export_record(candidate)
-        source = export_record(model).get("source_sha256") if model.suffix.lower() == ".onnx" else file_sha256(model)
-    except (CheckpointError, NotOnnx, OSError):  # a damaged file is not the model's int8 form
-        return None
-    return candidate if record.get("precision") == "int8" and record.get("source_sha256") == source else None
+    if model.suffix.lower() == ".onnx":
+        source = (_record(model) or {}).get("source_sha256")
+    else:
+        from rsdsva._io import file_sha256
+
+        source = file_sha256(model)
+    return candidate if record.get("precision") == "int8" and source and record.get("source_sha256") == source else None
 
 
 def fixed_batch(path: Path) -> int | None:
     """The batch size the ONNX file ``path`` was exported at, where it is fixed (int8 forms); None where
     the batch is free or ``path`` is not an ONNX file."""
+    batch = (_record(path) or {}).get("batch") if path.suffix.lower() == ".onnx" else None
+    return batch if isinstance(batch, int) and batch > 0 else None
+
+
+def _record(path: Path) -> dict | None:
+    """The export record of the ONNX file ``path``; None where it is damaged or unreadable (then it is
+    no form of the model)."""
     from rsdsva.errors import CheckpointError
     from rsdsva.models.onnx_meta import NotOnnx, export_record
 
-    if path.suffix.lower() != ".onnx":
-        return None
     try:
-        batch = export_record(path).get("batch")
+        return export_record(path)
     except (CheckpointError, NotOnnx, OSError):
         return None
-    return batch if isinstance(batch, int) and batch > 0 else None
