@@ -265,3 +265,29 @@ def test_export_round_trip_with_a_free_batch_size(tiny_checkpoint, tmp_path):
             np.testing.assert_allclose(x, y, atol=1e-4)
     with pytest.raises(Exception, match="exists"):
         export_onnx(tiny_checkpoint, out)
+
+
+@needs_torch
+def test_export_folds_same_padding_into_the_convolutions(small_classes, tmp_path):
+    """TensorFlow's "same" padding (the default model's) is exported as the convolutions' own pads:
+    no Pad, nor the shape arithmetic that fed it, and the same outputs as torch at any batch size."""
+    import onnx
+    import torch
+
+    from rsdsva.engines import open_engine
+    from rsdsva.engines.export import export_onnx
+    from rsdsva.models import create_model, save_checkpoint
+    from rsdsva.models.onnx_meta import export_record
+
+    torch.manual_seed(0)
+    model, info = create_model(small_classes.subset(["forest", "city", "beach"]), backbone="tiny-cnn")
+    path = save_checkpoint(model.eval(), info, tmp_path / "cnn.safetensors")
+    out = export_onnx(path, tmp_path / "cnn.onnx")
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert "Pad" not in ops and "Ceil" not in ops  # Ceil: the arithmetic of "same" padding's amounts
+    assert export_record(out)["static_pads"] == 2  # the stem and the second stage's stride-2 convolution
+    onnx_engine, _ = open_engine(out, "onnx")
+    torch_engine, _ = open_engine(path, "torch")
+    for n in (1, 3):
+        images = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(n)).numpy()
+        np.testing.assert_allclose(onnx_engine.run(images).attention, torch_engine.run(images).attention, atol=1e-5)

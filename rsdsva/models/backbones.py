@@ -302,12 +302,14 @@ def _build_timm_cnn(config: BackboneConfig, kwargs: dict[str, Any]) -> TimmCnnBa
 
 
 def _build_tiny_cnn(config: BackboneConfig) -> TimmCnnBackbone:
-    """A two-stage EfficientNet-Lite-like network of a few thousand weights (tests)."""
+    """A two-stage EfficientNet-Lite-like network of a few thousand weights (tests), with
+    TensorFlow's "same" padding as the tf_ networks have (the default model's)."""
     from timm.models._efficientnet_builder import decode_arch_def
     from timm.models.efficientnet import EfficientNet
 
     arch = decode_arch_def([["ds_r1_k3_s1_e1_c8"], ["ir_r2_k3_s2_e2_c16"]])
-    model = EfficientNet(arch, num_features=24, stem_size=8, num_classes=0, global_pool="", fix_stem=True)
+    model = EfficientNet(arch, num_features=24, stem_size=8, num_classes=0, global_pool="", fix_stem=True,
+                         pad_type="same")
     model.pretrained_cfg = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
     return TimmCnnBackbone(config, model, config.image_size or 32)
 
