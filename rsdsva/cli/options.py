@@ -166,7 +166,7 @@ device_option = click.option(
 )
 engine_option = click.option(
     "--engine", type=click.Choice(ENGINES), default=ClassifierSettings.engine, show_default=True,
-    help="What runs the network: onnx (ONNX Runtime on the CPU, no torch needed; about twice torch's speed "
+    help="What runs the network: onnx (ONNX Runtime on the CPU, no torch needed; about three times torch's speed "
          "there), torch (GPUs, autocast), or auto: torch on a GPU or with --precision fp16/bf16, else onnx where the "
          "model has an ONNX form (rsdsva export), else torch.",
 )
