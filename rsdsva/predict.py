@@ -30,6 +30,7 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from rsdsva.classes import ClassSpace, normalized_vectors
+from rsdsva.confidence import confidences
 from rsdsva.engines.base import Engine, Forward, largest, softmax
 from rsdsva.errors import ClassSpaceError, ConfigError
 from rsdsva.examples.recipe import Recipe, check_orientations, oriented, parse_recipe
@@ -91,6 +92,12 @@ class ZeroShotHead:
     def logits(self, attributes: np.ndarray) -> np.ndarray:
         """(N, C) uncalibrated logits of attribute scores (N, A)."""
         return attributes.astype(np.float32, copy=False) @ self.matrix
+
+    def confidence(self, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        """Each image's confidence (how likely its label is right) from its winning class's
+        score, on the model's curve for that class's route (:mod:`rsdsva.confidence`)."""
+        routes = self.routes
+        return confidences(scores, [routes[int(i)] for i in class_ids], self.info.confidence_curves)
 
     def contributions(self, attributes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         """Per-attribute terms (N, A) of each image's logit for ``class_ids``: attribute score x the
@@ -270,6 +277,12 @@ class Classifier:
         """Calibrated logits (N, C) and attribute scores (N, A)."""
         scored = self.forward(images)
         return scored.logits, scored.attributes
+
+    def confidence(self, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        """Each image's confidence (how likely its label is right) from its winning class's
+        score, on the model's curve for that class's route (:mod:`rsdsva.confidence`)."""
+        routes = self.routes
+        return confidences(scores, [routes[int(i)] for i in class_ids], self.info.confidence_curves)
 
     def contributions(self, attributes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         """Per-attribute terms (N, A) of each image's score for ``class_ids``, which sum to the

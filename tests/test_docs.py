@@ -158,14 +158,20 @@ def test_the_engine_speed_ups_are_its_log():
 def test_the_confidence_figures_are_its_log():
     """docs/benchmarks.md's expected calibration errors are docs/bench_confidence.log's."""
     page = _benchmarks_page()
-    ece = dict(_log_rows("bench_confidence.log", r"^(.+?): \d+ items, accuracy [\d.]+, mean score [\d.]+, "
-                                                 r"ECE ([\d.]+)$"))
-    seen, held = ece["seen classes' test images"], ece["held-out classes' test images"]
-    default, example = ece["labels.gpkg on the sample scene's reference"], \
-        ece["autzen_labels.gpkg on the sample scene's reference"]
-    assert f"ECE {float(seen):.2f} on seen classes' test images" in page
-    assert f"{float(held):.2f} on held-out classes'" in page
-    assert f"{float(default):.2f} on the default map of the sample scene, {float(example):.2f} on its example map" in page
+    rows = _log_rows("bench_confidence.log", r"^(.+?): \d+ items, accuracy ([\d.]+), mean (score|confidence) [\d.]+, "
+                                             r"ECE ([\d.]+)(?: \(a perfectly calibrated confidence here: ECE ([\d.]+))?")
+    ece = {(name, what): (float(e), float(floor) if floor else None) for name, _, what, e, floor in rows}
+    right = {name: float(acc) for name, acc, *_ in rows}
+    for name, row in (("seen classes' test images", "seen classes' test images"),
+                      ("held-out classes' test images", "held-out classes' test images"),
+                      ("labels.gpkg on the sample scene's reference", "the sample scene's reference, default map"),
+                      ("autzen_labels.gpkg on the sample scene's reference", "the sample scene's reference, example map")):
+        (score, _), (confidence, floor) = ece[(name, "score")], ece[(name, "confidence")]
+        line = (f"| {row} ({right[name]:.0%} right) | {score:.2f} | {confidence:.2f} | "
+                f"{'' if floor is None else f'{floor:.2f} '}|").replace("% right", " % right")
+        assert line in page, line
+    seen_confidence = ece[("seen classes' test images", "confidence")][0]
+    assert f"ECE {seen_confidence:.3f} against" in page
 
 
 def test_the_looks_figures_are_its_log():

@@ -41,7 +41,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
     HELP = (
         "Cuts the input raster into tiles and names the scene class of every tile: the model's own classes, the "
         "classes it was tested on (held out), and the classes of your classes file.\n"
-        "Writes a GeoPackage with the layers tiles (label, score and the next best labels per tile, coloured by "
+        "Writes a GeoPackage with the layers tiles (label, score, confidence and the next best labels per tile, coloured by "
         "label), regions (touching tiles of one label merged), classes and run. The tiles load styled.\n"
         "Your classes: 'Define classes from example areas' makes them from polygons drawn on the raster; "
         "'List attributes and classes' shows the words a class can be described with and the known classes; "

@@ -27,6 +27,9 @@ def describe(info: ModelInfo) -> str:
                             if not info.example_calibrations else "; ".join(
                                 f"{recipe}: nearest-example similarity x {a:.4g} {b:+.4g}"
                                 for recipe, (a, b) in info.example_calibrations.items()) + " (fitted on validation images)"),
+        "confidence    " + ("no curves: a tile's confidence is its score" if not info.confidence_curves else "; ".join(
+            f"{kind} classes: logistic({a:.4g} x log-odds of the score {b:+.4g})"
+            for kind, (a, b) in info.confidence_curves.items()) + " (fitted on validation images)"),
     ]
     if info.dsva.whitened:
         lines.append("whitened      " + ", ".join(f"{layer} ({width})" for layer, width in info.dsva.whitened)

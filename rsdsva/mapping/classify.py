@@ -32,6 +32,7 @@ class TileResult:
     valid_fraction: float
     top_k: np.ndarray  # class indices, best first
     top_scores: np.ndarray  # their probabilities
+    confidence: float  # how likely the label is right (rsdsva.confidence)
     attributes: np.ndarray  # (A,) attribute scores
     contributions: np.ndarray | None = None  # (A,) terms of the winning class's score (explain)
     attention: np.ndarray | None = None  # (k, size, size) chosen attention maps at tile size
@@ -133,6 +134,7 @@ def classify_tiles(
                 scored = classifier.forward({s: _floats(v) for s, v in views.items()}, spectra)
                 logits, attrs, attention, sims = scored.logits, scored.attributes, scored.attention, scored.similarity
                 scores, idx = largest(softmax(logits), k)
+                sure = classifier.confidence(scores[:, 0], idx[:, 0])
                 contrib = classifier.contributions(attrs, idx[:, 0]) if explain else None
                 maps = None
                 if attention_attributes:
@@ -146,7 +148,7 @@ def classify_tiles(
                         maps[j, :, : part.shape[1], : part.shape[2]] = part
                 for j, i in enumerate(keep):
                     yield TileResult(tile=batch.tiles[i], valid_fraction=float(batch.valid[i]), top_k=idx[j],
-                                     top_scores=scores[j], attributes=attrs[j],
+                                     top_scores=scores[j], confidence=float(sure[j]), attributes=attrs[j],
                                      contributions=None if contrib is None else contrib[j],
                                      attention=None if maps is None else maps[j],
                                      similarity=None if sims is None else sims[j])

@@ -69,6 +69,8 @@ def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSetti
         "engine": plan.classifier.engine.name,  # what ran the network (settings.engine may say auto)
         "class_routes": dict(zip(cs.names, routes)),  # how each class was defined
         "tile_size_px": plan.grid.size, "stride_px": plan.grid.stride, "calibration": plan.calibration,
+        # score -> confidence per kind of class; a kind without a curve keeps its score (rsdsva.confidence)
+        "confidence_curves": {k: list(v) for k, v in plan.classifier.info.confidence_curves.items()},
         "bands_used": list(spec.bands), "nodata_used": spec.nodata,
         "read": plan.source.record().to_dict(),  # as classes files keep it
         "stretch": None if spec.low is None else {

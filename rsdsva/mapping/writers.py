@@ -23,7 +23,7 @@ from rsdsva.colors import hex_color, parse_color
 
 # the tiles layer's record, defined once: field -> dtype (then area_m2, the explain columns, the geometry)
 TILE_FIELDS = {"row": "int64", "col": "int64", "label": "str", "class_id": "int64", "score": "float64",
-               "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64",
+               "confidence": "float64", "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64",
                "check_rank": "int64"}
 LOOK = "_look"  # a record's attribute scores: what check_rank compares tiles by, not a column
 
@@ -38,6 +38,7 @@ def tile_record(classes, spec, result, explain: bool = False) -> dict[str, Any]:
         "bounds": window_bounds(spec, result.tile.window),
         "row": result.tile.row, "col": result.tile.col,
         "label": classes.names[best], "class_id": best, "score": float(result.top_scores[0]),
+        "confidence": round(float(result.confidence), 4),
         "is_unseen": bool(classes.unseen[best]),
         "top_labels": ";".join(classes.names[int(i)] for i in result.top_k),
         "top_scores": ";".join(f"{s:.4f}" for s in result.top_scores),
@@ -70,6 +71,8 @@ def tiles_frame(rows: Sequence[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
 
     geoms = shapely.box(*np.asarray([r["bounds"] for r in rows], dtype=np.float64).T)
     data = {f: [r[f] for r in rows] for f in TILE_FIELDS if f != "check_rank"}  # ranked once all tiles are in
+    # by score, not confidence: ranked by confidence, the default map's first five corrections lifted
+    # the other reference tiles less than five random wrong ones (docs/benchmarks.md, the confidence bullet)
     data["check_rank"] = check_ranks(1 - np.asarray(data["score"]), np.stack([r[LOOK] for r in rows]))
     extra = [k for k in rows[0] if k not in TILE_FIELDS and k not in ("bounds", LOOK)]
     data.update({k: [r[k] for r in rows] for k in extra})
@@ -149,7 +152,7 @@ def to_check_frame(tiles: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
     """The first ``n`` tiles by ``check_rank``, with an empty ``fix`` column: type the right class
     there and feed the layer back with ``rsdsva classes from-map --layer to_check --name-field fix``."""
     first = tiles.sort_values("check_rank").head(n)
-    keep = ["check_rank", "row", "col", "label", "class_id", "score", "top_labels", "top_scores", "area_m2"]
+    keep = ["check_rank", "row", "col", "label", "class_id", "score", "confidence", "top_labels", "top_scores", "area_m2"]
     frame = first[keep + ["geometry"]].copy()
     frame.insert(4, "fix", pd.Series([None] * len(frame), index=frame.index, dtype="object"))
     return frame

@@ -107,6 +107,9 @@ class ModelInfo:
             similarity to an example class's nearest example on the scale of the attribute
             logits (fitted on validation images of the seen classes,
             :func:`rsdsva.training.example_fit.fit_example_calibrations`).
+        confidence_curves: ``seen`` and ``zero-shot`` -> (slope, intercept) of the curve from a
+            tile's score to its confidence (:mod:`rsdsva.confidence`), fitted on validation images
+            (:func:`rsdsva.training.confidence_fit.fit_confidence_curves`).
     """
 
     backbone: BackboneConfig
@@ -119,6 +122,7 @@ class ModelInfo:
     provenance: dict[str, Any] = field(default_factory=dict)
     map_calibration: float | None = None
     example_calibrations: dict[str, tuple[float, float]] = field(default_factory=dict)
+    confidence_curves: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> ModelInfo:
         return replace(self, **changes)
@@ -151,6 +155,7 @@ class ModelInfo:
             "calibration": self.calibration,
             "map_calibration": self.map_calibration,
             "example_calibrations": {k: list(v) for k, v in self.example_calibrations.items()},
+            "confidence_curves": {k: list(v) for k, v in self.confidence_curves.items()},
             "provenance": self.provenance,
         }
 
@@ -167,6 +172,7 @@ class ModelInfo:
             map_calibration=data.get("map_calibration"),
             # an older file's single "example_calibration" was for a recipe that is gone
             example_calibrations={str(k): _pair(v) for k, v in (data.get("example_calibrations") or {}).items()},
+            confidence_curves={str(k): _pair(v) for k, v in (data.get("confidence_curves") or {}).items()},
             provenance=dict(data.get("provenance") or {}),
         )
 

@@ -16,6 +16,7 @@ from rsdsva.library import classes_or_library
 from rsdsva.models.checkpoint import create_model, load_checkpoint, save_checkpoint
 from rsdsva.models.info import DEFAULT_BACKBONE
 from rsdsva.training.evaluate import EvalReport, evaluate_split
+from rsdsva.training.confidence_fit import fit_confidence_curves
 from rsdsva.training.example_fit import fit_example_features
 from rsdsva.training.loop import TrainConfig, TrainResult, train_dsva
 from rsdsva.training.plots import plot_report
@@ -180,8 +181,9 @@ def _evaluate_and_write(best, best_info, classes, split, out: Path, batch_size: 
     report = evaluate_split(best, best_info, classes, split, batch_size=batch_size)
     best_info = fit_example_features(best, best_info, split, batch_size=batch_size)
     prov = dict(best_info.provenance, test=report.summary(), counts=report.counts, unseen_classes=classes_to_dict(classes.subset(split.unseen)))
-    save_checkpoint(best, best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration,
-                                            provenance=prov), out)
+    best_info = best_info.replace(calibration=report.calibration, map_calibration=report.map_calibration, provenance=prov)
+    best_info = best_info.replace(confidence_curves=fit_confidence_curves(best, best_info, split, batch_size=batch_size))
+    save_checkpoint(best, best_info, out)
     report.to_json(out.with_suffix(".report.json"))
     plot_report(report, out.with_suffix(".report.png"))
     return report

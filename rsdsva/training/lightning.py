@@ -257,18 +257,22 @@ class DSVATask(L.LightningModule):
     def export(self, path: str | Path, data: ZeroShotDataModule | None = None) -> Path:
         """The one-file model ``rsdsva map`` loads, as ``rsdsva train`` writes it: the held-out
         classes, the lambdas chosen on validation (GZSL H and, for maps, accuracy) and the
-        example-class whitening and calibrations, fitted on ``data`` (default: the trainer's data
-        module) for a copy of the network, so the one being trained keeps its parameters."""
+        example-class whitening and calibrations and the confidence curves, fitted on ``data``
+        (default: the trainer's data module) for a copy of the network, so the one being trained
+        keeps its parameters."""
         import copy
 
         from rsdsva.data.splits import ZeroShotSplit
+        from rsdsva.training.confidence_fit import fit_confidence_curves
         from rsdsva.training.example_fit import fit_example_features
 
         data = data or getattr(self._trainer, "datamodule", None)
-        model, info = self.model, self.info.replace(example_calibrations={})
+        model, info = self.model, self.info.replace(example_calibrations={}, confidence_curves={})
+        split = None
         if isinstance(data, ZeroShotDataModule):
             split = ZeroShotSplit(seen=data.seen_names, unseen=data.unseen, train=data.samples["train"],
-                                  val_seen=[s for s in data.samples["val"] if s.label not in data.unseen])
+                                  val_seen=[s for s in data.samples["val"] if s.label not in data.unseen],
+                                  val_unseen=[s for s in data.samples["val"] if s.label in data.unseen])
             model = copy.deepcopy(self.model).eval()
             info = fit_example_features(model, info, split, batch_size=self.config.batch_size,
                                         torchgeo_dataset=data.datasets["train"], val_dataset=data.datasets["val"])
@@ -276,6 +280,9 @@ class DSVATask(L.LightningModule):
         prov = dict(self.info.provenance, unseen_classes=classes_to_dict(unseen), train=self.config.to_dict(),
                     trainer="lightning", epoch=int(self.current_epoch))
         info = info.replace(calibration=self.val_lambda, map_calibration=self.val_map_lambda, provenance=prov)
+        if split is not None:
+            info = info.replace(confidence_curves=fit_confidence_curves(model, info, split, self.config.batch_size,
+                                                                        data.datasets["val"]))
         return save_checkpoint(model, info, path)
 
 
