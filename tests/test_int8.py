@@ -66,6 +66,27 @@ def test_int8_on_a_model_without_its_int8_form_or_on_torch_is_one_line(make_geot
     assert not (tmp_path / "m.gpkg").exists()
 
 
+def test_a_dask_worker_without_the_int8_form_fails_its_block_in_one_line(make_geotiff, tiny_checkpoint):
+    """A worker whose copy of the model has no int8 form (the client's had one when it planned):
+    the block's task raises the map's one-line error, which the Dask map reports for that scene."""
+    import pytest
+    import rasterio
+
+    from rsdsva.errors import RsdsvaError
+    from rsdsva.mapping import MapSettings
+    from rsdsva.mapping.distributed import classify_block
+    from rsdsva.mapping.grid import iter_windows
+    from rsdsva.mapping.raster import make_spec
+
+    scene = make_geotiff(shape=(64, 64))
+    with rasterio.open(scene) as src:
+        spec, tiles = make_spec(src), list(iter_windows(src.width, src.height, 32, 32))
+    settings = MapSettings(model=str(tiny_checkpoint), tile_size=32, precision="int8", engine="onnx")
+    with pytest.raises(RsdsvaError, match="no int8 form of this model") as err:
+        classify_block(spec, tiles, settings)
+    assert "\n" not in str(err.value) and f"rsdsva export {tiny_checkpoint} --int8" in str(err.value)
+
+
 def test_an_int8_file_of_other_weights_is_not_the_models(tiny_checkpoint, tmp_path):
     """A tiny.int8.onnx made from another file (its recorded checksum differs) is not taken."""
     import json
