@@ -72,6 +72,19 @@ def data_sources(data, folder_map) -> list[tuple[str | Path, str | None]]:
     return list(zip(folders, maps))
 
 
+def recorded_split(info, ucm: str | Path, aid: str | Path):
+    """The split a model trained on UC Merced and AID (through the unified attribute library) was
+    trained on, as its provenance records it: the same seed, the same held-out classes."""
+    prov = info.provenance
+    record = prov.get("split") or {}
+    exp = Experiment(data=(str(ucm), str(aid)), folder_map=("ucm-unified", "aid-unified"),
+                     attributes=prov.get("attributes", "unified"),
+                     split=f"{len(record.get('seen', []))}/{len(record.get('unseen', []))}",
+                     seed=int(prov.get("seed", 0)), backbone=info.backbone.name,
+                     image_size=info.preprocessing.image_size)
+    return prepare(exp, unseen=record.get("unseen"))[1]
+
+
 def prepare(exp: Experiment, unseen: list[str] | None = None):
     """Classes (with seen flags) and the split, reproducibly from ``exp.seed``.
 

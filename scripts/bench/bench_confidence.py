@@ -60,16 +60,10 @@ def test_images() -> None:
     from rsdsva.inference import ClassifierSettings
     from rsdsva.models.model_file import default_model_path, read_model_info
     from rsdsva.predict import build_classifier
-    from rsdsva.training.experiment import Experiment, prepare
+    from rsdsva.training.experiment import recorded_split
 
     info = read_model_info(default_model_path())
-    split_record = info.provenance.get("split") or {}
-    exp = Experiment(data=(str(SHARED / "ucm"), str(SHARED / "aid150")), folder_map=("ucm-unified", "aid-unified"),
-                     attributes=info.provenance.get("attributes", "unified"),
-                     split=f"{len(split_record.get('seen', []))}/{len(split_record.get('unseen', []))}",
-                     seed=int(info.provenance.get("seed", 0)), backbone=info.backbone.name,
-                     image_size=info.preprocessing.image_size)
-    _, split = prepare(exp, unseen=split_record.get("unseen"))
+    split = recorded_split(info, SHARED / "ucm", SHARED / "aid150")
     clf = build_classifier(ClassifierSettings())
     for name, samples in (("seen classes' test images", split.test_seen),
                           ("held-out classes' test images", split.test_unseen)):

@@ -19,7 +19,7 @@ from rsdsva.engines.export import export_onnx
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
 from rsdsva.models.model_file import default_model_path
 from rsdsva.training.confidence_fit import fit_confidence_curves
-from rsdsva.training.experiment import Experiment, prepare
+from rsdsva.training.experiment import recorded_split
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -34,13 +34,7 @@ def main() -> None:
     p.add_argument("--aid", default=str(SHARED / "aid150"))
     a = p.parse_args()
     model, info = load_checkpoint(a.model)
-    prov = info.provenance
-    split_record = prov.get("split") or {}
-    exp = Experiment(data=(a.ucm, a.aid), folder_map=("ucm-unified", "aid-unified"), attributes=prov.get("attributes", "unified"),
-                     split=f"{len(split_record.get('seen', []))}/{len(split_record.get('unseen', []))}",
-                     seed=int(prov.get("seed", 0)), backbone=info.backbone.name,
-                     image_size=info.preprocessing.image_size)
-    _, split = prepare(exp, unseen=split_record.get("unseen"))
+    split = recorded_split(info, a.ucm, a.aid)
     curves = fit_confidence_curves(model.eval(), info, split)
     for name, (slope, intercept) in curves.items():
         print(f"{name}: confidence = logistic({slope:.4g} x log-odds of the score {intercept:+.4g})")

@@ -25,7 +25,7 @@ from rsdsva.engines.export import export_onnx
 from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
 from rsdsva.models.model_file import default_model_path
 from rsdsva.training.example_fit import fit_example_features
-from rsdsva.training.experiment import Experiment, prepare
+from rsdsva.training.experiment import recorded_split
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -42,13 +42,7 @@ def main() -> None:
     p.add_argument("--aid", default=str(SHARED / "aid150"))
     a = p.parse_args()
     model, info = load_checkpoint(a.model)
-    prov = info.provenance
-    split_record = prov.get("split") or {}
-    exp = Experiment(data=(a.ucm, a.aid), folder_map=("ucm-unified", "aid-unified"), attributes=prov.get("attributes", "unified"),
-                     split=f"{len(split_record.get('seen', []))}/{len(split_record.get('unseen', []))}",
-                     seed=int(prov.get("seed", 0)), backbone=info.backbone.name,
-                     image_size=info.preprocessing.image_size)
-    _, split = prepare(exp, unseen=split_record.get("unseen"))
+    split = recorded_split(info, a.ucm, a.aid)
     info = fit_example_features(model, info, split, whiten=not a.keep_whitening)
     print("whitened: " + ", ".join(f"{layer} ({width})" for layer, width in info.dsva.whitened))
     for recipe, (scale, bias) in info.example_calibrations.items():
