@@ -93,12 +93,6 @@ class ZeroShotHead:
         """(N, C) uncalibrated logits of attribute scores (N, A)."""
         return attributes.astype(np.float32, copy=False) @ self.matrix
 
-    def confidence(self, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
-        """Each image's confidence (how likely its label is right) from its winning class's
-        score, on the model's curve for that class's route (:mod:`rsdsva.confidence`)."""
-        routes = self.routes
-        return confidences(scores, [routes[int(i)] for i in class_ids], self.info.confidence_curves)
-
     def contributions(self, attributes: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         """Per-attribute terms (N, A) of each image's logit for ``class_ids``: attribute score x the
         class's (unit-norm) attribute value."""

@@ -23,8 +23,8 @@ from rsdsva.colors import hex_color, parse_color
 
 # the tiles layer's record, defined once: field -> dtype (then area_m2, the explain columns, the geometry)
 TILE_FIELDS = {"row": "int64", "col": "int64", "label": "str", "class_id": "int64", "score": "float64",
-               "confidence": "float64", "is_unseen": "bool", "top_labels": "str", "top_scores": "str", "valid_fraction": "float64",
-               "check_rank": "int64"}
+               "confidence": "float64", "is_unseen": "bool", "top_labels": "str", "top_scores": "str",
+               "valid_fraction": "float64", "check_rank": "int64"}
 LOOK = "_look"  # a record's attribute scores: what check_rank compares tiles by, not a column
 
 
@@ -152,7 +152,8 @@ def to_check_frame(tiles: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
     """The first ``n`` tiles by ``check_rank``, with an empty ``fix`` column: type the right class
     there and feed the layer back with ``rsdsva classes from-map --layer to_check --name-field fix``."""
     first = tiles.sort_values("check_rank").head(n)
-    keep = ["check_rank", "row", "col", "label", "class_id", "score", "confidence", "top_labels", "top_scores", "area_m2"]
+    keep = ["check_rank", "row", "col", "label", "class_id", "score", "confidence", "top_labels", "top_scores",
+            "area_m2"]
     frame = first[keep + ["geometry"]].copy()
     frame.insert(4, "fix", pd.Series([None] * len(frame), index=frame.index, dtype="object"))
     return frame

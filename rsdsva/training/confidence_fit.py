@@ -41,9 +41,9 @@ def fit_confidence_curves(model, info: ModelInfo, split: ZeroShotSplit, batch_si
                      held_out=held.names if held is not None else (), context=settings.context,
                      orientations=settings.orientations)
     samples = [s for s in list(split.val_seen) + list(split.val_unseen) if s.label in classes.names]
-    of_seen = np.asarray([s.label in info.classes.names for s in samples], dtype=bool)
     if not samples:
         return {}
+    of_seen = np.asarray([s.label in info.classes.names for s in samples], dtype=bool)
     size = info.preprocessing.image_size
     data = SceneDataset(samples, classes.names, ModelInput(size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), dataset)
     scores, winners, truth = [], [], []
