@@ -31,15 +31,13 @@ def fit_confidence_curves(model, info: ModelInfo, split: ZeroShotSplit, batch_si
     four of them, all wrong): how often a map's tiles show kinds no class describes is the
     scene's, not the model's, and the split's share of them would make the curve wrong on the
     model's own classes."""
-    from rsdsva.inference import ClassifierSettings, assemble_classes
+    from rsdsva.inference import ClassifierSettings, classes_for
     from rsdsva.predict import Classifier
 
     settings = ClassifierSettings()
-    classes = assemble_classes(info, None, held_out=True, mode=settings.mode)
-    held = info.held_out_classes()
+    classes, held_names = classes_for(settings, info)  # as a map assembles them, with no classes file
     clf = Classifier(model, info, classes, mode=settings.mode, calibration=settings.calibration_for(info),
-                     held_out=held.names if held is not None else (), context=settings.context,
-                     orientations=settings.orientations)
+                     held_out=held_names, context=settings.context, orientations=settings.orientations)
     samples = [s for s in list(split.val_seen) + list(split.val_unseen) if s.label in classes.names]
     if not samples:
         return {}
