@@ -378,6 +378,25 @@ def _labels(path):
     return {(int(r), int(c)): lab for r, c, lab in zip(tiles["row"], tiles["col"], tiles["label"])}
 
 
+def test_the_docs_sample_figures_are_what_the_maps_give(sample_example_map, tmp_path):
+    """The sample scene's agreement quoted in sample_data/README.md and the guides is a fresh map's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("score", ROOT / "scripts" / "bench" / "score_sample_map.py")
+    scoring = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scoring)
+    result = CliRunner().invoke(cli, ["map", str(SCENE), "--out", str(tmp_path / "labels.gpkg"), "--progress", "none"])
+    assert result.exit_code == 0, result.output
+    _, default, _ = scoring.score(tmp_path / "labels.gpkg")
+    _, examples, others = scoring.score(sample_example_map / "map.gpkg", examples=sample_example_map / "ex.yaml")
+    sample = (ROOT / "sample_data" / "README.md").read_text()
+    assert f"gets {default} right" in sample and f"agrees on {examples} of the {others} tiles" in sample
+    assert f"| {default}/90 (" in (ROOT / "docs" / "classes.md").read_text()
+    assert f"| {examples}/{others} (" in (ROOT / "docs" / "classes.md").read_text()
+    assert f"the model alone {default}/90 reference tiles, shipped example areas {examples}/{others}" in (
+        ROOT / "docs" / "mapping.md").read_text()
+
+
 def test_similarity_raster_has_a_band_per_example_class(sample_example_map):
     import rasterio
     import yaml
