@@ -29,35 +29,43 @@ CURVE_OF_ROUTE = {"seen": "seen", "held-out": "zero-shot", "attributes": "zero-s
 EDGE = 1e-6  # scores are kept this far inside (0, 1), where their log-odds are finite
 
 
-def _log_odds(scores) -> np.ndarray:
+def log_odds(scores) -> np.ndarray:
     p = np.clip(np.asarray(scores, dtype=np.float64), EDGE, 1 - EDGE)
     return np.log(p / (1 - p))
 
 
 def fit_curve(scores, right, steps: int = 50) -> tuple[float, float]:
     """(slope, intercept) of the logistic curve of the scores' log-odds that best predicts
-    ``right`` (maximum likelihood, by Newton's method, with a light ridge so that separable data
-    stay finite)."""
-    x, y = _log_odds(scores), np.asarray(right, dtype=np.float64)
+    ``right``."""
+    x = log_odds(scores)
     if x.size == 0:
         raise ValueError("a confidence curve needs at least one scored image")
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    coef = np.array([1.0, 0.0])  # the score itself
+    slope, intercept = fit_logistic(np.stack([x, np.ones_like(x)], axis=1), right, steps)
+    return float(slope), float(intercept)
+
+
+def fit_logistic(design, right, steps: int = 50) -> np.ndarray:
+    """The coefficients of the logistic regression of ``right`` on the columns of ``design``
+    (maximum likelihood, by Newton's method from the first column alone, with a light ridge so
+    that separable data stay finite)."""
+    design, y = np.asarray(design, dtype=np.float64), np.asarray(right, dtype=np.float64)
+    coef = np.zeros(design.shape[1])
+    coef[0] = 1.0
     for _ in range(steps):
         p = 1 / (1 + np.exp(-design @ coef))
         gradient = design.T @ (p - y) + 1e-3 * coef
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + 1e-3 * np.eye(2)
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + 1e-3 * np.eye(len(coef))
         step = np.linalg.solve(hessian, gradient)
         coef -= step
         if np.abs(step).max() < 1e-9:
             break
-    return float(coef[0]), float(coef[1])
+    return coef
 
 
 def on_curve(scores, curve: tuple[float, float]) -> np.ndarray:
     """The confidences ``curve`` gives ``scores``."""
     slope, intercept = curve
-    return 1 / (1 + np.exp(-(slope * _log_odds(scores) + intercept)))
+    return 1 / (1 + np.exp(-(slope * log_odds(scores) + intercept)))
 
 
 def confidences(scores, routes: Sequence[str], curves: Mapping[str, tuple[float, float]]) -> np.ndarray:

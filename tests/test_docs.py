@@ -172,6 +172,11 @@ def test_the_confidence_figures_are_its_log():
         assert line in page, line
     seen_confidence = ece[("seen classes' test images", "confidence")][0]
     assert f"ECE {seen_confidence:.3f} against" in page
+    alone, neighbours = _log_rows("bench_confidence.log", r"^   bound: .* on the score ECE ([\d.]+); on the score and the "
+                                                           r"share of the 8 neighbours with its label ECE ([\d.]+)$")[0]
+    flat = re.sub(r"\s+", " ", page)
+    assert f"a curve of the score alone gives ECE {alone} on the default map" in flat
+    assert f"of the score and the share of the tile's 8 neighbours that carry its label {neighbours}" in flat
 
 
 def test_the_looks_figures_are_its_log():

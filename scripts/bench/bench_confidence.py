@@ -10,7 +10,9 @@ is right (#39 item 2): expected calibration error (ECE, 10 bins) and a reliabili
    ``rsdsva map`` (the default map, the example map...): a tile is right when a person accepts
    its label. With 90 tiles, ECE is noisy: each map's line also gives the ECE a perfectly
    calibrated confidence would show on average on that many tiles with those confidences
-   (labels drawn at random from them, 2,000 draws).
+   (labels drawn at random from them, 2,000 draws), and a bound: the ECE of curves fitted on
+   the reference's own labels, each tile left out of the fit that gives its confidence, from
+   the score alone and from the score and how many of the tile's neighbours share its label.
 
   python scripts/bench/bench_confidence.py labels.gpkg autzen_labels.gpkg
 """
@@ -93,6 +95,31 @@ def reference(maps: list[str]) -> None:
                     right.append(label in spec["accept"])
         report(f"{path} on the sample scene's reference", scores, right)
         report(f"{path} on the sample scene's reference", sure, right, "confidence", floor=True)
+        cells = [tuple(c) for spec in ref.values() for c in spec["tiles"] if tuple(c) in found]
+        alike = [_neighbours_alike(found, cell) for cell in cells]
+        print("   bound: a curve fitted on these tiles' own labels, each tile left out of its fit (no map has "
+              f"them): on the score ECE {_left_out(right, scores):.3f}; on the score and the share of the 8 "
+              f"neighbours with its label ECE {_left_out(right, scores, alike):.3f}")
+
+
+def _neighbours_alike(found: dict, cell: tuple[int, int]) -> float:
+    """The share of a tile's classified neighbours (of 8) that carry its label."""
+    r, c = cell
+    around = [found[n][0] for n in ((r + i, c + j) for i in (-1, 0, 1) for j in (-1, 0, 1)) if n != cell and n in found]
+    return float(np.mean([label == found[cell][0] for label in around])) if around else 0.0
+
+
+def _left_out(right, scores, *extra) -> float:
+    """ECE of a logistic curve of the scores' log-odds (and ``extra`` columns), each item's
+    confidence from a curve fitted on the others: how far any such curve could go on these items."""
+    from rsdsva.confidence import log_odds, fit_logistic
+
+    x = log_odds(scores)
+    design = np.stack([x, *[np.asarray(e, float) for e in extra], np.ones_like(x)], axis=1)
+    right = np.asarray(right, float)
+    out = [1 / (1 + np.exp(-design[i] @ fit_logistic(np.delete(design, i, 0), np.delete(right, i))))
+           for i in range(len(right))]
+    return calibration(out, right)[0]
 
 
 def main() -> None:
