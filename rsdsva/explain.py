@@ -34,8 +34,9 @@ def explain_image(
     """Classify one image as ``rsdsva map`` would with the same ``settings``, and collect
     what the prototype head looked at. ``tile`` (row, col): the tile of that map grid cell of a
     raster, instead of the whole image, read as ``rsdsva map`` reads it with ``grid`` and
-    ``read`` settings (:func:`rsdsva.mapping.source.settings_of_map` gives a map's); the tile
-    alone."""
+    ``read`` settings (:func:`rsdsva.mapping.source.settings_of_map` gives a map's), with the
+    windows around it that ``settings``' context and classes look at, so it gets the label
+    and score a map with those settings gives it; the attention maps are cut to the tile."""
     from rsdsva.data.images import read_pixels
     from rsdsva.engines.base import resize, softmax
     from rsdsva.errors import MissingFileError
@@ -50,15 +51,20 @@ def explain_image(
     if tile is None:
         _warn_if_squashed(image, info.tile_m)
     clf = build_classifier(settings)
-    pixels, spectra = map_tile(image, tile, info.tile_m, grid, read, clf.spectra) if tile else \
-        (read_pixels(str(image)), None)
-    scored = clf.forward(pixels[None].astype(np.float32) / np.float32(255), spectra)
+    if tile:
+        pixels, views, spectra, (seen, (y, x)) = map_tile(image, tile, info.tile_m, grid, read, clf)
+        scored = clf.forward(views, spectra)
+    else:
+        pixels, seen, y, x = read_pixels(str(image)), 0, 0, 0
+        scored = clf.forward(pixels[None].astype(np.float32) / np.float32(255))
     probs = softmax(scored.logits)[0]
     order = np.argsort(-probs, kind="stable")[:top_classes]
     attrs = scored.attributes[0]
     best_attr = np.argsort(-attrs, kind="stable")[:top_attributes]
     contrib = clf.contributions(attrs[None], order[:1])[0]
-    maps = resize(scored.attention[:, best_attr].astype(np.float32), *pixels.shape[-2:])[0]
+    height, width = pixels.shape[-2:]  # the attention covers the first context window: the tile's part of it
+    maps = resize(scored.attention[:, best_attr].astype(np.float32), height + 2 * seen, width + 2 * seen)[0]
+    maps = maps[:, y : y + height, x : x + width]
     names, vocab = clf.classes.names, clf.classes.attributes
     return Explanation(
         classes=[(names[i], float(probs[i])) for i in order],
@@ -69,18 +75,26 @@ def explain_image(
     )
 
 
-def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None, grid: GridSettings = GridSettings(),
-             read: ReadSettings = ReadSettings(), spectra=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The uint8 (3, H, W) pixels of grid cell ``tile`` (row, col) of ``rsdsva map``'s grid with
-    ``grid`` and ``read`` settings (``tile_m``: the model's footprint), as the map reads it, and
-    (1, F) its spectra where ``spectra`` (a :class:`~rsdsva.examples.spectra.SpectralRecord`) asks for them."""
+def map_tile(raster: str | Path, tile: tuple[int, int], tile_m: float | None, grid: GridSettings, read: ReadSettings,
+             classifier) -> tuple[np.ndarray, dict, np.ndarray | None, tuple[int, tuple[int, int]]]:
+    """Grid cell ``tile`` (row, col) of ``rsdsva map``'s grid with ``grid`` and ``read`` settings
+    (``tile_m``: the model's footprint), read as the map reads it for ``classifier``: its uint8
+    (3, H, W) pixels, the windows around it (window size -> [0, 1] floats (1, 3, h, w)), its
+    spectra where the classifier's example classes compare them, and where the tile lies in
+    the first context window (that window's margin, and the tile's row and col in it)."""
     from rsdsva.mapping.source import open_tile_source
 
     source = open_tile_source(raster, grid, read, tile_m, note=False)
-    if spectra is not None:
-        source = source.with_spectra(spectra)
-    batch = source.reader()([source.tile(*tile)])
-    return batch.images[0], batch.spectra
+    if classifier.spectra is not None:
+        source = source.with_spectra(classifier.spectra)
+    margins = source.margins(classifier.scales)
+    batch = source.reader(classifier.scales)([source.tile(*tile)])
+    first = margins[classifier.views.context[0]]
+    y, x = (int(v) for v in batch.offsets[first][0])
+    size = source.grid.size
+    pixels = batch.views[first][0, :, y : y + size, x : x + size]
+    views = {s: batch.views[m].astype(np.float32) / np.float32(255) for s, m in margins.items()}
+    return pixels, views, batch.spectra, (first, (y, x))
 
 
 def _warn_if_squashed(image: str | Path, tile_m: float | None) -> None:

@@ -100,6 +100,15 @@ def test_explain_one_map_tile_gives_that_tiles_label(tmp_path):
         ex = explain_image(scene, ClassifierSettings(device="cpu"), tile=cell)
         assert ex.classes[0][0] == tiles.loc[cell, "label"]
         assert ex.classes[0][1] == pytest.approx(tiles.loc[cell, "score"], abs=1e-4)
+    # the map's default windows (2 and 3 tiles wide, each also mirrored): explain reads them too
+    map_scene(scene, tmp_path / "d.gpkg", MapSettings(device="cpu"))
+    tiles = gpd.read_file(tmp_path / "d.gpkg", layer="tiles").set_index(["row", "col"])
+    for cell in ((3, 5), (16, 0)):  # (16, 0): its windows are moved back inside the scene
+        result = CliRunner().invoke(cli, ["explain", str(scene), "--tile", f"{cell[0]},{cell[1]}", "--device", "cpu",
+                                          "--out", str(tmp_path / "d.png"), "--overwrite"])
+        assert result.exit_code == 0, result.output
+        label, score = tiles.loc[cell, "label"], tiles.loc[cell, "score"]
+        assert f": {label} {score:.2f}," in result.output, (cell, label, score, result.output)
     with pytest.raises(ConfigError, match="grid of 256 px tiles has rows 0-17"):
         explain_image(scene, ClassifierSettings(device="cpu"), tile=(30, 5))
     with pytest.warns(RsdsvaWarning, match="shrunk into one input"):

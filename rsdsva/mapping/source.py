@@ -23,7 +23,7 @@ import rasterio
 from rasterio.windows import Window
 
 from rsdsva.engines.base import resize, resize_columns, resize_rows
-from rsdsva.errors import ConfigError, RasterError, RsdsvaWarning
+from rsdsva.errors import ConfigError, MissingFileError, RasterError, RsdsvaWarning
 from rsdsva.mapping.grid import Grid, Tile, check_grid, iter_windows, pixel_size_m, tile_pixels, tiles_in
 from rsdsva.mapping.raster import (
     RasterSpec,
@@ -209,6 +209,35 @@ def settings_of_map(path: str | Path, raster: str | Path) -> tuple[GridSettings,
     grid = GridSettings(tile_size=record.tile_px, stride=int(stride) if stride else None)
     allow = bool((run.get("settings") or {}).get("allow_no_crs"))  # a map of a raster without a CRS: so is its reading
     return grid, ReadSettings(bands=record.bands, scale=record.scale, nodata=record.nodata, allow_no_crs=allow)
+
+
+# the classifier settings a map records that say how it ranked its tiles (not where it ran: device)
+RANKING = ("model", "classes", "held_out", "mode", "calibration", "example_route", "context", "orientations", "engine",
+           "precision")
+
+
+def classifier_of_map(path: str | Path, classes: bool = True) -> dict:
+    """The classifier settings (:class:`~rsdsva.inference.ClassifierSettings` field -> value) with
+    which the map ``path`` ranked its tiles: with them a tile is ranked as the map ranked it. Its
+    classes file (unless ``classes`` is False: the caller gives its own) is looked for as the map
+    was given it, then beside the map; one that is gone is one line, one changed since the map a
+    warning."""
+    from rsdsva._io import file_sha256
+
+    run = read_map(path)[1]
+    recorded = run.get("settings") or {}
+    out = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in RANKING and k != "classes"}
+    given = recorded.get("classes") if classes else None
+    if given:
+        found = next((p for p in (Path(given), Path(path).parent / Path(given).name) if p.is_file()), None)
+        if found is None:
+            raise MissingFileError(f"{path} was mapped with the classes file {given}, which is not there (nor beside "
+                                   "the map); give `classes` FILE", setting="classes")
+        if run.get("classes_sha256") and file_sha256(found) != run["classes_sha256"]:
+            warnings.warn(f"{found} changed since {path} was mapped with it: its ranking may differ from the map's "
+                          "labels", RsdsvaWarning, stacklevel=2)
+        out["classes"] = str(found)
+    return out
 
 
 # a map's settings that describe its outputs or its classes file, not how it mapped: never taken from it

@@ -203,12 +203,21 @@ def test_examples_carry_their_footprint_and_bands_to_the_map_the_correction_and_
     assert code == 1 and len(lines) == 1 and "is a map of" in lines[0] and "s2.tif, not of" in lines[0]
     assert not (tmp_path / "x.yaml").exists()
 
-    # explain the map's own tile: its grid and bands, its label
-    row, col, label = (int(tiles.loc[7, "row"]), int(tiles.loc[7, "col"]), tiles.loc[7, "label"])
+    # explain the map's own tile: its grid, bands, windows and classes, its label and score
+    row, col, label, score = (int(tiles.loc[7, "row"]), int(tiles.loc[7, "col"]), tiles.loc[7, "label"],
+                              tiles.loc[7, "score"])
     code, lines, _ = _run(["explain", raster, "--map", out, "--tile", f"{row},{col}", "--classes", first,
                            "--out", tmp_path / "e.png"])
-    assert code == 0 and lines[-1].startswith(f"wrote {tmp_path / 'e.png'}: {label} "), (label, lines)
-    code, lines, _ = _run(["explain", raster, "--map", out, "--tile", "9,0", "--out", tmp_path / "f.png"])
+    assert code == 0 and lines[-1].startswith(f"wrote {tmp_path / 'e.png'}: {label} {score:.2f}"), (label, lines)
+    code, lines, _ = _run(["explain", raster, "--map", out, "--tile", f"{row},{col}", "--out", tmp_path / "g.png"])
+    assert code == 0 and "c.yaml changed since" in lines[0], lines  # the map's classes file, corrected since
+    assert lines[-1].startswith(f"wrote {tmp_path / 'g.png'}: ")
+    classes.rename(tmp_path / "moved.yaml")
+    code, lines, _ = _run(["explain", raster, "--map", out, "--tile", f"{row},{col}", "--out", tmp_path / "h.png"])
+    assert code == 1 and len(lines) == 1 and "mapped with the classes file" in lines[0] and "give --classes" in lines[0]
+    assert not (tmp_path / "h.png").exists()
+    code, lines, _ = _run(["explain", raster, "--map", out, "--tile", "9,0", "--classes", first, "--out",
+                           tmp_path / "f.png"])
     assert code == 1 and "rows 0-5" in lines[-1]
 
 
