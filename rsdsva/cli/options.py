@@ -140,8 +140,8 @@ def read_options(f):
     options = [
         click.option("--bands", callback=numbers(int), default=None,
                      help="1-based bands read as red, green, blue, e.g. 4,3,2 (default: by colour interpretation or "
-                          "band names such as red or B04, else the first three; a classes file's, where it records "
-                          "them)."),
+                          "band names such as red or B04, else Sentinel-2's order for 13 or 12 undescribed bands, else "
+                          "the first three; a classes file's, where it records them)."),
         click.option("--scale", callback=numbers(float, 2), default=None,
                      help="MIN,MAX linear stretch for non-uint8 data (default: each band's 2-98 % range)."),
         click.option("--nodata", type=float, default=None, help="Nodata value (overrides the file's)."),

@@ -114,10 +114,19 @@ _NAMED = {
 }
 
 
+# Sentinel-2's bands in the order ESA's products, EuroSAT and most stacks keep them: all 13 (L1C),
+# or the 12 without B10 (L2A); an undescribed stack of that many bands is taken to be one
+SENTINEL2 = ("B01 coastal", "blue", "green", "red", "B05 red edge", "B06 red edge", "B07 red edge", "nir",
+             "B8A narrow nir", "B09 water vapour", "B10 cirrus", "swir1", "swir2")
+SENTINEL2_ORDER = {13: SENTINEL2, 12: SENTINEL2[:10] + SENTINEL2[11:]}
+BY_SENTINEL2_ORDER = "Sentinel-2's band order (none of its bands is described)"
+
+
 def band_name(src: rasterio.DatasetReader, band: int) -> str | None:
     """What band ``band`` (1-based) holds: red, green, blue or nir by its colour interpretation or
     description (``red``, ``B04 red``, ``B08``; an undescribed fourth band after red, green and
-    blue is nir), else its description as written, else None."""
+    blue is nir; an undescribed stack of 13 or 12 bands holds Sentinel-2's, in their order),
+    else its description as written, else None."""
     interp = src.colorinterp[band - 1]
     for name, colour in zip(("red", "green", "blue"), _RGB):
         if interp == colour:
@@ -125,6 +134,8 @@ def band_name(src: rasterio.DatasetReader, band: int) -> str | None:
     text = (src.descriptions[band - 1] or "").strip()
     if not text and _fourth_after_rgb(src, band):
         return "nir"
+    if _sentinel2_stack(src):
+        return SENTINEL2_ORDER[src.count][band - 1]
     words = {w for w in re.split(r"[\s_()\[\],;:/-]+", text.lower()) if w} | {text.lower()}
     for name, spellings in _NAMED.items():
         if words & set(spellings):
@@ -140,10 +151,16 @@ def _fourth_after_rgb(src: rasterio.DatasetReader, band: int) -> bool:
             and set(interp[:3]) == set(_RGB))
 
 
+def _sentinel2_stack(src: rasterio.DatasetReader) -> bool:
+    """13 or 12 bands of more than 8 bits, none described or marked as a colour: Sentinel-2's."""
+    return (src.count in SENTINEL2_ORDER and not any(d and d.strip() for d in src.descriptions)
+            and not any(c in _RGB for c in src.colorinterp) and src.dtypes[0] != "uint8")
+
+
 def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None) -> tuple[tuple[int, int, int], str]:
     """Three 1-based band indexes and how they were chosen: as asked (``--bands``), else red,
-    green and blue by colour interpretation or band description (:func:`band_name`), else the
-    first three."""
+    green and blue by colour interpretation or band description (:func:`band_name`; an
+    undescribed 13- or 12-band stack by Sentinel-2's band order), else the first three."""
     n = src.count
     if bands:
         bad = [b for b in bands if not 1 <= b <= n]
@@ -157,7 +174,9 @@ def choose_bands(src: rasterio.DatasetReader, bands: Sequence[int] | None = None
     if all(c in names for c in ("red", "green", "blue")):
         chosen = tuple(names.index(c) + 1 for c in ("red", "green", "blue"))
         by_interp = all(src.colorinterp[b - 1] in _RGB for b in chosen)
-        return chosen, "colour interpretation" if by_interp else "band descriptions"  # type: ignore[return-value]
+        how = ("colour interpretation" if by_interp else BY_SENTINEL2_ORDER if _sentinel2_stack(src)
+               else "band descriptions")
+        return chosen, how  # type: ignore[return-value]
     if n >= 3:
         return (1, 2, 3), "the first three"
     if n == 1 and src.colorinterp[0] == ColorInterp.palette:

@@ -107,6 +107,31 @@ def test_red_green_and_blue_are_found_by_colour_interpretation_or_band_names(tmp
         assert [band_name(src, b) for b in range(1, 5)] == ["red", "green", "blue", "nir"]
 
 
+def test_an_undescribed_sentinel2_stack_is_read_in_sentinel2s_band_order(tmp_path):
+    """13 (L1C) or 12 (L2A) bands of more than 8 bits, none described: true colour from B04, B03,
+    B02, the infrared bands known to the spectra (NDVI, NDWI, NDBI), and the map says what it assumed."""
+    from rsdsva.examples.spectra import indexes_for
+
+    data = np.random.default_rng(0).integers(1, 5000, (13, 64, 64)).astype(np.uint16)
+    l1c = _write(tmp_path / "l1c.tif", data, (), [ColorInterp.gray] + [ColorInterp.undefined] * 12)
+    with rasterio.open(l1c) as src:
+        assert choose_bands(src) == ((4, 3, 2), "Sentinel-2's band order (none of its bands is described)")
+        names = make_spec(src).band_names
+        assert names[7] == "nir" and names[11:] == ("swir1", "swir2") and names.count("nir") == 1
+        assert [n for n, _, _ in indexes_for(list(names))] == ["ndvi", "ndwi", "ndbi"]
+    l2a = _write(tmp_path / "l2a.tif", np.delete(data, 10, axis=0), (), [ColorInterp.undefined] * 12)
+    with rasterio.open(l2a) as src:  # B10 (cirrus) left out
+        names = make_spec(src).band_names
+        assert choose_bands(src)[0] == (4, 3, 2) and names[7] == "nir" and names[10:] == ("swir1", "swir2")
+    with pytest.warns(RsdsvaWarning, match=r"using bands 4,3,2 of 13 \(red, green, blue\) as red, green, blue, by "
+                                           r"Sentinel-2's band order"):
+        open_tile_source(l1c, GridSettings(tile_size=32))
+    for path in (_write(tmp_path / "bytes.tif", (data // 20).astype(np.uint8), (), [ColorInterp.undefined] * 13),
+                 _write(tmp_path / "named.tif", data, ["band"] + [""] * 12, [ColorInterp.undefined] * 13)):
+        with rasterio.open(path) as src:  # 8-bit, or described: not taken for Sentinel-2's
+            assert choose_bands(src) == ((1, 2, 3), "the first three")
+
+
 def test_the_map_says_which_bands_it_used_and_not_for_red_green_blue_alpha(tmp_path):
     data = np.random.default_rng(0).integers(1, 255, (4, 64, 64)).astype(np.uint8)
     rgba = _write(tmp_path / "rgba.tif", data, (), [ColorInterp.red, ColorInterp.green, ColorInterp.blue,
