@@ -116,8 +116,7 @@ _NAMED = {
 
 # Sentinel-2's bands in the order ESA's products, EuroSAT and most stacks keep them: all 13 (L1C),
 # or the 12 without B10 (L2A); an undescribed stack of that many bands is taken to be one
-SENTINEL2 = ("B01 coastal", "blue", "green", "red", "B05 red edge", "B06 red edge", "B07 red edge", "nir",
-             "B8A narrow nir", "B09 water vapour", "B10 cirrus", "swir1", "swir2")
+SENTINEL2 = ("B01", "blue", "green", "red", "B05", "B06", "B07", "nir", "B8A", "B09", "B10", "swir1", "swir2")
 SENTINEL2_ORDER = {13: SENTINEL2, 12: SENTINEL2[:10] + SENTINEL2[11:]}
 BY_SENTINEL2_ORDER = "Sentinel-2's band order (none of its bands is described)"
 
