@@ -21,8 +21,8 @@ from rsdsva.mapping.settings import DEFAULT_CONTEXT, DEFAULT_ORIENTATIONS
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option("--tile", metavar="ROW,COL", default=None, callback=lambda c, p, v: _tile(v),
-              help="For a raster: explain the map tile of this row and col (of the map's tiles layer; the "
-                   "tile alone) instead of the whole image.")
+              help="For a raster: explain the map tile of this row and col (of the map's tiles layer), ranked "
+                   "from the windows around it as the map ranks it, instead of the whole image.")
 @click.option("--map", "map_file", type=click.Path(dir_okay=False), default=None,
               help="With --tile: the map (GeoPackage) the row and col are of; its grid, bands and stretch, and "
                    "where no flag is given its classes file and ranking options, are used (default: the default grid "
