@@ -24,6 +24,7 @@ have no up); their probabilities are averaged.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Sequence
 
@@ -204,7 +205,7 @@ class Classifier:
         spectra too (None: by the network's features alone, or no example classes)."""
         return self.examples.spectra if self.examples is not None else None
 
-    @property
+    @functools.cached_property  # the classes are set once, and the tile loop asks for every batch's confidence
     def routes(self) -> list[str]:
         """How each class was defined: ``seen`` (trained on), ``held-out`` (recorded in the
         model), ``attributes`` (a vector), ``examples`` (scored by its example tiles) or

@@ -10,39 +10,21 @@ new: make its int8 form again afterwards (scripts/jobs/quantize_default_model.py
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from fit_example_features import refit, refit_options  # scripts/jobs, beside this one
 
-import torch
-
-from rsdsva.engines.export import export_onnx
-from rsdsva.models.checkpoint import load_checkpoint, save_checkpoint
-from rsdsva.models.model_file import default_model_path
 from rsdsva.training.confidence_fit import fit_confidence_curves
-from rsdsva.training.experiment import recorded_split
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=str(default_model_path()))
-    p.add_argument("--out", default=None, help="model file to write (default: --model, replaced)")
-    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=True,
-                   help="store the weights in float16, as the packaged default model is")
-    p.add_argument("--ucm", default=str(SHARED / "ucm"))
-    p.add_argument("--aid", default=str(SHARED / "aid150"))
-    a = p.parse_args()
-    model, info = load_checkpoint(a.model)
-    split = recorded_split(info, a.ucm, a.aid)
-    curves = fit_confidence_curves(model.eval(), info, split)
-    for name, (slope, intercept) in curves.items():
-        print(f"{name}: confidence = logistic({slope:.4g} x log-odds of the score {intercept:+.4g})")
-    out = a.out or a.model
-    save_checkpoint(model, info.replace(confidence_curves=curves), out,
-                    dtype=torch.float16 if a.fp16 else torch.float32)
-    onnx = export_onnx(out, Path(out).with_suffix(".onnx"), overwrite=True)  # its ONNX form carries the curves too
-    print(f"wrote {out} and {onnx.name}")
+    a = refit_options(__doc__).parse_args()
+
+    def fit(model, info, split):
+        curves = fit_confidence_curves(model.eval(), info, split)
+        for name, (slope, intercept) in curves.items():
+            print(f"{name}: confidence = logistic({slope:.4g} x log-odds of the score {intercept:+.4g})")
+        return info.replace(confidence_curves=curves)
+
+    refit(a, fit)
 
 
 if __name__ == "__main__":
