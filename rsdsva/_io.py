@@ -88,7 +88,7 @@ def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK):
-        raise OutputError(f"output folder {folder} is not writable; choose another --out")
+        raise OutputError(f"output folder {folder} is not writable; choose another folder")
     return path
 
 

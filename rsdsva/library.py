@@ -122,6 +122,6 @@ def _defined(definitions, library: ClassSpace, seen: bool) -> ClassSpace:
         name, sep, attrs = text.partition(":")
         listed = [a.strip() for a in attrs.split(",") if a.strip()]
         if not sep or not name.strip() or not listed:
-            raise ClassSpaceError(f"--define {text!r}: write it as 'NAME: ATTRIBUTE, ATTRIBUTE'")
+            raise ClassSpaceError(f"`definitions` {text!r}: write it as 'NAME: ATTRIBUTE, ATTRIBUTE'")
         classes[name.strip()] = listed
-    return classes_from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="--define")
+    return classes_from_dict({"seen": seen, "classes": classes}, vocabulary=library.attributes, source="`definitions`")

@@ -32,8 +32,8 @@ def export_onnx(model_path: str | Path, out: str | Path, overwrite: bool = False
                           "(or pip install 'rsdsva[torch]', which brings it)") from None
     model_path, out = Path(model_path), Path(out)
     if out.suffix.lower() != ".onnx":
-        raise OutputError(f"--onnx {out} must end in .onnx")
-    check_distinct({"--onnx": out}, {"the model": model_path})
+        raise OutputError(f"{out} must end in .onnx (an ONNX file)")
+    check_distinct({"the ONNX file": out}, {"the model": model_path})
     check_output_path(out, overwrite)
     model, info = load_checkpoint(model_path)
     try:

@@ -25,7 +25,7 @@ def why_not_own_file(model: Path, precision: str | None = None) -> str:
 def why_not_onnx_file(model: Path, precision: str | None = None) -> str:
     if precision == "int8":
         return (f"{model}: no int8 form of this model (no {int8_path(model).name} made from it beside it); write one "
-                f"with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop --precision int8")
+                f"with rsdsva export {model} --int8 --calibration IMAGES_OR_RASTER, or drop `precision` int8")
     return (f"{model}: no ONNX form of this model (no {model.with_suffix('.onnx').name} exported from it beside it); "
             f"write one with rsdsva export {model} --onnx {model.with_suffix('.onnx')}")
 

@@ -66,7 +66,7 @@ def example_tiles(
     from rsdsva.mapping.grid import window_bounds
 
     if not 0 < min_cover <= 1:
-        raise ClassSpaceError(f"--min-cover {min_cover:g} must be above 0 and at most 1 (a share of a tile)")
+        raise ClassSpaceError(f"`min_cover` {min_cover:g} must be above 0 and at most 1 (a share of a tile)")
     _check_field(areas, name_field, source)
     areas = areas[areas.geometry.notna() & ~areas.geometry.is_empty]
     names = areas[name_field]
@@ -187,7 +187,7 @@ def spectral_sources(sources: Sequence[TileSource], weight: float | None, updati
         if weight is not None and abs(weight - old.weight) > 1e-9:
             raise ConfigError(f"`spectra` {weight:g} contradicts the `update` file's {old.weight:g}; leave `spectra` "
                               "out, or make the classes again without `update`")
-        fix = "make the classes again with rsdsva classes from-map, without --update"
+        fix = "make the classes again with rsdsva classes from-map, without `update`"
         return [s.with_spectra(old, fix) for s in sources], old
     weight = DEFAULT_WEIGHT if weight is None else weight
     if weight == 0 or sources[0].spec.count <= 3:
@@ -232,7 +232,7 @@ def updated_classes(old: ClassSpace, new: ClassSpace, counts_old: dict, counts_n
     if (was.feature_space, was.recipe) != (now.feature_space, now.recipe):
         raise ClassSpaceError(f"its classes were made with another model or recipe ({was.feature_space} "
                               f"{was.recipe}, now {now.feature_space} {now.recipe}); make it again with "
-                              "rsdsva classes from-map, without --update")
+                              "rsdsva classes from-map, without `update`")
     matrix = old.matrix.copy()
     for name in new.names:
         if name in old.names:
@@ -484,7 +484,7 @@ def _read_update(path: str | Path, info) -> tuple[ClassSpace, ReadRecord | None,
         raise ClassSpaceError(f"`update`: {err}") from None
     if old.examples is None:
         raise ClassSpaceError(f"`update` {path}: not a classes file from example areas (no example features); "
-                              "give one that rsdsva classes from-map wrote, or --out a new file")
+                              "give one that rsdsva classes from-map wrote, or leave `update` out to write a new file")
     where = {str(n): _checked_provenance(spec.get("examples"), path, n)
              for n, spec in (data.get("classes") or {}).items() if isinstance(spec, dict)}
     return old, record, where

@@ -24,7 +24,7 @@ def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dic
 
     if out.suffix.lower() != ".gpkg":
         raise OutputError(f"output {out} must end in .gpkg (a GeoPackage)")
-    check_distinct({"--out": out, "`raster`": settings.raster, "`attention_raster`": settings.attention_raster,
+    check_distinct({"`out`": out, "`raster`": settings.raster, "`attention_raster`": settings.attention_raster,
                     "`similarity`": settings.similarity}, {"the input raster": raster, **(inputs or {})})
     for flag, path in (("`raster`", settings.raster), ("`attention_raster`", settings.attention_raster),
                        ("`similarity`", settings.similarity)):

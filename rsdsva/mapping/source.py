@@ -147,7 +147,7 @@ def travelled(src, grid: GridSettings, read: ReadSettings, record: ReadRecord | 
     honour, is one line naming both values and the fix. ``src``: the open raster to read."""
     if record is None:
         return grid, read
-    said = f"{source} was read as {record.describe()}"
+    said = f"{source}, read as {record.describe()}"
     pixel = _pixel_m(src)
     if grid.tile_size is None and grid.tile_m is None:
         grid = replace(grid, tile_m=record.tile_m) if record.tile_m and pixel else replace(grid, tile_size=record.tile_px)

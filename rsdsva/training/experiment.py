@@ -111,7 +111,7 @@ def prepare(exp: Experiment, unseen: list[str] | None = None):
         from rsdsva.attributes import load_word2vec, word2vec_classes
 
         if exp.word2vec is None:
-            raise DatasetError("variant word2vec needs --word2vec FILE (<SET>_attribute_word2vec.npy)")
+            raise DatasetError("variant word2vec needs `word2vec` FILE (<SET>_attribute_word2vec.npy)")
         classes = word2vec_classes(classes, load_word2vec(exp.word2vec, classes))
     return classes, make_split(samples, unseen, seed=exp.seed)
 
@@ -251,7 +251,7 @@ def evaluate_classes_file(
     if not test_unseen:
         folders = ", ".join(str(root) for root, _ in sources)
         raise DatasetError(f"no images of {classes_file}'s classes ({', '.join(extra.names)}) in {folders}; "
-                           "map the image folders to them with --folder-map")
+                           "map the image folders to them with `folder_map`")
     split = ZeroShotSplit(seen=[n for n in seen.names if any(s.label == n for s in samples)], unseen=list(extra.names),
                           test_seen=[s for s in samples if s.label in seen.names], test_unseen=test_unseen)
     lam = info.prediction_calibration() if calibration is None else calibration

@@ -121,7 +121,7 @@ def train_dsva(
     opt = optimizer_for(params, base_lr, config)
     if resume:
         if not state_path.is_file():
-            raise DatasetError(f"nothing to resume: {state_path} does not exist; drop --resume")
+            raise DatasetError(f"nothing to resume: {state_path} does not exist; drop `resume`")
         state = torch.load(state_path, map_location=dev, weights_only=True)
         model.load_state_dict(state["model"])
         start, history = int(state["epoch"]) + 1, json.loads(state["history"])

@@ -155,7 +155,7 @@ def test_a_record_the_raster_cannot_honour_or_a_flag_against_it_is_one_line(tmp_
         grid, read = travelled(src, GridSettings(), ReadSettings(), record, "c.yaml")
         assert grid.tile_m == pytest.approx(9.6) and read.bands == (1, 2, 3)  # the same colours, by name
         assert travelled(src, GridSettings(tile_size=32), ReadSettings(), record, "c.yaml")[0].tile_size == 32
-        with pytest.raises(ConfigError, match=r"`tile_m` 20 contradicts c.yaml was read as 9.6 m tiles \(32 px at "
+        with pytest.raises(ConfigError, match=r"`tile_m` 20 contradicts c.yaml, read as 9.6 m tiles \(32 px at "
                                               r"0.3 m\).*leave `tile_m` out"):
             travelled(src, GridSettings(tile_m=20), ReadSettings(), record, "c.yaml")
         with pytest.raises(ConfigError, match=r"`bands` 3,2,1 contradicts .* \(bands 1,2,3 here\)"):
