@@ -43,16 +43,25 @@ class RsdsvaAlgorithm(QgsProcessingAlgorithm):
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(param)
 
-    def add_reading(self):
-        """The footprint, tile size and bands an example algorithm reads its raster with, as the map's."""
-        self.add(QgsProcessingParameterNumber("TILE_M", "Tile footprint in metres (empty: the model's)",
+    def add_reading(self, recorded=False):
+        """The footprint, tile size and bands a raster is read with, as the map reads it. ``recorded``:
+        the algorithm takes a classes file, whose record of how its examples were read fills them."""
+        if recorded:
+            empty, record = "a classes file's, else the model's", (
+                "A classes file from example areas records how its examples were read, and is read the same way "
+                "where this is empty.")
+        else:
+            empty, record = "the model's", "Read as you will map: the classes file records it, and the map uses it."
+        self.add(QgsProcessingParameterNumber("TILE_M", f"Tile footprint in metres (empty: {empty})",
                                               QgsProcessingParameterNumber.Double, optional=True, minValue=0.01),
-                 "Use the footprint you map with; the classes file records it, and the map then uses it.")
+                 f"Ground size of a tile side; 78 m for the default model, the footprint it saw in training. {record}")
         self.add(QgsProcessingParameterNumber("TILE_SIZE", "Tile size in pixels (empty: from the footprint)",
                                               QgsProcessingParameterNumber.Integer, optional=True, minValue=1),
-                 "Overrides the footprint, e.g. 32 for 5-10 m imagery.")
+                 "Overrides the footprint, e.g. 32 for 5-10 m imagery. Tiles under 32 px are refused: the model "
+                 "would see colour, not content.")
         self.add(QgsProcessingParameterString("BANDS", "Bands as red,green,blue (e.g. 4,3,2; empty: found by colour "
-                                                       "or band names)", optional=True), "1-based band numbers.")
+                                                       "or band names)", optional=True),
+                 f"1-based band numbers. {record}")
 
     def reading_args(self, parameters, context):
         """The command-line flags of :meth:`add_reading`'s parameters that were given."""

@@ -43,7 +43,7 @@ class MapChangeAlgorithm(RsdsvaAlgorithm):
         add(QgsProcessingParameterNumber("THRESHOLD", "Change score from which a tile is changed (0-1)",
                                          QgsProcessingParameterNumber.Double, 0.98, minValue=0.01, maxValue=0.9999),
             "0.98: about two robust spreads above the scene's typical tile. Lower finds more, and more falsely.")
-        self.add_reading()
+        self.add_reading(recorded=True)
         add(QgsProcessingParameterFile("CLASSES", "Your classes file", fileFilter=CLASS_FILES, optional=True),
             "The classes the from- and to-labels are chosen among, besides the model's (e.g. made by 'Define "
             "classes from example areas' on either date).")

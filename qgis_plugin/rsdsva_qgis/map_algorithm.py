@@ -46,8 +46,8 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         "Your classes: 'Define classes from example areas' makes them from polygons drawn on the raster; "
         "'List attributes and classes' shows the words a class can be described with and the known classes; "
         "'Write classes file' writes one from them; 'Check classes file' checks one.\n"
-        "Tiles are 78 m on the ground for the default model (its training footprint); the tile size, stride and "
-        "footprint fields override it.\n"
+        "Tiles are 78 m on the ground for the default model (its training footprint), or the footprint a classes "
+        "file from example areas was read with; the tile size, stride and footprint fields override it.\n"
         "Runs the rsdsva executable, set under Settings > Options > Processing > Providers > rsdsva. Cancelling "
         "stops it and leaves no output."
     )
@@ -55,7 +55,9 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         add = self.add
         add(QgsProcessingParameterRasterLayer("INPUT", "Input raster"),
-            "A raster file (GeoTIFF or any GDAL format) with a projected CRS; RGB bands by default.")
+            "A raster file (GeoTIFF or any GDAL format) with a projected CRS; its red, green and blue bands are "
+            "found by colour interpretation or band names (else the first three); classes from example areas also "
+            "compare the tiles' spectra over every band.")
         add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)",
                                        optional=True), "An rsdsva model file (.safetensors, or .onnx from rsdsva export).")
         add(QgsProcessingParameterFile("CLASSES", "Your classes file", fileFilter=CLASS_FILES, optional=True),
@@ -66,18 +68,13 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
         add(QgsProcessingParameterFeatureSource("AOI", "Area of interest (empty: the whole raster)",
                                                 [QgsProcessing.TypeVectorPolygon], optional=True),
             "Only tiles touching these polygons are mapped; tick 'Selected features only' to use a selection.")
-        add(_number("TILE_M", "Tile footprint in metres (empty: the model's, 78 m for the default model)", double=True),
-            "Ground size of a tile side. The model saw scenes of its own footprint in training.")
-        add(_number("TILE_SIZE", "Tile size in pixels (empty: from the footprint)"),
-            "Overrides the footprint. Tiles under 32 px are refused: the model would see colour, not content.")
+        self.add_reading(recorded=True)
         add(_number("STRIDE", "Stride in pixels (empty: the tile size; smaller: overlapping tiles)"),
             "Distance between tile origins.")
         add(QgsProcessingParameterString("CONTEXT", "Context windows, in tile sizes (1: the tile alone, the fastest)",
                                          "2,3"),
             "The model sees windows this many times the tile, centred on it, and their scores are averaged; the "
             "label still covers the tile alone. 2,3 agrees with a person on more tiles of the sample scene.")
-        add(QgsProcessingParameterString("BANDS", "Bands as red,green,blue (e.g. 4,3,2; empty: the RGB bands)",
-                                         optional=True), "1-based band numbers.")
         add(QgsProcessingParameterNumber("TOP_K", "Labels kept per tile", QgsProcessingParameterNumber.Integer, 3,
                                          minValue=1), "The best and next best labels with their scores.")
         add(QgsProcessingParameterNumber("MAX_NODATA", "Skip tiles with more nodata than (0-1)",
@@ -144,17 +141,13 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             value = self.parameterAsFile(parameters, key, context)
             if value:
                 args += [flag, value]
-        for key, flag, as_int in (("TILE_SIZE", "--tile-size", True), ("STRIDE", "--stride", True),
-                                  ("BATCH_SIZE", "--batch-size", True),
-                                  ("TILE_M", "--tile-m", False), ("CALIBRATION", "--calibration", False),
-                                  ("NODATA", "--nodata", False)):
+        for key, flag, as_int in (("STRIDE", "--stride", True), ("BATCH_SIZE", "--batch-size", True),
+                                  ("CALIBRATION", "--calibration", False), ("NODATA", "--nodata", False)):
             if parameters.get(key) not in (None, ""):
                 value = (self.parameterAsInt if as_int else self.parameterAsDouble)(parameters, key, context)
                 args += [flag, str(value)]
-        for key, flag in (("BANDS", "--bands"), ("SCALE", "--scale")):
-            value = self.parameterAsString(parameters, key, context).strip()
-            if value:
-                args += [flag, value.replace(" ", "")]
+        scale = self.parameterAsString(parameters, "SCALE", context).replace(" ", "")
+        args += self.reading_args(parameters, context) + (["--scale", scale] if scale else [])
         if parameters.get("AOI") not in (None, ""):
             # a selection or a layer that is not a file is written to a temporary GeoPackage first
             aoi = self.parameterAsCompatibleSourceLayerPath(parameters, "AOI", context, ["gpkg"], "gpkg", feedback)

@@ -495,12 +495,13 @@ def test_aoi_selected_features_and_reading_options_reach_rsdsva(plugin, executab
 
     out = tmp_path / "aoi.gpkg"
     processing.run(MAP, {"INPUT": str(SCENE), "OUTPUT": str(out), "NODATA": 0, "SCALE": "0, 255",
-                         "AOI": QgsProcessingFeatureSourceDefinition(aoi.id(), selectedFeaturesOnly=True)},
+                         "BANDS": "3, 2, 1", "AOI": QgsProcessingFeatureSourceDefinition(aoi.id(), selectedFeaturesOnly=True)},
                    feedback=feedback)
     tiles = QgsVectorLayer(f"{out}|layername=tiles", "tiles", "ogr")
     assert tiles.featureCount() == 1  # the one tile under the selected corner
     run = {f["key"]: f["value"] for f in QgsVectorLayer(f"{out}|layername=run", "run", "ogr").getFeatures()}
     assert '"nodata": 0.0' in run["settings"] and '"scale": [0.0, 255.0]' in run["settings"]
+    assert '"bands": [3, 2, 1]' in run["settings"]
     assert seen[0] == pytest.approx(1.0) and seen[-1] == pytest.approx(100.0)  # moving before the first batch
     QgsProject.instance().removeMapLayer(aoi.id())
 
