@@ -45,7 +45,8 @@ def map_scene(
     from rsdsva._io import output_lock
 
     raster, out = Path(raster), Path(out)
-    check_outputs(raster, out, settings.output, map_inputs(settings))
+    inputs = map_inputs(settings)
+    check_outputs(raster, out, settings.output, inputs)
     out_settings = settings.output
     with contextlib.ExitStack() as held:  # one writer per output: a second run onto one fails at once
         for target in (out, out_settings.raster, out_settings.similarity, out_settings.attention_raster):

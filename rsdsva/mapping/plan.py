@@ -97,7 +97,7 @@ def plan_map(raster: Path, settings: MapSettings, built=None) -> MapPlan:
             spectra = extra.examples.spectra if extra is not None and extra.examples is not None else None
             if spectra is not None and c.example_route == "examples":
                 source = source.with_spectra(spectra, f"make the classes again from {raster.name} with "
-                                                            "rsdsva classes from-map, or with --spectra 0")
+                                                            "rsdsva classes from-map, or with `spectra` 0", src)
             names, index = _attention_attributes(info, settings.output)
             area = aoi_area(grid.aoi, raster, source.spec) if grid.aoi else None
             tiles = source.tiles(area)

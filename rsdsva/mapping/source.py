@@ -76,11 +76,15 @@ class TileSource:
         (:attr:`Batch.views` by margin: :func:`context_pixels`)."""
         return tile_reader(self.spec, self.grid.size, list(self.margins(scales).values()), self.spectral)
 
-    def with_spectra(self, record=None, fix: str = "make the classes again from this raster") -> TileSource:
+    def with_spectra(self, record=None, fix: str = "make the classes again from this raster",
+                     src=None) -> TileSource:
         """This source reading each tile's spectra too: the bands ``record`` (a
-        :class:`~rsdsva.examples.spectra.SpectralRecord`) names, found in this raster, or every band."""
-        with open_raster(self.raster, self.read.allow_no_crs) as src:
-            return replace(self, spectral=spectral_spec(src, self.spec, self.read.scale, record, fix))
+        :class:`~rsdsva.examples.spectra.SpectralRecord`) names, found in this raster, or every band.
+        ``src`` reuses this raster open already."""
+        if src is None:
+            with open_raster(self.raster, self.read.allow_no_crs) as opened:
+                return self.with_spectra(record, fix, opened)
+        return replace(self, spectral=spectral_spec(src, self.spec, self.read.scale, record, fix))
 
     def sample(self, n: int) -> list[Tile]:
         """About ``n`` tiles spread evenly over the grid (every tile of a smaller grid)."""
