@@ -4,7 +4,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
@@ -40,9 +39,7 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
             "MIN_COVER", "Minimum cover of a tile (0-1)", QgsProcessingParameterNumber.Double, 0.5,
             minValue=0.01, maxValue=1.0), "A map tile is an example when the class's areas cover this share of it.")
         self.add_reading()
-        self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
-            "Use the model you will map with: the examples' features belong to it.")
+        self.add_model("Use the model you will map with: the examples' features belong to it.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Classes file", "Classes files (*.yaml)"),
                  "A YAML file for 'Map scene classes'.")
 
@@ -55,12 +52,9 @@ class ClassesFromAreasAlgorithm(RsdsvaAlgorithm):
         self.check_replaceable(out, "classes")
         args = ["classes", "from-map", raster, areas.split("|")[0], "--name-field", field, "--out", out,
                 "--overwrite", "--min-cover", str(self.parameterAsDouble(parameters, "MIN_COVER", context)),
-                *self.reading_args(parameters, context)]
+                *self.reading_args(parameters, context), *self.model_args(parameters, context)]
         if "|layername=" in areas:
             args += ["--layer", areas.split("|layername=")[1].split("|")[0]]
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        if model:
-            args += ["--model", model]
         if run_rsdsva(args, feedback, progress_json=False) is None:
             return {}
         return {"OUTPUT": out}

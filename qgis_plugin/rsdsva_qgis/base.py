@@ -8,9 +8,12 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
+
+MODEL_HELP = "An rsdsva model file (.safetensors, or .onnx from rsdsva export)."
 
 
 class RsdsvaAlgorithm(QgsProcessingAlgorithm):
@@ -42,6 +45,21 @@ class RsdsvaAlgorithm(QgsProcessingAlgorithm):
         if advanced:
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(param)
+
+    def add_model(self, help_text=MODEL_HELP, advanced=False):
+        """The optional model file every algorithm that runs a model takes (:meth:`model_args`)."""
+        self.add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)", optional=True,
+                                            fileFilter="rsdsva models (*.safetensors *.onnx)"), help_text, advanced)
+
+    def model_args(self, parameters, context, flag="--model"):
+        """``[flag, file]`` of :meth:`add_model`'s parameter where a model was given, else ``[]``."""
+        model = self.parameterAsFile(parameters, "MODEL", context)
+        return ([flag] if flag else []) + [model] if model else []
+
+    def classes_args(self, parameters, context):
+        """``["--classes", file]`` where the CLASSES file parameter was given, else ``[]``."""
+        classes = self.parameterAsFile(parameters, "CLASSES", context)
+        return ["--classes", classes] if classes else []
 
     def add_reading(self, recorded=False):
         """The footprint, tile size and bands a raster is read with, as the map reads it. ``recorded``:

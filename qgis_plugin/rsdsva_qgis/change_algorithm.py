@@ -51,9 +51,7 @@ class MapChangeAlgorithm(RsdsvaAlgorithm):
             "All: every class, with the model's own slightly held back.")
         add(QgsProcessingParameterString("CONTEXT", "Context windows, in tile sizes (1: the tile alone, the fastest)",
                                          "2,3"), "As 'Map scene classes'.", advanced=True)
-        add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)", optional=True,
-                                       fileFilter="rsdsva models (*.safetensors *.onnx)"),
-            "An rsdsva model file.", advanced=True)
+        self.add_model(advanced=True)
         add(QgsProcessingParameterEnum("ENGINE", "Engine", ENGINE_LABELS, defaultValue=0),
             "What runs the network.", advanced=True)
         add(QgsProcessingParameterFileDestination("OUTPUT", "Output GeoPackage", "GeoPackage (*.gpkg)"),
@@ -75,10 +73,7 @@ class MapChangeAlgorithm(RsdsvaAlgorithm):
                 "--engine", ENGINES[self.parameterAsEnum(parameters, "ENGINE", context)],
                 "--context", self.parameterAsString(parameters, "CONTEXT", context).replace(" ", "") or "1",
                 *self.reading_args(parameters, context)]
-        for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
-            value = self.parameterAsFile(parameters, key, context)
-            if value:
-                args += [flag, value]
+        args += self.model_args(parameters, context) + self.classes_args(parameters, context)
         change_raster = self.raster_output(parameters, "CHANGE_RASTER", context, "--raster", args)
         if run_rsdsva(args, feedback) is None:
             return {}

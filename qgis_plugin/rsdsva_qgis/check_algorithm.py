@@ -22,15 +22,11 @@ class CheckClassesAlgorithm(RsdsvaAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add(QgsProcessingParameterFile("CLASSES", "Classes file", fileFilter=CLASS_FILES),
                  "The classes file to check.")
-        self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
-            "The model whose attributes the classes must use.")
+        self.add_model("The model whose attributes the classes must use.")
         self.addOutput(QgsProcessingOutputString("REPORT", "Report"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        args = ["classes", "check", self.parameterAsFile(parameters, "CLASSES", context)]
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        if model:
-            args += ["--model", model]
+        args = ["classes", "check", self.parameterAsFile(parameters, "CLASSES", context),
+                *self.model_args(parameters, context)]
         lines = run_rsdsva(args, feedback, progress_json=False)
         return {"REPORT": "\n".join(lines or [])}

@@ -9,15 +9,12 @@ import tempfile
 
 from qgis.core import (
     QgsProcessingOutputString,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterString,
 )
 
 from .base import RsdsvaAlgorithm
 from .runner import run_rsdsva
-
-MODEL_HELP = "An rsdsva model file (.safetensors, or .onnx from rsdsva export); empty: the embedded default model."
 
 
 def write_replacing(path, text):
@@ -46,15 +43,13 @@ class ListClassesAlgorithm(RsdsvaAlgorithm):
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)",
-                                            fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True), MODEL_HELP)
+        self.add_model()
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Report", "HTML files (*.html)"),
                  "Opens in the Processing results viewer.")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        info = json.loads("\n".join(run_rsdsva(["info", *([model] if model else []), "--json"], feedback,
-                                               progress_json=False, quiet=True)))
+        model = self.model_args(parameters, context, flag=None)
+        info = json.loads("\n".join(run_rsdsva(["info", *model, "--json"], feedback, progress_json=False, quiet=True)))
         library = run_rsdsva(["classes", "list"], feedback, progress_json=False, quiet=True)
         phrases = _phrases(run_rsdsva(["attributes", "vocabulary", "unified"], feedback, progress_json=False,
                                       quiet=True))
@@ -82,8 +77,7 @@ class WriteClassesAlgorithm(RsdsvaAlgorithm):
         self.add(QgsProcessingParameterString("DEFINE", "New classes, one per line as name: attribute, attribute",
                                               multiLine=True, optional=True),
                  "e.g. marsh: has_water, has_grass")
-        self.add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)",
-                                            fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True), MODEL_HELP)
+        self.add_model()
         self.add(QgsProcessingParameterFileDestination("OUTPUT", "Classes file", "Classes files (*.yaml)"),
                  "A YAML file for 'Map scene classes'.")
         self.addOutput(QgsProcessingOutputString("REPORT", "Check report"))
@@ -93,8 +87,7 @@ class WriteClassesAlgorithm(RsdsvaAlgorithm):
         defines = [d.strip() for d in self.parameterAsString(parameters, "DEFINE", context).splitlines() if d.strip()]
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         self.check_replaceable(out, "classes")
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        model_args = ["--model", model] if model else []
+        model_args = self.model_args(parameters, context)
         args = ["classes", "pick", *names, "--out", out, "--overwrite", *model_args]
         for d in defines:
             args += ["--define", d]

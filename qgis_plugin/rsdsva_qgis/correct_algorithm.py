@@ -47,9 +47,7 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
         self.add(QgsProcessingParameterFile(
             "CLASSES", "Classes file to add to (empty: a new one)", fileFilter="Classes files (*.yaml *.json)",
             optional=True), "A classes file made from example areas (or by this algorithm before); it is not changed.")
-        self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
-            "The model the map was made with.")
+        self.add_model("The model the map was made with.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT_CLASSES", "Corrected classes file",
                                                        "Classes files (*.yaml)"),
                  "Your classes with the corrections added, for the next map.")
@@ -70,8 +68,7 @@ class CorrectAndMapAlgorithm(RsdsvaAlgorithm):
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         self.check_replaceable(classes_out, "classes")
         self.check_replaceable(out, "gpkg")
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        with_model = ["--model", model] if model else []
+        with_model = self.model_args(parameters, context)
         args = ["classes", "from-map", raster, tiles.split("|")[0], "--name-field", field, "--out", classes_out,
                 "--overwrite", *with_model]
         if "|layername=" in tiles:

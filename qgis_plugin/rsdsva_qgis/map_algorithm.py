@@ -58,8 +58,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
             "A raster file (GeoTIFF or any GDAL format) with a projected CRS; its red, green and blue bands are "
             "found by colour interpretation or band names (else the first three); classes from example areas also "
             "compare the tiles' spectra over every band.")
-        add(QgsProcessingParameterFile("MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)",
-                                       optional=True), "An rsdsva model file (.safetensors, or .onnx from rsdsva export).")
+        self.add_model()
         add(QgsProcessingParameterFile("CLASSES", "Your classes file", fileFilter=CLASS_FILES, optional=True),
             "New classes to name, in YAML over the model's attributes, e.g. classes: {marsh: [has_water, has_grass]}, "
             "or made by 'Define classes from example areas'.")
@@ -137,10 +136,7 @@ class MapScenesAlgorithm(RsdsvaAlgorithm):
                 "--max-nodata", str(self.parameterAsDouble(parameters, "MAX_NODATA", context)),
                 "--to-check", str(self.parameterAsInt(parameters, "TO_CHECK", context)),
                 "--context", self.parameterAsString(parameters, "CONTEXT", context).replace(" ", "") or "1"]
-        for key, flag in (("MODEL", "--model"), ("CLASSES", "--classes")):
-            value = self.parameterAsFile(parameters, key, context)
-            if value:
-                args += [flag, value]
+        args += self.model_args(parameters, context) + self.classes_args(parameters, context)
         for key, flag, as_int in (("STRIDE", "--stride", True), ("BATCH_SIZE", "--batch-size", True),
                                   ("CALIBRATION", "--calibration", False), ("NODATA", "--nodata", False)):
             if parameters.get(key) not in (None, ""):

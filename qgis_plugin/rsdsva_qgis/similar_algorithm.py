@@ -6,7 +6,6 @@ import uuid
 from qgis.core import (
     QgsProcessing,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
@@ -35,9 +34,7 @@ class FindSimilarAlgorithm(RsdsvaAlgorithm):
             "LIKE", "What to look for", [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
             "Polygons or points on the raster, in any CRS; all of them are examples of one kind.")
         self.add_reading()
-        self.add(QgsProcessingParameterFile(
-            "MODEL", "Model (empty: the embedded default model)", fileFilter="rsdsva models (*.safetensors *.onnx)", optional=True),
-            "An rsdsva model file (.safetensors, or .onnx from rsdsva export).")
+        self.add_model()
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", "Similarity"),
                  "One pixel per tile: its similarity to the nearest example (0-1), shown as a heat map.")
 
@@ -53,8 +50,7 @@ class FindSimilarAlgorithm(RsdsvaAlgorithm):
             "INPUT": parameters["LIKE"], "FIELD_NAME": "rsdsva_name", "FIELD_TYPE": 2, "FIELD_LENGTH": 20,
             "FORMULA": f"'{NAME}'", "OUTPUT": os.path.join(work, "like.gpkg")},
             context=context, feedback=feedback, is_child_algorithm=True)["OUTPUT"]
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        with_model = ["--model", model] if model else []
+        with_model = self.model_args(parameters, context)
         classes = os.path.join(work, "like.yaml")
         if run_rsdsva(["classes", "from-map", raster, named.split("|")[0], "--name-field", "rsdsva_name",
                        "--out", classes, *with_model, *self.reading_args(parameters, context)], feedback,

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import ARTIFACTS, PLUGIN_DIR, SCENE, SHARED
@@ -455,7 +456,7 @@ def test_classes_are_written_inside_qgis(plugin, executable, tmp_path):
     from qgis.core import QgsProcessingException
 
     report = processing.run("rsdsva:listclasses", {"OUTPUT": str(tmp_path / "classes.html")})["OUTPUT"]
-    text = open(report, encoding="utf-8").read()
+    text = Path(report).read_text(encoding="utf-8")
     assert "<code>has_water</code>" in text and "wetland" in text and "held out (named by default)" in text
     out = tmp_path / "mine.yaml"
     result = processing.run("rsdsva:writeclasses", {"LIBRARY": "wetland, forest", "OUTPUT": str(out),
@@ -467,6 +468,13 @@ def test_classes_are_written_inside_qgis(plugin, executable, tmp_path):
         processing.run("rsdsva:writeclasses", {"DEFINE": "marsh: has_watr", "OUTPUT": str(tmp_path / "bad.yaml")})
     alg_help = [p.help() for p in plugin.provider.algorithm("mapsceneclasses").parameterDefinitions()]
     assert all(alg_help), "every parameter has help"
+    bogus = tmp_path / "not_a_model.safetensors"  # a model given reaches rsdsva, which refuses this one
+    bogus.write_text("no")
+    for alg, params in (("rsdsva:listclasses", {"OUTPUT": str(tmp_path / "other.html")}),
+                        ("rsdsva:writeclasses", {"DEFINE": "marsh: has_water", "OUTPUT": str(tmp_path / "other.yaml")}),
+                        (CHECK, {"CLASSES": str(out)})):
+        with pytest.raises(QgsProcessingException, match="not_a_model.safetensors: not a safetensors model"):
+            processing.run(alg, {**params, "MODEL": str(bogus)})
 
 
 def test_aoi_selected_features_and_reading_options_reach_rsdsva(plugin, executable, tmp_path):
