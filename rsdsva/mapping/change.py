@@ -20,7 +20,6 @@ against this and moved with the seasons more than with the buildings, so they do
 
 from __future__ import annotations
 
-import contextlib
 import math
 import tempfile
 import time
@@ -67,8 +66,7 @@ def change_scenes(before: str | Path, after: str | Path, out: str | Path, settin
     tile is ``changed``. ``scheduler`` (an address) or ``workers`` (a local cluster's processes)
     classify the tiles on Dask, as :func:`rsdsva.mapping.distributed.map_scenes` does; the change
     scores are computed here."""
-    from rsdsva._io import output_lock
-    from rsdsva.mapping.outputs import check_outputs
+    from rsdsva.mapping.outputs import held_outputs
     from rsdsva.mapping.plan import map_inputs
     from rsdsva.mapping.settings import MapSettings
 
@@ -80,11 +78,9 @@ def change_scenes(before: str | Path, after: str | Path, out: str | Path, settin
     if settings.output.similarity or settings.output.attention_raster:
         raise ConfigError("`similarity` and `attention_raster` belong to rsdsva map; change writes its GeoPackage "
                           "and, with `raster`, the change score and transition of each tile")
-    check_outputs(before, out, settings.output, {"the AFTER raster": after, **map_inputs(settings)})
-    with contextlib.ExitStack() as held, tempfile.TemporaryDirectory(prefix="rsdsva-change-") as scratch:
-        for target in (out, settings.output.raster):  # one writer per output
-            if target:
-                held.enter_context(output_lock(target))
+    inputs = {"the AFTER raster": after, **map_inputs(settings)}
+    with held_outputs(before, out, settings.output, inputs), \
+            tempfile.TemporaryDirectory(prefix="rsdsva-change-") as scratch:
         dask = (scheduler, workers) if scheduler or workers else None
         return _change(before, after, out, settings, threshold, progress, Path(scratch), dask)
 
@@ -124,9 +120,12 @@ def _here(plan, sources: dict, settings, progress) -> dict[str, dict[tuple[int, 
     total = 2 * len(plan.tiles)  # each tile classified on both dates
     with settled_on_error(plan.loading):
         for i, (date, source) in enumerate(sources.items()):
-            def report(done: int, skipped: int, first: int = i * len(plan.tiles)) -> None:
+            # counted over both dates: the second goes on from the first's tiles and skipped tiles
+            earlier = sum(len(plan.tiles) - len(r) for r in results.values())
+
+            def report(done: int, skipped: int, first: int = i * len(plan.tiles), earlier: int = earlier) -> None:
                 if progress is not None:
-                    progress({"done": first + done, "total": total, "skipped": skipped})
+                    progress({"done": first + done, "total": total, "skipped": earlier + skipped})
 
             results[date] = {(r.tile.row, r.tile.col): (int(r.top_k[0]), float(r.top_scores[0]))
                              for r in classify_tiles(lambda: plan.classifier, source.spec, plan.tiles,

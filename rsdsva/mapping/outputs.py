@@ -4,7 +4,7 @@ replace the old files together, once all are written."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -33,6 +33,19 @@ def check_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dic
     for target in (out, settings.raster, settings.attention_raster, settings.similarity):
         if target:
             check_output_path(target, settings.overwrite)
+
+
+@contextmanager
+def held_outputs(raster: Path, out: Path, settings: OutputSettings, inputs: dict | None = None):
+    """:func:`check_outputs`, then each output locked for the run: a second run onto one fails at once."""
+    from rsdsva._io import output_lock
+
+    check_outputs(raster, out, settings, inputs)
+    with ExitStack() as held:
+        for target in (out, settings.raster, settings.similarity, settings.attention_raster):
+            if target:
+                held.enter_context(output_lock(target))
+        yield
 
 
 def write_outputs(plan: MapPlan, out: Path, rows: list[dict], settings: MapSettings, mosaic=None,

@@ -7,7 +7,6 @@ answer for an empty scene; a batch job over many scenes should not stop on one).
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Callable
 
 from rsdsva.errors import RsdsvaWarning
 from rsdsva.mapping.background import settled_on_error
-from rsdsva.mapping.outputs import check_outputs, write_outputs
+from rsdsva.mapping.outputs import held_outputs, write_outputs
 from rsdsva.mapping.plan import map_inputs, plan_map
 from rsdsva.mapping.settings import MapSettings
 
@@ -42,16 +41,9 @@ def map_scene(
     Args:
         progress: called with ``{"done", "total", "skipped", "tiles_per_s"}`` dicts.
     """
-    from rsdsva._io import output_lock
-
     raster, out = Path(raster), Path(out)
     inputs = map_inputs(settings)
-    check_outputs(raster, out, settings.output, inputs)
-    out_settings = settings.output
-    with contextlib.ExitStack() as held:  # one writer per output: a second run onto one fails at once
-        for target in (out, out_settings.raster, out_settings.similarity, out_settings.attention_raster):
-            if target:
-                held.enter_context(output_lock(target))
+    with held_outputs(raster, out, settings.output, inputs):  # one writer per output
         return _map_scene(raster, out, settings, progress)
 
 

@@ -104,6 +104,27 @@ def test_after_on_another_grid_is_read_onto_befores(dates, tmp_path):
     assert [(r, c) for r, c, x in zip(tiles["row"], tiles["col"], tiles["changed"]) if x] == [(1, 2)]
 
 
+def test_progress_counts_both_dates(dates, tmp_path):
+    """Progress goes on over the second date: tiles done and skipped never go back. BEFORE's first
+    column of tiles is nodata, and AFTER lacks it: 4 tiles skipped on each date."""
+    from rsdsva.mapping.change import change_scenes
+    from rsdsva.mapping.settings import MapSettings
+
+    before, after, _ = dates
+    with rasterio.open(before) as src:
+        data, profile = src.read(), src.profile
+    data[:, :, :256] = 0
+    holed = tmp_path / "before_holed.tif"
+    with rasterio.open(holed, "w", **{**profile, "nodata": 0}) as dst:
+        dst.write(data)
+    events = []
+    change_scenes(holed, _last_three_columns(after, tmp_path), tmp_path / "c.gpkg",
+                  MapSettings(context=(1,), orientations=1, scale=(100, 2650)), progress=events.append)
+    done, skipped = [e["done"] for e in events], [e["skipped"] for e in events]
+    assert done == sorted(done) and done[-1] == events[-1]["total"] == 32
+    assert skipped == sorted(skipped) and skipped[-1] == 8
+
+
 def test_bad_change_input_is_one_line_and_writes_nothing(dates, tmp_path):
     before, after, _ = dates
     with rasterio.open(before) as src:
