@@ -187,8 +187,13 @@ def test_the_looks_figures_are_its_log():
     spread = _log_rows("probe_looks.log", r"^recipe \+ 2/k x label spreading\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%")
     assert f"gives {spread[0][0]} % at k = 1 (worst {spread[0][1]} %), {spread[0][2]} % at k = 2" in page
     shifted = _log_rows("probe_looks.log", r"^examples also shifted half a tile\s+([\d.]+)%\s+([\d.]+)%")[0]
-    assert f"(at best {shifted[1]} %, shifted examples) and the best mean gain was 3 points (shifted examples, " \
-           f"{shifted[0]} %)" in page
+    assert f"(at best {shifted[1]} %, shifted examples, and cells matched added to the choice" in page
+    assert f"the best mean gain was 3 points (shifted examples, {shifted[0]} %)" in page
+    cells = _log_rows("probe_looks.log", r"^recipe \+ 10 x cells matched\s+([\d.]+)%\s+([\d.]+)%")
+    first = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%\s+([\d.]+)%")
+    lifts = [float(c[1]) - float(r[1]) for c, r in zip(cells, first)]
+    assert len(lifts) == 3 and 1 <= min(lifts) and max(lifts) <= 3.5 + 1e-9  # "by 1 to 3.5 points"
+    assert max(float(c[0]) - float(r[0]) for c, r in zip(cells, first)) <= 0.5 + 1e-9  # "half a point at most"
     recipe = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%")
     assert (f"lifts k = 1 from {recipe[1]} to {spread[1][0]} % and from {recipe[2]} to {spread[2][0]} %") in page
 

