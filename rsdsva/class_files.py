@@ -24,6 +24,7 @@ File formats (chosen by suffix):
       recipe: model.blocks.4+model.blocks.5@1,2   # the layers and windows the features were taken from
       spectra: {bands: [...], band_names: [...], indexes: [ndvi], mean: [...], std: [...], weight: 0.05}
                                       # examples from a raster of more than three bands (rsdsva.examples.spectra)
+      centre: [...]                   # the mean feature of the examples' scene (rsdsva.examples.bank)
 
   A class with ``features`` (made by ``rsdsva classes from-map``) also carries the
   features of every one of its example tiles in one model's feature space, taken as
@@ -112,6 +113,8 @@ def classes_to_dict(classes: ClassSpace) -> dict[str, Any]:
         for name, rows in zip(classes.names, bank.rows):
             if rows is not None:
                 out["classes"][name]["features"] = [[round(float(v), 5) for v in r] for r in rows]
+        if bank.centre is not None:
+            out["centre"] = [round(float(v), 5) for v in bank.centre]
     return out
 
 
@@ -257,7 +260,7 @@ def _from_dict(data: Mapping[str, Any], vocabulary: Sequence[str] | None) -> Cla
         scale=scale,
         signed=_flag("signed", data.get("signed", False)),
         examples=ExampleBank(tuple(examples), str(data["feature_space"]), str(data["recipe"]),
-                             _spectra(data)) if has_examples else None,
+                             _spectra(data), _centre(data)) if has_examples else None,
         colors=colors,
     )
 
@@ -269,6 +272,19 @@ def _spectra(data: Mapping[str, Any]):
     from rsdsva.examples.spectra import SpectralRecord
 
     return SpectralRecord.from_dict(data["spectra"], "the file")
+
+
+def _centre(data: Mapping[str, Any]) -> list[float] | None:
+    """The file's centre of the examples' scene (:class:`~rsdsva.examples.bank.ExampleBank`), or None."""
+    spec = data.get("centre")
+    if spec is None:
+        return None
+    if isinstance(spec, str) or not isinstance(spec, Sequence):
+        raise ClassSpaceError("'centre' must be a list of numbers (made by rsdsva classes from-map)")
+    try:
+        return [float(v) for v in spec]
+    except (TypeError, ValueError):
+        raise ClassSpaceError("'centre' must be a list of numbers (made by rsdsva classes from-map)") from None
 
 
 def _positive(value: Any) -> float:

@@ -184,7 +184,7 @@ class ClassSpace:
         if other.examples is None:
             return self
         bank = self.examples or ExampleBank((None,) * len(self), other.examples.feature_space,
-                                            other.examples.recipe, other.examples.spectra)
+                                            other.examples.recipe, other.examples.spectra, other.examples.centre)
         bank.check_joins(other.examples)  # refuses examples from another model, recipe or spectra
         found = {n: r for n, r in zip(other.names, other.examples.rows) if r is not None}
         return self._replace(examples=bank.with_added(self.names, found))

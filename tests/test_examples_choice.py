@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rsdsva.examples.choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import ExampleChoice, centred, choice_offsets, fit_example_choice
 
 
 def unit(x):
@@ -45,3 +45,22 @@ def test_one_example_class_has_nothing_to_choose():
     weights, bias = fit_example_choice(rows, np.array([0]))
     assert not weights.any() and not bias.any()
     assert not choice_offsets(rows, weights, bias).any()
+
+
+def test_the_choice_also_made_on_features_centred_on_their_scene():
+    """Without a centre the choice is the one regression; with one, the average of it and the
+    regression on the centred features, the most likely class at 0."""
+    rng = np.random.default_rng(1)
+    shared = np.array([0, 0, 0, 0, 0, 0, 0, 3.0])  # what every tile of the scene has
+    rows = unit(shared + np.concatenate([c + 0.3 * rng.normal(size=(2, 8)) for c in rng.normal(size=(3, 8))]))
+    rows, starts = rows.astype(np.float32), np.array([0, 2, 4])
+    tiles = unit(shared + rng.normal(size=(20, 8))).astype(np.float32)
+    plain = choice_offsets(tiles, *fit_example_choice(rows, starts))
+    assert np.array_equal(ExampleChoice.fit(rows, starts).offsets(tiles), plain)
+    centre = unit(shared[None] + rng.normal(size=(50, 8))).mean(0).astype(np.float32)
+    assert np.allclose(np.linalg.norm(centred(tiles, centre), axis=1), 1)
+    on_centred = choice_offsets(centred(tiles, centre), *fit_example_choice(centred(rows, centre), starts))
+    both = ExampleChoice.fit(rows, starts, centre).offsets(tiles)
+    mean = (plain + on_centred) / 2
+    assert np.allclose(both, mean - mean.max(1, keepdims=True)) and (both.max(1) == 0).all()
+    assert (both.argmax(1) == mean.argmax(1)).all()

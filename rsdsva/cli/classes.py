@@ -129,6 +129,11 @@ def _say_how_read(file, info) -> None:
     if spectra is not None:
         click.echo(f"  examples keep their spectra ({', '.join(spectra.features)}; weight "
                    f"{spectra.weight:g}): rsdsva map compares each tile's, from a raster with those bands")
+    if classes.examples.centre is not None:
+        click.echo("  examples keep their scene's centre: rsdsva map also chooses among them on features centred on it")
+    else:
+        click.echo("  examples without their scene's centre (made before rsdsva kept it): make them again with rsdsva "
+                   "classes from-map to choose among them better on imagery unlike the model's training images")
     if record is not None:
         click.echo(f"  examples read as {record.describe()}: rsdsva map reads its raster so unless told otherwise")
     else:

@@ -27,12 +27,17 @@ class ExampleBank:
             :mod:`rsdsva.examples.recipe`).
         spectra: the :class:`~rsdsva.examples.spectra.SpectralRecord` of examples from a raster of
             more than three bands, whose features end in each tile's spectra; None otherwise.
+        centre: (D,) the mean feature of the tiles of the rasters the examples were drawn on, or
+            None. Which example class a tile is, is also chosen on features centred on it: what
+            the whole scene shares (its resolution, season, sensor) then weighs less than what
+            tells its kinds apart (:class:`~rsdsva.examples.scorer.ExampleScorer`).
     """
 
     rows: tuple[np.ndarray | None, ...]
     feature_space: str
     recipe: str
     spectra: Any = None
+    centre: Any = None
 
     def __post_init__(self) -> None:
         rows = tuple(None if r is None else np.atleast_2d(np.asarray(r, dtype=np.float32)) for r in self.rows)
@@ -43,13 +48,19 @@ class ExampleBank:
                                   "from one model and recipe")
         if not self.feature_space or not self.recipe:
             raise ClassSpaceError("example features without a feature_space and recipe: say which model made them")
+        if self.centre is not None:
+            centre = np.asarray(self.centre, dtype=np.float32).ravel()
+            if dims and centre.shape != (next(iter(dims)),) or not np.isfinite(centre).all():
+                raise ClassSpaceError(f"the examples' centre has {centre.size} values and their features "
+                                      f"{next(iter(dims), 0)}; make the classes again with rsdsva classes from-map")
+            object.__setattr__(self, "centre", centre)
 
     @classmethod
     def of(cls, rows: Iterable[np.ndarray | None], feature_space: str, recipe: str,
-           spectra: Any = None) -> ExampleBank | None:
+           spectra: Any = None, centre: Any = None) -> ExampleBank | None:
         """A bank of ``rows``, or None where no class has examples."""
         rows = list(rows)
-        return cls(tuple(rows), feature_space, recipe, spectra) if any(r is not None for r in rows) else None
+        return cls(tuple(rows), feature_space, recipe, spectra, centre) if any(r is not None for r in rows) else None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -65,7 +76,7 @@ class ExampleBank:
 
     def subset(self, index: Sequence[int]) -> ExampleBank | None:
         """The rows of the classes at ``index``, in that order (None where none has examples)."""
-        return self.of([self.rows[i] for i in index], self.feature_space, self.recipe, self.spectra)
+        return self.of([self.rows[i] for i in index], self.feature_space, self.recipe, self.spectra, self.centre)
 
     def check_joins(self, other: ExampleBank) -> None:
         """Refuse ``other`` where its features cannot be ranked beside these."""
@@ -79,14 +90,15 @@ class ExampleBank:
 
     @staticmethod
     def joined(a: ExampleBank | None, count_a: int, b: ExampleBank | None, count_b: int) -> ExampleBank | None:
-        """The bank of ``count_a`` classes (bank ``a``) followed by ``count_b`` classes (bank ``b``)."""
+        """The bank of ``count_a`` classes (bank ``a``) followed by ``count_b`` classes (bank ``b``),
+        centred as the first bank is (a centre is how tiles are compared, not what they are)."""
         if a is None and b is None:
             return None
         if a is not None and b is not None:
             a.check_joins(b)
         rows = [*(a.rows if a is not None else [None] * count_a), *(b.rows if b is not None else [None] * count_b)]
         first = a if a is not None else b
-        return ExampleBank(tuple(rows), first.feature_space, first.recipe, first.spectra)
+        return ExampleBank(tuple(rows), first.feature_space, first.recipe, first.spectra, first.centre)
 
     def with_added(self, names: Sequence[str], others: dict[str, np.ndarray]) -> ExampleBank:
         """This bank (of classes ``names``) with ``others``' example rows added to the classes of the
@@ -96,13 +108,15 @@ class ExampleBank:
             extra = others.get(name)
             if extra is not None:
                 rows[i] = extra if rows[i] is None else np.concatenate([rows[i], extra])
-        return ExampleBank(tuple(rows), self.feature_space, self.recipe, self.spectra)
+        return ExampleBank(tuple(rows), self.feature_space, self.recipe, self.spectra, self.centre)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExampleBank):
             return NotImplemented
         return ((self.feature_space, self.recipe) == (other.feature_space, other.recipe)
                 and self.spectra == other.spectra and len(self) == len(other)
+                and (self.centre is None) == (other.centre is None)
+                and (self.centre is None or np.allclose(self.centre, other.centre, atol=1e-4))
                 and all((x is None) == (y is None)
                         and (x is None or (x.shape == y.shape and np.allclose(x, y, atol=1e-4)))
                         for x, y in zip(self.rows, other.rows)))

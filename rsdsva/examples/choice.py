@@ -10,6 +10,12 @@ Classes from example areas score a tile in two parts:
   logits are the first part plus the regression's log-probability of each class relative to
   its most likely one (so the most likely class gets the first part exactly).
 
+Examples drawn on a raster keep its centre (the mean feature of its tiles): a second regression
+is fitted on the features centred on it, and the two regressions' log-probabilities are averaged
+(:class:`ExampleChoice`). What every tile of the scene shares (a resolution, season or sensor the
+model was not trained on) then weighs less than what tells its kinds apart (docs/classes.md says
+by how much, on the shared scenes).
+
 The regression sees every example of every class at once, so it learns which directions tell
 these classes apart, where the nearest example weighs all directions alike. Over whitened
 features, unseen UC Merced and AID classes from 3 / 5 examples each went from 77 / 78 % of
@@ -22,6 +28,8 @@ of 20 (2 CPU cores).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,6 +59,38 @@ def fit_example_choice(rows: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray
         weights -= RATE * (TEMPERATURE * rows.T @ grad + DECAY * weights)
         bias -= RATE * grad.sum(axis=0)
     return (TEMPERATURE * weights).astype(np.float32), bias.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ExampleChoice:
+    """Which example class a tile is: the regression on the examples' features and, where their
+    scene's ``centre`` is known, the one on the features centred on it, averaged."""
+
+    plain: tuple[np.ndarray, np.ndarray]  # (weights, bias) of :func:`fit_example_choice`
+    centre: np.ndarray | None = None
+    on_centred: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def fit(cls, rows: np.ndarray, starts: np.ndarray, centre: np.ndarray | None = None) -> ExampleChoice:
+        """Fitted on ``rows`` (each class's from ``starts[e]``, as :func:`fit_example_choice`)."""
+        plain = fit_example_choice(rows, starts)
+        if centre is None:
+            return cls(plain)
+        return cls(plain, centre, fit_example_choice(centred(rows, centre), starts))
+
+    def offsets(self, features: np.ndarray) -> np.ndarray:
+        """(N, E) log-probabilities of each example class relative to each tile's most likely one."""
+        offsets = choice_offsets(features, *self.plain)
+        if self.centre is None:
+            return offsets
+        offsets = (offsets + choice_offsets(centred(features, self.centre), *self.on_centred)) / np.float32(2)
+        return offsets - offsets.max(axis=1, keepdims=True)
+
+
+def centred(features: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Unit-norm ``features`` (N, D) less ``centre`` (D,), unit-norm again."""
+    x = features - centre
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.float32(1e-12))
 
 
 def choice_offsets(features: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from rsdsva.errors import ClassSpaceError, RsdsvaWarning
-from rsdsva.examples.choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import ExampleChoice
 from rsdsva.examples.recipe import Recipe, oriented, parse_recipe
 
 
@@ -37,7 +37,7 @@ class ExampleScorer:
         self.starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
         self.corrects = classes.seen[self.index]  # seen classes given examples: corrections
         self.scale, self.bias = info.example_calibrations[bank.recipe]
-        self.choice = fit_example_choice(self.rows, self.starts)
+        self.choice = ExampleChoice.fit(self.rows, self.starts, bank.centre)
         self.spectra = bank.spectra  # their SpectralRecord: their features end in the tiles' spectra
 
     @classmethod
@@ -83,7 +83,7 @@ class ExampleScorer:
         similarity = np.maximum.reduceat(features @ self.rows.T, self.starts, axis=1)
         nearest = similarity.max(axis=1, keepdims=True)  # how much the tile looks like the examples
         logits = (np.float32(self.scale) * nearest + np.float32(self.bias)
-                  + choice_offsets(features, *self.choice))  # and which example class it is
+                  + self.choice.offsets(features))  # and which example class it is
         return similarity, logits
 
     def merged(self, logits: np.ndarray, example_logits: np.ndarray) -> np.ndarray:

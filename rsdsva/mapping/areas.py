@@ -134,12 +134,14 @@ def classes_from_areas(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
     spectra: SpectralRecord | None = None,
+    centre: np.ndarray | None = None,
 ) -> ClassSpace:
     """Unseen classes with an attribute vector and the features of every example tile each.
 
     ``classifier`` supplies the model and its preprocessing (:class:`rsdsva.predict.Classifier`);
     ``recipe`` (:func:`default_recipe`) says which layer and windows the features are taken on;
-    ``spectra``, how the tiles' spectra (read with them) join those features.
+    ``spectra``, how the tiles' spectra (read with them) join those features; ``centre``, the
+    mean feature of their scene (:func:`scene_centre`).
     ``progress(done, total)`` is called with example tiles after each batch.
     """
     from rsdsva.attributes.examples import vector_from_scores
@@ -164,8 +166,37 @@ def classes_from_areas(
     return ClassSpace(
         names=list(tiles), attributes=vocab.attributes, matrix=np.stack(rows), seen=np.zeros(len(tiles), bool),
         groups=vocab.groups, scale=vocab.scale,
-        examples=ExampleBank(tuple(examples), classifier.engine.feature_space, recipe, spectra),
+        examples=ExampleBank(tuple(examples), classifier.engine.feature_space, recipe, spectra, centre),
     )
+
+
+SCENE_TILES = 128  # per raster, spread over it (on the three shared scenes 32 chose within a point of 256)
+
+
+def scene_centre(classifier, sources: Sequence[TileSource], recipe: str, spectra: SpectralRecord | None = None,
+                 per_raster: int = SCENE_TILES, batch_size: int = 32) -> np.ndarray | None:
+    """The mean feature, as examples keep theirs (``recipe``, joined with ``spectra``), of about
+    ``per_raster`` tiles spread evenly over each of ``sources`` (those with enough valid pixels, as a
+    map keeps them): the centre of the examples' scene (:class:`~rsdsva.examples.bank.ExampleBank`).
+    None where no tile has enough."""
+    from rsdsva.examples.recipe import parse_recipe
+
+    scales = parse_recipe(recipe).scales
+    total, count = None, 0
+    for source in sources:
+        margins, read, tiles = source.margins(scales), source.reader(scales), source.sample(per_raster)
+        for start in range(0, len(tiles), batch_size):
+            batch = read(tiles[start : start + batch_size])
+            keep = batch.valid >= 1 - source.read.max_nodata
+            if not keep.any():
+                continue
+            views = {s: batch.views[m][keep].astype(np.float32) / np.float32(255) for s, m in margins.items()}
+            features = classifier.example_features(views, recipe)[0]
+            if spectra is not None:
+                features = spectra.joined(features, batch.spectra[keep])
+            total = features.sum(axis=0) if total is None else total + features.sum(axis=0)
+            count += len(features)
+    return None if total is None else (total / count).astype(np.float32)
 
 
 def spectral_sources(sources: Sequence[TileSource], weight: float | None, updating: bool = False,
@@ -390,7 +421,8 @@ def classes_from_map(
                               f"(it has: {known}); refit them with scripts/jobs/fit_example_features.py --model")
     sources, spectral = spectral_sources(sources, spectra, old is not None, old.examples.spectra if old is not None else None)
     tiles = example_tiles(sources, areas, name_field, min_cover, source, parse_recipe(recipe).scales)
-    new = classes_from_areas(classifier, tiles, recipe, progress=progress, spectra=spectral)
+    new = classes_from_areas(classifier, tiles, recipe, progress=progress, spectra=spectral,
+                             centre=scene_centre(classifier, sources, recipe, spectral))
     where = provenance(tiles)
     updated: list[str] = []
     if old is not None:

@@ -7,7 +7,10 @@ k reference tiles per kind are the examples (20 random draws); the other tiles a
 the six kinds. Each row is mean and worst draw at k = 1, 2, 3, 5:
 
 * the maps' recipe: whitened middle-stage features on the tile and the window of 2, the
-  regression fitted on the examples choosing (rsdsva.examples.choice);
+  regressions fitted on the examples choosing, on the features as taken and centred on the
+  scene's (rsdsva.examples.choice.ExampleChoice, the centre of rsdsva.mapping.areas.scene_centre);
+* the regression on the features as taken alone (the recipe before the scene's centre), which
+  the rows below vary:
 * the last stage's features instead (more semantic), blended or joined;
 * the similarity of the tiles' attribute scores to the examples' attribute vector (the
   model's zero-shot knowledge), alone and added to the recipe's choice with a weight constant
@@ -42,9 +45,9 @@ from rasterio.windows import Window
 
 from rsdsva.examples.recipe import oriented
 from rsdsva.examples.scorer import joined_features
-from rsdsva.examples.choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import ExampleChoice, choice_offsets, fit_example_choice
 from rsdsva.inference import ClassifierSettings
-from rsdsva.mapping.areas import default_recipe
+from rsdsva.mapping.areas import default_recipe, scene_centre
 from rsdsva.mapping.grid import Tile
 from rsdsva.mapping.settings import GridSettings
 from rsdsva.mapping.source import open_tile_source
@@ -198,7 +201,14 @@ def main() -> None:
             return choice_offsets(net[test], *fitted(lambda i: net[i], grown, names))
         return score
 
-    rows = [("the maps' recipe", choice(net)),
+    centre = scene_centre(clf, [source], recipe)
+
+    def maps(chosen, test, names):
+        rows = [net[chosen[n]] for n in names]
+        fit = ExampleChoice.fit(np.concatenate(rows), np.cumsum([0] + [len(r) for r in rows[:-1]]), centre)
+        return fit.offsets(net[test])
+
+    rows = [("the maps' recipe", maps), ("without the scene's centre", choice(net)),
             ("last stage instead", choice(last)),
             ("recipe and last stage joined", choice(unit(np.concatenate([net, last], 1))))]
     rows += [(f"recipe + {w} x last stage / k", blend(choice(net), choice(last), lambda k, w=w: w / k)) for w in (0.5, 1)]

@@ -4,8 +4,9 @@
 For a raster of more than three bands and a reference of tiles labelled by eye (a YAML file as
 docs/geowombat_reference.yaml: kind -> tiles [row, col] of the grid of --tile-size px tiles),
 k reference tiles per kind are the examples (--draws random draws) and the other tiles are
-scored among the kinds as a map scores example classes (the regression fitted on the examples,
-rsdsva.examples.choice; no seen class). Features: the default model's example recipe on the
+scored among the kinds as a map scores example classes (the regressions fitted on the examples,
+on their features as taken and centred on the scene's: rsdsva.examples.choice.ExampleChoice; no
+seen class). Features: the default model's example recipe on the
 tile and its surroundings, read as rsdsva map reads them, joined with the tiles' spectra at
 each --weights share of the similarity (rsdsva.examples.spectra; 0: the network alone, as on RGB).
 
@@ -24,9 +25,9 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
-from rsdsva.examples.choice import choice_offsets, fit_example_choice
+from rsdsva.examples.choice import ExampleChoice
 from rsdsva.inference import ClassifierSettings
-from rsdsva.mapping.areas import default_recipe, spectral_sources
+from rsdsva.mapping.areas import default_recipe, scene_centre, spectral_sources
 from rsdsva.mapping.settings import GridSettings
 from rsdsva.mapping.source import open_tile_source
 from rsdsva.examples.recipe import parse_recipe
@@ -47,12 +48,13 @@ def draws(kinds: np.ndarray, k: int, n: int):
         yield chosen, np.setdiff1d(np.arange(len(kinds)), np.concatenate(list(chosen.values())))
 
 
-def score(features: np.ndarray, kinds: np.ndarray, chosen: dict, test: np.ndarray) -> float:
-    """Share of ``test`` tiles the example regression gives their kind, as maps choose."""
+def score(features: np.ndarray, centre: np.ndarray, kinds: np.ndarray, chosen: dict, test: np.ndarray) -> float:
+    """Share of ``test`` tiles the example regressions give their kind, as maps choose (``centre``:
+    the scene's, :func:`~rsdsva.mapping.areas.scene_centre`)."""
     names = list(chosen)
     starts = np.cumsum([0] + [len(chosen[n]) for n in names[:-1]])
     rows = features[np.concatenate([chosen[n] for n in names])]
-    picked = choice_offsets(features[test], *fit_example_choice(rows, starts)).argmax(1)
+    picked = ExampleChoice.fit(rows, starts, centre).offsets(features[test]).argmax(1)
     return float(np.mean(np.array(names)[picked] == kinds[test]))
 
 
@@ -80,10 +82,12 @@ def main() -> None:
           f"spectra: {', '.join(record.features)}; {a.draws} draws")
     print(f"{'weight':>7} " + " ".join(f"{f'k={k} mean':>10} {'worst':>6}" for k in (1, 3, 5)))
     for w in [float(x) for x in a.weights.split(",")]:
-        features = network if w == 0 else replace(record, weight=w).joined(network, batch.spectra)
+        spectra = None if w == 0 else replace(record, weight=w)
+        features = network if spectra is None else spectra.joined(network, batch.spectra)
+        centre = scene_centre(clf, [source], recipe, spectra)
         line = f"{w:7.2f} "
         for k in (1, 3, 5):
-            got = [score(features, kinds, chosen, test) for chosen, test in draws(kinds, k, a.draws)]
+            got = [score(features, centre, kinds, chosen, test) for chosen, test in draws(kinds, k, a.draws)]
             line += f"{np.mean(got):10.1%} {min(got):6.1%} "
         print(line)
 
