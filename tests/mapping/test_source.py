@@ -184,7 +184,8 @@ def test_examples_carry_their_footprint_and_bands_to_the_map_the_correction_and_
     assert record["count"] == 6 and record["tile_m"] == pytest.approx(38.4) and record["scale"] is None
     code, lines, _ = _run(["classes", "check", classes])
     assert code == 0 and "examples read as 38.4 m tiles (128 px at 0.3 m), bands 3,2,1 (red, green, blue)" in lines[-1]
-    assert "spectra (blue, green, red, nir, swir1, swir2, ndvi, ndwi, ndbi; weight 0.05)" in lines[-2]
+    assert "examples keep their scene's centre" in lines[-2]
+    assert "spectra (blue, green, red, nir, swir1, swir2, ndvi, ndwi, ndbi; weight 0.05)" in lines[-3]
 
     out = tmp_path / "m.gpkg"
     code, lines, _ = _run(["map", raster, "--classes", classes, "--out", out, "--context", 1, "--orientations", 1,
