@@ -279,12 +279,13 @@ def _centre(data: Mapping[str, Any]) -> list[float] | None:
     spec = data.get("centre")
     if spec is None:
         return None
+    bad = ClassSpaceError("'centre' must be a list of numbers (made by rsdsva classes from-map)")
     if isinstance(spec, str) or not isinstance(spec, Sequence):
-        raise ClassSpaceError("'centre' must be a list of numbers (made by rsdsva classes from-map)")
+        raise bad
     try:
         return [float(v) for v in spec]
     except (TypeError, ValueError):
-        raise ClassSpaceError("'centre' must be a list of numbers (made by rsdsva classes from-map)") from None
+        raise bad from None
 
 
 def _positive(value: Any) -> float:

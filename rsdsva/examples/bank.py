@@ -30,7 +30,7 @@ class ExampleBank:
         centre: (D,) the mean feature of the tiles of the rasters the examples were drawn on, or
             None. Which example class a tile is, is also chosen on features centred on it: what
             the whole scene shares (its resolution, season, sensor) then weighs less than what
-            tells its kinds apart (:class:`~rsdsva.examples.scorer.ExampleScorer`).
+            tells its kinds apart (:class:`~rsdsva.examples.choice.ExampleChoice`).
     """
 
     rows: tuple[np.ndarray | None, ...]
@@ -50,9 +50,12 @@ class ExampleBank:
             raise ClassSpaceError("example features without a feature_space and recipe: say which model made them")
         if self.centre is not None:
             centre = np.asarray(self.centre, dtype=np.float32).ravel()
-            if dims and centre.shape != (next(iter(dims)),) or not np.isfinite(centre).all():
+            if dims and centre.shape != (next(iter(dims)),):
                 raise ClassSpaceError(f"the examples' centre has {centre.size} values and their features "
-                                      f"{next(iter(dims), 0)}; make the classes again with rsdsva classes from-map")
+                                      f"{next(iter(dims))}; make the classes again with rsdsva classes from-map")
+            if not np.isfinite(centre).all():
+                raise ClassSpaceError("the examples' centre has a NaN or infinite value; make the classes again "
+                                      "with rsdsva classes from-map")
             object.__setattr__(self, "centre", centre)
 
     @classmethod

@@ -166,9 +166,10 @@ def main() -> None:
                                 for t in tiles]) for dy, dx in ((-half, 0), (half, 0), (0, -half), (0, half))]
     scene = source.tiles()
     at = {(t.row, t.col): i for i, t in enumerate(scene)}
-    propagate = spread(recipe_features(scene))[[at[c] for c, _ in cells]]  # (reference tiles, scene tiles)
+    scene_features = recipe_features(scene)
+    propagate = spread(scene_features)[[at[c] for c, _ in cells]]  # (reference tiles, scene tiles)
     seeds = np.array([at[c] for c, _ in cells])
-    hub = np.sort(net @ recipe_features(scene).T, axis=1)[:, -11:-1].mean(1)  # past itself, the 10 most similar
+    hub = np.sort(net @ scene_features.T, axis=1)[:, -11:-1].mean(1)  # past itself, the 10 most similar
     local = cell_features(clf, views, clf.engine.example_layers)
     last = joined_features([clf.engine.run(views[s], ("model.blocks.6",)).tapped[0] for s in (1.0, 2.0)])
     vam = clf.engine.run(views[1.0]).head("vam")

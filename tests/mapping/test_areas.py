@@ -257,6 +257,9 @@ def test_the_scenes_centre_round_trips_joins_and_is_checked(tmp_path, small_clas
     data["centre"] = "middle"
     with pytest.raises(ClassSpaceError, match="'centre' must be a list of numbers"):
         classes_from_dict(data)
+    data["centre"] = [0.5, float("nan"), 0.0]
+    with pytest.raises(ClassSpaceError, match="centre has a NaN or infinite value"):
+        classes_from_dict(data)
     data["classes"]["harbor"]["features"] = [[1, 0, 0]]
     del data["recipe"]
     with pytest.raises(ClassSpaceError, match="need the file's 'feature_space' and 'recipe'"):
